@@ -1,0 +1,165 @@
+"""The public Python API: fit a model, load it, predict with it.
+
+    import headstart
+    model = headstart.fit("reviews.csv")              # text or images, probe or staged fine-tuning
+    model.metrics["accuracy"], model.predict(["great product"])
+    model = headstart.load("runs/reviews")
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from headstart.backbones import DEFAULT_BACKBONE, backbone_modality, create_backbone
+from headstart.data import Dataset, assign_splits, read_dataset
+from headstart.data.splits import concat
+from headstart.errors import DataError, HeadstartError
+from headstart.evaluate import classification_metrics, write_report
+from headstart.features.extract import cached_features
+from headstart.learn.finetune import FinetuneConfig, finetune, seed_everything
+from headstart.learn.probe import LinearHead, fit_probe
+from headstart.model import Model
+from headstart.progress import say
+
+MODES = ("auto", "probe", "finetune")
+
+
+def load(folder: str | Path) -> Model:
+    """Load a model folder written by :func:`fit`."""
+    return Model.load(folder)
+
+
+def read(data: str | Path | Dataset, **columns) -> Dataset:
+    """A Dataset from a path (CSV, TSV, JSONL or image folder), or ``data`` itself."""
+    return data if isinstance(data, Dataset) else read_dataset(data, **columns)
+
+
+def prepare(data, *, test=None, val=None, ratios: Sequence[float] = (0.7, 0.2, 0.1), seed: int = 0,
+            **columns) -> Dataset:
+    """Read the sources and give every item a split: a split column is respected, a separate
+    validation or test file is used as such, and the rest is split stratified by ``ratios``."""
+    dataset = read(data, **columns)
+    if val is not None:
+        val_set = read(val, **columns)
+        if dataset.splits is not None:
+            raise DataError("the data has a split column and a separate validation file was given",
+                            where=dataset.source, fix="use one or the other")
+        dataset = concat(replace(dataset, splits=["train"] * len(dataset)),
+                         replace(val_set, splits=["val"] * len(val_set)))
+    return assign_splits(dataset, ratios=ratios, seed=seed, test=None if test is None else read(test, **columns))
+
+
+def choose_mode(mode: str, n_train: int) -> str:
+    """``auto`` fine-tunes; the choice is kept in one place so that it can learn from benchmarks."""
+    if mode not in MODES:
+        raise HeadstartError(f"unknown mode '{mode}'", where="--mode", fix=f"use one of {', '.join(MODES)}")
+    return "finetune" if mode == "auto" else mode
+
+
+def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "auto", out: str | Path | None = None,
+        seed: int = 0, ratios: Sequence[float] = (0.7, 0.2, 0.1), image_size: int | None = None,
+        max_length: int | None = None, finetune_config: FinetuneConfig | None = None, engine: str = "auto",
+        cache_dir: str | Path | None = None, columns: dict | None = None) -> Model:
+    """Train a classifier by transfer learning and evaluate it on the test split.
+
+    Args:
+        data: a CSV/TSV/JSONL file or image folder (or a Dataset) with labels; a ``split`` column,
+            where present, decides train/val/test.
+        test, val: separate labeled files (or Datasets) for testing and validation.
+        backbone: a registry name (default: ``minilm-l6`` for text, ``effnet-lite0`` for images).
+        mode: ``probe`` (logistic regression on frozen features), ``finetune`` (staged
+            fine-tuning started from the probe) or ``auto``.
+        out: the model folder to write (with ``report.html``); nothing is written when None.
+        seed: seeds the split, the probe and fine-tuning.
+        ratios: train/val/test fractions when the data has no split column.
+        image_size, max_length: preprocessing of image / text backbones (default: the backbone's).
+        finetune_config: settings of the fine-tune (see :class:`FinetuneConfig`).
+        engine: ``auto``/``onnx``/``torch``: where frozen forward passes run.
+        cache_dir: the features cache (default ``$HEADSTART_CACHE`` or ``~/.cache/headstart``).
+        columns: column names: ``text_column``, ``label_column``, ``split_column``, ``path_column``.
+
+    Returns:
+        The trained :class:`~headstart.model.Model`, with test metrics in ``model.metrics``.
+    """
+    started = time.perf_counter()
+    seed_everything(seed)
+    dataset = prepare(data, test=test, val=val, ratios=ratios, seed=seed, **(columns or {}))
+    name = backbone or DEFAULT_BACKBONE[dataset.modality]
+    if backbone_modality(name) != dataset.modality:
+        raise HeadstartError(f"backbone '{name}' is for {backbone_modality(name)}, the data are {dataset.modality}",
+                             where="--backbone", fix=f"use a {dataset.modality} backbone, e.g. "
+                                                     f"{DEFAULT_BACKBONE[dataset.modality]}")
+    options = {k: v for k, v in {"image_size": image_size, "max_length": max_length}.items() if v}
+    net = create_backbone(name, **options)
+    train, val_set, test_set = (dataset.split(s) for s in ("train", "val", "test"))
+    if len(test_set) == 0:
+        raise DataError("there is no test split to evaluate on", where=dataset.source,
+                        fix="give --test FILE, or a test share in --split")
+    classes = train.classes
+    mode = choose_mode(mode, len(train))
+    say(f"{len(train)} train, {len(val_set)} validation, {len(test_set)} test items; {len(classes)} classes; "
+        f"backbone {name}; mode {mode}")
+
+    train_x = cached_features(net, train.items, train.hashes, engine=engine, cache_dir=cache_dir)
+    val_x = cached_features(net, val_set.items, val_set.hashes, engine=engine, cache_dir=cache_dir)
+    train_y, val_y = train.label_ids(classes), val_set.label_ids(classes)
+    head, probe_info = fit_probe(train_x, train_y, val_x, val_y, len(classes), seed=seed,
+                                 refit_on_val=(mode == "probe"))
+    history = [{"epoch": 0, "stage": "head (probe)", "val_accuracy": probe_info["val_accuracy"],
+                "val_loss": probe_info["val_loss"]}]
+    config = {"mode": mode, "seed": seed, "ratios": list(ratios), "probe": probe_info,
+              "counts": {"train": len(train), "val": len(val_set), "test": len(test_set)}}
+    finetuned = False
+    if mode == "finetune":
+        classifier, epochs, resolved = finetune(net, train, val_set, classes, head,
+                                                finetune_config or FinetuneConfig(), seed=seed)
+        head = LinearHead(classifier.head.weight.detach().numpy().copy(),
+                          classifier.head.bias.detach().numpy().copy())
+        history += epochs
+        config["finetune"] = asdict(resolved)
+        finetuned = True
+    model = Model(net, head, classes, backbone_options=options, finetuned=finetuned)
+    proba = model.predict_proba(test_set, engine=engine, cache_dir=cache_dir)
+    metrics = classification_metrics(test_set.label_ids(classes), proba, classes)
+    metrics["seconds"] = time.perf_counter() - started
+    model.info = {"config": config, "metrics": metrics, "history": history,
+                  "manifest": {"data_hash": dataset.content_hash(), "data": dataset.source, "seed": seed}}
+    if out is not None:
+        save(model, out)
+    return model
+
+
+def save(model: Model, out: str | Path) -> Path:
+    """Write the model folder with its HTML report."""
+    config = model.info.get("config", {})
+    report_config = {"backbone": model.backbone.name, "mode": config.get("mode"), "seed": config.get("seed"),
+                     **{f"{k} items": v for k, v in config.get("counts", {}).items()},
+                     "probe C": config.get("probe", {}).get("C"), **config.get("finetune", {})}
+    notes = []
+    if model.metrics.get("accuracy") is not None and len(model.classes):
+        chance = 1 / len(model.classes)
+        if model.metrics["accuracy"] <= chance + 0.05:
+            notes.append(f"Test accuracy {model.metrics['accuracy']:.1%} is near chance ({chance:.1%}).")
+    folder = Path(out)
+    html_path = folder.parent / f".{folder.name}.report.html"
+    write_report(html_path, title=f"headstart: {folder.name}", metrics=model.metrics,
+                 history=model.info.get("history", []), config=report_config, notes=notes)
+    try:
+        return model.save(folder, extra_files={"report.html": html_path.read_text(encoding="utf-8")})
+    finally:
+        html_path.unlink(missing_ok=True)
+
+
+def predict(model: Model | str | Path, data, **columns) -> tuple[Dataset, np.ndarray]:
+    """Read ``data`` (labels optional) and return it with class probabilities (n, k)."""
+    model = model if isinstance(model, Model) else load(model)
+    dataset = read_dataset(data, require_labels=False, **columns) if not isinstance(data, Dataset) else data
+    if dataset.modality != model.backbone.modality:
+        raise DataError(f"the model reads {model.backbone.modality}, the data are {dataset.modality}",
+                        where=dataset.source)
+    return dataset, model.predict_proba(dataset)

@@ -1,0 +1,88 @@
+"""The one interface every backbone has, whatever its source."""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from typing import Sequence
+
+import torch
+from torch import nn
+
+
+class Backbone(ABC):
+    """A pretrained network that turns items into feature vectors.
+
+    Attributes:
+        name: the registry name it was created from (``"minilm-l6"``, ``"timm:resnet18"``).
+        modality: ``"text"`` or ``"image"``.
+        feature_dim: length of one feature vector.
+        module: ``nn.Module`` mapping the tensors of :meth:`preprocess` (as keyword
+            arguments, in :attr:`input_names` order) to features of shape (n, feature_dim).
+        input_names: names of the module's inputs, in call order (also the ONNX input names).
+        dynamic_axes: per input, which axes vary between batches (for ONNX export).
+        source: where the weights came from (a path, a package, a hub id), for manifests.
+        pretrained: False when the weights are a random initialization.
+    """
+
+    name: str
+    modality: str
+    feature_dim: int
+    module: nn.Module
+    input_names: tuple[str, ...]
+    dynamic_axes: dict[str, dict[int, str]]
+    source: str
+    pretrained: bool = True
+
+    @abstractmethod
+    def preprocess(self, items: Sequence[str], *, train: bool = False) -> dict[str, torch.Tensor]:
+        """Turn raw items (texts or image paths) into the module's input tensors.
+
+        ``train=True`` applies the training-time augmentation (images only).
+        """
+
+    @abstractmethod
+    def layer_groups(self) -> list[nn.Module]:
+        """The module's parameters in groups for staged unfreezing, from the bottom (input) to the top."""
+
+    @abstractmethod
+    def settings(self) -> dict:
+        """The preprocessing settings that change the features (image size, max length...)."""
+
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.module.parameters())
+
+    def fingerprint(self) -> str:
+        """A hash of the weights and preprocessing settings: the feature cache's key.
+
+        Hashing the weights (not the name) means a re-initialized or fine-tuned
+        backbone never reads another one's cached features.
+        """
+        if getattr(self, "_fingerprint", None) is None:
+            digest = hashlib.sha256(f"{self.modality}|{sorted(self.settings().items())}".encode())
+            for key, tensor in sorted(self.module.state_dict().items()):
+                digest.update(key.encode())
+                digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+    def describe(self) -> dict:
+        """What a manifest or a ranking table needs to know about this backbone."""
+        return {
+            "name": self.name,
+            "modality": self.modality,
+            "source": self.source,
+            "pretrained": self.pretrained,
+            "feature_dim": self.feature_dim,
+            "num_params": self.num_params,
+            "num_layer_groups": len(self.layer_groups()),
+            **self.settings(),
+        }
+
+    @torch.no_grad()
+    def embed(self, items: Sequence[str]) -> torch.Tensor:
+        """Features of ``items`` with eager PyTorch, shape (n, feature_dim). The reference for ONNX."""
+        self.module.eval()
+        inputs = self.preprocess(items)
+        return self.module(**inputs)

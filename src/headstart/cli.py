@@ -1,0 +1,161 @@
+"""The ``headstart`` command: a thin layer over :mod:`headstart.api`.
+
+Errors a user can fix print one line and exit with code 2; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import os
+import sys
+import tempfile
+import webbrowser
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from headstart.errors import HeadstartError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Transfer learning on small labeled datasets, for text and images.")
+_state = {"debug": False}
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars.")) -> None:
+    _state["debug"] = debug
+    if quiet:
+        os.environ["HEADSTART_QUIET"] = "1"
+
+
+def friendly(command):
+    """Turn a HeadstartError into one line on stderr and exit code 2."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except HeadstartError as error:
+            if _state["debug"]:
+                raise
+            typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(code=2) from None
+    return wrapper
+
+
+def _ratios(text: str) -> tuple[float, float, float]:
+    try:
+        parts = tuple(float(p) for p in text.split("/"))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3:
+        raise HeadstartError(f"cannot read '{text}'", where="--split", fix="write train/val/test, e.g. 70/20/10")
+    total = sum(parts)
+    return tuple(p / total for p in parts) if total > 0 else parts
+
+
+@app.command()
+@friendly
+def fit(data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image paths) or a folder of class "
+                                              "subfolders."),
+        test: Optional[Path] = typer.Option(None, help="A separate labeled test file."),
+        val: Optional[Path] = typer.Option(None, help="A separate labeled validation file."),
+        backbone: Optional[str] = typer.Option(None, help="Registry name (see `headstart backbones`); default: "
+                                                          "minilm-l6 for text, effnet-lite0 for images."),
+        mode: str = typer.Option("auto", help="probe | finetune | auto."),
+        out: Optional[Path] = typer.Option(None, help="Model folder to write (default runs/<data name>)."),
+        seed: int = typer.Option(0, help="Seed of the split and of training."),
+        split: str = typer.Option("70/20/10", help="train/val/test shares when the data has no split column."),
+        text_column: str = typer.Option("text", help="Column (JSONL field) holding the text."),
+        label_column: str = typer.Option("label", help="Column holding the label."),
+        split_column: str = typer.Option("split", help="Column holding train/val/test, where present."),
+        path_column: str = typer.Option("path", help="Column holding image paths (image CSVs)."),
+        epochs: Optional[int] = typer.Option(None, help="Fine-tuning epochs (default: from the data size)."),
+        lr: Optional[float] = typer.Option(None, help="Fine-tuning learning rate of the top group and head."),
+        batch_size: int = typer.Option(32, help="Fine-tuning batch size."),
+        image_size: Optional[int] = typer.Option(None, help="Image side in pixels (default: the backbone's)."),
+        max_length: Optional[int] = typer.Option(None, help="Maximum tokens per text (default: the backbone's)."),
+        ) -> None:
+    """Train a model by transfer learning, evaluate it on the test split, save it with a report."""
+    from headstart import api
+    from headstart.learn.finetune import FinetuneConfig
+
+    out = out or Path("runs") / data.stem
+    model = api.fit(data, test=test, val=val, backbone=backbone, mode=mode, out=out, seed=seed,
+                    ratios=_ratios(split), image_size=image_size, max_length=max_length,
+                    finetune_config=FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size),
+                    columns={"text_column": text_column, "label_column": label_column,
+                             "split_column": split_column, "path_column": path_column})
+    metrics = model.metrics
+    typer.echo(f"test accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  "
+               f"ECE {metrics['ece']:.4f}  ({metrics['n']} items, {metrics['seconds']:.0f} s)")
+    typer.echo(f"model: {out}   report: {out / 'report.html'}")
+
+
+@app.command()
+@friendly
+def predict(model_dir: Path = typer.Argument(..., help="A model folder written by `headstart fit`."),
+            data: Path = typer.Argument(..., help="CSV/TSV/JSONL file or image folder; labels not needed."),
+            out: Optional[Path] = typer.Option(None, help="CSV to write (default: stdout)."),
+            text_column: str = typer.Option("text"), path_column: str = typer.Option("path")) -> None:
+    """Predict labels and class probabilities; write them as CSV."""
+    from headstart import api
+
+    model = api.load(model_dir)
+    dataset, proba = api.predict(model, data, text_column=text_column, path_column=path_column)
+    header = ["item", "prediction", "confidence", *[f"p_{name}" for name in model.classes]]
+    rows = [[origin, model.classes[p.argmax()], f"{p.max():.6f}", *[f"{v:.6f}" for v in p]]
+            for origin, p in zip(dataset.origins, proba)]
+    if out is None:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(header)
+        writer.writerows(rows)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", newline="", encoding="utf-8", dir=out.parent, delete=False,
+                                     prefix=f".{out.name}.", suffix=".tmp") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    os.replace(handle.name, out)
+    typer.echo(f"{len(rows)} predictions written to {out}", err=True)
+
+
+@app.command()
+@friendly
+def report(model_dir: Path = typer.Argument(..., help="A model folder written by `headstart fit`."),
+           open_browser: bool = typer.Option(False, "--open", help="Open the HTML report in a browser.")) -> None:
+    """Print a model's test metrics and where its HTML report is."""
+    from headstart.errors import ModelError
+
+    metrics_path = model_dir / "metrics.json"
+    if not metrics_path.is_file():
+        raise ModelError("no metrics.json here", where=str(model_dir), fix="give a folder written by `headstart fit`")
+    metrics = json.loads(metrics_path.read_text())
+    typer.echo(f"accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  ECE {metrics['ece']:.4f}  "
+               f"n {metrics['n']}")
+    width = max(len(name) for name in metrics["per_class"])
+    typer.echo(f"{'class':<{width}}  precision  recall  f1      support")
+    for name, row in metrics["per_class"].items():
+        typer.echo(f"{name:<{width}}  {row['precision']:.4f}     {row['recall']:.4f}  {row['f1']:.4f}  "
+                   f"{row['support']}")
+    typer.echo(f"report: {model_dir / 'report.html'}")
+    if open_browser:
+        webbrowser.open((model_dir / "report.html").resolve().as_uri())
+
+
+@app.command()
+def backbones() -> None:
+    """List the registered backbones."""
+    from headstart.backbones import list_backbones
+
+    for entry in list_backbones():
+        typer.echo(f"{entry.name:<14} {entry.modality:<6} {entry.description}")
+    typer.echo("also: st:<id or folder>, hf:<id or folder> (text), timm:<name> (images)")
+
+
+if __name__ == "__main__":
+    app()

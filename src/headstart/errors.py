@@ -1,0 +1,33 @@
+"""One exception family for everything a user can get wrong.
+
+Each message says what is wrong, where (file, row, field) and what to do.
+The CLI prints ``str(error)`` on one line and exits with code 2.
+"""
+
+
+class HeadstartError(Exception):
+    """Base class: a problem the user can fix. Never a bug in headstart."""
+
+    def __init__(self, message: str, *, where: str | None = None, fix: str | None = None):
+        self.message = message
+        self.where = where
+        self.fix = fix
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        text = f"{self.where}: {self.message}" if self.where else self.message
+        if self.fix:
+            text += f" ({self.fix})"
+        return text
+
+
+class DataError(HeadstartError):
+    """Input data is missing, unreadable or inconsistent."""
+
+
+class BackboneError(HeadstartError):
+    """A backbone name is unknown or its weights cannot be loaded."""
+
+
+class ModelError(HeadstartError):
+    """A saved model folder is missing, incomplete or does not match the data."""

@@ -1,0 +1,135 @@
+"""Frozen forward passes where this CPU runs them fastest.
+
+Eager PyTorch is slow on CPUs for these backbones (depthwise convolutions
+above all), so frozen features are computed by an ONNX Runtime session of
+the same weights, exported once per backbone fingerprint and kept in the
+cache folder. Preprocessing of the next batch runs in a thread while the
+current batch runs, so reading and decoding hide behind the forward pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from headstart.backbones.base import Backbone
+from headstart.features.cache import FeatureCache, default_cache_dir
+from headstart.progress import progress_bar
+
+log = logging.getLogger(__name__)
+ENGINES = ("auto", "onnx", "torch")
+
+
+def export_onnx(backbone: Backbone, path: str | Path) -> Path:
+    """Write the backbone's feature module to an ONNX file (temporary name, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    example = _example_inputs(backbone)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    dynamic_axes = {**backbone.dynamic_axes, "features": {0: "batch"}}
+    backbone.module.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes about constants are expected here
+        torch.onnx.export(backbone.module, tuple(example[name] for name in backbone.input_names), str(temporary),
+                          input_names=list(backbone.input_names), output_names=["features"],
+                          dynamic_axes=dynamic_axes, opset_version=17, dynamo=False)
+    os.replace(temporary, path)
+    return path
+
+
+def _example_inputs(backbone: Backbone) -> dict[str, torch.Tensor]:
+    if backbone.modality == "text":
+        return backbone.preprocess(["an example sentence to trace the encoder",
+                                    "a second, longer one, so that the batch needs padding"])
+    return {"pixels": torch.zeros(2, 3, backbone.image_size, backbone.image_size)}
+
+
+def onnx_session(backbone: Backbone, cache_dir: str | Path | None = None):
+    """An ONNX Runtime session of the backbone's feature module, exported once and cached."""
+    import onnxruntime as ort
+
+    path = Path(cache_dir or default_cache_dir()) / "onnx" / f"{backbone.fingerprint()[:24]}.onnx"
+    if not path.exists():
+        export_onnx(backbone, path)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def forward_function(backbone: Backbone, engine: str = "auto",
+                     cache_dir: str | Path | None = None) -> tuple[Callable[[dict], np.ndarray], str]:
+    """A function from preprocessed inputs to features (n, d) as numpy, and the engine it uses."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+    if engine in ("auto", "onnx"):
+        try:
+            session = onnx_session(backbone, cache_dir)
+            return (lambda inputs: session.run(None, {k: v.numpy() for k, v in inputs.items()})[0]), "onnx"
+        except Exception as error:  # noqa: BLE001 - any export failure falls back to eager PyTorch
+            if engine == "onnx":
+                raise
+            log.warning("ONNX export of %s failed (%s); using eager PyTorch", backbone.name, error)
+    backbone.module.eval()
+
+    def run_torch(inputs: dict) -> np.ndarray:
+        with torch.inference_mode():
+            return backbone.module(**inputs).numpy()
+    return run_torch, "torch"
+
+
+def batches_in_length_order(items: Sequence[str], modality: str, batch_size: int) -> list[np.ndarray]:
+    """Positions of ``items`` in batches; texts sorted by length so batches need little padding."""
+    order = np.argsort([len(item) for item in items], kind="stable") if modality == "text" else np.arange(len(items))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def prefetched(preprocess: Callable[[list[str]], dict], items: Sequence[str],
+               batches: list[np.ndarray]) -> Iterator[dict]:
+    """``preprocess`` of each batch of ``items``, each prepared in a thread while the previous one runs."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        for batch in batches:
+            future = pool.submit(preprocess, [items[i] for i in batch])
+            if pending is not None:
+                yield pending.result()
+            pending = future
+        if pending is not None:
+            yield pending.result()
+
+
+def compute_features(backbone: Backbone, items: Sequence[str], *, engine: str = "auto", batch_size: int = 64,
+                     cache_dir: str | Path | None = None, description: str = "features") -> np.ndarray:
+    """Features of ``items`` (no cache), shape (n, feature_dim), float32."""
+    forward, _ = forward_function(backbone, engine, cache_dir)
+    out = np.zeros((len(items), backbone.feature_dim), dtype=np.float32)
+    batches = batches_in_length_order(items, backbone.modality, batch_size)
+    with progress_bar(f"{description} ({backbone.name})", len(items)) as advance:
+        for batch, inputs in zip(batches, prefetched(backbone.preprocess, items, batches)):
+            out[batch] = forward(inputs)
+            advance(len(batch))
+    return out
+
+
+def cached_features(backbone: Backbone, items: Sequence[str], hashes: Sequence[str], *, engine: str = "auto",
+                    batch_size: int = 64, cache_dir: str | Path | None = None) -> np.ndarray:
+    """Features of ``items`` (n, d), computing only those whose hash the cache has not seen."""
+    cache = FeatureCache(cache_dir or default_cache_dir(), backbone.fingerprint(), backbone.describe())
+    missing = set(cache.missing(list(hashes)))
+    if missing:
+        first = {}
+        for item, item_hash in zip(items, hashes):
+            if item_hash in missing and item_hash not in first:
+                first[item_hash] = item
+        todo = list(first)
+        cache.put(todo, compute_features(backbone, [first[h] for h in todo], engine=engine,
+                                         batch_size=batch_size, cache_dir=cache_dir))
+    return cache.get(list(hashes))

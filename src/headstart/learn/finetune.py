@@ -1,0 +1,221 @@
+"""Staged fine-tuning: head first on frozen features, then layer groups unfrozen from the top.
+
+The head starts from the linear probe fitted on cached features (linear
+probing, then fine-tuning, keeps the pretrained features from being torn up
+by a random head's first gradients). Each epoch unfreezes more layer groups
+from the top; lower groups learn at geometrically smaller rates. After every
+epoch the model is scored on the validation split, and the best epoch's
+weights are restored at the end (early stopping).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from headstart.backbones.base import Backbone
+from headstart.data.dataset import Dataset
+from headstart.features.extract import batches_in_length_order, prefetched
+from headstart.learn.probe import LinearHead
+from headstart.progress import progress_bar
+
+
+@dataclass
+class FinetuneConfig:
+    """Settings of a staged fine-tune. None means: chosen from the data and the backbone.
+
+    Attributes:
+        epochs: passes over the training split (None: enough for about 150 steps, 3 to 30).
+        lr: learning rate of the head and the top layer group (None: 1e-4 text, 1e-3 images).
+        layer_decay: each lower group learns at this factor of the rate of the group above.
+        unfreeze: how many layer groups, from the top, are trained by the last stage (None: all
+            but a text model's embeddings).
+        batch_size, weight_decay, dropout (before the head), label_smoothing: as usual.
+        class_weighted: weight the loss by inverse class frequency (for imbalanced data).
+        patience: epochs without a better validation score before stopping (None: one stage and one more).
+    """
+
+    epochs: int | None = None
+    lr: float | None = None
+    layer_decay: float = 0.7
+    unfreeze: int | None = None
+    batch_size: int = 32
+    weight_decay: float = 0.01
+    dropout: float = 0.1
+    label_smoothing: float = 0.1
+    class_weighted: bool = True
+    patience: int | None = None
+    min_steps: int = 150
+
+    def resolved(self, backbone: Backbone, n_train: int) -> "FinetuneConfig":
+        """A copy with every None replaced by its data- and backbone-dependent default."""
+        config = copy.copy(self)
+        groups = len(backbone.layer_groups())
+        if config.unfreeze is None:
+            config.unfreeze = groups - 1 if backbone.modality == "text" else groups
+        config.unfreeze = max(1, min(config.unfreeze, groups))
+        if config.epochs is None:
+            steps_per_epoch = max(1, math.ceil(n_train / config.batch_size))
+            config.epochs = int(np.clip(math.ceil(config.min_steps / steps_per_epoch), 3, 30))
+        if config.lr is None:
+            config.lr = 1e-4 if backbone.modality == "text" else 1e-3
+        if config.patience is None:
+            config.patience = math.ceil(config.epochs / config.unfreeze) + 1
+        return config
+
+
+class Classifier(nn.Module):
+    """A backbone's feature module with dropout and a linear head: inputs -> logits (n, k)."""
+
+    def __init__(self, features: nn.Module, feature_dim: int, n_classes: int, dropout: float = 0.0):
+        super().__init__()
+        self.features = features
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(feature_dim, n_classes)
+
+    def forward(self, **inputs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.features(**inputs)))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def groups_unfrozen(epoch: int, epochs: int, stages: int) -> int:
+    """How many top layer groups train in ``epoch`` (0-based): stages spread evenly over the epochs."""
+    return min(stages, math.ceil((epoch + 1) * stages / epochs))
+
+
+def _training_batches(dataset: Dataset, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Shuffled batches; texts are grouped with texts of similar length so padding stays small."""
+    order = rng.permutation(len(dataset))
+    if dataset.modality != "text":
+        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    batches = []
+    pool = batch_size * 50  # sort within pools of 50 batches: short padding, still random batches
+    for start in range(0, len(order), pool):
+        chunk = order[start:start + pool]
+        chunk = chunk[np.argsort([len(dataset.items[i]) for i in chunk], kind="stable")]
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+@torch.no_grad()
+def predict_logits(model: Classifier, backbone: Backbone, items: list[str], batch_size: int = 64) -> np.ndarray:
+    """Eager logits (n, k) of ``model`` on ``items``, in their order."""
+    model.eval()
+    out = np.zeros((len(items), model.head.out_features), dtype=np.float32)
+    batches = batches_in_length_order(items, backbone.modality, batch_size)
+    for batch, inputs in zip(batches, prefetched(backbone.preprocess, items, batches)):
+        out[batch] = model(**inputs).numpy()
+    return out
+
+
+def _set_trainable(groups: list[nn.Module], n_top: int) -> None:
+    for depth, group in enumerate(reversed(groups)):
+        trainable = depth < n_top
+        for parameter in group.parameters():
+            parameter.requires_grad_(trainable)
+        # Frozen batch-norm layers keep their pretrained statistics.
+        for module in group.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.train(trainable)
+
+
+def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str], head: LinearHead,
+             config: FinetuneConfig, *, seed: int = 0) -> tuple[Classifier, list[dict], FinetuneConfig]:
+    """Fine-tune ``backbone`` with a head started from ``head``.
+
+    Returns the model with the best validation epoch's weights, the per-epoch history
+    (``epoch, stage, groups_trained, train_loss, val_loss, val_accuracy, lr, seconds``) and the
+    resolved config.
+    """
+    seed_everything(seed)
+    rng = np.random.default_rng(seed)
+    config = config.resolved(backbone, len(train))
+    model = Classifier(backbone.module, backbone.feature_dim, len(classes), config.dropout)
+    with torch.no_grad():
+        model.head.weight.copy_(torch.from_numpy(head.weight))
+        model.head.bias.copy_(torch.from_numpy(head.bias))
+    groups = backbone.layer_groups()
+    train_y = torch.from_numpy(train.label_ids(classes))
+    val_y = val.label_ids(classes)
+    class_weight = None
+    if config.class_weighted:
+        counts = np.bincount(train_y.numpy(), minlength=len(classes)).astype(np.float64)
+        class_weight = torch.tensor(np.where(counts > 0, counts.sum() / (len(classes) * np.maximum(counts, 1)), 0.0),
+                                    dtype=torch.float32)
+    loss_fn = nn.CrossEntropyLoss(weight=class_weight, label_smoothing=config.label_smoothing)
+
+    # One parameter group per layer group, all in the optimizer from the start; frozen ones get no
+    # gradients, so AdamW leaves them alone until their stage comes.
+    param_groups = [{"params": list(model.head.parameters()), "lr": config.lr, "base_lr": config.lr}]
+    for depth, group in enumerate(reversed(groups)):
+        rate = config.lr * config.layer_decay ** depth
+        param_groups.append({"params": list(group.parameters()), "lr": rate, "base_lr": rate})
+    optimizer = torch.optim.AdamW(param_groups, weight_decay=config.weight_decay)
+    steps_per_epoch = max(1, math.ceil(len(train) / config.batch_size))
+    total_steps = steps_per_epoch * config.epochs
+    warmup = max(1, int(0.06 * total_steps))
+
+    def schedule(step: int) -> float:  # linear warm-up, then cosine decay to zero
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup)))
+
+    best = (-1.0, float("inf"))
+    best_state = copy.deepcopy(model.state_dict())
+    history, step, since_best = [], 0, 0
+    with progress_bar("fine-tuning", total_steps) as advance:
+        for epoch in range(config.epochs):
+            started = time.perf_counter()
+            n_top = groups_unfrozen(epoch, config.epochs, config.unfreeze)
+            model.train()
+            _set_trainable(groups, n_top)
+            batches = _training_batches(train, config.batch_size, rng)
+            losses = []
+            for batch, inputs in zip(batches, prefetched(lambda items: backbone.preprocess(items, train=True),
+                                                         train.items, batches)):
+                for group in optimizer.param_groups:
+                    group["lr"] = group["base_lr"] * schedule(step)
+                loss = loss_fn(model(**inputs), train_y[batch])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                losses.append(loss.item())
+                step += 1
+                advance(1)
+            val_logits = predict_logits(model, backbone, val.items)
+            val_loss = float(nn.functional.cross_entropy(torch.from_numpy(val_logits), torch.from_numpy(val_y)))
+            val_accuracy = float((val_logits.argmax(1) == val_y).mean())
+            history.append({"epoch": epoch + 1, "stage": f"top {n_top}/{len(groups)} groups",
+                            "groups_trained": n_top, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
+                            "val_accuracy": val_accuracy, "lr": config.lr * schedule(step - 1),
+                            "seconds": time.perf_counter() - started})
+            if (val_accuracy, -val_loss) > (best[0], -best[1]):
+                best, since_best = (val_accuracy, val_loss), 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                since_best += 1
+                if since_best >= config.patience:
+                    break
+    model.load_state_dict(best_state)
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model, history, config
+
+
+def config_dict(config: FinetuneConfig) -> dict:
+    return asdict(config)

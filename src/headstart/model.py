@@ -1,0 +1,195 @@
+"""A trained model as a folder: safetensors weights, config, labels, metrics and a manifest.
+
+The folder loads without the training code or pickles: the backbone is
+rebuilt from its registry name, fine-tuned weights come from
+``backbone.safetensors`` and the head from ``head.safetensors``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file as load_numpy, save_file as save_numpy
+from safetensors.torch import load_file as load_torch, save_file as save_torch
+
+from headstart.backbones import Backbone, create_backbone
+from headstart.data.dataset import Dataset
+from headstart.errors import ModelError
+from headstart.features.extract import cached_features, compute_features
+from headstart.learn.probe import LinearHead
+
+FORMAT = "headstart-model/1"
+VERSIONED = ("headstart", "torch", "transformers", "sentence-transformers", "timm", "scikit-learn", "onnxruntime",
+             "numpy", "safetensors")
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+class Model:
+    """A backbone with a linear head over its features; predicts class probabilities.
+
+    Args:
+        backbone: the (possibly fine-tuned) backbone.
+        head: the linear head over the backbone's features.
+        classes: label names, in the head's output order.
+        backbone_options: what ``create_backbone`` needs besides the name (image_size, max_length).
+        finetuned: whether the backbone's weights differ from the registry's (then they are saved).
+        info: config, metrics, history and manifest, as written to the folder.
+    """
+
+    def __init__(self, backbone: Backbone, head: LinearHead, classes: Sequence[str], *,
+                 backbone_options: dict | None = None, finetuned: bool = False, info: dict | None = None):
+        self.backbone = backbone
+        self.head = head
+        self.classes = list(classes)
+        self.backbone_options = dict(backbone_options or {})
+        self.finetuned = finetuned
+        self.info = info or {}
+
+    @property
+    def metrics(self) -> dict:
+        """Test-split metrics (``accuracy``, ``macro_f1``, ...), empty before evaluation."""
+        return self.info.get("metrics", {})
+
+    def features(self, data: Dataset | Sequence[str], *, engine: str = "auto",
+                 cache_dir: str | Path | None = None) -> np.ndarray:
+        """Backbone features (n, d). A frozen backbone's features go through the on-disk cache."""
+        dataset = data if isinstance(data, Dataset) else None
+        items = dataset.items if dataset else list(data)
+        if dataset is not None and not self.finetuned:
+            return cached_features(self.backbone, items, dataset.hashes, engine=engine, cache_dir=cache_dir)
+        return compute_features(self.backbone, items, engine=engine, cache_dir=cache_dir, description="predicting")
+
+    def predict_proba(self, data: Dataset | Sequence[str], **options) -> np.ndarray:
+        """Class probabilities, shape (n, len(classes)), columns in :attr:`classes` order.
+
+        ``data`` is a Dataset or a list of texts / image paths.
+        """
+        return softmax(self.head.logits(self.features(data, **options)))
+
+    def predict(self, data: Dataset | Sequence[str], **options) -> list[str]:
+        """Predicted label names, length n."""
+        return [self.classes[i] for i in self.predict_proba(data, **options).argmax(axis=1)]
+
+    # -- the folder --------------------------------------------------------------------------
+
+    def save(self, folder: str | Path, *, extra_files: dict[str, str] | None = None) -> Path:
+        """Write the model folder. Everything is written to a temporary folder beside it and then
+        moved into place, so an interrupted save never leaves a half-written model."""
+        folder = Path(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        try:
+            save_numpy({"weight": self.head.weight, "bias": self.head.bias}, str(staging / "head.safetensors"))
+            if self.finetuned:
+                state = {k: v.contiguous() for k, v in self.backbone.module.state_dict().items()}
+                save_torch(state, str(staging / "backbone.safetensors"))
+            config = {"format": FORMAT, "modality": self.backbone.modality, "classes": self.classes,
+                      "finetuned": self.finetuned,
+                      "backbone": {"name": self.backbone.name, "options": self.backbone_options,
+                                   **self.backbone.describe()},
+                      **self.info.get("config", {})}
+            _write_json(staging / "config.json", config)
+            _write_json(staging / "labels.json", self.classes)
+            _write_json(staging / "metrics.json", self.metrics)
+            _write_json(staging / "history.json", self.info.get("history", []))
+            _write_json(staging / "manifest.json", {
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "versions": library_versions(), **self.info.get("manifest", {})})
+            for name, text in (extra_files or {}).items():
+                (staging / name).write_text(text, encoding="utf-8")
+            _replace_folder(staging, folder)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "Model":
+        """Load a model folder written by :meth:`save`."""
+        folder = Path(folder)
+        config_path = folder / "config.json"
+        if not config_path.is_file():
+            raise ModelError("not a headstart model folder (no config.json)", where=str(folder),
+                             fix="give the folder that `headstart fit --out` wrote")
+        config = json.loads(config_path.read_text())
+        if config.get("format") != FORMAT:
+            raise ModelError(f"unknown model format {config.get('format')!r}", where=str(config_path),
+                             fix=f"this headstart reads {FORMAT}")
+        name, options = config["backbone"]["name"], config["backbone"].get("options", {})
+        pretrained = config["backbone"].get("pretrained", True)
+        if not pretrained:
+            options = {**options, "pretrained": False}
+        backbone = create_backbone(name, **options)
+        if config["finetuned"]:
+            weights = folder / "backbone.safetensors"
+            if not weights.is_file():
+                raise ModelError("the fine-tuned weights are missing", where=str(weights),
+                                 fix="copy the whole model folder")
+            backbone.module.load_state_dict(load_torch(str(weights)))
+            backbone.module.eval()
+        try:
+            tensors = load_numpy(str(folder / "head.safetensors"))
+        except FileNotFoundError as error:
+            raise ModelError("the head weights are missing", where=str(folder / "head.safetensors"),
+                             fix="copy the whole model folder") from error
+        info = {"config": config, "metrics": _read_json(folder / "metrics.json", {}),
+                "history": _read_json(folder / "history.json", []),
+                "manifest": _read_json(folder / "manifest.json", {})}
+        return cls(backbone, LinearHead(tensors["weight"], tensors["bias"]), config["classes"],
+                   backbone_options=options, finetuned=config["finetuned"], info=info)
+
+
+def _write_json(path: Path, value) -> None:
+    path.write_text(json.dumps(value, indent=2, default=_plain) + "\n", encoding="utf-8")
+
+
+def _plain(value):
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (Path, torch.dtype)):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def _read_json(path: Path, default):
+    return json.loads(path.read_text()) if path.is_file() else default
+
+
+def _replace_folder(staging: Path, folder: Path) -> None:
+    """Move ``staging`` to ``folder``; an existing model folder is replaced only once the new one is complete."""
+    if folder.exists():
+        if not (folder / "config.json").is_file() and any(folder.iterdir()):
+            raise ModelError("the output folder exists and is not a headstart model", where=str(folder),
+                             fix="choose another --out folder, or empty this one")
+        retired = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+        os.replace(folder, retired)
+        os.replace(staging, folder)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(staging, folder)
