@@ -12,6 +12,7 @@ import gzip
 import importlib
 import json
 import multiprocessing as mp
+import operator
 import os
 import platform
 import resource
@@ -28,6 +29,8 @@ REPO_ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 
 FASHION_MNIST_DIR = Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
+FASHION_PNG_DIR = BENCH_DIR / ".cache" / "fashion-mnist"  # PNG copies for headstart (gitignored)
+THREADS = 2  # torch / ONNX Runtime threads of every benchmark job: the torch peers fix 2 themselves
 FASHION_CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -261,12 +264,17 @@ def _text_data_dir() -> Path:
                             + " (set HEADSTART_TEXT_DATA to the folder holding sst2_train.csv)")
 
 
+def sst2_path(split: str) -> Path:
+    """The SST-2 csv file of ``split`` ('train', 'dev' or 'test'): columns text,label."""
+    return _text_data_dir() / f"sst2_{split}.csv"
+
+
 def sst2(split: str) -> tuple[list[str], list[str]]:
     """SST-2 ``split`` ('train', 'dev' or 'test') as (texts, labels 'negative'/'positive')."""
     if split not in ("train", "dev", "test"):
         raise ValueError(f"split must be 'train', 'dev' or 'test', not {split!r}")
     texts, labels = [], []
-    with open(_text_data_dir() / f"sst2_{split}.csv", newline="", encoding="utf-8") as f:
+    with open(sst2_path(split), newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             texts.append(row["text"])
             labels.append(row["label"])
@@ -311,3 +319,218 @@ def effnet_lite0(image_size: int | None = 224):
     state_dict = torch.load(effnet_lite0_weights(), map_location="cpu", weights_only=True)
     model.load_state_dict(state_dict, strict=True)
     return model
+
+
+def write_csv(path: str | Path, header: Sequence[str], rows) -> str:
+    """Write a CSV file (parents created); return its path as a string."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return str(path)
+
+
+def fashion_label(class_id: int) -> str:
+    """A Fashion-MNIST class name usable as a folder name ('T-shirt/top' -> 'T-shirt-top')."""
+    return FASHION_CLASSES[int(class_id)].replace("/", "-").replace(" ", "_")
+
+
+def fashion_pngs(split: str, images: np.ndarray, labels: np.ndarray, indices) -> list[str]:
+    """Paths of ``FASHION_PNG_DIR/<split>/<class>/<index>.png`` for ``indices``, writing the missing ones
+    (to a hidden temporary name, then renamed: an interrupted run leaves no half-written PNG)."""
+    from PIL import Image
+
+    paths = []
+    for i in np.asarray(indices).tolist():
+        path = FASHION_PNG_DIR / split / fashion_label(labels[i]) / f"{i}.png"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{i}.{os.getpid()}.tmp.png")
+            Image.fromarray(images[i]).save(temporary)
+            os.replace(temporary, path)
+        paths.append(str(path))
+    return paths
+
+
+# --------------------------------------------------------------------------- jobs
+
+# Offline, and no progress bars or load reports from transformers, datasets and SetFit in the log.
+QUIET_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error",
+             "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", "TQDM_DISABLE": "1"}
+
+
+def _count_features(stats: list) -> None:
+    """Wrap headstart's feature functions in this process so that each call is logged in ``stats``
+    as {kind, items, seconds}: 'cached' (cached_features: items asked for), 'computed' (frozen
+    features the cache lacked) and 'predicted' (forward passes of a fine-tuned backbone)."""
+    import headstart.api as api
+    import headstart.features.extract as extract
+    import headstart.model as model_module
+
+    def logged(fn, kind):
+        def wrapper(backbone, items, *args, **kwargs):
+            with Timer() as timer:
+                out = fn(backbone, items, *args, **kwargs)
+            stats.append({"kind": kind, "items": len(items), "seconds": timer.seconds})
+            return out
+        return wrapper
+
+    cached = logged(extract.cached_features, "cached")
+    extract.compute_features = logged(extract.compute_features, "computed")  # what cached_features calls
+    model_module.compute_features = logged(model_module.compute_features, "predicted")
+    api.cached_features = model_module.cached_features = cached
+
+
+def _feature_summary(calls: list) -> dict:
+    total = lambda kind, key="items": sum(c[key] for c in calls if c["kind"] == kind)  # noqa: E731
+    asked, computed = total("cached"), total("computed")
+    return {"frozen_items": asked, "frozen_computed": computed, "frozen_from_cache": asked - computed,
+            "cached": "none" if computed >= asked else ("all" if computed == 0 else "partial"),
+            "extract_seconds": total("computed", "seconds"), "finetuned_predicted": total("predicted"),
+            "calls": calls}
+
+
+def headstart_job(train_csv: str, test_csv: str, *, backbone: str, mode: str, seed: int, cache_dir: str,
+                  val_csv: str | None = None, image_size: int | None = None, finetune: dict | None = None,
+                  threads: int = THREADS) -> dict:
+    """One ``headstart.fit`` (nothing written), meant for :func:`run_job`.
+
+    ``seconds`` is the wall time of the whole fit: reading, feature extraction (or the cache),
+    probe, fine-tuning and the test prediction; ``features`` says what the cache served.
+    A fine-tuned model's test accuracy is recomputed after the fit (``accuracy``; what fit
+    reported is ``accuracy_reported``): fit predicts through an ONNX export keyed by the
+    backbone fingerprint taken *before* fine-tuning, i.e. with the pretrained weights.
+    """
+    os.environ.update(HEADSTART_CACHE=str(cache_dir), HEADSTART_QUIET="1", **QUIET_ENV)
+    import torch
+    torch.set_num_threads(threads)
+    import headstart
+    from headstart.api import choose_mode, read
+    from headstart.learn.finetune import FinetuneConfig
+
+    calls: list = []
+    _count_features(calls)
+    config = FinetuneConfig(**finetune) if finetune else None
+    with Timer() as timer:
+        model = headstart.fit(train_csv, test=test_csv, val=val_csv, backbone=backbone, mode=mode, seed=seed,
+                              out=None, image_size=image_size, finetune_config=config)
+    info = model.info["config"]
+    counts = info["counts"]
+    row = {"method": mode, "accuracy": model.metrics["accuracy"], "accuracy_reported": model.metrics["accuracy"],
+           "seconds": timer.seconds, "n_train": counts["train"], "n_val": counts["val"], "n_test": counts["test"],
+           "auto_mode": choose_mode("auto", counts["train"]), "probe_C": info["probe"]["C"],
+           "probe_selection": info["probe"]["selection"], "finetune": info.get("finetune"),
+           "epochs_run": len(model.info["history"]) - 1, "features": _feature_summary(calls),
+           "backbone": backbone, "image_size": getattr(model.backbone, "image_size", None)}
+    if model.finetuned:
+        with Timer() as check:
+            model.backbone._fingerprint = None  # a fresh fingerprint: an ONNX export of the tuned weights
+            test = read(test_csv)
+            proba = model.predict_proba(test)
+        row["accuracy"] = float((proba.argmax(1) == test.label_ids(model.classes)).mean())
+        row["recheck_seconds"] = check.seconds
+    return row
+
+
+def peer_job(fn: Callable, *args, **kwargs) -> dict:
+    """``fn(*args, **kwargs)`` (a peer) with ``job_seconds``: the wall time of the whole call,
+    imports and per-epoch test evaluations included (the peer's ``seconds`` leaves them out)."""
+    os.environ.update(QUIET_ENV)
+    with Timer() as timer:
+        result = fn(*args, **kwargs)
+    return {**result, "job_seconds": timer.seconds}
+
+
+def run_job(fn: Callable, *args, **kwargs) -> dict:
+    """``fn`` in a fresh process: its dict result with ``status`` 'ok' and ``peak_rss_mb``,
+    or ``status`` 'failed' and the child's traceback in ``error`` (printed to stderr too)."""
+    try:
+        result, peak_mb = run_isolated(fn, *args, **kwargs)
+    except RuntimeError as error:
+        print(str(error)[-3000:], file=sys.stderr)
+        return {"status": "failed", "error": str(error)[-6000:]}
+    return {**result, "status": "ok", "peak_rss_mb": peak_mb}
+
+
+def job_line(row: dict) -> str:
+    """A one-line progress report of a finished job row."""
+    if row["status"] != "ok":
+        return f"size={row['size']} seed={row['seed']} {row['method']}: FAILED"
+    cached = row.get("features", {}).get("cached")
+    return (f"size={row['size']} seed={row['seed']} {row['method']}: accuracy {row['accuracy']:.4f}, "
+            f"{row['seconds']:.1f} s, peak {row['peak_rss_mb']:.0f} MB"
+            + (f", features from cache: {cached}" if cached else ""))
+
+
+# --------------------------------------------------------------------------- summaries and targets
+
+def mean_std(values) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (0 for one value); (None, None) for none."""
+    values = [float(v) for v in values if v is not None]
+    if not values:
+        return None, None
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def default_mode_rows(rows: list[dict]) -> list[dict]:
+    """For each headstart job whose mode is the one ``mode='auto'`` picks, a copy named 'auto'."""
+    return [{**row, "method": "auto", "chosen": row["method"]} for row in rows
+            if row.get("status") == "ok" and row.get("auto_mode") == row["method"]]
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Per (size, method), in first-seen order: mean and std over the ok rows (seeds) of accuracy and
+    seconds, mean and max peak RSS, and the seconds of the runs that read nothing from the cache."""
+    groups: dict = {}
+    for row in rows:
+        groups.setdefault((row["size"], row["method"]), []).append(row)
+    summary = []
+    for (size, method), group in groups.items():
+        ok = [r for r in group if r["status"] == "ok"]
+        accuracy, seconds = mean_std(r["accuracy"] for r in ok), mean_std(r["seconds"] for r in ok)
+        cold = [r["seconds"] for r in ok if r.get("features", {}).get("cached") == "none"]
+        rss = [r["peak_rss_mb"] for r in ok]
+        chosen = sorted({r["chosen"] for r in ok if "chosen" in r})
+        summary.append({"size": size, "method": method + (f" (={'/'.join(chosen)})" if chosen else ""),
+                        "key": method, "runs": len(ok), "failed": len(group) - len(ok),
+                        "accuracy_mean": accuracy[0], "accuracy_std": accuracy[1],
+                        "seconds_mean": seconds[0], "seconds_std": seconds[1],
+                        "cold_seconds_mean": mean_std(cold)[0],
+                        "peak_rss_mb_mean": mean_std(rss)[0], "peak_rss_mb_max": max(rss) if rss else None,
+                        "accuracies": [r["accuracy"] for r in ok], "seeds": [r["seed"] for r in ok]})
+    return summary
+
+
+def summary_value(summary: list[dict], size, method: str, key: str = "accuracy_mean"):
+    """``key`` of the summary entry of (size, method), None when absent."""
+    for entry in summary:
+        if entry["size"] == size and entry["key"] == method:
+            return entry[key]
+    return None
+
+
+def print_summary(summary: list[dict], title: str) -> None:
+    pm = lambda m, s, f: "-" if m is None else f"{m:{f}} ± {s:{f}}"  # noqa: E731
+    print_table([{"size": e["size"], "method": e["method"], "runs": e["runs"] if not e["failed"]
+                  else f"{e['runs']} ({e['failed']} failed)",
+                  "accuracy": pm(e["accuracy_mean"], e["accuracy_std"], ".4f"),
+                  "seconds": pm(e["seconds_mean"], e["seconds_std"], ".1f"),
+                  "cold s": "-" if e["cold_seconds_mean"] is None else f"{e['cold_seconds_mean']:.1f}",
+                  "peak RSS MB": f"{e['peak_rss_mb_mean']:.0f}" if e["runs"] else "-"} for e in summary],
+                ["size", "method", "runs", "accuracy", "seconds", "cold s", "peak RSS MB"], title=title)
+
+
+_OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
+
+
+def target(description: str, value, op: str, reference) -> dict:
+    """A target check: ``met`` is whether ``value op reference``, None when either was not measured."""
+    met = None if value is None or reference is None else bool(_OPS[op](value, reference))
+    return {"target": description, "value": value, "op": op, "reference": reference, "met": met}
+
+
+def print_targets(targets: list[dict], title: str = "Targets") -> None:
+    print_table([{**t, "met": {True: "yes", False: "NO", None: "not measured"}[t["met"]]} for t in targets],
+                ["target", "value", "op", "reference", "met"], title=title)

@@ -121,6 +121,10 @@ class Model:
                 "versions": library_versions(), **self.info.get("manifest", {})})
             for name, text in (extra_files or {}).items():
                 (staging / name).write_text(text, encoding="utf-8")
+            # mkdtemp makes a private folder; a model folder is meant to be shared like any output.
+            staging.chmod(0o755)
+            for path in staging.iterdir():
+                path.chmod(0o644)
             _replace_folder(staging, folder)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

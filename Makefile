@@ -1,0 +1,20 @@
+# The two commands of the README: `make demo` and `make test`. Each sets up what it needs.
+VENV := .venv
+READY := $(VENV)/.headstart-ready
+
+.PHONY: demo test clean-cache
+
+$(READY): pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+	touch $(READY)
+
+demo: $(READY)
+	$(VENV)/bin/headstart fit examples/support_tickets.csv --out runs/support_tickets
+	$(VENV)/bin/headstart predict runs/support_tickets examples/new_tickets.csv --out runs/new_tickets_predictions.csv
+	@echo "open runs/support_tickets/report.html; predictions in runs/new_tickets_predictions.csv"
+
+test: $(READY)
+	$(VENV)/bin/python -m pytest tests -q
+
+clean-cache:
+	rm -rf $${HEADSTART_CACHE:-$$HOME/.cache/headstart}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up headstart's environment: Debian packages, then a virtual environment in .venv.
+# Safe to run again: what is already installed is kept. `make` runs it only when
+# pyproject.toml or this script changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: Fashion-MNIST for the image benchmark and integration tests.
+DEBIAN_PACKAGES="dataset-fashion-mnist"
+missing=""
+for package in $DEBIAN_PACKAGES; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+  else
+    echo "note: Debian packages not installed (need root):$missing; the tests that need them will skip" >&2
+  fi
+fi
+
+PYTHON="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+# torch 2.14.1 and torchvision 0.29.1 come from the wheels on local disk where they exist.
+.venv/bin/python -m pip install -q -e ".[models,dev,bench]"
