@@ -217,13 +217,17 @@ def main(argv=None) -> int:
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
-    common.print_table(rows, ["backbone", "step", "items", "status", "seconds", "items_per_s", "peak_rss_mb"],
+    shown = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
+    common.print_table([{**r, "seconds": shown(r.get("seconds"), ".2f"), "items/s": shown(r.get("items_per_s"), ".1f"),
+                         "peak RSS MB": shown(r.get("peak_rss_mb"), ".0f")} for r in rows],
+                       ["backbone", "step", "items", "status", "seconds", "items/s", "peak RSS MB"],
                        title=f"Frozen feature extraction, batch {BATCH_SIZE}, {args.threads} threads"
-                             + (" (QUICK)" if args.quick else ""))
-    common.print_table([{"backbone": n, **c} for n, c in comparisons.items()],
-                       ["backbone", "onnx_over_eager", "full_step_over_bare_forward", "second_over_first_run",
-                        "second_over_first_run_without_export", "max_abs_diff_onnx_vs_eager",
-                        "max_abs_diff_full_step_vs_eager"], title="Ratios")
+                             + (" (QUICK: one or two batches, timings mean little)" if args.quick else ""))
+    columns = {"onnx_over_eager": "onnx/eager", "full_step_over_bare_forward": "full/bare",
+               "second_over_first_run": "2nd/1st", "second_over_first_run_without_export": "2nd/1st w/o export",
+               "max_abs_diff_onnx_vs_eager": "max|onnx-eager|", "max_abs_diff_full_step_vs_eager": "max|full-eager|"}
+    common.print_table([{"backbone": n, **{label: shown(c[key], ".3g") for key, label in columns.items()}}
+                        for n, c in comparisons.items()], ["backbone", *columns.values()], title="Ratios")
     targets = check_targets(comparisons)
     common.print_targets(targets)
     path = common.write_results("extraction_speed-quick" if args.quick else "extraction_speed", {

@@ -145,9 +145,9 @@ def main(argv=None) -> int:
     mismatched = [r for r in rows if r["status"] == "ok" and r.get("accuracy_reported", r["accuracy"])
                   != r["accuracy"]]
     if mismatched:
-        notes.append(f"{len(mismatched)} fine-tune job(s): the accuracy headstart.fit reported differs from its "
-                     "model's own re-predicted accuracy (fit predicts the test set through the pretrained "
-                     "weights' ONNX export); 'accuracy' is the re-predicted one, 'accuracy_reported' fit's.")
+        notes.append(f"{len(mismatched)} fine-tune job(s): the test accuracy headstart.fit reported differs from "
+                     "that of predicting the test file again with the returned model; 'accuracy' is the "
+                     "latter, 'accuracy_reported' fit's (see common.headstart_job).")
         print("\nNOTE: " + notes[-1])
     path = common.write_results("fashion_mnist-quick" if args.quick else "fashion_mnist", {
         "quick": args.quick, "backbone": BACKBONE, "test_items": len(test_labels),

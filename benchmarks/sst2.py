@@ -160,9 +160,9 @@ def main(argv=None) -> int:
                   != r["accuracy"]]
     notes = []
     if mismatched:
-        notes.append(f"{len(mismatched)} fine-tune job(s): the accuracy headstart.fit reported differs from its "
-                     "model's own re-predicted accuracy (fit predicts the test set through the pretrained "
-                     "weights' ONNX export); 'accuracy' is the re-predicted one, 'accuracy_reported' fit's.")
+        notes.append(f"{len(mismatched)} fine-tune job(s): the test accuracy headstart.fit reported differs from "
+                     "that of predicting the test file again with the returned model; 'accuracy' is the "
+                     "latter, 'accuracy_reported' fit's (see common.headstart_job).")
         print("\nNOTE: " + notes[-1])
     path = common.write_results("sst2-quick" if args.quick else "sst2", {
         "quick": args.quick, "backbone": BACKBONE, "test_items": len(test_texts),

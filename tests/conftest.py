@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-import os
 from pathlib import Path
 
 import numpy as np
@@ -77,12 +76,14 @@ def pytest_runtest_setup(item):
             pytest.skip(f"skipped: {reason}")
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the marker
 def pytest_collection_modifyitems(items):
     for item in items:
         if any(item.get_closest_marker(name) for name in _REQUIREMENTS):
             item.add_marker(pytest.mark.integration)
 
 
+# Aliases of the markers (the test files write pytest.mark.requires_minilm and so on).
 requires_minilm = pytest.mark.requires_minilm
 requires_effnet = pytest.mark.requires_effnet
 requires_shared_data = pytest.mark.requires_shared_data
@@ -155,6 +156,12 @@ def write_text_csv(path: Path, *, n_per_class: int = 30, seed: int = 0, classes=
     return path
 
 
+@pytest.fixture(scope="session")
+def write_csv():
+    """:func:`write_text_csv` itself, for module- and session-scoped fixtures."""
+    return write_text_csv
+
+
 @pytest.fixture
 def text_csv(tmp_path):
     """``text_csv(name="data.csv", **options)`` writes a learnable labeled CSV under tmp_path
@@ -184,6 +191,12 @@ def write_image_folder(root: Path, *, per_class: int = 12, seed: int = 0, size: 
         for i in range(per_class):
             write_image(root / label / f"{label}_{i:02d}.png", rgb, rng, size)
     return root
+
+
+@pytest.fixture(scope="session")
+def write_images():
+    """:func:`write_image_folder` itself: ``write_images(root, per_class=12, seed=0, size=32)``."""
+    return write_image_folder
 
 
 @pytest.fixture
@@ -271,10 +284,10 @@ def probe_run(learnable_csv, tiny_bert_name, tmp_path_factory, isolated_environm
 
 @pytest.fixture(scope="session")
 def finetune_run(learnable_csv, tiny_bert_name, tmp_path_factory, isolated_environment):
-    """``headstart.fit`` in finetune mode (2 epochs) on the learnable CSV, saved: (model, folder)."""
+    """``headstart.fit`` in finetune mode (staged, 2 epochs) on the learnable CSV, saved: (model, folder)."""
     import headstart
 
     folder = tmp_path_factory.mktemp("runs") / "finetune"
     model = headstart.fit(learnable_csv, backbone=tiny_bert_name, mode="finetune", out=folder,
-                          finetune_config=headstart.FinetuneConfig(epochs=2))
+                          finetune_config=headstart.FinetuneConfig(epochs=2, strategy="staged"))
     return model, folder

@@ -20,7 +20,8 @@ from headstart.data import Dataset, assign_splits, read_dataset
 from headstart.data.splits import concat
 from headstart.errors import DataError, HeadstartError
 from headstart.evaluate import classification_metrics, write_report
-from headstart.features.extract import cached_features
+from headstart.features.extract import cached_features, compute_features
+from headstart.learn.contrastive import contrastive_tune
 from headstart.learn.finetune import FinetuneConfig, finetune, seed_everything
 from headstart.learn.probe import LinearHead, fit_probe
 from headstart.model import Model
@@ -114,15 +115,28 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
                 "val_loss": probe_info["val_loss"]}]
     config = {"mode": mode, "seed": seed, "ratios": list(ratios), "probe": probe_info,
               "counts": {"train": len(train), "val": len(val_set), "test": len(test_set)}}
-    finetuned = False
-    if mode == "finetune":
-        classifier, epochs, resolved = finetune(net, train, val_set, classes, head,
-                                                finetune_config or FinetuneConfig(), seed=seed)
-        head = LinearHead(classifier.head.weight.detach().numpy().copy(),
-                          classifier.head.bias.detach().numpy().copy())
-        history += epochs
+    finetuned = mode == "finetune"
+    if finetuned:
+        resolved = (finetune_config or FinetuneConfig()).resolved(net, len(train), len(classes))
         config["finetune"] = asdict(resolved)
-        finetuned = True
+        if resolved.strategy == "contrastive":
+            # Pairs come from every labeled item (train and validation): nothing here early-stops on
+            # validation, and the probe after it chooses its strength by cross-validation.
+            user = finetune_config or FinetuneConfig()
+            labeled = concat(train, val_set)
+            history += contrastive_tune(net, labeled.items, labeled.label_ids(classes), epochs=user.epochs or 1,
+                                        lr=user.lr or 2e-5, batch_size=min(resolved.batch_size, 16), seed=seed)
+            train_x = compute_features(net, train.items, engine=engine, cache_dir=cache_dir)
+            val_x = compute_features(net, val_set.items, engine=engine, cache_dir=cache_dir)
+            head, probe_info = fit_probe(train_x, train_y, val_x, val_y, len(classes), seed=seed)
+            config["probe"] = probe_info
+            history.append({"epoch": len(history), "stage": "head (probe on tuned features)",
+                            "val_accuracy": probe_info["val_accuracy"], "val_loss": probe_info["val_loss"]})
+        else:
+            classifier, epochs, _ = finetune(net, train, val_set, classes, head, resolved, seed=seed)
+            head = LinearHead(classifier.head.weight.detach().numpy().copy(),
+                              classifier.head.bias.detach().numpy().copy())
+            history += epochs
     model = Model(net, head, classes, backbone_options=options, finetuned=finetuned)
     proba = model.predict_proba(test_set, engine=engine, cache_dir=cache_dir)
     metrics = classification_metrics(test_set.label_ids(classes), proba, classes)

@@ -104,7 +104,7 @@ class Model:
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         try:
             save_numpy({"weight": self.head.weight, "bias": self.head.bias}, str(staging / "head.safetensors"))
-            if self.finetuned:
+            if self.finetuned or not self.backbone.pretrained:  # weights the registry cannot rebuild
                 state = {k: v.contiguous() for k, v in self.backbone.module.state_dict().items()}
                 save_torch(state, str(staging / "backbone.safetensors"))
             config = {"format": FORMAT, "modality": self.backbone.modality, "classes": self.classes,
@@ -148,7 +148,7 @@ class Model:
         if not pretrained:
             options = {**options, "pretrained": False}
         backbone = create_backbone(name, **options)
-        if config["finetuned"]:
+        if config["finetuned"] or not pretrained:
             weights = folder / "backbone.safetensors"
             if not weights.is_file():
                 raise ModelError("the fine-tuned weights are missing", where=str(weights),
@@ -188,7 +188,7 @@ def _read_json(path: Path, default):
 def _replace_folder(staging: Path, folder: Path) -> None:
     """Move ``staging`` to ``folder``; an existing model folder is replaced only once the new one is complete."""
     if folder.exists():
-        if not (folder / "config.json").is_file() and any(folder.iterdir()):
+        if not folder.is_dir() or (not (folder / "config.json").is_file() and any(folder.iterdir())):
             raise ModelError("the output folder exists and is not a headstart model", where=str(folder),
                              fix="choose another --out folder, or empty this one")
         retired = folder.with_name(f".{folder.name}.old-{os.getpid()}")

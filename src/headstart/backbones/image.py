@@ -59,6 +59,17 @@ class ImageBackbone(Backbone):
         return {"image_size": self.image_size, "mean": list(self.mean), "std": list(self.std)}
 
 
+class _TimmFeatures(nn.Module):
+    """A timm model built with ``num_classes=0``, called with headstart's input name."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.net(pixels)
+
+
 class _EfficientNetFeatures(nn.Module):
     """EfficientNet-Lite without its ImageNet classifier: globally pooled head features."""
 
@@ -130,17 +141,25 @@ def timm_model(model_name: str, *, pretrained: bool = True, image_size: int | No
     config = timm.data.resolve_data_config({}, model=net)
 
     def groups() -> list[nn.Module]:
-        # timm models list their parts in forward order; stacks of blocks are split into their blocks.
-        parts: list[nn.Module] = []
+        # timm models list their parts in forward order: what comes before the first stack of
+        # blocks is the stem, each block (or resnet layer) is a group, what follows is the top.
+        stem, blocks, top = [], [], []
         for child_name, child in net.named_children():
-            if child_name in ("head", "fc", "classifier", "global_pool", "head_drop"):
+            if child_name in ("head", "fc", "classifier", "global_pool", "head_drop") or not list(child.parameters()):
                 continue
             if child_name in ("blocks", "layers", "stages", "features") and len(child) > 1:
-                parts.extend(child)
-            elif list(child.parameters()):
-                parts.append(child)
-        return parts
+                blocks.extend(child)
+            elif child_name.startswith("layer"):
+                blocks.append(child)
+            else:
+                (top if blocks else stem).append(child)
+        parts = [nn.ModuleList(stem)] if stem else []
+        return parts + blocks + ([nn.ModuleList(top)] if top else [])
 
-    return ImageBackbone(f"timm:{model_name}", net, groups, source=f"timm:{model_name}",
-                         feature_dim=net.num_features, image_size=image_size or config["input_size"][-1],
+    size = image_size or config["input_size"][-1]
+    # num_features is the last stage's width; models with a head conv output more, so ask the model.
+    with torch.no_grad():
+        feature_dim = int(net.eval()(torch.zeros(1, 3, size, size)).shape[-1])
+    return ImageBackbone(f"timm:{model_name}", _TimmFeatures(net), groups, source=f"timm:{model_name}",
+                         feature_dim=feature_dim, image_size=size,
                          mean=config["mean"], std=config["std"], pretrained=pretrained)

@@ -42,9 +42,9 @@ def backbone_modality(name: str) -> str:
     """``"text"`` or ``"image"`` for a registry name, without loading anything."""
     if name in _REGISTRY:
         return _REGISTRY[name].modality
-    if name.startswith("timm:"):
+    if name.startswith("timm:") and len(name) > 5:
         return "image"
-    if name.startswith(("st:", "hf:")):
+    if name.startswith(("st:", "hf:")) and len(name) > 3:
         return "text"
     raise _unknown(name)
 
@@ -55,15 +55,17 @@ def create_backbone(name: str, **options) -> Backbone:
     Options: ``pretrained`` (image backbones; False gives random weights), ``image_size``
     (image backbones), ``max_length`` (text backbones).
     """
+    modality = backbone_modality(name)
+    # Options of the other modality (a --max-length given with an image backbone) do not apply.
+    allowed = ("pretrained", "image_size") if modality == "image" else ("max_length",)
+    options = {k: v for k, v in options.items() if k in allowed and v is not None}
     if name in _REGISTRY:
         return _REGISTRY[name].factory(**options)
     prefix, _, ref = name.partition(":")
-    if not ref or f"{prefix}:" not in PREFIXES:
-        raise _unknown(name)
     if prefix == "timm":
         return image.timm_model(ref, **options)
     loader = text.load_sentence_transformer if prefix == "st" else text.load_transformers
-    return loader(ref, **{k: v for k, v in options.items() if k == "max_length"})
+    return loader(ref, **options)
 
 
 def _unknown(name: str) -> BackboneError:

@@ -107,7 +107,8 @@ def load_transformers(ref: str, *, name: str | None = None, max_length: int = 25
 
 def load_sentence_transformer(ref: str, *, name: str | None = None, max_length: int | None = None) -> TextBackbone:
     """``st:<id or folder>``: a sentence-transformers model, with its own pooling and normalization."""
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer import modules as models
 
     try:
         model = SentenceTransformer(str(ref), device="cpu")

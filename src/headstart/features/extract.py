@@ -9,6 +9,7 @@ current batch runs, so reading and decoding hide behind the forward pass.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import warnings
@@ -90,16 +91,22 @@ def _example_inputs(backbone: Backbone) -> dict[str, torch.Tensor]:
 
 def onnx_session(backbone: Backbone, cache_dir: str | Path | None = None):
     """An ONNX Runtime session of the backbone's feature module, exported once and cached."""
-    import onnxruntime as ort
-
     path = Path(cache_dir or default_cache_dir()) / "onnx" / f"{backbone.fingerprint()[:24]}.onnx"
     if not path.exists():
         export_onnx(backbone, path)
+    return _session(str(path), torch.get_num_threads())
+
+
+@functools.lru_cache(maxsize=4)
+def _session(path: str, threads: int):
+    """One session per exported file and process: building one costs a few hundred milliseconds."""
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = torch.get_num_threads()
+    options.intra_op_num_threads = threads
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
 def forward_function(backbone: Backbone, engine: str = "auto",

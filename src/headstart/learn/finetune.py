@@ -40,6 +40,9 @@ class FinetuneConfig:
         batch_size, weight_decay, dropout (before the head), label_smoothing: as usual.
         class_weighted: weight the loss by inverse class frequency (for imbalanced data).
         patience: epochs without a better validation score before stopping (None: one stage and one more).
+        strategy: ``staged`` (cross-entropy, groups unfrozen from the top), ``contrastive`` (text:
+            sentence pairs, then a probe) or ``auto``: contrastive for text with at most
+            ``few_shot_per_class`` training items a class on average, staged otherwise.
     """
 
     epochs: int | None = None
@@ -53,8 +56,10 @@ class FinetuneConfig:
     class_weighted: bool = True
     patience: int | None = None
     min_steps: int = 150
+    strategy: str = "auto"
+    few_shot_per_class: int = 100
 
-    def resolved(self, backbone: Backbone, n_train: int) -> "FinetuneConfig":
+    def resolved(self, backbone: Backbone, n_train: int, n_classes: int) -> "FinetuneConfig":
         """A copy with every None replaced by its data- and backbone-dependent default."""
         config = copy.copy(self)
         groups = len(backbone.layer_groups())
@@ -66,6 +71,11 @@ class FinetuneConfig:
             config.epochs = int(np.clip(math.ceil(config.min_steps / steps_per_epoch), 3, 30))
         if config.lr is None:
             config.lr = 1e-4 if backbone.modality == "text" else 1e-3
+        if config.strategy == "auto":
+            few = backbone.modality == "text" and n_train <= self.few_shot_per_class * max(1, n_classes)
+            config.strategy = "contrastive" if few else "staged"
+        if config.strategy not in ("staged", "contrastive"):
+            raise ValueError(f"strategy must be auto, staged or contrastive, not {config.strategy!r}")
         if config.patience is None:
             config.patience = math.ceil(config.epochs / config.unfreeze) + 1
         return config
@@ -147,7 +157,7 @@ def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str
     """
     seed_everything(seed)
     rng = np.random.default_rng(seed)
-    config = config.resolved(backbone, len(train))
+    config = config.resolved(backbone, len(train), len(classes))
     model = Classifier(backbone.module, backbone.feature_dim, len(classes), config.dropout)
     with torch.no_grad():
         model.head.weight.copy_(torch.from_numpy(head.weight))

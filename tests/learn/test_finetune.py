@@ -1,0 +1,269 @@
+"""Staged fine-tuning: the unfreezing schedule, resolved defaults, what trains, history, early stopping."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import headstart
+from headstart.backbones import create_backbone
+from headstart.features.extract import compute_features
+from headstart.learn import finetune as finetune_module
+from headstart.learn.finetune import FinetuneConfig, finetune, groups_unfrozen, predict_logits
+from headstart.learn.probe import LinearHead, fit_probe
+
+
+# -- the schedule ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("epochs, stages, expected", [
+    (3, 2, [1, 2, 2]),
+    (6, 3, [1, 1, 2, 2, 3, 3]),
+    (4, 4, [1, 2, 3, 4]),
+    (2, 6, [3, 6]),
+    (5, 1, [1, 1, 1, 1, 1]),
+    (1, 3, [3]),
+])
+def test_groups_unfrozen_schedule(epochs, stages, expected):
+    assert [groups_unfrozen(e, epochs, stages) for e in range(epochs)] == expected
+
+
+def test_groups_unfrozen_is_monotone_and_ends_with_all_stages():
+    for epochs in range(1, 12):
+        for stages in range(1, 8):
+            counts = [groups_unfrozen(e, epochs, stages) for e in range(epochs)]
+            assert counts == sorted(counts)
+            assert 1 <= counts[0] and counts[-1] == stages
+
+
+# -- resolved defaults -----------------------------------------------------------------------------
+
+def test_resolved_defaults_for_text(tiny_bert_backbone):
+    config = FinetuneConfig()
+    resolved = config.resolved(tiny_bert_backbone, 64, 3)  # 3 groups; 2 steps an epoch
+    assert resolved is not config and config.epochs is None and config.lr is None  # the original is untouched
+    assert resolved.unfreeze == 2  # all but the embeddings
+    assert resolved.epochs == 30  # ceil(150 / 2) steps, capped at 30
+    assert resolved.lr == 1e-4
+    assert resolved.patience == math.ceil(30 / 2) + 1
+    big = FinetuneConfig(batch_size=32).resolved(tiny_bert_backbone, 3200, 3)  # 100 steps an epoch
+    assert big.epochs == 3 and big.patience == math.ceil(3 / 2) + 1
+    assert FinetuneConfig().resolved(tiny_bert_backbone, 32 * 15, 3).epochs == 10
+    # Explicit settings are kept; unfreeze is clipped to the groups there are.
+    explicit = FinetuneConfig(epochs=4, lr=3e-3, unfreeze=99, patience=1).resolved(tiny_bert_backbone, 64, 3)
+    assert (explicit.epochs, explicit.lr, explicit.unfreeze, explicit.patience) == (4, 3e-3, 3, 1)
+    assert FinetuneConfig(unfreeze=0).resolved(tiny_bert_backbone, 64, 3).unfreeze == 1
+    # strategy "auto": contrastive pairs for few text items a class, staged cross-entropy otherwise
+    assert resolved.strategy == "contrastive" and big.strategy == "staged"
+    assert FinetuneConfig(strategy="staged").resolved(tiny_bert_backbone, 64, 3).strategy == "staged"
+    with pytest.raises(ValueError, match="strategy"):
+        FinetuneConfig(strategy="magic").resolved(tiny_bert_backbone, 64, 3)
+
+
+def test_resolved_defaults_for_images():
+    backbone = create_backbone("effnet-lite0", pretrained=False, image_size=32)
+    groups = len(backbone.layer_groups())
+    assert groups == 6  # stem, four chunks of blocks, head
+    resolved = FinetuneConfig().resolved(backbone, 40, 4)
+    assert resolved.unfreeze == groups  # every group of an image model
+    assert resolved.lr == 1e-3
+    assert resolved.epochs == 30 and resolved.patience == math.ceil(30 / groups) + 1
+    assert resolved.strategy == "staged"  # contrastive pairs are for text
+
+
+# -- fine-tuning the tiny BERT -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def topics(tmp_path_factory, tiny_bert_name, write_csv):
+    """Train/val splits of the learnable CSV and a probe head on the tiny BERT's features."""
+    path = write_csv(tmp_path_factory.mktemp("finetune") / "topics.csv", n_per_class=12, seed=3)
+    data = headstart.prepare(path, seed=0)
+    train, val = data.split("train"), data.split("val")
+    classes = train.classes
+    backbone = create_backbone(tiny_bert_name)
+    head, _ = fit_probe(compute_features(backbone, train.items, engine="torch"), train.label_ids(classes),
+                        compute_features(backbone, val.items, engine="torch"), val.label_ids(classes),
+                        len(classes), refit_on_val=False)
+    return train, val, classes, head
+
+
+def _snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _changed(before: dict, module: nn.Module) -> bool:
+    after = module.state_dict()
+    return any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def _best_row(history: list[dict]) -> dict:
+    """The epoch the fine-tune keeps: best accuracy, then lowest loss, the first of equals."""
+    best = history[0]
+    for row in history[1:]:
+        if (row["val_accuracy"], -row["val_loss"]) > (best["val_accuracy"], -best["val_loss"]):
+            best = row
+    return best
+
+
+def _val_scores(model, backbone, val, classes) -> tuple[float, float]:
+    logits = predict_logits(model, backbone, val.items)
+    y = val.label_ids(classes)
+    loss = float(nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(y)))
+    return float((logits.argmax(1) == y).mean()), loss
+
+
+def test_finetune_trains_the_top_groups_and_keeps_the_best_epoch(topics, tiny_bert_name):
+    train, val, classes, head = topics
+    backbone = create_backbone(tiny_bert_name)
+    embeddings, lower, top = backbone.layer_groups()
+    before = {name: _snapshot(group) for name, group in (("embeddings", embeddings), ("lower", lower),
+                                                          ("top", top))}
+    model, history, resolved = finetune(backbone, train, val, classes, head,
+                                        FinetuneConfig(epochs=2, lr=1e-3, patience=5), seed=0)
+    assert resolved.epochs == 2 and resolved.unfreeze == 2
+    # One row an epoch: the top group alone, then the top two.
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert [row["groups_trained"] for row in history] == [1, 2]
+    for row in history:
+        assert 0.0 <= row["val_accuracy"] <= 1.0 and np.isfinite(row["val_loss"])
+        assert np.isfinite(row["train_loss"]) and row["lr"] >= 0 and row["seconds"] >= 0
+    # The features module is the backbone's own module, fine-tuned in place.
+    assert model.features is backbone.module
+    assert not _changed(before["embeddings"], embeddings)  # never unfrozen
+    assert _changed(before["top"], top)  # trained in both epochs
+    # The second group trains only in epoch 2, so it moved exactly when epoch 2 is the one kept.
+    best = _best_row(history)
+    assert _changed(before["lower"], lower) == (best["epoch"] == 2)
+    # The returned model scores what the kept epoch scored.
+    accuracy, loss = _val_scores(model, backbone, val, classes)
+    assert accuracy == pytest.approx(best["val_accuracy"], abs=1e-9)
+    assert loss == pytest.approx(best["val_loss"], abs=1e-4)
+    assert not any(p.requires_grad for p in model.parameters())
+    assert not model.training
+
+
+def test_early_stopping_restores_the_best_epoch(topics, tiny_bert_name, monkeypatch):
+    """After epoch 1, validation is made to look worse: with patience 1 the fine-tune stops after
+    epoch 2 and returns epoch 1's weights, not the weights it trained last."""
+    train, val, classes, head = topics
+    backbone = create_backbone(tiny_bert_name)
+    real = finetune_module.predict_logits
+    val_y = val.label_ids(classes)
+    states, calls = [], []
+
+    def scored(model, backbone_, items, batch_size=64):
+        logits = real(model, backbone_, items, batch_size)
+        states.append(_snapshot(model))
+        calls.append(len(calls) + 1)
+        if len(calls) == 1:
+            return logits
+        wrong = np.full_like(logits, 8.0)
+        wrong[np.arange(len(val_y)), val_y] = -8.0  # every item confidently wrong
+        return wrong
+
+    monkeypatch.setattr(finetune_module, "predict_logits", scored)
+    model, history, _ = finetune(backbone, train, val, classes, head,
+                                 FinetuneConfig(epochs=4, lr=1e-3, unfreeze=2, patience=1), seed=0)
+    assert len(history) == 2  # epoch 2 was worse and patience is 1
+    assert history[1]["val_accuracy"] == 0.0 and history[0]["val_accuracy"] > 0.5
+    final = model.state_dict()
+    assert all(torch.equal(final[k], states[0][k]) for k in states[0])  # epoch 1's weights
+    assert any(not torch.equal(states[1][k], states[0][k]) for k in states[0])  # not epoch 2's
+    monkeypatch.undo()
+    accuracy, loss = _val_scores(model, backbone, val, classes)
+    assert accuracy == pytest.approx(history[0]["val_accuracy"], abs=1e-9)
+    assert loss == pytest.approx(history[0]["val_loss"], abs=1e-4)
+
+
+def test_patience_counts_epochs_without_improvement(topics, tiny_bert_name, monkeypatch):
+    """Validation that never improves after epoch 1 stops training after exactly 1 + patience epochs."""
+    train, val, classes, head = topics
+    backbone = create_backbone(tiny_bert_name)
+    real = finetune_module.predict_logits
+    val_y = val.label_ids(classes)
+    calls = []
+
+    def flat(model, backbone_, items, batch_size=64):
+        logits = real(model, backbone_, items, batch_size)
+        calls.append(1)
+        if len(calls) == 1:
+            return logits
+        wrong = np.full_like(logits, 8.0)
+        wrong[np.arange(len(val_y)), val_y] = -8.0
+        return wrong
+
+    monkeypatch.setattr(finetune_module, "predict_logits", flat)
+    _, history, _ = finetune(backbone, train, val, classes, head,
+                             FinetuneConfig(epochs=6, lr=1e-4, unfreeze=1, patience=2, batch_size=64), seed=0)
+    assert len(history) == 3
+
+
+# -- images: batch-norm statistics of frozen groups ----------------------------------------------
+
+def _batchnorm_stats(group: nn.Module) -> dict[str, torch.Tensor]:
+    return {f"{name}.{buffer}": getattr(module, buffer).clone()
+            for name, module in group.named_modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)
+            for buffer in ("running_mean", "running_var")}
+
+
+def _calibrate_batchnorm(module: nn.Module, image_size: int) -> None:
+    """Give a random-init network's batch-norm layers realistic running statistics (not 0 and 1), as a
+    pretrained network has: then "unchanged" means something, and activations do not shrink to
+    denormal floats (which makes CPU convolutions a hundred times slower)."""
+    layers = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    module.train()
+    for layer in layers:
+        layer.momentum = 1.0
+    with torch.no_grad():
+        module(torch.randn(8, 3, image_size, image_size, generator=torch.Generator().manual_seed(0)))
+    for layer in layers:
+        layer.momentum = 0.1
+    module.eval()
+
+
+def _image_finetune(backbone, folder):
+    _calibrate_batchnorm(backbone.module, backbone.image_size)
+    data = headstart.prepare(folder, seed=0)
+    train, val = data.split("train"), data.split("val")
+    classes = train.classes
+    head = LinearHead(np.zeros((len(classes), backbone.feature_dim), np.float32), np.zeros(len(classes), np.float32))
+    groups = backbone.layer_groups()
+    stats = [_batchnorm_stats(group) for group in groups]
+    params = [_snapshot(group) for group in groups]
+    _, history, resolved = finetune(backbone, train, val, classes, head,
+                                    FinetuneConfig(epochs=2, unfreeze=2, batch_size=4, patience=5), seed=0)
+    return groups, stats, params, history, resolved
+
+
+def _assert_frozen_groups_kept(groups, stats, params, resolved):
+    frozen = len(groups) - resolved.unfreeze
+    assert frozen >= 1
+    for group, before_stats, before_params in zip(groups[:frozen], stats[:frozen], params[:frozen]):
+        after = _batchnorm_stats(group)
+        assert before_stats, "a frozen group without batch-norm layers tests nothing"
+        for key in before_stats:
+            assert torch.equal(before_stats[key], after[key]), key
+        assert not _changed(before_params, group)
+    assert _changed(params[-1], groups[-1])  # the top group trained in both epochs
+
+
+@pytest.fixture
+def small_image_folder(tmp_path, write_images):
+    """Four 32x32 images a class: two train, one validation and one test image each."""
+    return write_images(tmp_path / "images", per_class=4)
+
+
+def test_frozen_batchnorm_statistics_are_kept_effnet(small_image_folder):
+    backbone = create_backbone("effnet-lite0", pretrained=False, image_size=32)
+    groups, stats, params, history, resolved = _image_finetune(backbone, small_image_folder)
+    assert len(history) == 2
+    _assert_frozen_groups_kept(groups, stats, params, resolved)
+
+
+def test_frozen_batchnorm_statistics_are_kept_timm(small_image_folder):
+    backbone = create_backbone("timm:resnet18", pretrained=False, image_size=32)
+    groups, stats, params, history, resolved = _image_finetune(backbone, small_image_folder)
+    _assert_frozen_groups_kept(groups, stats, params, resolved)

@@ -1,0 +1,208 @@
+"""The headstart command: fit, predict, report, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from headstart.cli import app
+from headstart.data import read_dataset
+from headstart.model import Model
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _read_csv(text: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+# -- the happy paths ---------------------------------------------------------------------------------
+
+def test_fit_writes_the_folder_and_prints_the_accuracy(text_csv, tiny_bert_name, tmp_path):
+    data = text_csv(n_per_class=12, seed=11)
+    out = tmp_path / "runs" / "topics"
+    result = invoke("fit", data, "--backbone", tiny_bert_name, "--mode", "probe", "--out", out, "--split",
+                    "60/20/20")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert f"test accuracy {metrics['accuracy']:.4f}" in result.stdout
+    assert f"macro-F1 {metrics['macro_f1']:.4f}" in result.stdout
+    assert f"({metrics['n']} items" in result.stdout and metrics["n"] == 6  # 20% of 12, rounded: 2 a class
+    assert str(out / "report.html") in result.stdout
+    assert {"config.json", "head.safetensors", "report.html"} <= {p.name for p in out.iterdir()}
+    config = json.loads((out / "config.json").read_text())
+    assert config["counts"] == {"train": 24, "val": 6, "test": 6}
+
+
+def test_predict_writes_one_row_an_item_with_probabilities(probe_run, tmp_path):
+    _, folder = probe_run
+    data = tmp_path / "new.csv"
+    data.write_text("text\nthe coach and the team win the match\nspicy pasta with cheese\nmy laptop screen\n"
+                    "a robot chip\n", encoding="utf-8")
+    out = tmp_path / "predictions" / "new.csv"
+    result = invoke("predict", folder, data, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "4 predictions written" in result.stderr
+    rows = _read_csv(out.read_text(encoding="utf-8"))
+    classes = json.loads((folder / "labels.json").read_text())
+    assert list(rows[0]) == ["item", "prediction", "confidence", *[f"p_{c}" for c in classes]]
+    assert [row["item"] for row in rows] == [f"new.csv row {i}" for i in range(2, 6)]
+    proba = np.array([[float(row[f"p_{c}"]) for c in classes] for row in rows])
+    np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-5)
+    expected = Model.load(folder).predict_proba(read_dataset(data, require_labels=False))
+    np.testing.assert_allclose(proba, expected, atol=2e-6)
+    assert [row["prediction"] for row in rows] == [classes[i] for i in expected.argmax(1)]
+    np.testing.assert_allclose([float(row["confidence"]) for row in rows], expected.max(1), atol=2e-6)
+    assert [p.name for p in out.parent.iterdir()] == ["new.csv"]  # no temporary file left
+
+    # Without --out the CSV goes to stdout, the same rows.
+    result = invoke("predict", folder, data)
+    assert result.exit_code == 0, result.output
+    assert _read_csv(result.stdout) == rows
+
+
+def test_report_prints_the_metrics(probe_run):
+    _, folder = probe_run
+    metrics = json.loads((folder / "metrics.json").read_text())
+    result = invoke("report", folder)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == (f"accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  "
+                        f"ECE {metrics['ece']:.4f}  n {metrics['n']}")
+    for name, row in metrics["per_class"].items():
+        assert any(line.startswith(name) and f"{row['f1']:.4f}" in line and line.endswith(str(row["support"]))
+                   for line in lines), name
+    assert lines[-1] == f"report: {folder / 'report.html'}"
+
+
+def test_backbones_lists_the_registry():
+    result = invoke("backbones")
+    assert result.exit_code == 0
+    names = [line.split()[0] for line in result.stdout.splitlines()[:-1]]
+    assert names == ["minilm-l6", "effnet-lite0", "effnet-lite1", "effnet-lite2"]
+
+
+# -- errors a user can fix: exit code 2, one line naming the place, nothing written --------------------
+
+def _write(path: Path, content) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+def _non_utf8(tmp, text_csv, image_folder):
+    return [_write(tmp / "data.csv", b"text,label\nthe team,sports\ncaf\xe9 pasta,food\n")], ["data.csv", "line 3",
+                                                                                           "UTF-8"]
+
+
+def _empty_text(tmp, text_csv, image_folder):
+    rows = "text,label\nthe team,sports\nsweet soup,food\n   ,tech\nthe chip,tech\n"
+    return [_write(tmp / "data.csv", rows)], ["data.csv row 4", "column 'text'", "empty"]
+
+
+def _missing_label_column(tmp, text_csv, image_folder):
+    return [_write(tmp / "data.csv", "text,category\nthe team,sports\nsoup,food\n")], ["data.csv", "'label'",
+                                                                                       "'category'"]
+
+
+def _class_with_one_item(tmp, text_csv, image_folder):
+    return [text_csv(n_per_class=5, extra_rows=[("a lonely sentence", "weather")])], ["data.csv", "'weather'",
+                                                                                       "1 item"]
+
+
+def _unseen_test_label(tmp, text_csv, image_folder):
+    test = _write(tmp / "test.csv", "text,label\nthe team won,sports\nit will rain today,weather\n")
+    return [text_csv(n_per_class=6), "--test", test], ["test.csv row 3", "'weather'"]
+
+
+def _missing_image(tmp, text_csv, image_folder):
+    table = _write(image_folder / "images.csv", "path,label\nred/red_00.png,red\nblue/gone.png,blue\n")
+    return [table], ["images.csv row 3", "column 'path'", "gone.png"]
+
+
+def _corrupt_image(tmp, text_csv, image_folder):
+    _write(image_folder / "blue" / "blue_03.png", b"\x89PNG\r\n\x1a\n this is not an image")
+    return [image_folder], ["blue_03.png", "cannot read image"]
+
+
+def _unknown_backbone(tmp, text_csv, image_folder):
+    return [text_csv(n_per_class=6), "--backbone", "bert-gigantic"], ["--backbone", "'bert-gigantic'", "minilm-l6"]
+
+
+def _bad_split(tmp, text_csv, image_folder):
+    return [text_csv(n_per_class=6), "--split", "70/30"], ["--split", "70/30"]
+
+
+def _missing_file(tmp, text_csv, image_folder):
+    return [tmp / "nowhere.csv"], ["nowhere.csv", "not found"]
+
+
+BAD_INPUTS = [_non_utf8, _empty_text, _missing_label_column, _class_with_one_item, _unseen_test_label,
+              _missing_image, _corrupt_image, _unknown_backbone, _bad_split, _missing_file]
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=[case.__name__.strip("_") for case in BAD_INPUTS])
+def test_bad_input_is_one_line_and_exit_code_2(case, tmp_path, text_csv, image_folder):
+    args, expected = case(tmp_path, text_csv, image_folder)
+    out = tmp_path / "out"
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = invoke("fit", *args, "--out", out)
+    assert result.exit_code == 2, (result.output, result.exception)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for part in expected:
+        assert part in lines[0], (part, lines[0])
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no staging or report file left either
+
+
+def test_max_length_with_an_image_backbone_is_not_a_crash(image_folder, tmp_path):
+    result = invoke("fit", image_folder, "--backbone", "timm:resnet18", "--max-length", "64", "--out",
+                    tmp_path / "out")
+    assert result.exit_code in (0, 2), result.exception
+
+
+def test_report_of_a_folder_that_is_not_a_model(tmp_path):
+    result = invoke("report", tmp_path)
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith("error: ") and str(tmp_path) in result.stderr
+    result = invoke("predict", tmp_path, tmp_path / "x.csv")
+    assert result.exit_code == 2 and "config.json" in result.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    """--debug lets the error through: the installed command prints a traceback and exits with 1.
+
+    (One real process: the exit codes and one-line messages of all other cases are checked in-process.)
+    """
+    command = Path(sys.executable).parent / "headstart"
+    data = _write(tmp_path / "data.csv", "text,label\nthe team,sports\n,food\n")
+    done = subprocess.run([command, "--debug", "fit", data, "--out", tmp_path / "out"], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr and "DataError" in done.stderr and "the text is empty" in done.stderr
+    assert not (tmp_path / "out").exists()
+    # The same input without --debug, in-process: one line, exit code 2.
+    result = invoke("fit", data, "--out", tmp_path / "out")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == ["error: data.csv row 3, column 'text': the text is empty "
+                                          "(write the text or delete the row)"]
