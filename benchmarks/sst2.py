@@ -164,7 +164,7 @@ def main(argv=None) -> int:
                      "that of predicting the test file again with the returned model; 'accuracy' is the "
                      "latter, 'accuracy_reported' fit's (see common.headstart_job).")
         print("\nNOTE: " + notes[-1])
-    path = common.write_results("sst2-quick" if args.quick else "sst2", {
+    path = common.write_results("sst2-quick" if args.quick else "sst2-" + "-".join(map(str, args.sizes)), {
         "quick": args.quick, "backbone": BACKBONE, "test_items": len(test_texts),
         "config": {"sizes": args.sizes, "seeds": args.seeds, "full_seeds": args.full_seeds, "methods": args.methods,
                    "threads": common.THREADS, "peer_options": options, "headstart_finetune": finetune,
