@@ -1,0 +1,6 @@
+"""Choosing and checking transfer: transferability scores, backbone ranking, the scratch
+baseline and its verdict, layer-wise transferability and learning curves."""
+
+from headstart.transfer.scores import hscore, leep, logme, nce, nce_from_features, probe_accuracy
+
+__all__ = ["hscore", "leep", "logme", "nce", "nce_from_features", "probe_accuracy"]

@@ -1,0 +1,232 @@
+"""Transferability scores: how well frozen features suit a labeled task, without fine-tuning.
+
+Every score takes numpy arrays and returns one float, higher meaning "expected to transfer
+better"; none keeps state (the cleanlab style). ``features`` is (n, d), ``labels`` integer
+class ids (n,) in ``range(k)``.
+
+- :func:`logme`: LogME, the log marginal evidence of a Bayesian linear model on the features
+  (You et al., "LogME: Practical Assessment of Pre-trained Models for Transfer Learning", ICML 2021).
+- :func:`hscore`: H-score, tr(cov(f)^-1 cov(E[f|y])) (Bao et al., "An Information-theoretic Approach
+  to Transferability in Task Transfer Learning", ICIP 2019), with the shrinkage estimate of cov(f)
+  of Ibrahim et al. ("Newer is not always better: Rethinking transferability metrics, their
+  peculiarities, stability and performance", ECML PKDD 2022) by default.
+- :func:`nce`: negative conditional entropy -H(Y|Z) of the target labels given source labels
+  (Tran et al., "Transferability and Hardness of Supervised Classification Tasks", ICCV 2019).
+  For a backbone without source classes, :func:`nce_from_features` uses k-means clusters of the
+  features as the source labels.
+- :func:`leep`: Log Expected Empirical Prediction from source-class probabilities (Nguyen et al.,
+  "LEEP: A New Measure to Evaluate Transferability of Learned Representations", ICML 2020).
+- :func:`probe_accuracy`: cross-validated accuracy of a logistic-regression probe.
+
+LogME, H-score and NCE are written here by hand: none is in scikit-learn or any other
+dependency, and each is a few lines of linear algebra.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["logme", "hscore", "nce", "nce_from_features", "leep", "probe_accuracy", "SCORES"]
+
+
+def _check(features: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    f = np.asarray(features, dtype=np.float64)
+    y = np.asarray(labels)
+    if f.ndim != 2:
+        raise ValueError(f"features must be a 2-D array (n, d), got shape {f.shape}")
+    if y.ndim != 1 or len(y) != len(f):
+        raise ValueError(f"labels must be 1-D with one label per row of features; got {y.shape} for {f.shape}")
+    if len(y) < 2:
+        raise ValueError("a transferability score needs at least two items")
+    if y.dtype.kind not in "iu" or y.min() < 0:
+        raise ValueError("labels must be non-negative integer class ids")
+    if not np.all(np.isfinite(f)):
+        raise ValueError("features contain NaN or infinite values")
+    return f, y.astype(np.int64)
+
+
+# -- LogME ----------------------------------------------------------------------------------------
+
+def logme_evidence(features: np.ndarray, target: np.ndarray, *, max_iter: int = 100,
+                   tol: float = 1e-6) -> tuple[float, float, float]:
+    """Maximized log evidence of ``target`` (n,) under y = f·w + noise, w ~ N(0, I/alpha),
+    noise ~ N(0, 1/beta), and the maximizing (alpha, beta).
+
+    The evidence is ``log N(y; 0, I/beta + F F^T / alpha)``; alpha and beta are found by MacKay's
+    fixed-point updates (alpha = gamma / |m|^2, beta = (n - gamma) / |y - F m|^2), computed from
+    one SVD of F as in the LogME paper's Algorithm 2.
+
+    Returns:
+        (evidence / n, alpha, beta).
+    """
+    f = np.asarray(features, dtype=np.float64)
+    y = np.asarray(target, dtype=np.float64)
+    n, d = f.shape
+    u, s, _ = np.linalg.svd(f, full_matrices=False)
+    sigma = s ** 2                        # non-zero eigenvalues of F^T F (the others are 0)
+    z = u.T @ y                           # y in the left singular basis
+    outside = max(float(y @ y - z @ z), 0.0)  # the part of y that no feature can explain
+    alpha, beta = 1.0, 1.0
+    for _ in range(max_iter):
+        shrink = alpha + beta * sigma
+        gamma = float((beta * sigma / shrink).sum())
+        m_norm = float((beta * s * z / shrink) @ (beta * s * z / shrink))
+        residual = float(((alpha * z / shrink) ** 2).sum()) + outside
+        new_alpha = gamma / max(m_norm, 1e-12)
+        new_beta = max(n - gamma, 1e-12) / max(residual, 1e-12)
+        done = abs(new_alpha - alpha) <= tol * alpha and abs(new_beta - beta) <= tol * beta
+        alpha, beta = new_alpha, new_beta
+        if done:
+            break
+    return _log_evidence(alpha, beta, sigma, z, outside, n, d) / n, alpha, beta
+
+
+def _log_evidence(alpha, beta, sigma, z, outside, n, d) -> float:
+    """log p(y | alpha, beta) of the linear model, from the SVD of F (Bishop, PRML eq. 3.86)."""
+    shrink = alpha + beta * sigma
+    m_norm = float(((beta * np.sqrt(sigma) * z / shrink) ** 2).sum())
+    residual = float(((alpha * z / shrink) ** 2).sum()) + outside
+    log_det = float(np.log(shrink).sum()) + (d - len(sigma)) * np.log(alpha)  # zero eigenvalues give alpha
+    return (d / 2 * np.log(alpha) + n / 2 * np.log(beta) - beta / 2 * residual - alpha / 2 * m_norm
+            - log_det / 2 - n / 2 * np.log(2 * np.pi))
+
+
+def logme(features: np.ndarray, labels: np.ndarray) -> float:
+    """LogME (You et al., ICML 2021): the mean over classes of the maximized log evidence per item
+    of a Bayesian linear regression from the features to the one-hot label column.
+
+    Args:
+        features: (n, d) frozen features.
+        labels: (n,) integer class ids.
+
+    Returns:
+        A float, typically between -2 and 2; higher means the features explain the labels
+        better with less complexity.
+    """
+    f, y = _check(features, labels)
+    classes = np.unique(y)
+    return float(np.mean([logme_evidence(f, (y == c).astype(np.float64))[0] for c in classes]))
+
+
+# -- H-score --------------------------------------------------------------------------------------
+
+def hscore(features: np.ndarray, labels: np.ndarray, *, shrinkage: bool = True) -> float:
+    """H-score (Bao et al., ICIP 2019): ``tr(cov(f)^+ cov(E[f|y]))``.
+
+    The between-class covariance is that of each item's class mean. With ``shrinkage`` the
+    feature covariance is the Ledoit-Wolf estimate (Ibrahim et al., 2022), which keeps the score
+    stable when d is large against n; without it, the plain covariance and its pseudo-inverse.
+
+    Returns:
+        A float in [0, d]; higher means classes are further apart relative to the feature spread.
+    """
+    f, y = _check(features, labels)
+    f = f - f.mean(axis=0)
+    if shrinkage:
+        from sklearn.covariance import LedoitWolf
+
+        cov = LedoitWolf(assume_centered=True).fit(f).covariance_
+    else:
+        cov = f.T @ f / len(f)
+    class_means = np.zeros_like(f)
+    for c in np.unique(y):
+        class_means[y == c] = f[y == c].mean(axis=0)
+    between = class_means.T @ class_means / len(f)
+    return float(np.trace(np.linalg.pinv(cov, rcond=1e-10, hermitian=True) @ between))
+
+
+# -- NCE and LEEP ---------------------------------------------------------------------------------
+
+def nce(source_labels: np.ndarray, target_labels: np.ndarray) -> float:
+    """NCE (Tran et al., ICCV 2019): ``-H(Y|Z)`` from the empirical joint distribution of source
+    labels Z and target labels Y (natural log). 0 when Z determines Y; ``-H(Y)`` when Z says nothing.
+    """
+    z = np.asarray(source_labels).astype(np.int64)
+    y = np.asarray(target_labels).astype(np.int64)
+    if z.shape != y.shape or z.ndim != 1:
+        raise ValueError(f"source and target labels must be 1-D of the same length, got {z.shape} and {y.shape}")
+    joint = np.zeros((z.max() + 1, y.max() + 1))
+    np.add.at(joint, (z, y), 1.0)
+    joint /= len(y)
+    p_z = joint.sum(axis=1, keepdims=True)
+    nonzero = joint > 0
+    return float((joint[nonzero] * np.log((joint / np.where(p_z > 0, p_z, 1.0))[nonzero])).sum())
+
+
+def nce_from_features(features: np.ndarray, labels: np.ndarray, *, n_clusters: int | None = None,
+                      seed: int = 0) -> float:
+    """NCE with k-means clusters of the (standardized) features as the source labels, for backbones
+    without source classes (in the spirit of N-LEEP, Li et al., CVPR 2021, which uses a Gaussian
+    mixture). ``n_clusters`` defaults to ``max(2k, min(n / 10, 64))``, at most n / 2.
+    """
+    from sklearn.cluster import KMeans
+
+    f, y = _check(features, labels)
+    k = len(np.unique(y))
+    clusters = n_clusters or int(max(2 * k, min(len(y) // 10, 64)))
+    clusters = max(2, min(clusters, len(y) // 2))
+    scale = f.std(axis=0)
+    standardized = (f - f.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
+    assignment = KMeans(n_clusters=clusters, n_init=3, random_state=seed).fit_predict(standardized)
+    return nce(assignment, y)
+
+
+def leep(source_proba: np.ndarray, labels: np.ndarray) -> float:
+    """LEEP (Nguyen et al., ICML 2020) from source-class probabilities θ(x) (n, z) of each item.
+
+    With the empirical conditional P(y|z) = Σ_i θ(x_i)_z [y_i = y] / Σ_i θ(x_i)_z, it is
+    ``(1/n) Σ_i log Σ_z P(y_i|z) θ(x_i)_z``: the mean log-likelihood of the 'expected empirical
+    predictor'. A value <= 0; closer to 0 is better. With one-hot θ it equals :func:`nce`.
+    """
+    theta, y = _check(source_proba, labels)
+    if np.any(theta < 0) or not np.allclose(theta.sum(axis=1), 1.0, atol=1e-4):
+        raise ValueError("source_proba must hold probabilities: non-negative rows that sum to 1")
+    onehot = np.zeros((len(y), y.max() + 1))
+    onehot[np.arange(len(y)), y] = 1.0
+    joint = theta.T @ onehot / len(y)                       # P(z, y), (z, k)
+    conditional = joint / np.maximum(joint.sum(axis=1, keepdims=True), 1e-300)  # P(y | z)
+    eep = (theta @ conditional)[np.arange(len(y)), y]
+    return float(np.mean(np.log(np.maximum(eep, 1e-300))))
+
+
+# -- a probe --------------------------------------------------------------------------------------
+
+PROBE_C = (0.01, 0.1, 1.0)
+
+
+def probe_accuracy(features: np.ndarray, labels: np.ndarray, *, folds: int = 5, seed: int = 0,
+                   c_grid=PROBE_C) -> float:
+    """Cross-validated accuracy of a standardized logistic-regression probe.
+
+    Stratified ``folds`` (fewer when the smallest class has fewer items); the best mean accuracy
+    over ``c_grid``. Choosing C on the same folds is slightly optimistic, and equally so for every
+    backbone, which is what a ranking needs.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.preprocessing import StandardScaler
+
+    f, y = _check(features, labels)
+    smallest = np.bincount(y)[np.unique(y)].min()
+    n_folds = int(min(folds, smallest))
+    if n_folds < 2:
+        raise ValueError("probe accuracy needs at least two items of every class")
+    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    correct = np.zeros(len(c_grid))
+    for train, test in splitter.split(f, y):
+        scaler = StandardScaler().fit(f[train])
+        a, b = scaler.transform(f[train]), scaler.transform(f[test])
+        for i, c in enumerate(c_grid):
+            model = LogisticRegression(C=c, max_iter=500, random_state=seed).fit(a, y[train])
+            correct[i] += (model.predict(b) == y[test]).sum()
+    return float(correct.max() / len(y))
+
+
+# name -> (function of (features, labels, seed), description); LEEP needs source probabilities.
+SCORES = {
+    "logme": "LogME (You et al. 2021): log evidence of a Bayesian linear model, per item",
+    "hscore": "H-score (Bao et al. 2019), shrinkage covariance (Ibrahim et al. 2022)",
+    "nce": "NCE (Tran et al. 2019): -H(Y|Z), Z = source classes, or k-means clusters without them",
+    "leep": "LEEP (Nguyen et al. 2020): from the source (ImageNet) classifier; only where there is one",
+    "probe": "cross-validated accuracy of a logistic-regression probe",
+}
