@@ -177,3 +177,32 @@ def predict(model: Model | str | Path, data, **columns) -> tuple[Dataset, np.nda
         raise DataError(f"the model reads {model.backbone.modality}, the data are {dataset.modality}",
                         where=dataset.source)
     return dataset, model.predict_proba(dataset)
+
+
+# -- choosing and checking transfer (headstart.transfer) ------------------------------------------
+
+def rank(data, backbones: Sequence[str] | None = None, *, score: str | None = None, max_items: int | None = 2000,
+         out: str | Path | None = None, seed: int = 0, ratios: Sequence[float] = (0.7, 0.2, 0.1),
+         image_size: int | None = None, max_length: int | None = None, engine: str = "auto",
+         cache_dir: str | Path | None = None, columns: dict | None = None):
+    """Rank candidate backbones on the training split without fine-tuning any.
+
+    Args:
+        data: labeled data as for :func:`fit` (only the training split is read for scores).
+        backbones: registry names; default: every registered backbone of the data's modality.
+        score: ``logme`` (default), ``hscore``, ``nce``, ``leep`` or ``probe``.
+        max_items: score a stratified subset of at most this many training items.
+        out: a folder for ``ranking.json``, ``ranking.png`` and ``ranking.html`` (nothing written when None).
+
+    Returns:
+        A :class:`~headstart.transfer.rank.Ranking`: ``rows`` best first, ``table()``, ``plot()``.
+    """
+    from headstart.transfer.rank import DEFAULT_SCORE, rank_backbones
+
+    dataset = prepare(data, ratios=ratios, seed=seed, **(columns or {}))
+    options = {k: v for k, v in {"image_size": image_size, "max_length": max_length}.items() if v}
+    ranking = rank_backbones(dataset.split("train"), backbones, score=score or DEFAULT_SCORE, max_items=max_items,
+                             seed=seed, engine=engine, cache_dir=cache_dir, backbone_options=options)
+    if out is not None:
+        ranking.save(out)
+    return ranking

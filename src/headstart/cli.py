@@ -147,6 +147,36 @@ def report(model_dir: Path = typer.Argument(..., help="A model folder written by
         webbrowser.open((model_dir / "report.html").resolve().as_uri())
 
 
+def _names(text: Optional[str]) -> Optional[list[str]]:
+    names = [name.strip() for name in (text or "").split(",") if name.strip()]
+    return names or None
+
+
+@app.command()
+@friendly
+def rank(data: Path = typer.Argument(..., help="Labeled CSV/TSV/JSONL file or image folder, as for `fit`."),
+         backbones: Optional[str] = typer.Option(None, help="Comma-separated registry names (default: every "
+                                                            "registered backbone of the data's modality)."),
+         score: str = typer.Option("logme", help="Rank by: logme | hscore | nce | leep | probe."),
+         max_items: int = typer.Option(2000, help="Score a stratified subset of at most this many train items."),
+         out: Optional[Path] = typer.Option(None, help="Folder for ranking.json/.png/.html (default "
+                                                       "runs/<data name>-rank)."),
+         seed: int = typer.Option(0, help="Seed of the split and the subset."),
+         split: str = typer.Option("70/20/10", help="train/val/test shares when the data has no split column."),
+         text_column: str = typer.Option("text"), label_column: str = typer.Option("label"),
+         split_column: str = typer.Option("split"), path_column: str = typer.Option("path")) -> None:
+    """Rank candidate backbones by transferability scores and cost, without fine-tuning."""
+    from headstart import api
+
+    out = out or Path("runs") / f"{data.stem}-rank"
+    ranking = api.rank(data, _names(backbones), score=score, max_items=max_items, out=out, seed=seed,
+                       ratios=_ratios(split), columns={"text_column": text_column, "label_column": label_column,
+                                                       "split_column": split_column, "path_column": path_column})
+    typer.echo(ranking.table())
+    typer.echo(ranking.summary())
+    typer.echo(f"ranking: {out / 'ranking.json'}   plot: {out / 'ranking.png'}   report: {out / 'ranking.html'}")
+
+
 @app.command()
 def backbones() -> None:
     """List the registered backbones."""

@@ -1,0 +1,228 @@
+"""Rank candidate backbones before fine-tuning any: transferability scores from cached features
+of the training split, and what each backbone costs (parameters, feature size, ms per item).
+
+    ranking = rank_backbones(train, ["minilm-l6", "st:all-mpnet-base-v2"])
+    print(ranking.table()); ranking.save("runs/rank")    # ranking.json, ranking.png, ranking.html
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from headstart.backbones import backbone_modality, create_backbone, list_backbones
+from headstart.data.dataset import Dataset
+from headstart.errors import BackboneError, HeadstartError
+from headstart.features.extract import cached_features, forward_function
+from headstart.progress import say
+from headstart.transfer import page
+from headstart.transfer.scores import SCORES, hscore, leep, logme, nce, nce_from_features, probe_accuracy
+
+# LogME: the best-published average rank correlation of the cheap scores (You et al. 2021); the
+# ranking benchmark (benchmarks/ranking.py) reports Kendall's tau of every score to check the choice.
+DEFAULT_SCORE = "logme"
+TIMING_ITEMS = 16
+
+
+def source_probabilities(backbone, features: np.ndarray) -> np.ndarray | None:
+    """Source-class (ImageNet) probabilities from a backbone's kept classifier, or None without one."""
+    classifier = getattr(backbone, "source_classifier", None)
+    if classifier is None:
+        return None
+    import torch
+
+    with torch.no_grad():
+        logits = classifier.eval()(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))).double()
+        return torch.softmax(logits, dim=1).numpy()
+
+
+def score_features(features: np.ndarray, labels: np.ndarray, *, source_proba: np.ndarray | None = None,
+                   seed: int = 0) -> dict[str, float | None]:
+    """Every score of :data:`SCORES` for one backbone's features; LEEP is None without ``source_proba``,
+    NCE uses the source classes where there are some and k-means clusters otherwise."""
+    scores: dict[str, float | None] = {"logme": logme(features, labels), "hscore": hscore(features, labels)}
+    if source_proba is not None:
+        scores["nce"] = nce(source_proba.argmax(axis=1), labels)
+        scores["leep"] = leep(source_proba, labels)
+    else:
+        scores["nce"] = nce_from_features(features, labels, seed=seed)
+        scores["leep"] = None
+    scores["probe"] = probe_accuracy(features, labels, seed=seed)
+    return scores
+
+
+def ms_per_item(backbone, items: Sequence[str], *, engine: str = "auto", cache_dir=None,
+                n: int = TIMING_ITEMS) -> float:
+    """Measured milliseconds per item of preprocessing plus a frozen forward pass on this machine:
+    the median of three timed batches of ``n`` items, after one untimed warm-up."""
+    sample = list(items[:n])
+    forward, _ = forward_function(backbone, engine, cache_dir)
+    forward(backbone.preprocess(sample))
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        forward(backbone.preprocess(sample))
+        times.append(time.perf_counter() - started)
+    return 1000 * float(np.median(times)) / len(sample)
+
+
+def pareto_front(cost: Sequence[float], value: Sequence[float]) -> list[bool]:
+    """Whether each point is on the Pareto front: no other point costs as little or less and is
+    worth as much or more, with one of the two strictly."""
+    cost, value = np.asarray(cost, float), np.asarray(value, float)
+    return [not bool(np.any((cost <= c) & (value >= v) & ((cost < c) | (value > v))))
+            for c, v in zip(cost, value)]
+
+
+def stratified_subset(labels: np.ndarray, max_items: int, seed: int) -> np.ndarray:
+    """At most ``max_items`` positions, each class in its share (at least 2 a class), sorted."""
+    if len(labels) <= max_items:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c in np.unique(labels):
+        pool = np.flatnonzero(labels == c)
+        take = max(2, int(round(max_items * len(pool) / len(labels))))
+        keep.append(rng.choice(pool, size=min(take, len(pool)), replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+@dataclass
+class Ranking:
+    """Candidates with their scores and cost, best first by ``score``.
+
+    ``rows``: dicts with ``backbone``, ``params``, ``feature_dim``, ``ms_per_item``, one key a
+    score of :data:`SCORES`, ``pareto`` and ``seconds`` (features and scoring). ``skipped``:
+    ``{"backbone", "reason"}`` for default candidates that could not be loaded.
+    """
+
+    rows: list[dict]
+    score: str = DEFAULT_SCORE
+    n_items: int = 0
+    skipped: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def best(self) -> str:
+        return self.rows[0]["backbone"]
+
+    def to_dict(self) -> dict:
+        return {"score": self.score, "score_description": SCORES[self.score], "n_items": self.n_items,
+                "seconds": self.seconds, "rows": self.rows, "skipped": self.skipped}
+
+    def summary(self) -> str:
+        text = (f"Best by {self.score}: {self.best} ({len(self.rows)} candidates, {self.n_items} training items, "
+                f"{self.seconds:.0f} s).")
+        front = [r["backbone"] for r in self.rows if r["pareto"]]
+        return text + f" Accuracy-cost Pareto front: {', '.join(front)}."
+
+    def _table(self) -> tuple[list[str], list[list]]:
+        columns = ["rank", "backbone", *SCORES, "params (M)", "dim", "ms/item", "Pareto"]
+        rows = [[i + 1, r["backbone"], *[r[s] for s in SCORES], r["params"] / 1e6, r["feature_dim"],
+                 r["ms_per_item"], "yes" if r["pareto"] else ""] for i, r in enumerate(self.rows)]
+        return columns, rows
+
+    def table(self) -> str:
+        """The ranking as a plain-text table, best first."""
+        return page.table_text(*self._table())
+
+    def plot(self) -> bytes:
+        """PNG: cross-validated probe accuracy (expected accuracy) against ms per item, front marked."""
+        fig = page.new_figure(7.5, 4.8)
+        ax = fig.add_subplot()
+        cost = np.array([r["ms_per_item"] for r in self.rows])
+        accuracy = np.array([r["probe"] for r in self.rows])
+        on = np.array([r["pareto"] for r in self.rows])
+        size = 30 + 170 * np.sqrt(np.array([r["params"] for r in self.rows]) / max(r["params"] for r in self.rows))
+        ax.scatter(cost[~on], accuracy[~on], s=size[~on], color="#9aa5b1", label="dominated", zorder=2)
+        ax.scatter(cost[on], accuracy[on], s=size[on], color="#d62728", label="Pareto front", zorder=3)
+        order = np.argsort(cost[on])
+        ax.step(cost[on][order], accuracy[on][order], where="post", color="#d62728", linewidth=1.2, zorder=1)
+        for r in self.rows:
+            ax.annotate(r["backbone"][-28:], (r["ms_per_item"], r["probe"]), xytext=(6, 4),
+                        textcoords="offset points", fontsize=8)
+        if cost.max() / max(cost.min(), 1e-9) > 20:
+            ax.set_xscale("log")
+        ax.set(xlabel="ms per item (preprocessing + frozen forward pass, this machine)",
+               ylabel="cross-validated probe accuracy", title="Expected accuracy against cost (size: parameters)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="lower right", fontsize=9)
+        return page.png(fig)
+
+    def save(self, folder: str | Path) -> Path:
+        """Write ``ranking.json``, ``ranking.png`` and ``ranking.html`` into ``folder``."""
+        folder = Path(folder)
+        picture = self.plot()
+        page.write_json(folder / "ranking.json", self.to_dict())
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "ranking.png").write_bytes(picture)
+        columns, rows = self._table()
+        notes = [f"{SCORES[s]}." for s in SCORES] + [f"skipped {s['backbone']}: {s['reason']}" for s in self.skipped]
+        page.write_page(folder / "ranking.html", title="headstart: backbone ranking", sentences=[self.summary()],
+                        sections=[{"title": f"Ranked by {self.score}", "columns": columns, "rows": rows,
+                                   "text": notes},
+                                  {"title": "Expected accuracy against cost", "png": picture}])
+        return folder
+
+
+def candidate_names(modality: str, names: Sequence[str] | None) -> tuple[list[str], bool]:
+    """The candidates and whether the user chose them (then a failure to load is an error)."""
+    if names:
+        for name in names:
+            if backbone_modality(name) != modality:
+                raise HeadstartError(f"backbone '{name}' is for {backbone_modality(name)}, the data are {modality}",
+                                     where="--backbones", fix=f"list {modality} backbones only")
+        return list(dict.fromkeys(names)), True
+    return [entry.name for entry in list_backbones(modality)], False
+
+
+def rank_backbones(train: Dataset, backbones: Sequence[str] | None = None, *, score: str = DEFAULT_SCORE,
+                   max_items: int | None = 2000, seed: int = 0, engine: str = "auto", cache_dir=None,
+                   backbone_options: dict | None = None) -> Ranking:
+    """Score every candidate on the labeled ``train`` items and rank them by ``score``.
+
+    Args:
+        train: labeled items (the training split).
+        backbones: registry names; default: every registered backbone of the data's modality.
+        score: the score to rank by, one of :data:`SCORES`.
+        max_items: score a stratified subset of at most this many items (None: all).
+        backbone_options: ``create_backbone`` options (``image_size``, ``max_length``).
+    """
+    if score not in SCORES:
+        raise HeadstartError(f"unknown score '{score}'", where="--score", fix=f"use one of {', '.join(SCORES)}")
+    if train.labels is None or len(set(train.labels)) < 2:
+        raise HeadstartError("ranking needs labeled training items of at least two classes", where=train.source)
+    started = time.perf_counter()
+    names, chosen = candidate_names(train.modality, backbones)
+    classes = train.classes
+    labels = train.label_ids(classes)
+    keep = stratified_subset(labels, max_items, seed) if max_items else np.arange(len(labels))
+    items, hashes, labels = [train.items[i] for i in keep], [train.hashes[i] for i in keep], labels[keep]
+    rows, skipped = [], []
+    for number, name in enumerate(names, start=1):
+        say(f"[{number}/{len(names)}] {name}")
+        try:
+            net = create_backbone(name, **(backbone_options or {}))
+        except BackboneError as error:
+            if chosen:
+                raise
+            skipped.append({"backbone": name, "reason": str(error)})
+            continue
+        begun = time.perf_counter()
+        features = cached_features(net, items, hashes, engine=engine, cache_dir=cache_dir)
+        scores = score_features(features, labels, source_proba=source_probabilities(net, features), seed=seed)
+        rows.append({"backbone": name, **scores, "params": net.num_params, "feature_dim": net.feature_dim,
+                     "ms_per_item": ms_per_item(net, items, engine=engine, cache_dir=cache_dir),
+                     "seconds": time.perf_counter() - begun})
+    if not rows:
+        reasons = "; ".join(f"{s['backbone']}: {s['reason']}" for s in skipped)
+        raise BackboneError(f"no {train.modality} backbone could be loaded ({reasons})", where="--backbones",
+                            fix="install a backbone's package, or name backbones with --backbones")
+    for row, on in zip(rows, pareto_front([r["ms_per_item"] for r in rows], [r["probe"] for r in rows])):
+        row["pareto"] = on
+    rows.sort(key=lambda r: -np.inf if r[score] is None else r[score], reverse=True)
+    return Ranking(rows, score=score, n_items=len(items), skipped=skipped, seconds=time.perf_counter() - started)
