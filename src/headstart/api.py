@@ -65,7 +65,7 @@ def choose_mode(mode: str, n_train: int) -> str:
 def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "auto", out: str | Path | None = None,
         seed: int = 0, ratios: Sequence[float] = (0.7, 0.2, 0.1), image_size: int | None = None,
         max_length: int | None = None, finetune_config: FinetuneConfig | None = None, engine: str = "auto",
-        cache_dir: str | Path | None = None, columns: dict | None = None) -> Model:
+        cache_dir: str | Path | None = None, columns: dict | None = None, baseline: bool = True) -> Model:
     """Train a classifier by transfer learning and evaluate it on the test split.
 
     Args:
@@ -83,6 +83,10 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         engine: ``auto``/``onnx``/``torch``: where frozen forward passes run.
         cache_dir: the features cache (default ``$HEADSTART_CACHE`` or ``~/.cache/headstart``).
         columns: column names: ``text_column``, ``label_column``, ``split_column``, ``path_column``.
+        baseline: also train a model from scratch (TF-IDF + logistic regression for text, a small
+            CNN for images) and compare: ``model.metrics["baseline"]`` holds its accuracy, the
+            difference with a bootstrap interval and the verdict sentence
+            (see :mod:`headstart.transfer.baseline`).
 
     Returns:
         The trained :class:`~headstart.model.Model`, with test metrics in ``model.metrics``.
@@ -141,6 +145,8 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
     proba = model.predict_proba(test_set, engine=engine, cache_dir=cache_dir)
     metrics = classification_metrics(test_set.label_ids(classes), proba, classes)
     metrics["seconds"] = time.perf_counter() - started
+    if baseline:
+        metrics["baseline"] = scratch_comparison(train, val_set, test_set, classes, proba, seed=seed)
     model.info = {"config": config, "metrics": metrics, "history": history,
                   "manifest": {"data_hash": dataset.content_hash(), "data": dataset.source, "seed": seed}}
     if out is not None:
@@ -159,6 +165,10 @@ def save(model: Model, out: str | Path) -> Path:
         chance = 1 / len(model.classes)
         if model.metrics["accuracy"] <= chance + 0.05:
             notes.append(f"Test accuracy {model.metrics['accuracy']:.1%} is near chance ({chance:.1%}).")
+    scratch = model.metrics.get("baseline") or {}
+    if scratch.get("verdict"):
+        notes.append(scratch["verdict"])
+        report_config.update({"scratch baseline": scratch["method"], "scratch accuracy": scratch["accuracy"]})
     folder = Path(out)
     html_path = folder.parent / f".{folder.name}.report.html"
     write_report(html_path, title=f"headstart: {folder.name}", metrics=model.metrics,
@@ -206,3 +216,18 @@ def rank(data, backbones: Sequence[str] | None = None, *, score: str | None = No
     if out is not None:
         ranking.save(out)
     return ranking
+
+
+def scratch_comparison(train: Dataset, val_set: Dataset, test_set: Dataset, classes, proba: np.ndarray, *,
+                       seed: int = 0) -> dict:
+    """The from-scratch baseline against the transfer model's test probabilities; a baseline that cannot
+    be fitted on these data is reported as skipped rather than failing the fit."""
+    from headstart.transfer.baseline import compare_with_scratch
+
+    say("training the from-scratch baseline")
+    try:
+        result = compare_with_scratch(train, val_set, test_set, classes, proba, seed=seed)
+    except ValueError as error:  # e.g. TF-IDF finds no vocabulary in texts of one character
+        return {"skipped": f"the scratch baseline could not be fitted: {error}"}
+    say(result["verdict"])
+    return result

@@ -78,6 +78,8 @@ def fit(data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image
         batch_size: int = typer.Option(32, help="Fine-tuning batch size."),
         image_size: Optional[int] = typer.Option(None, help="Image side in pixels (default: the backbone's)."),
         max_length: Optional[int] = typer.Option(None, help="Maximum tokens per text (default: the backbone's)."),
+        baseline: bool = typer.Option(True, "--baseline/--no-baseline",
+                                      help="Also train a model from scratch and say whether transfer helps."),
         ) -> None:
     """Train a model by transfer learning, evaluate it on the test split, save it with a report."""
     from headstart import api
@@ -88,10 +90,13 @@ def fit(data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image
                     ratios=_ratios(split), image_size=image_size, max_length=max_length,
                     finetune_config=FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size),
                     columns={"text_column": text_column, "label_column": label_column,
-                             "split_column": split_column, "path_column": path_column})
+                             "split_column": split_column, "path_column": path_column}, baseline=baseline)
     metrics = model.metrics
     typer.echo(f"test accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  "
                f"ECE {metrics['ece']:.4f}  ({metrics['n']} items, {metrics['seconds']:.0f} s)")
+    scratch = metrics.get("baseline") or {}
+    if scratch:
+        typer.echo(scratch.get("verdict") or scratch.get("skipped"))
     typer.echo(f"model: {out}   report: {out / 'report.html'}")
 
 
