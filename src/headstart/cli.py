@@ -182,6 +182,43 @@ def rank(data: Path = typer.Argument(..., help="Labeled CSV/TSV/JSONL file or im
     typer.echo(f"ranking: {out / 'ranking.json'}   plot: {out / 'ranking.png'}   report: {out / 'ranking.html'}")
 
 
+def _sizes(text: Optional[str]) -> Optional[list]:
+    if not text:
+        return None
+    try:
+        return [part.strip() if part.strip() == "all" else int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise HeadstartError(f"cannot read '{text}'", where="--sizes",
+                             fix="give labels a class separated by commas, e.g. 4,8,16,all") from None
+
+
+@app.command()
+@friendly
+def curve(data: Path = typer.Argument(..., help="Labeled CSV/TSV/JSONL file or image folder, as for `fit`."),
+          backbone: Optional[str] = typer.Option(None, help="Registry name (default: minilm-l6 for text, "
+                                                            "effnet-lite0 for images)."),
+          sizes: Optional[str] = typer.Option(None, help="Labels a class, e.g. 4,8,16,32,all (default: powers "
+                                                         "of two from 4, then all)."),
+          seeds: int = typer.Option(3, help="Draws of each size."),
+          test: Optional[Path] = typer.Option(None, help="A separate labeled test file."),
+          out: Optional[Path] = typer.Option(None, help="Folder for curve.json/.png/.html (default "
+                                                        "runs/<data name>-curve)."),
+          seed: int = typer.Option(0, help="Seed of the split."),
+          split: str = typer.Option("70/20/10", help="train/val/test shares when the data has no split column."),
+          text_column: str = typer.Option("text"), label_column: str = typer.Option("label"),
+          split_column: str = typer.Option("split"), path_column: str = typer.Option("path")) -> None:
+    """Learning curves with and without transfer, and how many labels transfer saved."""
+    from headstart import api
+
+    out = out or Path("runs") / f"{data.stem}-curve"
+    result = api.curve(data, backbone=backbone, sizes=_sizes(sizes), seeds=seeds, test=test, out=out, seed=seed,
+                       ratios=_ratios(split), columns={"text_column": text_column, "label_column": label_column,
+                                                       "split_column": split_column, "path_column": path_column})
+    typer.echo(result.table())
+    typer.echo(result.sentence())
+    typer.echo(f"curve: {out / 'curve.json'}   plot: {out / 'curve.png'}   report: {out / 'curve.html'}")
+
+
 @app.command()
 def backbones() -> None:
     """List the registered backbones."""
@@ -190,6 +227,11 @@ def backbones() -> None:
     for entry in list_backbones():
         typer.echo(f"{entry.name:<14} {entry.modality:<6} {entry.description}")
     typer.echo("also: st:<id or folder>, hf:<id or folder> (text), timm:<name> (images)")
+
+
+# `headstart label ...`: model-assisted labeling (headstart/labeling/cli.py).
+from headstart.labeling.cli import label_app  # noqa: E402
+app.add_typer(label_app, name="label")
 
 
 if __name__ == "__main__":

@@ -31,3 +31,11 @@ class BackboneError(HeadstartError):
 
 class ModelError(HeadstartError):
     """A saved model folder is missing, incomplete or does not match the data."""
+
+
+class LabelingError(HeadstartError):
+    """A labeling project, its store or a label is missing, unknown or inconsistent."""
+
+
+class LabelConflictError(LabelingError):
+    """A second label for an item that takes one, written without asking to replace the first."""

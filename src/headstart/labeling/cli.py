@@ -1,0 +1,261 @@
+"""``headstart label ...``: the labeling commands, a thin layer over :mod:`headstart.labeling`.
+
+Every command takes ``--db`` (a SQLite file, default ``labels.db``, or a ``postgresql://`` URL;
+also ``$HEADSTART_LABEL_DB``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+label_app = typer.Typer(no_args_is_help=True, help="Model-assisted labeling: a store, pre-labels, active "
+                                                    "learning, label quality and retraining.")
+DB = typer.Option(None, "--db", envvar="HEADSTART_LABEL_DB",
+                  help="SQLite file or postgresql:// URL (default labels.db).")
+
+
+def friendly(command):
+    """headstart.cli's one-line errors (imported when called: headstart.cli imports this module)."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from headstart.cli import friendly as outer
+        return outer(command)(*args, **kwargs)
+    return wrapper
+
+
+def _db(db: Optional[str]) -> str:
+    from headstart.labeling import DEFAULT_DB
+
+    return db or DEFAULT_DB
+
+
+def _open(db: Optional[str]):
+    from headstart.labeling import open_project
+
+    return open_project(_db(db))
+
+
+def _echo_json(value) -> None:
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+@label_app.command()
+@friendly
+def init(pool: Path = typer.Argument(..., help="CSV/TSV/JSONL file or image folder of the items to label."),
+         labels: Optional[str] = typer.Option(None, help="The label set, comma-separated (default: the pool's "
+                                                         "labels)."),
+         db: Optional[str] = DB,
+         backbone: Optional[str] = typer.Option(None, help="Backbone for features (default minilm-l6 / "
+                                                           "effnet-lite0)."),
+         multi_share: float = typer.Option(0.0, help="Share of items that go to several annotators."),
+         annotators_per_item: int = typer.Option(2, help="Annotators of those items."),
+         retrain_every: int = typer.Option(50, help="Retrain the probe after this many new labels (0: never)."),
+         id_column: str = typer.Option("id"), text_column: str = typer.Option("text"),
+         path_column: str = typer.Option("path"), label_column: str = typer.Option("label"),
+         seed: int = typer.Option(0)) -> None:
+    """Create a labeling project from a pool and a label set."""
+    from headstart.labeling import init_project
+
+    project = init_project(pool, labels=labels, db=_db(db), backbone=backbone, multi_share=multi_share,
+                           annotators_per_item=annotators_per_item, retrain_every=retrain_every, seed=seed,
+                           columns={"id_column": id_column, "text_column": text_column, "path_column": path_column,
+                                    "label_column": label_column})
+    status = project.status()
+    typer.echo(f"project in {_db(db)}: {status['items']} items, labels {', '.join(status['classes'])}, "
+               f"{status['labeled_items']} labeled")
+
+
+@label_app.command("next")
+@friendly
+def next_(n: int = typer.Option(10, "-n", "--n", help="How many items."),
+          strategy: str = typer.Option("default", help="default, random, least-confidence, margin, entropy, "
+                                                       "kcenter, badge, margin-diverse, class-balanced."),
+          annotator: Optional[str] = typer.Option(None, help="Who will label them (skips what they labeled)."),
+          as_json: bool = typer.Option(False, "--json", help="One JSON object a line."),
+          db: Optional[str] = DB, seed: int = typer.Option(0)) -> None:
+    """Print the next items to label, most useful first."""
+    for entry in _open(db).next(n, strategy=strategy, annotator=annotator, seed=seed):
+        if as_json:
+            typer.echo(json.dumps(entry, ensure_ascii=False))
+        else:
+            guess = f"{entry['prediction']} {entry['confidence']:.2f}" if entry["prediction"] else "-"
+            content = entry["content"].replace("\n", " ")
+            typer.echo(f"{entry['id']}\t{guess}\t{content[:100]}")
+
+
+@label_app.command()
+@friendly
+def add(item: str = typer.Argument(..., help="Item id."), label: str = typer.Argument(..., help="Its label."),
+        annotator: str = typer.Option(os.environ.get("USER") or "default", help="Who labels."),
+        replace: bool = typer.Option(False, "--replace", help="Correct an existing label."),
+        retrain: bool = typer.Option(True, help="Start a background retrain when enough labels arrived."),
+        db: Optional[str] = DB) -> None:
+    """Store one label (committed before this returns)."""
+    from headstart.labeling.retrain import due
+
+    project = _open(db)
+    record = project.add(item, label, annotator=annotator, replace=replace)
+    typer.echo(f"{record.item}\t{record.label}\t{record.annotator}\t{record.created_at.isoformat()}")
+    if retrain and due(project):
+        _spawn_retrain(_db(db))
+
+
+def _spawn_retrain(db: str) -> None:
+    """``headstart label retrain --if-due`` in a detached process: the person never waits for it."""
+    subprocess.Popen([sys.executable, "-m", "headstart.cli", "--quiet", "label", "retrain", "--if-due", "--db", db],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)
+
+
+@label_app.command()
+@friendly
+def retrain(if_due: bool = typer.Option(False, "--if-due", help="Only when enough new labels arrived."),
+            finetune: bool = typer.Option(False, "--finetune", help="Queue a fine-tune job instead."),
+            worker: bool = typer.Option(False, "--worker", help="Run the queued jobs (fine-tunes) now."),
+            out: Path = typer.Option(Path("runs/labeling"), help="Where fine-tuned model folders go."),
+            db: Optional[str] = DB) -> None:
+    """Retrain the probe now (seconds), queue a fine-tune, or run queued jobs."""
+    from headstart.labeling.retrain import due, queue_finetune, retrain_probe, run_jobs
+
+    project = _open(db)
+    if finetune:
+        typer.echo(f"fine-tune queued as model version {queue_finetune(project)}; run "
+                   f"`headstart label retrain --worker` to train it")
+        return
+    if worker:
+        typer.echo(f"{run_jobs(project, out)} job(s) ran")
+        return
+    lock_path = Path(tempfile.gettempdir()) / f"headstart-retrain-{hashlib.sha1(_db(db).encode()).hexdigest()[:16]}"
+    with open(lock_path, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | (fcntl.LOCK_NB if if_due else 0))
+        except BlockingIOError:
+            return  # a retrain is running; it will see these labels next time
+        if if_due and not due(project):
+            return
+        version = retrain_probe(project)
+    metrics = project.store.latest_model("probe").metrics
+    accuracy = metrics.get("accuracy")
+    typer.echo(f"model version {version}: {metrics['n_labels']} labels, "
+               f"estimated accuracy {accuracy:.4f} ({metrics['accuracy_estimate']})" if accuracy is not None else
+               f"model version {version}: {metrics['n_labels']} labels")
+
+
+@label_app.command()
+@friendly
+def prelabel(target_precision: Optional[float] = typer.Option(None, help="Choose an auto-accept threshold "
+                                                                         "reaching this precision, e.g. 0.98."),
+             accept: bool = typer.Option(False, "--accept", help="Store the accepted predictions as labels."),
+             db: Optional[str] = DB) -> None:
+    """Pre-label the pool with the newest model; optionally auto-accept at a target precision."""
+    from headstart.labeling.prelabel import prelabel as run
+
+    report = run(_open(db), target_precision=target_precision, accept=accept)
+    typer.echo(f"{report['predicted']} items pre-labeled by model version {report['model_version']}")
+    if "threshold" in report:
+        chosen = report["threshold"]
+        if chosen["threshold"] is None:
+            typer.echo(report["note"])
+        else:
+            typer.echo(f"threshold {chosen['threshold']:.4f}: precision {chosen['precision']:.4f} on "
+                       f"{chosen['support']} of {chosen['held_out']} held-out labels; {report['eligible']} items "
+                       f"eligible, {report['accepted']} accepted")
+
+
+@label_app.command()
+@friendly
+def status(as_json: bool = typer.Option(False, "--json"), db: Optional[str] = DB) -> None:
+    """Items, labels by source, annotators, model versions and open reviews."""
+    report = _open(db).status()
+    if as_json:
+        _echo_json(report)
+        return
+    labels = ", ".join(f"{k} {v}" for k, v in report["labels"].items()) or "none"
+    typer.echo(f"{report['labeled_items']} of {report['items']} items labeled (labels: {labels}); "
+               f"classes {', '.join(report['classes'])}")
+    for version in report["model_versions"]:
+        accuracy = "" if version["accuracy"] is None else f" accuracy {version['accuracy']:.4f}"
+        typer.echo(f"model v{version['id']} {version['kind']} {version['status']}: {version['n_labels']} "
+                   f"labels{accuracy}")
+    typer.echo(f"open reviews: {report['open_reviews']}")
+
+
+@label_app.command()
+@friendly
+def issues(folds: int = typer.Option(5, help="Folds of the out-of-fold predictions."),
+           list_only: bool = typer.Option(False, "--list", help="Only print the open review queue."),
+           db: Optional[str] = DB) -> None:
+    """Find labels that look wrong (confident learning) and queue them for review."""
+    from headstart.labeling.issues import label_issues
+
+    project = _open(db)
+    if not list_only:
+        found = label_issues(project, folds=folds)
+        typer.echo(f"{len(found)} likely label issue(s) queued for review")
+    for entry in project.store.review_queue():
+        typer.echo(f"{entry['review_id']}\t{entry['id']}\t{entry['reason']}\tsuggested "
+                   f"{entry['suggested_label']}\t{entry['detail']}")
+
+
+@label_app.command()
+@friendly
+def agreement(as_json: bool = typer.Option(False, "--json"), db: Optional[str] = DB) -> None:
+    """Agreement between annotators (Cohen, Fleiss, Krippendorff), consensus and annotator quality."""
+    from headstart.labeling.agreement import agreement_report
+
+    report = agreement_report(_open(db))
+    if as_json:
+        _echo_json(report)
+        return
+    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    typer.echo(f"{report['items']} items labeled by several annotators; Fleiss' kappa {fmt(report['fleiss_kappa'])}"
+               f" ({report['fleiss_items']} items), Krippendorff's alpha {fmt(report['krippendorff_alpha'])}")
+    for pair in report["pairs"]:
+        typer.echo(f"  {' / '.join(pair['annotators'])}: Cohen's kappa {fmt(pair['cohen_kappa'])} on "
+                   f"{pair['items']} items")
+    for name, quality in report["annotator_quality"].items():
+        typer.echo(f"  {name}: quality {quality:.3f} ({report['consensus_method']})")
+    typer.echo(f"{report['disagreements']} disagreement(s) queued for review")
+
+
+@label_app.command("export")
+@friendly
+def export(out: Path = typer.Argument(..., help=".csv or .jsonl (labels), or .json (Label Studio tasks)."),
+           every_label: bool = typer.Option(False, "--every-label", help="A row per label, not per item."),
+           no_model: bool = typer.Option(False, "--no-model", help="Leave out auto-accepted model labels."),
+           db: Optional[str] = DB) -> None:
+    """Export labels with annotator, time and source (trains with `headstart fit` as it is)."""
+    from headstart.labeling.exchange import export_label_studio, export_labels, label_studio_config
+
+    project = _open(db)
+    if out.suffix.lower() == ".json":
+        export_label_studio(project, out)
+        config = out.with_suffix(".xml")
+        config.write_text(label_studio_config(project), encoding="utf-8")
+        typer.echo(f"Label Studio tasks written to {out} (labeling config: {config})")
+        return
+    export_labels(project, out, every_label=every_label, include_model=not no_model)
+    typer.echo(f"labels written to {out}")
+
+
+@label_app.command("import")
+@friendly
+def import_(source: Path = typer.Argument(..., help="Label Studio .json export, or .csv/.jsonl with id and "
+                                                    "label columns."),
+            replace: bool = typer.Option(False, "--replace", help="Let imported labels correct existing ones."),
+            db: Optional[str] = DB) -> None:
+    """Import labels (all or none, in one transaction)."""
+    from headstart.labeling.exchange import import_labels
+
+    typer.echo(f"{import_labels(_open(db), source, replace=replace)} label(s) imported from {source}")

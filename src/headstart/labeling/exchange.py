@@ -1,0 +1,209 @@
+"""Labels in and out: CSV and JSONL (annotator, time, source), and Label Studio's JSON task format.
+
+A labeled export has a ``text`` (or ``path``) and a ``label`` column, so it trains with
+``headstart fit labels.csv`` unchanged; its other columns (id, annotator, source, created_at,
+model_version) are ignored there. Label Studio tasks carry the item's id in ``data.headstart_id``;
+on import, tasks without it are matched by content (text, or the image file's bytes or name).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from headstart.data.dataset import file_hash, text_hash
+from headstart.errors import DataError, LabelingError
+from headstart.labeling.store import iso
+
+COLUMNS = ("id", "label", "annotator", "source", "created_at", "model_version")
+
+
+def _write_atomic(path: Path, write) -> Path:
+    """Write through a temporary file beside ``path``, then rename: never a half-written export."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", newline="", encoding="utf-8", dir=path.parent, delete=False,
+                                     prefix=f".{path.name}.", suffix=".tmp") as handle:
+        write(handle)
+    os.replace(handle.name, path)
+    return path
+
+
+def label_rows(project, *, every_label: bool = False, include_model: bool = True) -> list[dict]:
+    """One row per labeled item (the settled label; a multi-annotator item's majority with its
+    annotators joined by '+'), or with ``every_label`` one row per current label."""
+    item_column = "text" if project.modality == "text" else "path"
+    content = {row[1]: row[2] for row in project.table()}
+    sources = ("person", "import", "model") if include_model else ("person", "import")
+    records = project.store.current_labels(sources)
+    if every_label:
+        return [{item_column: content[r.item], **r.row()} for r in records]
+    positions, labels = project.resolved(include_model=include_model)
+    ids = project.ids
+    by_item: dict[str, list] = {}
+    for record in records:
+        by_item.setdefault(record.item, []).append(record)
+    rows = []
+    for position, label_id in zip(positions, labels):
+        item = ids[position]
+        label = project.classes[label_id]
+        agreeing = [r for r in by_item[item] if r.label == label]
+        last = max(agreeing, key=lambda r: r.created_at)
+        rows.append({item_column: content[item], "id": item, "label": label,
+                     "annotator": "+".join(sorted({r.annotator for r in agreeing})),
+                     "source": last.source, "created_at": iso(last.created_at), "model_version": last.model_version})
+    return rows
+
+
+def export_labels(project, path: str | Path, *, every_label: bool = False, include_model: bool = True) -> Path:
+    """Write the labels to ``path`` (``.csv`` or ``.jsonl``, by its suffix); returns the path."""
+    path = Path(path)
+    rows = label_rows(project, every_label=every_label, include_model=include_model)
+    item_column = "text" if project.modality == "text" else "path"
+    if path.suffix.lower() == ".jsonl":
+        return _write_atomic(path, lambda handle: handle.writelines(
+            json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    if path.suffix.lower() != ".csv":
+        raise LabelingError(f"cannot export to '{path.suffix or path.name}'", where=str(path),
+                            fix="end the name with .csv, .jsonl, or .json for Label Studio")
+
+    def write(handle):
+        writer = csv.DictWriter(handle, fieldnames=[item_column, *COLUMNS])
+        writer.writeheader()
+        writer.writerows(rows)
+    return _write_atomic(path, write)
+
+
+# -- Label Studio ---------------------------------------------------------------------------------
+
+def label_studio_config(project) -> str:
+    """A Label Studio labeling config matching the exported tasks (paste it into the project settings)."""
+    data = "text" if project.modality == "text" else "image"
+    tag = "Text" if data == "text" else "Image"
+    choices = "\n".join(f'    <Choice value="{name}"/>' for name in project.classes)
+    return (f'<View>\n  <{tag} name="{data}" value="${data}"/>\n'
+            f'  <Choices name="label" toName="{data}" choice="single">\n{choices}\n  </Choices>\n</View>\n')
+
+
+def _result(project, label: str) -> list[dict]:
+    data = "text" if project.modality == "text" else "image"
+    return [{"from_name": "label", "to_name": data, "type": "choices", "value": {"choices": [label]}}]
+
+
+def export_label_studio(project, path: str | Path) -> Path:
+    """Every item as a Label Studio task: its current labels as annotations, the newest model's
+    prediction as a prediction. ``completed_by`` is the annotator's name."""
+    data_key = "text" if project.modality == "text" else "image"
+    annotations: dict[str, list[dict]] = {}
+    for record in project.store.current_labels():
+        annotations.setdefault(record.item, []).append({
+            "result": _result(project, record.label), "completed_by": record.annotator,
+            "created_at": iso(record.created_at), "was_cancelled": False,
+            "meta": {"headstart_source": record.source, "headstart_model_version": record.model_version}})
+    predictions = {item: (label, confidence, version)
+                   for item, label, confidence, _, version in project.store.predictions()}
+    tasks = []
+    for row in project.table():
+        task = {"id": row[0], "data": {data_key: row[2], "headstart_id": row[1]},
+                "annotations": annotations.get(row[1], [])}
+        if row[1] in predictions:
+            label, confidence, version = predictions[row[1]]
+            task["predictions"] = [{"model_version": f"headstart-v{version}", "score": round(confidence, 6),
+                                    "result": _result(project, label)}]
+        tasks.append(task)
+    return _write_atomic(Path(path), lambda handle: json.dump(tasks, handle, ensure_ascii=False, indent=1))
+
+
+def _annotator(value) -> str:
+    if isinstance(value, dict):
+        return str(value.get("email") or value.get("username") or value.get("id") or "label-studio")
+    return "label-studio" if value in (None, "") else str(value)
+
+
+def read_label_studio(project, path: str | Path) -> list[tuple[str, str, str]]:
+    """(item id, label, annotator) of every non-cancelled annotation in a Label Studio export."""
+    path = Path(path)
+    try:
+        tasks = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"cannot read Label Studio JSON ({error})", where=str(path),
+                        fix="export the project from Label Studio as JSON") from error
+    if isinstance(tasks, dict):
+        tasks = [tasks]
+    by_hash: dict[str, str] = {}
+    by_name: dict[str, str] = {}
+    for _, external, content, content_hash, _ in project.table():
+        by_hash.setdefault(content_hash, external)
+        by_name.setdefault(Path(content).name, external)
+    known = set(project.ids)
+    out = []
+    for number, task in enumerate(tasks, start=1):
+        where = f"{path.name} task {number} (id {task.get('id')})" if isinstance(task, dict) else f"{path.name}"
+        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            raise DataError("a task has no 'data' object", where=where, fix="give a Label Studio JSON export")
+        item = _match(task["data"], known, by_hash, by_name, project.modality)
+        if item is None:
+            raise LabelingError("the task matches no item of the pool", where=where,
+                                fix="import tasks exported from this project (they carry data.headstart_id), "
+                                    "or tasks whose text or image is in the pool")
+        for annotation in task.get("annotations") or []:
+            if annotation.get("was_cancelled"):
+                continue
+            choices = [r for r in annotation.get("result") or [] if r.get("type") == "choices"]
+            if not choices or not choices[0].get("value", {}).get("choices"):
+                continue
+            out.append((item, choices[0]["value"]["choices"][0], _annotator(annotation.get("completed_by"))))
+    return out
+
+
+def _match(data: dict, known: set, by_hash: dict, by_name: dict, modality: str) -> str | None:
+    if str(data.get("headstart_id")) in known:
+        return str(data["headstart_id"])
+    if modality == "text" and isinstance(data.get("text"), str):
+        return by_hash.get(text_hash(data["text"]))
+    image = data.get("image")
+    if isinstance(image, str):
+        if os.path.isfile(image):
+            return by_hash.get(file_hash(image))
+        return by_name.get(Path(image.split("?")[0]).name)
+    return None
+
+
+def read_label_table(project, path: Path) -> list[tuple[str, str, str]]:
+    """(item id, label, annotator) rows of a CSV/JSONL with ``id`` and ``label`` (``annotator`` optional)."""
+    from headstart.data.sources import _parse_delimited, _parse_jsonl, _read_utf8
+
+    text = _read_utf8(path)
+    rows, columns = (_parse_jsonl(path, text) if path.suffix.lower() == ".jsonl"
+                     else _parse_delimited(path, text, path.suffix.lower()))
+    missing = [c for c in ("id", "label") if c not in columns]
+    if missing:
+        raise DataError(f"no '{missing[0]}' column; columns found: {', '.join(columns) or 'none'}", where=str(path),
+                        fix="import a file with id and label columns (as `headstart label export` writes)")
+    known = set(project.ids)
+    out = []
+    for origin, record in rows:
+        item = str(record.get("id") or "").strip()
+        if item not in known:
+            raise LabelingError(f"unknown item id '{item}'", where=origin, fix="use ids of this project's pool")
+        label = str(record.get("label") or "").strip()
+        if not label:
+            continue
+        project.store.check_label(label, origin)
+        out.append((item, label, str(record.get("annotator") or "").strip() or f"import:{path.name}"))
+    return out
+
+
+def import_labels(project, path: str | Path, *, replace: bool = False) -> int:
+    """Import labels (source ``import``) from a Label Studio ``.json`` export or a ``.csv``/``.jsonl``
+    with id and label columns, in one transaction; returns how many labels were read."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("file not found", where=str(path), fix="check the path")
+    labels = read_label_studio(project, path) if path.suffix.lower() == ".json" else read_label_table(project, path)
+    for item, label, _ in labels:
+        project.store.check_label(label, f"{path.name}, item '{item}'")
+    project.store.add_labels(labels, source="import", replace=replace)
+    return len(labels)

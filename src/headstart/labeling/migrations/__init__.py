@@ -1,0 +1,1 @@
+"""Alembic migrations of the labeling store, run programmatically by :func:`headstart.labeling.store.migrate`."""

@@ -1,0 +1,118 @@
+"""The labeling store's tables (SQLAlchemy 2 declarative models).
+
+One project per database. The schema is created and upgraded only by the Alembic migrations in
+``migrations/``; a test checks that these models and the migrations agree.
+
+- ``project``: one row: name, modality, label set, backbone and settings.
+- ``items``: the pool: an external id (the pool's ``id`` column, or the row / file name), the text
+  or image path, its content hash (the features cache key) and how many annotators it takes.
+- ``labels``: every label ever given, with annotator, time and source (person, model, import).
+  A label is *current* until superseded; a partial unique index allows one current label per
+  (item, slot), where the slot is ``""`` on a single-annotator item and the annotator's name on a
+  multi-annotator item, so that a conflicting second write fails in the database itself.
+- ``model_versions``: each retrained model (probe weights inline, fine-tunes as a folder), its
+  status (queued, running, done, failed) and metrics.
+- ``predictions``: the latest model's predicted label and class probabilities of each item.
+- ``review``: items for a person to look at again: annotator disagreements and label issues.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SOURCES = ("person", "model", "import")
+JOB_STATES = ("queued", "running", "done", "failed")
+CURRENT = text("superseded_at IS NULL")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Project(Base):
+    __tablename__ = "project"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    modality: Mapped[str] = mapped_column(String(10))
+    classes: Mapped[list[Any]] = mapped_column(JSON)
+    backbone: Mapped[str] = mapped_column(String(500))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    source: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Item(Base):
+    __tablename__ = "items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(500), unique=True)
+    content: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    origin: Mapped[str] = mapped_column(Text, default="")
+    required_labels: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Label(Base):
+    __tablename__ = "labels"
+    __table_args__ = (
+        Index("ix_labels_current_slot", "item_id", "slot", unique=True, sqlite_where=CURRENT,
+              postgresql_where=CURRENT),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    label: Mapped[str] = mapped_column(String(500))
+    annotator: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(10))
+    slot: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    model_version_id: Mapped[Optional[int]] = mapped_column(ForeignKey("model_versions.id"), nullable=True)
+    superseded_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    superseded_by: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    n_labels: Mapped[int] = mapped_column(Integer, default=0)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    weights: Mapped[Optional[bytes]] = mapped_column(LargeBinary, nullable=True)
+    path: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    error: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Prediction(Base):
+    __tablename__ = "predictions"
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), primary_key=True)
+    label: Mapped[str] = mapped_column(String(500))
+    confidence: Mapped[float] = mapped_column(Float)
+    proba: Mapped[list[Any]] = mapped_column(JSON)
+
+
+class ReviewEntry(Base):
+    __tablename__ = "review"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    suggested_label: Mapped[Optional[str]] = mapped_column(String(500), nullable=True)
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    resolved_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), nullable=True)

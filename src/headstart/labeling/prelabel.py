@@ -1,0 +1,98 @@
+"""Pre-labels and auto-accept at a target precision.
+
+The newest probe predicts the pool (stored with its model version, see ``retrain``). Auto-accept
+takes the predictions whose confidence reaches a threshold, chosen on held-out labeled data: the
+out-of-fold predictions of the labeled items (each predicted by a probe that never saw it). The
+threshold is the lowest one at which the measured precision of the items at or above it reaches the
+target, with at least ``min_support`` items there, so that it accepts as many items as it can. When
+no threshold reaches the target, nothing is accepted and the report says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from headstart.errors import LabelingError
+from headstart.labeling.issues import out_of_fold_proba
+from headstart.labeling.retrain import load_head, retrain_probe, softmax_proba
+
+
+@dataclass
+class Threshold:
+    """A confidence threshold and what it gave on held-out data (None when the target is out of reach)."""
+
+    threshold: float | None
+    precision: float | None   # measured precision at or above the threshold, on held-out items
+    support: int              # held-out items at or above it
+    held_out: int             # held-out items in all
+    target: float
+
+
+def choose_threshold(confidence: np.ndarray, correct: np.ndarray, target: float,
+                     min_support: int = 10) -> Threshold:
+    """The lowest confidence threshold whose held-out precision reaches ``target``.
+
+    Args:
+        confidence: top-class probability of each held-out item, shape (m,).
+        correct: whether that prediction equals the given label, shape (m,).
+        target: precision to reach, in (0, 1].
+        min_support: fewest held-out items that must lie at or above the threshold.
+    """
+    if not 0.0 < target <= 1.0:
+        raise LabelingError(f"target precision {target} is not in (0, 1]", where="--target-precision",
+                            fix="e.g. 0.98")
+    order = np.argsort(-confidence, kind="stable")
+    conf, hits = confidence[order], correct[order].astype(float)
+    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    # A threshold equal to a confidence takes every item with that confidence: only the last of ties counts.
+    last_of_tie = np.r_[conf[1:] != conf[:-1], True] if len(conf) else np.zeros(0, dtype=bool)
+    ok = np.flatnonzero((precision >= target) & last_of_tie & (np.arange(1, len(conf) + 1) >= min_support))
+    if len(ok) == 0:
+        return Threshold(None, None, 0, int(len(conf)), target)
+    k = ok[-1]
+    return Threshold(float(conf[k]), float(precision[k]), int(k + 1), int(len(conf)), target)
+
+
+def prelabel(project, *, target_precision: float | None = None, accept: bool = False, min_support: int = 10,
+             folds: int = 5, seed: int = 0) -> dict:
+    """Pre-label the pool with the newest probe (trained now when there is none) and, with a target
+    precision, choose the auto-accept threshold; with ``accept``, store the accepted predictions as
+    labels of source ``model``. Returns a report dict."""
+    store = project.store
+    version = store.latest_model("probe")
+    if version is None:
+        retrain_probe(project, seed=seed)
+        version = store.latest_model("probe")
+    proba = softmax_proba(load_head(version.weights), project.features())
+    if store.prediction_version() != version.id:
+        winners = proba.argmax(axis=1)
+        store.replace_predictions(version.id, [row[0] for row in project.table()],
+                                  [project.classes[i] for i in winners], proba.max(axis=1), proba)
+    report = {"model_version": version.id, "predicted": int(len(proba))}
+    if target_precision is None:
+        return report
+    positions, y = project.resolved()
+    held_out = out_of_fold_proba(project.features()[positions], y, len(project.classes), folds=folds, seed=seed)
+    chosen = choose_threshold(held_out.max(axis=1), held_out.argmax(axis=1) == y, target_precision, min_support)
+    report["threshold"] = asdict(chosen)
+    report["accepted"] = 0
+    if chosen.threshold is None:
+        report["note"] = (f"no threshold reaches {target_precision:.1%} precision on {chosen.held_out} held-out "
+                          f"labels with at least {min_support} items above it; nothing accepted")
+        return report
+    done = project.done_for(None)
+    positions_set = np.zeros(len(proba), dtype=bool)
+    positions_set[positions] = True
+    single = np.array([row[4] <= 1 for row in project.table()])  # several annotators' items stay with people
+    take = np.flatnonzero((proba.max(axis=1) >= chosen.threshold) & ~done & ~positions_set & single)
+    report["eligible"] = int(len(take))
+    if accept and len(take):
+        ids = project.ids
+        labels = [(ids[i], project.classes[int(proba[i].argmax())], f"model:v{version.id}") for i in take]
+        with store.writing() as session:
+            for item, label, annotator in labels:
+                store._add(session, item, label, annotator, "model", False, version.id)
+        report["accepted"] = int(len(take))
+    return report

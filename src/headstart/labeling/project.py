@@ -1,0 +1,328 @@
+"""A labeling project: a pool of items and a label set in a store, with features and the next batch.
+
+    from headstart.labeling import init_project, open_project
+    project = init_project("pool.csv", labels=["neg", "pos"], db="labels.db")
+    for item in project.next(10):
+        project.add(item["id"], "pos", annotator="ana")
+
+Item ids come from the pool's ``id`` column (field); without one, a table's ids are the row
+numbers as a spreadsheet shows them (the header is row 1; JSONL: line numbers) and an image
+folder's are the files' paths inside the folder. A ``label`` column in the pool is imported
+(source ``import``) where it is filled in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from sqlalchemy import insert
+
+from headstart.backbones import DEFAULT_BACKBONE, backbone_modality
+from headstart.data import read_dataset
+from headstart.data.sources import _parse_delimited, _parse_jsonl, _read_utf8
+from headstart.errors import DataError, LabelingError
+from headstart.labeling.models import Item, Label, Project, utcnow
+from headstart.labeling.store import LabelRecord, Store
+from headstart.labeling.strategies import select
+
+DEFAULT_DB = "labels.db"
+
+
+@dataclass
+class Pool:
+    """A pool read from a file or folder: ids, items, content hashes, origins and given labels."""
+
+    modality: str
+    ids: list[str]
+    items: list[str]
+    hashes: list[str]
+    origins: list[str]
+    labels: list[str]  # "" where none was given
+    source: str
+
+
+def read_pool(path: str | Path, *, id_column: str = "id", text_column: str = "text", path_column: str = "path",
+              label_column: str = "label") -> Pool:
+    """Read a pool (CSV/TSV/JSONL or image folder). Raises DataError on duplicate or empty ids."""
+    path = Path(path)
+    dataset = read_dataset(path, require_labels=False, text_column=text_column, path_column=path_column,
+                           label_column=label_column, split_column="\0no split column")
+    if path.is_dir():
+        ids = [Path(item).relative_to(path.absolute()).as_posix() for item in dataset.items]
+        given = [""] * len(ids)
+    else:
+        text = _read_utf8(path)
+        rows, columns = (_parse_jsonl(path, text) if path.suffix.lower() == ".jsonl"
+                         else _parse_delimited(path, text, path.suffix.lower()))
+        kind = "field" if path.suffix.lower() == ".jsonl" else "column"
+        if id_column in columns:
+            ids = []
+            for origin, record in rows:
+                value = record.get(id_column)
+                value = "" if value is None else str(value).strip()
+                if not value:
+                    raise DataError("the id is empty", where=f"{origin}, {kind} '{id_column}'",
+                                    fix="give every item an id, or remove the id column to number rows")
+                ids.append(value)
+        else:
+            ids = [origin.rsplit(" ", 1)[-1] for origin, _ in rows]
+        given = [("" if record.get(label_column) is None else str(record.get(label_column)).strip())
+                 for _, record in rows]
+    first: dict[str, str] = {}
+    for item_id, origin in zip(ids, dataset.origins):
+        if item_id in first:
+            raise DataError(f"id '{item_id}' appears twice: {first[item_id]} and {origin}", where=str(path),
+                            fix="make the ids unique")
+        first[item_id] = origin
+    return Pool(dataset.modality, ids, dataset.items, dataset.hashes, dataset.origins, given, str(path))
+
+
+def parse_label_set(labels: str | Sequence[str] | None, pool: Pool) -> list[str]:
+    """The label set: given (a list or 'a,b,c'), else the labels the pool has."""
+    if labels is None:
+        names = sorted({label for label in pool.labels if label})
+        source = "the pool's label column"
+    else:
+        names = [part.strip() for part in (labels.split(",") if isinstance(labels, str) else labels)]
+        names = [name for name in names if name]
+        source = "--labels"
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise LabelingError(f"label '{repeated[0]}' is given twice", where=source, fix="list each label once")
+    if len(names) < 2:
+        raise LabelingError(f"a label set needs at least two labels, got {len(names)}", where=source,
+                            fix="give them with --labels a,b,c")
+    return names
+
+
+def init_project(pool: str | Path, *, labels: str | Sequence[str] | None = None, db: str | Path = DEFAULT_DB,
+                 backbone: str | None = None, name: str | None = None, multi_share: float = 0.0,
+                 annotators_per_item: int = 2, retrain_every: int = 50, seed: int = 0,
+                 columns: dict | None = None) -> "LabelingProject":
+    """Create a labeling project in ``db`` (a SQLite path or a PostgreSQL URL) from a pool.
+
+    Args:
+        pool: CSV/TSV/JSONL file or image folder; labels optional.
+        labels: the label set (default: the labels found in the pool).
+        db: where the store lives.
+        backbone: registry name for features (default: minilm-l6 / effnet-lite0).
+        multi_share: share of items (0..1) that go to ``annotators_per_item`` annotators, for agreement.
+        retrain_every: retrain the probe after this many new labels.
+        columns: ``id_column``, ``text_column``, ``path_column``, ``label_column``.
+
+    Everything is checked before anything is written; the project and its items are one transaction.
+    """
+    data = read_pool(pool, **(columns or {}))
+    classes = parse_label_set(labels, data)
+    for origin, label in zip(data.origins, data.labels):
+        if label and label not in classes:
+            raise LabelingError(f"label '{label}' is not in the label set", where=origin,
+                                fix=f"use one of: {', '.join(classes)}, or add it to --labels")
+    backbone = backbone or DEFAULT_BACKBONE[data.modality]
+    if backbone_modality(backbone) != data.modality:
+        raise LabelingError(f"backbone '{backbone}' is for {backbone_modality(backbone)}, the pool is "
+                            f"{data.modality}", where="--backbone",
+                            fix=f"use a {data.modality} backbone, e.g. {DEFAULT_BACKBONE[data.modality]}")
+    if not 0.0 <= multi_share <= 1.0 or annotators_per_item < 2:
+        raise LabelingError("the share must be in 0..1 and annotators per item at least 2",
+                            where="--multi-share/--annotators-per-item", fix="e.g. --multi-share 0.1")
+    store = Store.open(db, create=True)
+    with store.reading() as session:
+        if session.query(Project).count():
+            raise LabelingError("a labeling project already exists in this database", where=str(db),
+                                fix="give another --db, or delete the file to start over")
+    rng = np.random.default_rng(seed)
+    required = np.ones(len(data.ids), dtype=int)
+    required[rng.random(len(data.ids)) < multi_share] = annotators_per_item
+    now = utcnow()
+    with store.writing() as session:
+        session.add(Project(id=1, name=name or Path(str(pool)).stem, modality=data.modality, classes=classes,
+                            backbone=backbone, source=data.source, created_at=now,
+                            settings={"retrain_every": retrain_every, "multi_share": multi_share,
+                                      "annotators_per_item": annotators_per_item}))
+        session.execute(insert(Item), [
+            {"id": i + 1, "external_id": item_id, "content": item, "content_hash": item_hash, "origin": origin,
+             "required_labels": int(r)}
+            for i, (item_id, item, item_hash, origin, r) in
+            enumerate(zip(data.ids, data.items, data.hashes, data.origins, required))])
+        imported = [{"item_id": i + 1, "label": label, "annotator": f"import:{Path(data.source).name}",
+                     "source": "import", "slot": "" if required[i] <= 1 else f"import:{Path(data.source).name}",
+                     "created_at": now}
+                    for i, label in enumerate(data.labels) if label]
+        if imported:
+            session.execute(insert(Label), imported)
+    return LabelingProject(store)
+
+
+def open_project(db: str | Path = DEFAULT_DB, **options) -> "LabelingProject":
+    """Open an existing project (a SQLite path or a PostgreSQL URL)."""
+    return LabelingProject(Store.open(db), **options)
+
+
+class LabelingProject:
+    """A project's store with its items' features. Heavier steps live in their own modules
+    (prelabel, retrain, issues, agreement, exchange) and take a project.
+
+    Args:
+        store: the opened store.
+        features: the items' features (n_items, d) in item order, to skip the backbone (tests,
+            benchmarks); by default they are computed once and read from the features cache.
+        cache_dir, engine: the features cache and where frozen forward passes run.
+    """
+
+    def __init__(self, store: Store, *, features: np.ndarray | None = None, cache_dir: str | Path | None = None,
+                 engine: str = "auto"):
+        self.store = store
+        self._features = features
+        self._table = None
+        self.cache_dir = cache_dir
+        self.engine = engine
+
+    @property
+    def classes(self) -> list[str]:
+        return self.store.classes
+
+    @property
+    def modality(self) -> str:
+        return self.store.project.modality
+
+    @property
+    def settings(self) -> dict:
+        return dict(self.store.project.settings)
+
+    def table(self):
+        """(id, external_id, content, hash, required) of every item; items never change after init."""
+        if self._table is None:
+            self._table = self.store.item_table()
+        return self._table
+
+    @property
+    def ids(self) -> list[str]:
+        return [row[1] for row in self.table()]
+
+    def position(self) -> dict[str, int]:
+        return {row[1]: i for i, row in enumerate(self.table())}
+
+    def features(self) -> np.ndarray:
+        """Features of every item (n, d) from the project's backbone, through the features cache."""
+        if self._features is None:
+            from headstart.backbones import create_backbone
+            from headstart.features.extract import cached_features
+
+            table = self.table()
+            backbone = create_backbone(self.store.project.backbone)
+            self._features = cached_features(backbone, [row[2] for row in table], [row[3] for row in table],
+                                             engine=self.engine, cache_dir=self.cache_dir)
+        return self._features
+
+    def add(self, item: str, label: str, *, annotator: str = "default", replace: bool = False,
+            source: str = "person") -> LabelRecord:
+        """Store one label (committed when this returns); see :meth:`Store.add_label`."""
+        return self.store.add_label(item, label, annotator=annotator, source=source, replace=replace)
+
+    def resolved(self, *, include_model: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, class ids) of items with a settled label: the current label of a single-annotator
+        item, the majority of a multi-annotator item's labels (ties are left out for review).
+        Auto-accepted model labels count only with ``include_model``."""
+        sources = ("person", "import", "model") if include_model else ("person", "import")
+        votes: dict[str, list[str]] = {}
+        for record in self.store.current_labels(sources):
+            votes.setdefault(record.item, []).append(record.label)
+        lookup, class_id = self.position(), {name: i for i, name in enumerate(self.classes)}
+        positions, labels = [], []
+        for item, given in votes.items():
+            names, counts = np.unique(given, return_counts=True)
+            if (counts == counts.max()).sum() == 1:
+                positions.append(lookup[item])
+                labels.append(class_id[names[counts.argmax()]])
+        order = np.argsort(positions)
+        return np.asarray(positions, dtype=np.int64)[order], np.asarray(labels, dtype=np.int64)[order]
+
+    def done_for(self, annotator: str | None) -> np.ndarray:
+        """Boolean mask of items that need no label from ``annotator``: those with all the labels they
+        take, and those this annotator has labeled already."""
+        table = self.table()
+        lookup = self.position()
+        have = np.zeros(len(table), dtype=int)
+        mine = np.zeros(len(table), dtype=bool)
+        for record in self.store.current_labels(("person", "import")):
+            have[lookup[record.item]] += 1
+            if annotator is not None and record.annotator == annotator:
+                mine[lookup[record.item]] = True
+        required = np.array([row[4] for row in table])
+        return (have >= required) | mine | self._model_accepted(lookup, required)
+
+    def _model_accepted(self, lookup: dict, required: np.ndarray) -> np.ndarray:
+        accepted = np.zeros(len(required), dtype=bool)
+        for record in self.store.current_labels(("model",)):
+            accepted[lookup[record.item]] = required[lookup[record.item]] <= 1
+        return accepted
+
+    def current_proba(self) -> tuple[np.ndarray | None, int | None]:
+        """Class probabilities of every item from the newest probe (None before any), and its version."""
+        from headstart.labeling.retrain import load_head
+
+        version = self.store.latest_model("probe")
+        if version is None:
+            return None, None
+        head = load_head(version.weights)
+        logits = self.features() @ head.weight.T + head.bias
+        logits -= logits.max(axis=1, keepdims=True)
+        proba = np.exp(logits)
+        return proba / proba.sum(axis=1, keepdims=True), version.id
+
+    def next(self, n: int = 10, *, strategy: str = "default", annotator: str | None = None,
+             seed: int = 0) -> list[dict]:
+        """The next ``n`` items for ``annotator``: first multi-annotator items that others have begun,
+        then the strategy's picks. Each is ``{"id", "content", "prediction", "confidence", "reason"}``."""
+        table = self.table()
+        done = self.done_for(annotator)
+        positions, y = self.resolved()
+        labeled = np.zeros(len(table), dtype=bool)
+        labeled[positions] = True
+        labels = np.full(len(table), -1)
+        labels[positions] = y
+        started = [i for i, row in enumerate(table) if row[4] > 1 and not done[i] and labeled[i]]
+        picked = list(started[:n])
+        proba, version = self.current_proba()
+        candidates = np.flatnonzero(~done & ~labeled)
+        rest = n - len(picked)
+        if rest > 0 and len(candidates):
+            features = None if strategy in ("random", "least-confidence", "margin", "entropy",
+                                            "class-balanced") and proba is not None else self.features()
+            picked += list(select(strategy, rest, proba=proba, features=features, labeled=labeled, labels=labels,
+                                  candidates=candidates, seed=seed))
+        out = []
+        for i in picked:
+            row = table[int(i)]
+            entry = {"id": row[1], "content": row[2], "prediction": None, "confidence": None,
+                     "reason": "second annotator" if i in started else strategy if proba is not None
+                     else "cold start (diverse items)"}
+            if proba is not None:
+                entry["prediction"] = self.classes[int(proba[i].argmax())]
+                entry["confidence"] = float(proba[i].max())
+                entry["model_version"] = version
+            out.append(entry)
+        return out
+
+    def status(self) -> dict:
+        """Counts of items, labels by source, annotators, model versions and open reviews."""
+        records = self.store.current_labels()
+        by_source: dict[str, int] = {}
+        annotators: dict[str, int] = {}
+        for record in records:
+            by_source[record.source] = by_source.get(record.source, 0) + 1
+            if record.source == "person":
+                annotators[record.annotator] = annotators.get(record.annotator, 0) + 1
+        positions, _ = self.resolved(include_model=True)
+        versions = self.store.model_versions()
+        latest = next((v for v in reversed(versions) if v.status == "done"), None)
+        return {"items": len(self.table()), "labeled_items": int(len(positions)), "labels": by_source,
+                "annotators": annotators, "classes": self.classes,
+                "model_versions": [{"id": v.id, "kind": v.kind, "status": v.status, "n_labels": v.n_labels,
+                                    "accuracy": v.metrics.get("accuracy")} for v in versions],
+                "latest_model": None if latest is None else latest.id,
+                "open_reviews": len(self.store.review_queue())}

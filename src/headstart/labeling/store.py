@@ -1,0 +1,395 @@
+"""The labeling store: SQLite (WAL) by default, PostgreSQL when given a URL; one transaction a label.
+
+    store = Store.open("labels.db")                      # or "postgresql://user@host/db"
+    store.add_label("item-17", "positive", annotator="ana")
+
+Durability: SQLite runs in WAL mode with ``synchronous=FULL``, so a label is on disk when
+:meth:`Store.add_label` returns; a process killed right after loses nothing it acknowledged.
+Write transactions on SQLite start with ``BEGIN IMMEDIATE`` (a second writer waits for the
+lock instead of failing half-way); readers never block writers (WAL), so training that reads the
+pool never holds up labeling. The schema comes from the Alembic migrations, run on open.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from sqlalchemy import create_engine, event, func, select, update
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from headstart.errors import LabelConflictError, LabelingError
+from headstart.labeling.models import SOURCES, Item, Label, ModelVersion, Prediction, Project, ReviewEntry, utcnow
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_MS = 30_000
+
+
+def database_url(where: str | Path) -> str:
+    """A SQLAlchemy URL from a path (SQLite) or a URL; ``postgresql://`` uses psycopg 3."""
+    text = str(where)
+    if "://" not in text:
+        return f"sqlite:///{Path(text).expanduser().absolute()}"
+    if text.startswith("postgresql://") or text.startswith("postgres://"):
+        return "postgresql+psycopg://" + text.split("://", 1)[1]
+    return text
+
+
+def _sqlite_engine(url: str, immediate: bool) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (pysqlite's own is deferred)
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database's schema to the newest migration (Alembic, run in-process)."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    with engine.begin() as connection:
+        if MigrationContext.configure(connection).get_current_revision() == head:
+            return
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+@dataclass(frozen=True)
+class LabelRecord:
+    """A label as stored: ``created_at`` is UTC."""
+
+    id: int
+    item: str
+    label: str
+    annotator: str
+    source: str
+    created_at: datetime
+    model_version: int | None = None
+
+    def row(self) -> dict:
+        return {"id": self.item, "label": self.label, "annotator": self.annotator, "source": self.source,
+                "created_at": iso(self.created_at), "model_version": self.model_version}
+
+
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC; SQLite hands back naive datetimes, which are UTC here."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+class Store:
+    """A labeling project's database. Every method opens its own short transaction.
+
+    Use :meth:`open` (which runs the migrations); ``url`` is a SQLAlchemy URL.
+    """
+
+    def __init__(self, url: str):
+        self.url = url
+        self.dialect = make_url(url).get_backend_name()
+        if self.dialect == "sqlite":
+            self.engine = _sqlite_engine(url, immediate=False)
+            self._write_engine = _sqlite_engine(url, immediate=True)
+        else:
+            self.engine = self._write_engine = create_engine(url, pool_pre_ping=True)
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._write = sessionmaker(self._write_engine, expire_on_commit=False)
+        self._project: Project | None = None
+
+    @classmethod
+    def open(cls, where: str | Path, *, create: bool = False) -> "Store":
+        """Open the store at a path (SQLite file) or URL and migrate it to the newest schema.
+
+        Raises LabelingError when ``where`` is a path with no database and ``create`` is False.
+        """
+        url = database_url(where)
+        if not create and make_url(url).get_backend_name() == "sqlite":
+            path = make_url(url).database
+            if not path or not Path(path).is_file():
+                raise LabelingError("no labeling project here", where=str(where),
+                                    fix="create one with `headstart label init POOL --labels a,b --db FILE`, "
+                                        "or give the right --db")
+        store = cls(url)
+        try:
+            migrate(store._write_engine)
+        except OperationalError as error:
+            raise LabelingError(f"cannot open the database ({error.orig})", where=str(where),
+                                fix="check the path or URL, and that the server is running") from error
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self._write_engine.dispose()
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        with self._read() as session:
+            yield session
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A write transaction, committed on leaving the block (rolled back on an exception)."""
+        with self._write.begin() as session:
+            yield session
+
+    # -- the project ---------------------------------------------------------------------------
+
+    @property
+    def project(self) -> Project:
+        if self._project is None:
+            with self.reading() as session:
+                self._project = session.scalars(select(Project)).first()
+            if self._project is None:
+                raise LabelingError("the database has no labeling project", where=self.url,
+                                    fix="create one with `headstart label init`")
+        return self._project
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.project.classes)
+
+    def update_settings(self, **settings) -> None:
+        with self.writing() as session:
+            project = session.scalars(select(Project)).one()
+            project.settings = {**project.settings, **settings}
+        self._project = None
+
+    # -- items ---------------------------------------------------------------------------------
+
+    def item_table(self) -> list[tuple[int, str, str, str, int]]:
+        """(id, external_id, content, content_hash, required_labels) of every item, by id."""
+        with self.reading() as session:
+            rows = session.execute(select(Item.id, Item.external_id, Item.content, Item.content_hash,
+                                          Item.required_labels).order_by(Item.id)).all()
+        return [tuple(row) for row in rows]
+
+    def count_items(self) -> int:
+        with self.reading() as session:
+            return session.scalar(select(func.count(Item.id)))
+
+    def _item(self, session: Session, external_id: str) -> Item:
+        item = session.scalars(select(Item).where(Item.external_id == str(external_id))).first()
+        if item is None:
+            raise LabelingError(f"unknown item id '{external_id}'", where=self.url,
+                                fix="use an id from the pool (`headstart label next` lists them)")
+        return item
+
+    # -- labels --------------------------------------------------------------------------------
+
+    def check_label(self, label: str, where: str) -> str:
+        label = str(label).strip()
+        if label not in self.classes:
+            raise LabelingError(f"label '{label}' is not in the label set", where=where,
+                                fix=f"use one of: {', '.join(self.classes)}")
+        return label
+
+    def add_label(self, item: str, label: str, *, annotator: str = "default", source: str = "person",
+                  replace: bool = False, model_version: int | None = None) -> LabelRecord:
+        """Store one label in its own transaction; when this returns, the label is committed.
+
+        On an item that takes one label, a second label is a :class:`LabelConflictError` unless
+        ``replace`` is set (the first is then kept as superseded) or the first came from the model
+        (a person's label always supersedes an auto-accepted one). The same label by the same
+        annotator again is a no-op returning the stored one. On an item that takes several
+        annotators, each annotator has a slot of their own.
+        """
+        try:
+            with self.writing() as session:
+                return self._add(session, item, label, annotator, source, replace, model_version)
+        except IntegrityError as error:  # another process wrote the same slot between our read and write
+            raise LabelConflictError(f"item '{item}' was labeled by someone else at the same time; "
+                                     f"'{label}' was not stored", where=self.url,
+                                     fix="look at the item again and pass --replace to correct it") from error
+
+    def add_labels(self, labels: Sequence[tuple[str, str, str]], *, source: str = "import",
+                   replace: bool = False) -> list[LabelRecord]:
+        """Store many (item, label, annotator) labels in one transaction: all of them or, on an error
+        (unknown item, label outside the set, a conflict), none."""
+        try:
+            with self.writing() as session:
+                return [self._add(session, item, label, annotator, source, replace, None)
+                        for item, label, annotator in labels]
+        except IntegrityError as error:
+            raise LabelConflictError("an item was labeled by someone else during the import; nothing was stored",
+                                     where=self.url, fix="run the import again") from error
+
+    def _add(self, session: Session, item: str, label: str, annotator: str, source: str, replace: bool,
+             model_version: int | None) -> LabelRecord:
+        if source not in SOURCES:
+            raise LabelingError(f"unknown label source '{source}'", where="source", fix=f"use one of {SOURCES}")
+        annotator = str(annotator).strip() or "default"
+        label = self.check_label(label, f"item '{item}'")
+        row = self._item(session, item)
+        slot = "" if row.required_labels <= 1 else annotator
+        existing = session.scalars(select(Label).where(
+            Label.item_id == row.id, Label.slot == slot, Label.superseded_at.is_(None))).first()
+        if existing is not None:
+            if existing.label == label and existing.annotator == annotator:
+                return _record(existing, row.external_id)
+            if not (replace or (existing.source == "model" and source != "model")):
+                raise LabelConflictError(
+                    f"item '{item}' already has the label '{existing.label}' by '{existing.annotator}' "
+                    f"({existing.source}, {iso(existing.created_at)}); '{label}' was not stored",
+                    where=self.url, fix="pass replace=True (CLI: --replace) to correct it")
+        new = Label(item_id=row.id, label=label, annotator=annotator, source=source, slot=slot,
+                    created_at=utcnow(), model_version_id=model_version)
+        if existing is not None:
+            existing.superseded_at = new.created_at
+            session.flush()
+        session.add(new)
+        session.flush()
+        if existing is not None:
+            existing.superseded_by = new.id
+        return _record(new, row.external_id)
+
+    def current_labels(self, sources: Sequence[str] = SOURCES) -> list[LabelRecord]:
+        """Every current (not superseded) label, by item id then label id."""
+        with self.reading() as session:
+            rows = session.execute(
+                select(Label, Item.external_id).join(Item, Item.id == Label.item_id)
+                .where(Label.superseded_at.is_(None), Label.source.in_(list(sources)))
+                .order_by(Label.item_id, Label.id)).all()
+        return [_record(label, external) for label, external in rows]
+
+    def label_history(self) -> list[tuple[LabelRecord, str | None]]:
+        """Every label ever stored, with when it was superseded (None while current)."""
+        with self.reading() as session:
+            rows = session.execute(select(Label, Item.external_id).join(Item, Item.id == Label.item_id)
+                                   .order_by(Label.id)).all()
+        return [(_record(label, external), iso(label.superseded_at)) for label, external in rows]
+
+    def count_labels(self, sources: Sequence[str] = ("person", "import")) -> int:
+        with self.reading() as session:
+            return session.scalar(select(func.count(Label.id)).where(Label.source.in_(list(sources))))
+
+    # -- model versions and predictions --------------------------------------------------------
+
+    def add_model_version(self, kind: str, *, status: str = "queued", n_labels: int = 0, metrics: dict | None = None,
+                          weights: bytes | None = None, path: str | None = None) -> int:
+        with self.writing() as session:
+            version = ModelVersion(kind=kind, status=status, n_labels=n_labels, metrics=metrics or {},
+                                   weights=weights, path=path, created_at=utcnow(),
+                                   finished_at=utcnow() if status in ("done", "failed") else None)
+            session.add(version)
+            session.flush()
+            return version.id
+
+    def update_model_version(self, version_id: int, **values) -> None:
+        if values.get("status") in ("done", "failed"):
+            values.setdefault("finished_at", utcnow())
+        with self.writing() as session:
+            session.execute(update(ModelVersion).where(ModelVersion.id == version_id).values(**values))
+
+    def claim_job(self, kind: str | None = None) -> ModelVersion | None:
+        """The oldest queued model version, marked running in the same transaction (one worker gets it)."""
+        with self.writing() as session:
+            query = select(ModelVersion).where(ModelVersion.status == "queued").order_by(ModelVersion.id)
+            if kind:
+                query = query.where(ModelVersion.kind == kind)
+            if self.dialect == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            job = session.scalars(query).first()
+            if job is not None:
+                job.status = "running"
+            return job
+
+    def model_versions(self) -> list[ModelVersion]:
+        with self.reading() as session:
+            return list(session.scalars(select(ModelVersion).order_by(ModelVersion.id)))
+
+    def latest_model(self, kind: str | None = None) -> ModelVersion | None:
+        with self.reading() as session:
+            query = select(ModelVersion).where(ModelVersion.status == "done").order_by(ModelVersion.id.desc())
+            if kind:
+                query = query.where(ModelVersion.kind == kind)
+            return session.scalars(query).first()
+
+    def replace_predictions(self, version_id: int, item_ids: Sequence[int], labels: Sequence[str],
+                            confidences: Sequence[float], probas) -> None:
+        """Store the predictions of one model version, dropping older versions' (one transaction)."""
+        rows = [{"item_id": int(i), "model_version_id": version_id, "label": label, "confidence": float(c),
+                 "proba": [round(float(p), 6) for p in proba]}
+                for i, label, c, proba in zip(item_ids, labels, confidences, probas)]
+        with self.writing() as session:
+            session.execute(Prediction.__table__.delete())
+            for start in range(0, len(rows), 5000):
+                session.execute(Prediction.__table__.insert(), rows[start:start + 5000])
+
+    def prediction_version(self) -> int | None:
+        """The model version of the stored predictions (None when there are none)."""
+        with self.reading() as session:
+            return session.scalar(select(func.max(Prediction.model_version_id)))
+
+    def predictions(self) -> list[tuple[str, str, float, list[float], int]]:
+        """(item external id, label, confidence, probabilities, model version) of the stored predictions."""
+        with self.reading() as session:
+            rows = session.execute(select(Item.external_id, Prediction.label, Prediction.confidence,
+                                          Prediction.proba, Prediction.model_version_id)
+                                   .join(Item, Item.id == Prediction.item_id).order_by(Item.id)).all()
+        return [tuple(row) for row in rows]
+
+    # -- the review queue ----------------------------------------------------------------------
+
+    def add_review(self, entries: Sequence[tuple[str, str, str, str | None]]) -> int:
+        """Queue (item external id, reason, detail, suggested label) entries; an item already open for
+        the same reason is updated, not duplicated. Returns how many were new."""
+        new = 0
+        with self.writing() as session:
+            for external_id, reason, detail, suggested in entries:
+                item = self._item(session, external_id)
+                open_entry = session.scalars(select(ReviewEntry).where(
+                    ReviewEntry.item_id == item.id, ReviewEntry.reason == reason,
+                    ReviewEntry.status == "open")).first()
+                if open_entry is not None:
+                    open_entry.detail, open_entry.suggested_label = detail, suggested
+                else:
+                    session.add(ReviewEntry(item_id=item.id, reason=reason, detail=detail,
+                                            suggested_label=suggested, created_at=utcnow()))
+                    new += 1
+        return new
+
+    def review_queue(self, status: str = "open") -> list[dict]:
+        with self.reading() as session:
+            rows = session.execute(select(ReviewEntry, Item.external_id).join(Item, Item.id == ReviewEntry.item_id)
+                                   .where(ReviewEntry.status == status).order_by(ReviewEntry.id)).all()
+        return [{"review_id": entry.id, "id": external, "reason": entry.reason, "detail": entry.detail,
+                 "suggested_label": entry.suggested_label, "created_at": iso(entry.created_at)}
+                for entry, external in rows]
+
+    def resolve_review(self, review_id: int) -> None:
+        with self.writing() as session:
+            entry = session.get(ReviewEntry, review_id)
+            if entry is None:
+                raise LabelingError(f"no review entry {review_id}", where=self.url,
+                                    fix="see `headstart label issues --list`")
+            entry.status, entry.resolved_at = "resolved", utcnow()
+
+
+def _record(label: Label, external_id: str) -> LabelRecord:
+    return LabelRecord(id=label.id, item=external_id, label=label.label, annotator=label.annotator,
+                       source=label.source, created_at=label.created_at, model_version=label.model_version_id)
