@@ -231,3 +231,32 @@ def scratch_comparison(train: Dataset, val_set: Dataset, test_set: Dataset, clas
         return {"skipped": f"the scratch baseline could not be fitted: {error}"}
     say(result["verdict"])
     return result
+
+
+def curve(data, *, backbone: str | None = None, sizes: Sequence | None = None, seeds: int = 3, test=None,
+          out: str | Path | None = None, seed: int = 0, ratios: Sequence[float] = (0.7, 0.2, 0.1),
+          image_size: int | None = None, max_length: int | None = None, engine: str = "auto",
+          cache_dir: str | Path | None = None, columns: dict | None = None):
+    """Learning curves: test accuracy against labels a class, with transfer (a probe on the backbone's
+    frozen features) and without (the from-scratch baseline), over ``seeds`` draws.
+
+    Labels are drawn from the train and validation splits; ``sizes`` are labels a class (ints and
+    ``"all"``; default 4, 8, 16, ... all). ``out``: a folder for ``curve.json``, ``curve.png`` and
+    ``curve.html``. Returns a :class:`~headstart.transfer.curve.Curve` (``sentence()`` says how
+    many labels transfer saved).
+    """
+    from headstart.transfer.curve import check_sizes, learning_curve
+
+    sizes = check_sizes(sizes)
+    dataset = prepare(data, test=test, ratios=ratios, seed=seed, **(columns or {}))
+    name = backbone or DEFAULT_BACKBONE[dataset.modality]
+    if backbone_modality(name) != dataset.modality:
+        raise HeadstartError(f"backbone '{name}' is for {backbone_modality(name)}, the data are {dataset.modality}",
+                             where="--backbone", fix=f"use a {dataset.modality} backbone")
+    options = {k: v for k, v in {"image_size": image_size, "max_length": max_length}.items() if v}
+    pool = concat(dataset.split("train"), dataset.split("val"))
+    result = learning_curve(pool, dataset.split("test"), create_backbone(name, **options), pool.classes,
+                            sizes=sizes, seeds=seeds, engine=engine, cache_dir=cache_dir)
+    if out is not None:
+        result.save(out)
+    return result
