@@ -65,7 +65,8 @@ def choose_mode(mode: str, n_train: int) -> str:
 def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "auto", out: str | Path | None = None,
         seed: int = 0, ratios: Sequence[float] = (0.7, 0.2, 0.1), image_size: int | None = None,
         max_length: int | None = None, finetune_config: FinetuneConfig | None = None, engine: str = "auto",
-        cache_dir: str | Path | None = None, columns: dict | None = None, baseline: bool = True) -> Model:
+        cache_dir: str | Path | None = None, columns: dict | None = None, baseline: bool = True,
+        auto_unfreeze: bool = False) -> Model:
     """Train a classifier by transfer learning and evaluate it on the test split.
 
     Args:
@@ -87,6 +88,8 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
             CNN for images) and compare: ``model.metrics["baseline"]`` holds its accuracy, the
             difference with a bootstrap interval and the verdict sentence
             (see :mod:`headstart.transfer.baseline`).
+        auto_unfreeze: fine-tune as many top layer groups as the layer-wise probes recommend
+            (:mod:`headstart.transfer.layers`) instead of ``FinetuneConfig.unfreeze``.
 
     Returns:
         The trained :class:`~headstart.model.Model`, with test metrics in ``model.metrics``.
@@ -122,6 +125,12 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
     finetuned = mode == "finetune"
     if finetuned:
         resolved = (finetune_config or FinetuneConfig()).resolved(net, len(train), len(classes))
+        if auto_unfreeze and resolved.strategy == "staged":
+            from headstart.transfer.layers import layer_transfer
+
+            config["layers"] = layer_transfer(net, train, val_set, classes, seed=seed).to_dict()
+            resolved.unfreeze = config["layers"]["unfreeze"]
+            say(config["layers"]["sentence"])
         config["finetune"] = asdict(resolved)
         if resolved.strategy == "contrastive":
             # Pairs come from every labeled item (train and validation): nothing here early-stops on
@@ -260,3 +269,25 @@ def curve(data, *, backbone: str | None = None, sizes: Sequence | None = None, s
     if out is not None:
         result.save(out)
     return result
+
+
+def layers(data, *, backbone: str | None = None, out: str | Path | None = None, val=None, seed: int = 0,
+           ratios: Sequence[float] = (0.7, 0.2, 0.1), max_items: int | None = 1000, image_size: int | None = None,
+           max_length: int | None = None, columns: dict | None = None):
+    """Probe accuracy of each layer group's features on the validation split, and the recommended
+    fine-tuning depth (:class:`~headstart.transfer.layers.LayerReport`); ``out``: a folder for
+    ``layers.json``, ``layers.png`` and ``layers.html``."""
+    from headstart.transfer.layers import layer_transfer
+
+    dataset = prepare(data, val=val, ratios=ratios, seed=seed, **(columns or {}))
+    name = backbone or DEFAULT_BACKBONE[dataset.modality]
+    if backbone_modality(name) != dataset.modality:
+        raise HeadstartError(f"backbone '{name}' is for {backbone_modality(name)}, the data are {dataset.modality}",
+                             where="--backbone", fix=f"use a {dataset.modality} backbone")
+    options = {k: v for k, v in {"image_size": image_size, "max_length": max_length}.items() if v}
+    train = dataset.split("train")
+    report = layer_transfer(create_backbone(name, **options), train, dataset.split("val"), train.classes, seed=seed,
+                            max_items=max_items)
+    if out is not None:
+        report.save(out)
+    return report

@@ -80,6 +80,9 @@ def fit(data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image
         max_length: Optional[int] = typer.Option(None, help="Maximum tokens per text (default: the backbone's)."),
         baseline: bool = typer.Option(True, "--baseline/--no-baseline",
                                       help="Also train a model from scratch and say whether transfer helps."),
+        auto_unfreeze: bool = typer.Option(False, "--auto-unfreeze",
+                                           help="Fine-tune as many top layer groups as layer-wise probes "
+                                                "recommend (see `headstart layers`)."),
         ) -> None:
     """Train a model by transfer learning, evaluate it on the test split, save it with a report."""
     from headstart import api
@@ -90,7 +93,8 @@ def fit(data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image
                     ratios=_ratios(split), image_size=image_size, max_length=max_length,
                     finetune_config=FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size),
                     columns={"text_column": text_column, "label_column": label_column,
-                             "split_column": split_column, "path_column": path_column}, baseline=baseline)
+                             "split_column": split_column, "path_column": path_column}, baseline=baseline,
+                    auto_unfreeze=auto_unfreeze)
     metrics = model.metrics
     typer.echo(f"test accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  "
                f"ECE {metrics['ece']:.4f}  ({metrics['n']} items, {metrics['seconds']:.0f} s)")
@@ -217,6 +221,31 @@ def curve(data: Path = typer.Argument(..., help="Labeled CSV/TSV/JSONL file or i
     typer.echo(result.table())
     typer.echo(result.sentence())
     typer.echo(f"curve: {out / 'curve.json'}   plot: {out / 'curve.png'}   report: {out / 'curve.html'}")
+
+
+@app.command()
+@friendly
+def layers(data: Path = typer.Argument(..., help="Labeled CSV/TSV/JSONL file or image folder, as for `fit`."),
+           backbone: Optional[str] = typer.Option(None, help="Registry name (default: minilm-l6 for text, "
+                                                             "effnet-lite0 for images)."),
+           val: Optional[Path] = typer.Option(None, help="A separate labeled validation file."),
+           out: Optional[Path] = typer.Option(None, help="Folder for layers.json/.png/.html (default "
+                                                         "runs/<data name>-layers)."),
+           seed: int = typer.Option(0, help="Seed of the split."),
+           split: str = typer.Option("70/20/10", help="train/val/test shares when the data has no split column."),
+           text_column: str = typer.Option("text"), label_column: str = typer.Option("label"),
+           split_column: str = typer.Option("split"), path_column: str = typer.Option("path")) -> None:
+    """Probe accuracy of each layer group on the validation split, and how deep to fine-tune."""
+    from headstart import api
+
+    out = out or Path("runs") / f"{data.stem}-layers"
+    report = api.layers(data, backbone=backbone, val=val, out=out, seed=seed, ratios=_ratios(split),
+                        columns={"text_column": text_column, "label_column": label_column,
+                                 "split_column": split_column, "path_column": path_column})
+    for group, (accuracy, dim) in enumerate(zip(report.accuracies, report.dims)):
+        typer.echo(f"group {group}: " + ("not reached" if accuracy is None else f"{accuracy:.4f}  ({dim}-d)"))
+    typer.echo(report.sentence())
+    typer.echo(f"layers: {out / 'layers.json'}   plot: {out / 'layers.png'}   report: {out / 'layers.html'}")
 
 
 @app.command()
