@@ -1,0 +1,31 @@
+"""Data helpers of the labeling tests (imported by the tests and their conftest)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+
+# -- data -----------------------------------------------------------------------------------------
+
+def blobs(n_per_class: int = 40, n_classes: int = 3, dim: int = 16, spread: float = 0.6, seed: int = 0):
+    """Features in well-separated clusters, one per class: (features (n, dim) float32, labels (n,))."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 4, size=(n_classes, dim))
+    labels = np.repeat(np.arange(n_classes), n_per_class)
+    features = centres[labels] + rng.normal(0, spread, size=(len(labels), dim))
+    order = rng.permutation(len(labels))
+    return features[order].astype(np.float32), labels[order]
+
+
+def write_pool(path: Path, n: int, *, ids: bool = True, labels: dict | None = None) -> Path:
+    """A CSV pool of ``n`` distinct texts with ids ``i0..``; ``labels`` {position: label} fills a label column."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow((["id"] if ids else []) + ["text"] + (["label"] if labels else []))
+        for i in range(n):
+            writer.writerow(([f"i{i}"] if ids else []) + [f"item number {i}"]
+                            + ([labels.get(i, "")] if labels else []))
+    return path
