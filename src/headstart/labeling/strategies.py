@@ -255,8 +255,8 @@ def select(strategy: str, n: int, *, proba: np.ndarray | None = None, features: 
     rng = np.random.default_rng(seed)
     if strategy == "random":
         return rng.choice(candidates, n, replace=False)
-    n_labeled_classes = 0 if labels is None else len(np.unique(labels[labels >= 0]))
-    if proba is None or n_labeled_classes < 2 and strategy != "kcenter":
+    too_few = labels is not None and len(np.unique(labels[labels >= 0])) < 2  # a model of one class knows nothing
+    if proba is None or too_few and strategy != "kcenter":
         if features is None:
             return rng.choice(candidates, n, replace=False)
         if labeled.any():
