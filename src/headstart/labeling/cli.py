@@ -123,6 +123,7 @@ def _spawn_retrain(db: str) -> None:
 def retrain(if_due: bool = typer.Option(False, "--if-due", help="Only when enough new labels arrived."),
             finetune: bool = typer.Option(False, "--finetune", help="Queue a fine-tune job instead."),
             worker: bool = typer.Option(False, "--worker", help="Run the queued jobs (fine-tunes) now."),
+            epochs: Optional[int] = typer.Option(None, help="Epochs of a queued fine-tune (default: chosen)."),
             out: Path = typer.Option(Path("runs/labeling"), help="Where fine-tuned model folders go."),
             db: Optional[str] = DB) -> None:
     """Retrain the probe now (seconds), queue a fine-tune, or run queued jobs."""
@@ -130,7 +131,7 @@ def retrain(if_due: bool = typer.Option(False, "--if-due", help="Only when enoug
 
     project = _open(db)
     if finetune:
-        typer.echo(f"fine-tune queued as model version {queue_finetune(project)}; run "
+        typer.echo(f"fine-tune queued as model version {queue_finetune(project, **({'epochs': epochs} if epochs else {}))}; run "
                    f"`headstart label retrain --worker` to train it")
         return
     if worker:

@@ -92,27 +92,32 @@ def due(project) -> bool:
     return have - (latest.n_labels if latest else 0) >= every if every > 0 else False
 
 
-def queue_finetune(project, *, epochs: int | None = None) -> int:
-    """Queue a fine-tune of the project's backbone on the settled labels; returns the version id."""
-    return project.store.add_model_version("finetune", status="queued", metrics={"epochs": epochs})
+def queue_finetune(project, **config) -> int:
+    """Queue a fine-tune of the project's backbone on the settled labels; returns the version id.
+    ``config``: :class:`headstart.FinetuneConfig` fields (epochs, lr, strategy, ...)."""
+    import headstart
+
+    headstart.FinetuneConfig(**config)  # a wrong field fails now, not in the worker
+    return project.store.add_model_version("finetune", status="queued", metrics={"config": config})
 
 
 def run_finetune(project, version, out_root: str | Path) -> None:
-    """Run one fine-tune job: export the labels, ``headstart.fit(mode="finetune")``, record the result."""
+    """Run one fine-tune job: export the labels, ``headstart.fit(mode="finetune")``, record the result.
+    The from-scratch baseline is skipped: this model is for pre-labels, not a report."""
     import headstart
     from headstart.labeling.exchange import export_labels
 
     store = project.store
     try:
         with tempfile.TemporaryDirectory(prefix="headstart-finetune-") as tmp:
-            data = export_labels(project, Path(tmp) / "labels.csv")
+            data = export_labels(project, Path(tmp) / "labels.csv", include_model=False)
             folder = Path(out_root) / f"model-v{version.id}"
-            epochs = (version.metrics or {}).get("epochs")
+            config = headstart.FinetuneConfig(**(version.metrics or {}).get("config", {}))
             model = headstart.fit(data, backbone=store.project.backbone, mode="finetune", out=folder,
-                                  finetune_config=headstart.FinetuneConfig(epochs=epochs) if epochs else None)
+                                  finetune_config=config, baseline=False)
+        metrics = {k: v for k, v in model.metrics.items() if isinstance(v, (int, float))}
         store.update_model_version(version.id, status="done", path=str(folder), n_labels=store.count_labels(),
-                                   metrics={**(version.metrics or {}), **{k: v for k, v in model.metrics.items()
-                                                                          if isinstance(v, (int, float))}})
+                                   metrics={**(version.metrics or {}), **metrics})
     except Exception as error:  # noqa: BLE001 - a failed job is recorded, the worker goes on
         store.update_model_version(version.id, status="failed", error=f"{error}\n{traceback.format_exc()}")
 

@@ -1,0 +1,98 @@
+"""Retraining as labels arrive: versions kept with metrics, a background thread, queued fine-tunes."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+import headstart.labeling.retrain as retrain_module
+from headstart.errors import LabelingError
+from headstart.labeling import init_project
+from headstart.labeling.retrain import BackgroundRetrainer, due, queue_finetune, retrain_probe, run_jobs
+
+
+def label(project, truth, positions):
+    for i in positions:
+        project.add(project.ids[i], project.classes[truth[i]], annotator="ana")
+
+
+def test_retrain_keeps_versions_with_metrics_and_refreshes_predictions(blob_project):
+    project, truth = blob_project(retrain_every=10)
+    with pytest.raises(LabelingError, match="at least two classes"):
+        retrain_probe(project)
+    order = np.random.default_rng(0).permutation(len(truth))
+    label(project, truth, order[:9])
+    assert not due(project)
+    label(project, truth, order[9:12])
+    assert due(project)
+    v1 = retrain_probe(project)
+    assert not due(project)
+    label(project, truth, order[12:40])
+    v2 = retrain_probe(project)
+    versions = project.store.model_versions()
+    assert [(v.id, v.n_labels) for v in versions] == [(v1, 12), (v2, 40)]
+    assert all(0 <= v.metrics["accuracy"] <= 1 and v.status == "done" for v in versions)
+    assert project.store.prediction_version() == v2
+    predictions = project.store.predictions()
+    right = np.mean([p[1] == project.classes[truth[i]] for i, p in enumerate(predictions)])
+    assert right > 0.9
+
+
+def test_background_retrainer_never_holds_up_labeling(blob_project, monkeypatch):
+    project, truth = blob_project(retrain_every=10)
+    real_fit = retrain_module.fit_labeled_probe
+    training = []
+
+    def slow_fit(*args, **kwargs):
+        training.append(time.monotonic())
+        time.sleep(1.5)
+        return real_fit(*args, **kwargs)
+    monkeypatch.setattr(retrain_module, "fit_labeled_probe", slow_fit)
+    retrainer = BackgroundRetrainer(project, poll_seconds=0.2).start()
+    try:
+        order = np.random.default_rng(1).permutation(len(truth))
+        label(project, truth, order[:10])
+        retrainer.notify()
+        deadline = time.monotonic() + 30
+        while not training and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert training, "the retrainer should have started"
+        latencies = []
+        for i in order[10:30]:  # labels keep arriving while the probe trains
+            start = time.monotonic()
+            label(project, truth, [i])
+            latencies.append(time.monotonic() - start)
+            retrainer.notify()
+        assert max(latencies) < 1.0 and sum(latencies) < 1.5  # never waited for the 1.5 s fit
+        deadline = time.monotonic() + 60
+        while len(project.store.model_versions()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        retrainer.stop()
+    assert not retrainer.errors
+    assert [v.n_labels for v in project.store.model_versions()][:2] == [10, 30]
+
+
+def test_a_fine_tune_is_a_queued_job(tmp_path, text_csv, tiny_bert_name):
+    import csv
+
+    rows = list(csv.DictReader(open(text_csv("topics.csv", n_per_class=10))))
+    pool = tmp_path / "pool.csv"
+    with open(pool, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text"])
+        writer.writerows([[r["text"]] for r in rows])
+    project = init_project(pool, labels="food,sports,tech", db=tmp_path / "f.db", backbone=tiny_bert_name)
+    for item, row in zip(project.ids, rows):
+        project.add(item, row["label"], annotator="ana")
+    job = queue_finetune(project, epochs=1, strategy="staged")
+    assert [(v.id, v.status, v.kind) for v in project.store.model_versions()] == [(job, "queued", "finetune")]
+    project.add(project.ids[0], "tech", annotator="ana", replace=True)  # labeling goes on while it waits
+    assert run_jobs(project, tmp_path / "models") == 1
+    version = project.store.model_versions()[0]
+    assert version.status == "done", version.error
+    assert (tmp_path / "models" / f"model-v{job}" / "config.json").is_file() and version.path
+    assert 0 <= version.metrics["accuracy"] <= 1
+    assert run_jobs(project, tmp_path / "models") == 0
