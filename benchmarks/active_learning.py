@@ -1,0 +1,306 @@
+"""Active learning with a simulated annotator: test accuracy against labels, for each strategy.
+
+For each data set the pool's features are computed once (headstart's features cache), then for
+each seed and strategy a loop starts from ``--start`` random labels (the same ones for every
+strategy of a seed), fits the probe, measures test accuracy, asks the strategy for the next
+``--batch`` items and "labels" them from the ground truth, up to ``--max-labels``:
+
+- SST-2: the pool is the train split (67,349 sentences), the test the test split; ``minilm-l6``;
+- Fashion-MNIST: a pool of 10,000 train images, the 10,000 test images; ``effnet-lite0``;
+- synthetic: overlapping Gaussian classes with 5% label noise (no downloads; for smoke runs).
+
+The probe is headstart's (``headstart.labeling.retrain.fit_labeled_probe``: C chosen by
+cross-validation), re-chosen every ``--reselect-every`` rounds and refit with the same C between.
+Reported: accuracy curves, and the labels each strategy needs to reach 95% of the accuracy of the
+probe trained on the whole labeled pool (mean, min and max over seeds; "-" when never reached).
+small-text's strategies (breaking ties, least confidence, entropy, greedy coreset) run on the
+same features and probabilities where the package installs. ``--issues`` also flips 10% of the
+pool's labels at random and reports the precision and recall of confident learning's flags.
+
+    python benchmarks/active_learning.py                         # SST-2 and Fashion-MNIST, 3 seeds (hours)
+    python benchmarks/active_learning.py --datasets sst2 --strategies random,margin --seeds 1
+    python benchmarks/active_learning.py --quick                 # smoke run: numbers mean nothing
+    python benchmarks/active_learning.py --quick --datasets synthetic
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+try:
+    import common
+except ImportError:
+    from benchmarks import common
+
+from headstart.labeling.strategies import DEFAULT_STRATEGY, STRATEGIES, select
+
+SMALL_TEXT = ("st-breaking-ties", "st-least-confidence", "st-entropy", "st-greedy-coreset")
+TARGET_SHARE = 0.95
+
+
+# --------------------------------------------------------------------------- data
+
+def _features(backbone_name: str, items: list[str], hashes: list[str]) -> np.ndarray:
+    from headstart.backbones import create_backbone
+    from headstart.features.extract import cached_features
+
+    return cached_features(create_backbone(backbone_name), items, hashes)
+
+
+def load_sst2(pool_size: int | None, test_size: int | None, seed: int = 0):
+    from headstart.data.dataset import text_hash
+
+    texts, labels = common.sst2("train")
+    test_texts, test_labels = common.sst2("test")
+    rng = np.random.default_rng(seed)
+    pool = np.sort(rng.choice(len(texts), pool_size, replace=False)) if pool_size else np.arange(len(texts))
+    test = np.sort(rng.choice(len(test_texts), test_size, replace=False)) if test_size else np.arange(len(test_texts))
+    texts, labels = [texts[i] for i in pool], [labels[i] for i in pool]
+    test_texts, test_labels = [test_texts[i] for i in test], [test_labels[i] for i in test]
+    classes = sorted(set(labels))
+    encode = lambda names: np.array([classes.index(n) for n in names])  # noqa: E731
+    x = _features("minilm-l6", texts, [text_hash(t) for t in texts])
+    x_test = _features("minilm-l6", test_texts, [text_hash(t) for t in test_texts])
+    return x, encode(labels), x_test, encode(test_labels), "minilm-l6"
+
+
+def load_fashion(pool_size: int | None, test_size: int | None, seed: int = 0):
+    from headstart.data.dataset import file_hash
+
+    images, labels = common.fashion_mnist("train")
+    test_images, test_labels = common.fashion_mnist("test")
+    rng = np.random.default_rng(seed)
+    pool = np.sort(rng.choice(len(images), pool_size or 10_000, replace=False))
+    test = np.sort(rng.choice(len(test_images), test_size, replace=False)) if test_size else np.arange(len(test_images))
+    paths = common.fashion_pngs("train", images, labels, pool)
+    test_paths = common.fashion_pngs("test", test_images, test_labels, test)
+    x = _features("effnet-lite0", paths, [file_hash(p) for p in paths])
+    x_test = _features("effnet-lite0", test_paths, [file_hash(p) for p in test_paths])
+    return x, labels[pool], x_test, test_labels[test], "effnet-lite0"
+
+
+def load_synthetic(pool_size: int | None, test_size: int | None, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    n, m, k, d = pool_size or 3000, test_size or 1000, 4, 32
+    centres = rng.normal(0, 0.4, size=(k, d))  # overlapping: the probe tops out below 100%
+    make = lambda size: (lambda y: (centres[y] + rng.normal(0, 1.0, (size, d)), y))(rng.integers(0, k, size))  # noqa: E731
+    x, y = make(n)
+    noisy = rng.random(n) < 0.05
+    y = np.where(noisy, rng.integers(0, k, n), y)
+    x_test, y_test = make(m)
+    return x.astype(np.float32), y, x_test.astype(np.float32), y_test, "synthetic"
+
+
+LOADERS = {"sst2": load_sst2, "fashion": load_fashion, "synthetic": load_synthetic}
+
+
+# --------------------------------------------------------------------------- the loop
+
+class Probe:
+    """headstart's probe, with C re-chosen by cross-validation every ``reselect_every`` fits."""
+
+    def __init__(self, n_classes: int, reselect_every: int, seed: int):
+        self.n_classes, self.reselect_every, self.seed = n_classes, reselect_every, seed
+        self.fits, self.c = 0, None
+
+    def fit(self, x: np.ndarray, y: np.ndarray):
+        from headstart.labeling.retrain import fit_labeled_probe
+        from headstart.learn.probe import _fit
+
+        if self.c is None or self.fits % self.reselect_every == 0:
+            head, info = fit_labeled_probe(x, y, self.n_classes, self.seed)
+            self.c = info.get("C") or 1.0
+        else:
+            head = _fit(x, y, self.n_classes, self.c, self.seed)
+        self.fits += 1
+        return head
+
+
+def small_text_query(name: str, proba: np.ndarray, features: np.ndarray, labeled: np.ndarray, y: np.ndarray,
+                     n: int) -> np.ndarray:
+    """small-text's strategy ``name`` on precomputed probabilities (and features for the coreset)."""
+    from small_text.query_strategies import BreakingTies, GreedyCoreset, LeastConfidence, PredictionEntropy
+
+    class Precomputed:  # small-text asks its classifier for probabilities; these are the probe's
+        def predict_proba(self, _dataset):
+            return proba
+
+    strategy = {"st-breaking-ties": BreakingTies, "st-least-confidence": LeastConfidence,
+                "st-entropy": PredictionEntropy, "st-greedy-coreset": GreedyCoreset}[name]()
+    unlabeled, labeled_idx = np.flatnonzero(~labeled), np.flatnonzero(labeled)
+    if name == "st-greedy-coreset":
+        subset = np.concatenate([unlabeled, labeled_idx])
+        return np.asarray(strategy.query(Precomputed(), features, unlabeled, labeled_idx, y[labeled_idx], n=n,
+                                         embeddings=features[subset]))
+    return np.asarray(strategy.query(Precomputed(), features, unlabeled, labeled_idx, y[labeled_idx], n=n))
+
+
+def curve(strategy: str, x, y, x_test, y_test, *, start: int, batch: int, max_labels: int, seed: int,
+          reselect_every: int) -> dict:
+    """Test accuracy after each round of one (strategy, seed) run, and the seconds spent choosing."""
+    from headstart.labeling.retrain import softmax_proba
+
+    n_classes = int(max(y.max(), y_test.max()) + 1)
+    rng = np.random.default_rng(seed)
+    labeled = np.zeros(len(y), dtype=bool)
+    labeled[rng.choice(len(y), start, replace=False)] = True
+    probe = Probe(n_classes, reselect_every, seed)
+    points, choose_seconds = [], 0.0
+    while True:
+        head = probe.fit(x[labeled], y[labeled])
+        accuracy = float((softmax_proba(head, x_test).argmax(1) == y_test).mean())
+        points.append((int(labeled.sum()), accuracy))
+        if labeled.sum() >= max_labels or labeled.all():
+            break
+        proba = softmax_proba(head, x)
+        n = int(min(batch, max_labels - labeled.sum()))
+        started = time.perf_counter()
+        if strategy.startswith("st-"):
+            picked = small_text_query(strategy, proba, x, labeled, y, n)
+        else:
+            picked = select(strategy, n, proba=proba, features=x, labeled=labeled, labels=np.where(labeled, y, -1),
+                            seed=seed * 1000 + len(points))
+        choose_seconds += time.perf_counter() - started
+        labeled[picked] = True  # the simulated annotator answers from the ground truth
+    return {"points": points, "choose_seconds": choose_seconds}
+
+
+def labels_to_reach(points: list, target: float) -> int | None:
+    return next((n for n, accuracy in points if accuracy >= target), None)
+
+
+def label_issues_check(x: np.ndarray, y: np.ndarray, seed: int = 0, share: float = 0.10) -> dict:
+    """Flip ``share`` of the labels at random; precision and recall of confident learning's flags."""
+    from headstart.labeling.issues import find_issues, out_of_fold_proba
+
+    rng = np.random.default_rng(seed)
+    k = int(y.max() + 1)
+    flipped = rng.choice(len(y), int(share * len(y)), replace=False)
+    noisy = y.copy()
+    noisy[flipped] = (noisy[flipped] + rng.integers(1, k, len(flipped))) % k
+    started = time.perf_counter()
+    found = find_issues(noisy, out_of_fold_proba(x, noisy, k, seed=seed))
+    hits = len(np.intersect1d(found, flipped))
+    return {"flipped": int(len(flipped)), "flagged": int(len(found)), "true_flags": hits,
+            "precision": hits / max(1, len(found)), "recall": hits / len(flipped),
+            "seconds": time.perf_counter() - started}
+
+
+# --------------------------------------------------------------------------- main
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", default="sst2,fashion", help="from sst2, fashion, synthetic (%(default)s)")
+    parser.add_argument("--strategies", default=",".join(("random", *STRATEGIES[1:], *SMALL_TEXT)),
+                        help="headstart's and small-text's (st-...) strategies (default: all)")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--start", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=20)
+    parser.add_argument("--max-labels", type=int, default=1000)
+    parser.add_argument("--pool", type=int, default=None, help="subsample the pool (default: sst2 all, fashion 10,000)")
+    parser.add_argument("--test", type=int, default=None, help="subsample the test split")
+    parser.add_argument("--reselect-every", type=int, default=5, help="rounds between choices of the probe's C")
+    parser.add_argument("--issues", action="store_true", help="also the 10%%-flipped label-issues check")
+    parser.add_argument("--quick", action="store_true", help="smoke run: small pool and test, 1 seed, 110 labels")
+    args = parser.parse_args(argv)
+    args.datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    args.strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    bad = [d for d in args.datasets if d not in LOADERS] + \
+          [s for s in args.strategies if s not in STRATEGIES + SMALL_TEXT]
+    if bad:
+        parser.error(f"unknown data set or strategy: {', '.join(bad)}")
+    if args.quick:
+        args.seeds, args.max_labels, args.pool, args.test = 1, 110, args.pool or 2000, args.test or 300
+        if "--strategies" not in " ".join(argv or sys.argv):
+            args.strategies = ["random", "margin", "kcenter", "badge", "st-breaking-ties"]
+    return args
+
+
+def run_dataset(name: str, args) -> dict:
+    started = time.perf_counter()
+    x, y, x_test, y_test, backbone = LOADERS[name](args.pool, args.test)
+    feature_seconds = time.perf_counter() - started
+    from headstart.labeling.retrain import fit_labeled_probe, softmax_proba
+
+    full_head, _ = fit_labeled_probe(x, y, int(max(y.max(), y_test.max()) + 1))
+    full = float((softmax_proba(full_head, x_test).argmax(1) == y_test).mean())
+    target = TARGET_SHARE * full
+    print(f"\n{name}: pool {len(y)}, test {len(y_test)}, {backbone}; full-pool probe {full:.4f}, "
+          f"target {target:.4f} (features {feature_seconds:.0f} s)", flush=True)
+    runs = []
+    for seed in range(args.seeds):
+        for strategy in args.strategies:
+            try:
+                result = curve(strategy, x, y, x_test, y_test, start=args.start, batch=args.batch,
+                               max_labels=args.max_labels, seed=seed, reselect_every=args.reselect_every)
+            except ImportError as error:
+                runs.append({"strategy": strategy, "seed": seed, "status": f"skipped: {error}"})
+                print(f"  {strategy} seed {seed}: skipped ({error})", flush=True)
+                continue
+            needed = labels_to_reach(result["points"], target)
+            runs.append({"strategy": strategy, "seed": seed, "status": "ok", "labels_to_target": needed, **result})
+            print(f"  {strategy} seed {seed}: {needed or '-'} labels to target, final "
+                  f"{result['points'][-1][1]:.4f}, choosing {result['choose_seconds']:.1f} s", flush=True)
+    summary = summarize(runs, args)
+    out = {"pool": len(y), "test": len(y_test), "backbone": backbone, "full_pool_accuracy": full,
+           "target_accuracy": target, "summary": summary, "runs": runs}
+    if args.issues:
+        out["label_issues"] = label_issues_check(x, y)
+    return out
+
+
+def summarize(runs: list[dict], args) -> list[dict]:
+    rows = []
+    for strategy in args.strategies:
+        ok = [r for r in runs if r["strategy"] == strategy and r["status"] == "ok"]
+        if not ok:
+            continue
+        needed = [r["labels_to_target"] for r in ok]
+        reached = [n for n in needed if n is not None]
+        def at(k):
+            values = [dict(r["points"]).get(k) for r in ok]
+            return None if None in values else float(np.mean(values))
+        rows.append({"strategy": strategy + (" (default)" if strategy == DEFAULT_STRATEGY else ""),
+                     "key": strategy, "runs": len(ok), "reached": f"{len(reached)}/{len(ok)}",
+                     "labels mean": float(np.mean(reached)) if len(reached) == len(ok) else None,
+                     "labels min": min(reached) if reached else None, "labels max": max(reached) if reached else None,
+                     "acc@110": at(110), "acc@510": at(510), "acc@1000": at(1000),
+                     "choose s": float(np.mean([r["choose_seconds"] for r in ok]))})
+    return rows
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    results, targets = {}, []
+    for name in args.datasets:
+        results[name] = run_dataset(name, args)
+        summary = results[name]["summary"]
+        common.print_table(summary, ["strategy", "runs", "reached", "labels mean", "labels min", "labels max",
+                                     "acc@110", "acc@510", "acc@1000", "choose s"],
+                           title=f"{name}: labels to reach {TARGET_SHARE:.0%} of the full-pool probe "
+                                 f"({results[name]['full_pool_accuracy']:.4f})"
+                                 + (" (QUICK: numbers mean nothing)" if args.quick else ""))
+        value = lambda key: next((r["labels mean"] for r in summary if r["key"] == key), None)  # noqa: E731
+        half_random = None if value("random") is None else 0.5 * value("random")
+        targets += [common.target(f"{name}: default ({DEFAULT_STRATEGY}) labels <= half of random's",
+                                  value(DEFAULT_STRATEGY), "<=", half_random),
+                    common.target(f"{name}: default labels <= margin's", value(DEFAULT_STRATEGY), "<=",
+                                  value("margin"))]
+        if "label_issues" in results[name]:
+            issues = results[name]["label_issues"]
+            print(f"{name} label issues (10% flipped): precision {issues['precision']:.3f}, recall "
+                  f"{issues['recall']:.3f} ({issues['flagged']} flagged, {issues['seconds']:.1f} s)")
+    common.print_targets(targets)
+    path = common.write_results("active_learning-quick" if args.quick else "active_learning-" + "-".join(args.datasets),
+                                {"quick": args.quick, "config": {k: v for k, v in vars(args).items()},
+                                 "default_strategy": DEFAULT_STRATEGY, "targets": targets, "datasets": results})
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

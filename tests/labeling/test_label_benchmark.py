@@ -1,0 +1,65 @@
+"""benchmarks/active_learning.py --quick: the synthetic smoke run always, SST-2 where its data and MiniLM are."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load_benchmark():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("active_learning", REPO / "benchmarks" / "active_learning.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+
+
+@pytest.fixture
+def results_dir(tmp_path, monkeypatch):
+    module = load_benchmark()
+    monkeypatch.setattr(module.common, "RESULTS_DIR", tmp_path)
+    return module, tmp_path
+
+
+def test_quick_synthetic_run_writes_curves_and_targets(results_dir, capsys):
+    module, folder = results_dir
+    assert module.main(["--quick", "--datasets", "synthetic", "--strategies", "random,margin,badge",
+                        "--issues"]) == 0
+    document = json.loads(next(folder.glob("active_learning-quick-*.json")).read_text())
+    data = document["datasets"]["synthetic"]
+    assert [r["key"] for r in data["summary"]] == ["random", "margin", "badge"]
+    for run in data["runs"]:
+        labels = [n for n, _ in run["points"]]
+        assert labels == list(range(10, 111, 20))  # start 10, batches of 20, up to 110
+        assert run["labels_to_target"] is None or run["labels_to_target"] in labels
+    assert 0.5 < data["full_pool_accuracy"] <= 1 and data["target_accuracy"] == pytest.approx(
+        0.95 * data["full_pool_accuracy"])
+    assert data["label_issues"]["recall"] > 0.5
+    assert [t["target"].split(": ")[1] for t in document["targets"]] == [
+        "default (margin) labels <= half of random's", "default labels <= margin's"]
+    printed = capsys.readouterr().out
+    assert "labels to reach 95% of the full-pool probe" in printed and "Targets" in printed
+
+
+def test_labels_to_reach():
+    module = load_benchmark()
+    assert module.labels_to_reach([(10, 0.5), (30, 0.7), (50, 0.9)], 0.7) == 30
+    assert module.labels_to_reach([(10, 0.5)], 0.7) is None
+
+
+@pytest.mark.requires_minilm
+@pytest.mark.requires_shared_data
+def test_quick_sst2_run(results_dir):
+    module, folder = results_dir
+    assert module.main(["--quick", "--datasets", "sst2", "--strategies", "random,margin"]) == 0
+    data = json.loads(next(folder.glob("active_learning-quick-*.json")).read_text())["datasets"]["sst2"]
+    assert data["pool"] == 2000 and data["test"] == 300 and data["full_pool_accuracy"] > 0.7
