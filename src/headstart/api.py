@@ -291,3 +291,18 @@ def layers(data, *, backbone: str | None = None, out: str | Path | None = None, 
     if out is not None:
         report.save(out)
     return report
+
+
+def label_init(pool, *, labels=None, db="labels.db", **options):
+    """Start a model-assisted labeling project from a pool (see :func:`headstart.labeling.init_project`)."""
+    from headstart.labeling import init_project
+
+    return init_project(pool, labels=labels, db=db, **options)
+
+
+def label_open(db="labels.db", **options):
+    """Open a labeling project: ``.next(n)``, ``.add(item, label)``, ``.status()``
+    (see :class:`headstart.labeling.LabelingProject`)."""
+    from headstart.labeling import open_project
+
+    return open_project(db, **options)
