@@ -87,7 +87,10 @@ def load_synthetic(pool_size: int | None, test_size: int | None, seed: int = 0):
     rng = np.random.default_rng(seed)
     n, m, k, d = pool_size or 3000, test_size or 1000, 4, 32
     centres = rng.normal(0, 0.4, size=(k, d))  # overlapping: the probe tops out below 100%
-    make = lambda size: (lambda y: (centres[y] + rng.normal(0, 1.0, (size, d)), y))(rng.integers(0, k, size))  # noqa: E731
+
+    def make(size):
+        y = rng.integers(0, k, size)
+        return centres[y] + rng.normal(0, 1.0, (size, d)), y
     x, y = make(n)
     noisy = rng.random(n) < 0.05
     y = np.where(noisy, rng.integers(0, k, n), y)

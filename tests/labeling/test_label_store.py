@@ -142,3 +142,27 @@ def test_sigkill_in_a_burst_loses_no_acknowledged_label(tmp_path, db):
     stored = {record.item for record in Store.open(db).current_labels()}
     assert set(acknowledged) <= stored
     assert len(stored) - len(acknowledged) <= 1  # at most the one committed but not yet printed
+
+
+def test_the_engine_runs_on_both_backends(db, blob_project):
+    """Retrain, predictions, auto-accept, label issues and the review queue, on SQLite and PostgreSQL."""
+    import numpy as np
+
+    from headstart.labeling.issues import label_issues
+    from headstart.labeling.prelabel import prelabel
+    from headstart.labeling.retrain import retrain_probe
+
+    project, truth = blob_project(db=db, n_per_class=30, n_classes=3)
+    for i in range(45):
+        project.add(project.ids[i], project.classes[truth[i] if i else (truth[i] + 1) % 3], annotator="ana")
+    version = retrain_probe(project)
+    assert project.store.prediction_version() == version and len(project.store.predictions()) == 90
+    report = prelabel(project, target_precision=0.9, accept=True, min_support=5)
+    assert report["accepted"] > 0
+    found = label_issues(project)
+    assert project.ids[0] in {f["id"] for f in found}
+    assert project.ids[0] in {e["id"] for e in project.store.review_queue()}
+    project.store.resolve_review(project.store.review_queue()[0]["review_id"])
+    assert len(project.store.review_queue("resolved")) == 1
+    assert np.mean([r.label == project.classes[truth[project.position()[r.item]]]
+                    for r in project.store.current_labels(("model",))]) >= 0.9

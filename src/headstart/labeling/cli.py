@@ -131,8 +131,8 @@ def retrain(if_due: bool = typer.Option(False, "--if-due", help="Only when enoug
 
     project = _open(db)
     if finetune:
-        typer.echo(f"fine-tune queued as model version {queue_finetune(project, **({'epochs': epochs} if epochs else {}))}; run "
-                   f"`headstart label retrain --worker` to train it")
+        version = queue_finetune(project, **({"epochs": epochs} if epochs else {}))
+        typer.echo(f"fine-tune queued as model version {version}; run `headstart label retrain --worker` to train it")
         return
     if worker:
         typer.echo(f"{run_jobs(project, out)} job(s) ran")
@@ -196,11 +196,16 @@ def status(as_json: bool = typer.Option(False, "--json"), db: Optional[str] = DB
 @friendly
 def issues(folds: int = typer.Option(5, help="Folds of the out-of-fold predictions."),
            list_only: bool = typer.Option(False, "--list", help="Only print the open review queue."),
+           resolve: Optional[int] = typer.Option(None, help="Mark this review entry resolved."),
            db: Optional[str] = DB) -> None:
-    """Find labels that look wrong (confident learning) and queue them for review."""
+    """Find labels that look wrong (confident learning) and queue them for review; list the queue."""
     from headstart.labeling.issues import label_issues
 
     project = _open(db)
+    if resolve is not None:
+        project.store.resolve_review(resolve)
+        typer.echo(f"review {resolve} resolved")
+        return
     if not list_only:
         found = label_issues(project, folds=folds)
         typer.echo(f"{len(found)} likely label issue(s) queued for review")
