@@ -166,3 +166,14 @@ def test_the_engine_runs_on_both_backends(db, blob_project):
     assert len(project.store.review_queue("resolved")) == 1
     assert np.mean([r.label == project.classes[truth[project.position()[r.item]]]
                     for r in project.store.current_labels(("model",))]) >= 0.9
+
+
+def test_ids_keep_counting_after_init(tmp_path, db):
+    """Items and the project are inserted with explicit ids; a later insert must not collide."""
+    from headstart.labeling.models import Item
+
+    project = make_project(tmp_path, db, n=3)
+    with project.store.writing() as session:
+        session.add(Item(external_id="late", content="added later", content_hash="0" * 64, origin="test",
+                         required_labels=1))
+    assert project.store.item_table()[-1][:2] == (4, "late")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from headstart.backbones import DEFAULT_BACKBONE, backbone_modality
 from headstart.data import read_dataset
@@ -154,6 +154,10 @@ def init_project(pool: str | Path, *, labels: str | Sequence[str] | None = None,
                     for i, label in enumerate(data.labels) if label]
         if imported:
             session.execute(insert(Label), imported)
+        if store.dialect == "postgresql":  # explicit ids leave PostgreSQL's sequences behind
+            for table in ("project", "items"):
+                session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                     f"(SELECT max(id) FROM {table}))"))
     return LabelingProject(store)
 
 
@@ -178,6 +182,7 @@ class LabelingProject:
         self.store = store
         self._features = features
         self._table = None
+        self._position = None
         self.cache_dir = cache_dir
         self.engine = engine
 
@@ -204,7 +209,9 @@ class LabelingProject:
         return [row[1] for row in self.table()]
 
     def position(self) -> dict[str, int]:
-        return {row[1]: i for i, row in enumerate(self.table())}
+        if self._position is None:
+            self._position = {row[1]: i for i, row in enumerate(self.table())}
+        return self._position
 
     def features(self) -> np.ndarray:
         """Features of every item (n, d) from the project's backbone, through the features cache."""
@@ -223,13 +230,17 @@ class LabelingProject:
         """Store one label (committed when this returns); see :meth:`Store.add_label`."""
         return self.store.add_label(item, label, annotator=annotator, source=source, replace=replace)
 
-    def resolved(self, *, include_model: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def resolved(self, *, include_model: bool = False, records: list[LabelRecord] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
         """(positions, class ids) of items with a settled label: the current label of a single-annotator
         item, the majority of a multi-annotator item's labels (ties are left out for review).
-        Auto-accepted model labels count only with ``include_model``."""
+        Auto-accepted model labels count only with ``include_model``. ``records``: the current
+        labels, when the caller has them already."""
         sources = ("person", "import", "model") if include_model else ("person", "import")
+        records = self.store.current_labels(sources) if records is None else \
+            [r for r in records if r.source in sources]
         votes: dict[str, list[str]] = {}
-        for record in self.store.current_labels(sources):
+        for record in records:
             votes.setdefault(record.item, []).append(record.label)
         lookup, class_id = self.position(), {name: i for i, name in enumerate(self.classes)}
         positions, labels = [], []
@@ -241,25 +252,22 @@ class LabelingProject:
         order = np.argsort(positions)
         return np.asarray(positions, dtype=np.int64)[order], np.asarray(labels, dtype=np.int64)[order]
 
-    def done_for(self, annotator: str | None) -> np.ndarray:
+    def done_for(self, annotator: str | None, records: list[LabelRecord] | None = None) -> np.ndarray:
         """Boolean mask of items that need no label from ``annotator``: those with all the labels they
-        take, and those this annotator has labeled already."""
+        take, those this annotator has labeled already, and single-annotator items the model labeled."""
         table = self.table()
         lookup = self.position()
-        have = np.zeros(len(table), dtype=int)
-        mine = np.zeros(len(table), dtype=bool)
-        for record in self.store.current_labels(("person", "import")):
-            have[lookup[record.item]] += 1
-            if annotator is not None and record.annotator == annotator:
-                mine[lookup[record.item]] = True
         required = np.array([row[4] for row in table])
-        return (have >= required) | mine | self._model_accepted(lookup, required)
-
-    def _model_accepted(self, lookup: dict, required: np.ndarray) -> np.ndarray:
-        accepted = np.zeros(len(required), dtype=bool)
-        for record in self.store.current_labels(("model",)):
-            accepted[lookup[record.item]] = required[lookup[record.item]] <= 1
-        return accepted
+        have = np.zeros(len(table), dtype=int)
+        done = np.zeros(len(table), dtype=bool)
+        for record in self.store.current_labels() if records is None else records:
+            i = lookup[record.item]
+            if record.source == "model":
+                done[i] |= required[i] <= 1
+                continue
+            have[i] += 1
+            done[i] |= annotator is not None and record.annotator == annotator
+        return done | (have >= required)
 
     def current_proba(self) -> tuple[np.ndarray | None, int | None]:
         """Class probabilities of every item from the newest probe (None before any), and its version."""
@@ -279,8 +287,9 @@ class LabelingProject:
         """The next ``n`` items for ``annotator``: first multi-annotator items that others have begun,
         then the strategy's picks. Each is ``{"id", "content", "prediction", "confidence", "reason"}``."""
         table = self.table()
-        done = self.done_for(annotator)
-        positions, y = self.resolved()
+        records = self.store.current_labels()  # read once: the store may be large
+        done = self.done_for(annotator, records)
+        positions, y = self.resolved(records=records)
         labeled = np.zeros(len(table), dtype=bool)
         labeled[positions] = True
         labels = np.full(len(table), -1)

@@ -182,10 +182,11 @@ class Store:
     # -- items ---------------------------------------------------------------------------------
 
     def item_table(self) -> list[tuple[int, str, str, str, int]]:
-        """(id, external_id, content, content_hash, required_labels) of every item, by id."""
-        with self.reading() as session:
-            rows = session.execute(select(Item.id, Item.external_id, Item.content, Item.content_hash,
-                                          Item.required_labels).order_by(Item.id)).all()
+        """(id, external_id, content, content_hash, required_labels) of every item, by id.
+        Read through the driver's cursor: for 100,000 items SQLAlchemy's row objects cost more than the read."""
+        with self.engine.connect() as connection:
+            rows = connection.exec_driver_sql("SELECT id, external_id, content, content_hash, required_labels "
+                                              "FROM items ORDER BY id").fetchall()
         return [tuple(row) for row in rows]
 
     def count_items(self) -> int:
@@ -269,12 +270,14 @@ class Store:
 
     def current_labels(self, sources: Sequence[str] = SOURCES) -> list[LabelRecord]:
         """Every current (not superseded) label, by item id then label id."""
+        # Plain columns, not ORM objects: building thousands of ORM instances costs ~0.1 ms each.
         with self.reading() as session:
             rows = session.execute(
-                select(Label, Item.external_id).join(Item, Item.id == Label.item_id)
+                select(Label.id, Item.external_id, Label.label, Label.annotator, Label.source, Label.created_at,
+                       Label.model_version_id).join(Item, Item.id == Label.item_id)
                 .where(Label.superseded_at.is_(None), Label.source.in_(list(sources)))
                 .order_by(Label.item_id, Label.id)).all()
-        return [_record(label, external) for label, external in rows]
+        return [LabelRecord(*row) for row in rows]
 
     def label_history(self) -> list[tuple[LabelRecord, str | None]]:
         """Every label ever stored, with when it was superseded (None while current)."""
