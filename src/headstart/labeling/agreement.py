@@ -110,7 +110,7 @@ def agreement_report(project, *, queue: bool = True) -> dict:
     """Agreement figures, consensus and annotator quality; disagreements go to the review queue."""
     items, annotators, ratings = rating_matrix(project)
     if not items:
-        raise LabelingError("no item has labels from two annotators yet", where=project.store.url,
+        raise LabelingError("no item has labels from two annotators yet", where=project.store.where,
                             fix="init with --multi-share 0.1 and let two annotators label (`label next --annotator`)")
     classes = project.classes
     proba, _ = project.current_proba()

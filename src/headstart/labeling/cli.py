@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -123,6 +124,8 @@ def _spawn_retrain(db: str) -> None:
 def retrain(if_due: bool = typer.Option(False, "--if-due", help="Only when enough new labels arrived."),
             finetune: bool = typer.Option(False, "--finetune", help="Queue a fine-tune job instead."),
             worker: bool = typer.Option(False, "--worker", help="Run the queued jobs (fine-tunes) now."),
+            watch: bool = typer.Option(False, "--watch", help="Keep running: retrain when due, run queued jobs "
+                                                              "(Ctrl-C stops)."),
             epochs: Optional[int] = typer.Option(None, help="Epochs of a queued fine-tune (default: chosen)."),
             out: Path = typer.Option(Path("runs/labeling"), help="Where fine-tuned model folders go."),
             db: Optional[str] = DB) -> None:
@@ -136,6 +139,17 @@ def retrain(if_due: bool = typer.Option(False, "--if-due", help="Only when enoug
         return
     if worker:
         typer.echo(f"{run_jobs(project, out)} job(s) ran")
+        return
+    if watch:
+        from headstart.labeling.retrain import BackgroundRetrainer
+
+        retrainer = BackgroundRetrainer(project, out_root=out, poll_seconds=5.0).start()
+        typer.echo("watching for new labels and queued jobs (Ctrl-C stops)")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            retrainer.stop()
         return
     lock_path = Path(tempfile.gettempdir()) / f"headstart-retrain-{hashlib.sha1(_db(db).encode()).hexdigest()[:16]}"
     with open(lock_path, "w") as lock:

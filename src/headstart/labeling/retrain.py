@@ -63,7 +63,7 @@ def retrain_probe(project, *, seed: int = 0, refresh: bool = True) -> int:
     positions, y = project.resolved()
     if len(np.unique(y)) < 2:
         raise LabelingError(f"the probe needs labels of at least two classes; there are {len(y)} labels of "
-                            f"{len(np.unique(y))} class(es)", where=project.store.url,
+                            f"{len(np.unique(y))} class(es)", where=project.store.where,
                             fix="label more items (`headstart label next` picks diverse ones)")
     features = project.features()
     head, info = fit_labeled_probe(features[positions], y, len(project.classes), seed)

@@ -112,6 +112,9 @@ class Store:
     def __init__(self, url: str):
         self.url = url
         self.dialect = make_url(url).get_backend_name()
+        # What error messages name: the SQLite file, or the URL without its password.
+        self.where = make_url(url).database if self.dialect == "sqlite" else \
+            make_url(url).render_as_string(hide_password=True)
         if self.dialect == "sqlite":
             self.engine = _sqlite_engine(url, immediate=False)
             self._write_engine = _sqlite_engine(url, immediate=True)
@@ -165,7 +168,7 @@ class Store:
             with self.reading() as session:
                 self._project = session.scalars(select(Project)).first()
             if self._project is None:
-                raise LabelingError("the database has no labeling project", where=self.url,
+                raise LabelingError("the database has no labeling project", where=self.where,
                                     fix="create one with `headstart label init`")
         return self._project
 
@@ -196,7 +199,7 @@ class Store:
     def _item(self, session: Session, external_id: str) -> Item:
         item = session.scalars(select(Item).where(Item.external_id == str(external_id))).first()
         if item is None:
-            raise LabelingError(f"unknown item id '{external_id}'", where=self.url,
+            raise LabelingError(f"unknown item id '{external_id}'", where=self.where,
                                 fix="use an id from the pool (`headstart label next` lists them)")
         return item
 
@@ -224,7 +227,7 @@ class Store:
                 return self._add(session, item, label, annotator, source, replace, model_version)
         except IntegrityError as error:  # another process wrote the same slot between our read and write
             raise LabelConflictError(f"item '{item}' was labeled by someone else at the same time; "
-                                     f"'{label}' was not stored", where=self.url,
+                                     f"'{label}' was not stored", where=self.where,
                                      fix="look at the item again and pass --replace to correct it") from error
 
     def add_labels(self, labels: Sequence[tuple[str, str, str]], *, source: str = "import",
@@ -237,7 +240,7 @@ class Store:
                         for item, label, annotator in labels]
         except IntegrityError as error:
             raise LabelConflictError("an item was labeled by someone else during the import; nothing was stored",
-                                     where=self.url, fix="run the import again") from error
+                                     where=self.where, fix="run the import again") from error
 
     def _add(self, session: Session, item: str, label: str, annotator: str, source: str, replace: bool,
              model_version: int | None) -> LabelRecord:
@@ -256,7 +259,7 @@ class Store:
                 raise LabelConflictError(
                     f"item '{item}' already has the label '{existing.label}' by '{existing.annotator}' "
                     f"({existing.source}, {iso(existing.created_at)}); '{label}' was not stored",
-                    where=self.url, fix="pass replace=True (CLI: --replace) to correct it")
+                    where=self.where, fix="pass replace=True (CLI: --replace) to correct it")
         new = Label(item_id=row.id, label=label, annotator=annotator, source=source, slot=slot,
                     created_at=utcnow(), model_version_id=model_version)
         if existing is not None:
@@ -388,7 +391,7 @@ class Store:
         with self.writing() as session:
             entry = session.get(ReviewEntry, review_id)
             if entry is None:
-                raise LabelingError(f"no review entry {review_id}", where=self.url,
+                raise LabelingError(f"no review entry {review_id}", where=self.where,
                                     fix="see `headstart label issues --list`")
             entry.status, entry.resolved_at = "resolved", utcnow()
 
