@@ -5,7 +5,7 @@ each seed and strategy a loop starts from ``--start`` random labels (the same on
 strategy of a seed), fits the probe, measures test accuracy, asks the strategy for the next
 ``--batch`` items and "labels" them from the ground truth, up to ``--max-labels``:
 
-- SST-2: the pool is the train split (67,349 sentences), the test the test split; ``minilm-l6``;
+- SST-2: the pool is the train split (6,920 sentences), the test the test split (1,821); ``minilm-l6``;
 - Fashion-MNIST: a pool of 10,000 train images, the 10,000 test images; ``effnet-lite0``;
 - synthetic: overlapping Gaussian classes with 5% label noise (no downloads; for smoke runs).
 
@@ -51,14 +51,19 @@ def _features(backbone_name: str, items: list[str], hashes: list[str]) -> np.nda
     return cached_features(create_backbone(backbone_name), items, hashes)
 
 
+def _subsample(rng, total: int, size: int | None) -> np.ndarray:
+    """Sorted positions of ``size`` of ``total`` items (all of them when size is None or larger)."""
+    return np.arange(total) if not size or size >= total else np.sort(rng.choice(total, size, replace=False))
+
+
 def load_sst2(pool_size: int | None, test_size: int | None, seed: int = 0):
     from headstart.data.dataset import text_hash
 
     texts, labels = common.sst2("train")
     test_texts, test_labels = common.sst2("test")
     rng = np.random.default_rng(seed)
-    pool = np.sort(rng.choice(len(texts), pool_size, replace=False)) if pool_size else np.arange(len(texts))
-    test = np.sort(rng.choice(len(test_texts), test_size, replace=False)) if test_size else np.arange(len(test_texts))
+    pool = _subsample(rng, len(texts), pool_size)
+    test = _subsample(rng, len(test_texts), test_size)
     texts, labels = [texts[i] for i in pool], [labels[i] for i in pool]
     test_texts, test_labels = [test_texts[i] for i in test], [test_labels[i] for i in test]
     classes = sorted(set(labels))
@@ -74,8 +79,8 @@ def load_fashion(pool_size: int | None, test_size: int | None, seed: int = 0):
     images, labels = common.fashion_mnist("train")
     test_images, test_labels = common.fashion_mnist("test")
     rng = np.random.default_rng(seed)
-    pool = np.sort(rng.choice(len(images), pool_size or 10_000, replace=False))
-    test = np.sort(rng.choice(len(test_images), test_size, replace=False)) if test_size else np.arange(len(test_images))
+    pool = _subsample(rng, len(images), pool_size or 10_000)
+    test = _subsample(rng, len(test_images), test_size)
     paths = common.fashion_pngs("train", images, labels, pool)
     test_paths = common.fashion_pngs("test", test_images, test_labels, test)
     x = _features("effnet-lite0", paths, [file_hash(p) for p in paths])

@@ -95,4 +95,7 @@ def test_a_fine_tune_is_a_queued_job(tmp_path, text_csv, tiny_bert_name):
     assert version.status == "done", version.error
     assert (tmp_path / "models" / f"model-v{job}" / "config.json").is_file() and version.path
     assert 0 <= version.metrics["accuracy"] <= 1
+    predictions = project.store.predictions()
+    assert project.store.prediction_version() == job and len(predictions) == len(rows)
+    assert all(p[1] in ("food", "sports", "tech") and abs(sum(p[3]) - 1) < 1e-4 for p in predictions)
     assert run_jobs(project, tmp_path / "models") == 0

@@ -9,7 +9,9 @@
   is WAL-mode SQLite or PostgreSQL, so its reads never block label writes.
 - :func:`queue_finetune` adds a fine-tune job; :func:`run_jobs` (``headstart label retrain --worker``)
   runs queued jobs: the labels are exported and trained with ``headstart.fit(mode="finetune")``
-  into a model folder whose path is kept with the version.
+  into a model folder whose path is kept with the version, and the pool's pre-labels are
+  refreshed from it. (``next`` keeps ranking with the newest probe: its probabilities come from
+  cached features in milliseconds.)
 """
 
 from __future__ import annotations
@@ -116,6 +118,10 @@ def run_finetune(project, version, out_root: str | Path) -> None:
             model = headstart.fit(data, backbone=store.project.backbone, mode="finetune", out=folder,
                                   finetune_config=config, baseline=False)
         metrics = {k: v for k, v in model.metrics.items() if isinstance(v, (int, float))}
+        table = project.table()
+        proba = model.predict_proba([row[2] for row in table])  # pre-labels from the fine-tuned model
+        store.replace_predictions(version.id, [row[0] for row in table],
+                                  [model.classes[i] for i in proba.argmax(axis=1)], proba.max(axis=1), proba)
         store.update_model_version(version.id, status="done", path=str(folder), n_labels=store.count_labels(),
                                    metrics={**(version.metrics or {}), **metrics})
     except Exception as error:  # noqa: BLE001 - a failed job is recorded, the worker goes on
