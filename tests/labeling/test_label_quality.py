@@ -51,6 +51,9 @@ def test_prelabel_auto_accepts_at_the_target_precision(blob_project):
     predictions = project.store.predictions()
     assert len(predictions) == len(truth) and all(len(p[3]) == 3 and p[4] == report["model_version"]
                                                   for p in predictions)
+    detail = project.store.item(accepted[0].item)
+    assert detail["labels"][0]["source"] == "model" and detail["prediction"]["label"] == accepted[0].label
+    assert len(detail["prediction"]["proba"]) == 3 and detail["content"].startswith("item number")
     # a person's label supersedes an accepted one; the next run does not accept it again
     project.add(accepted[0].item, "c0", annotator="ana", replace=False)
     again = prelabel(project, target_precision=0.95, accept=True, min_support=10)

@@ -346,6 +346,22 @@ class Store:
             for start in range(0, len(rows), 5000):
                 session.execute(Prediction.__table__.insert(), rows[start:start + 5000])
 
+    def item(self, external_id: str) -> dict:
+        """One item with its current labels and stored prediction (for a page that shows one item)."""
+        with self.reading() as session:
+            row = self._item(session, external_id)
+            labels = session.execute(
+                select(Label.id, Label.label, Label.annotator, Label.source, Label.created_at, Label.model_version_id)
+                .where(Label.item_id == row.id, Label.superseded_at.is_(None)).order_by(Label.id)).all()
+            prediction = session.execute(select(Prediction.label, Prediction.confidence, Prediction.proba,
+                                                Prediction.model_version_id)
+                                         .where(Prediction.item_id == row.id)).first()
+        return {"id": row.external_id, "content": row.content, "required_labels": row.required_labels,
+                "labels": [LabelRecord(i, row.external_id, *rest).row() for i, *rest in labels],
+                "prediction": None if prediction is None else
+                {"label": prediction[0], "confidence": prediction[1], "proba": prediction[2],
+                 "model_version": prediction[3]}}
+
     def prediction_version(self) -> int | None:
         """The model version of the stored predictions (None when there are none)."""
         with self.reading() as session:
