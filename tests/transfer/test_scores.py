@@ -128,3 +128,34 @@ def test_scores_refuse_bad_shapes(score):
         score(np.zeros((5, 3)), np.array([0, 1, 0]))
     with pytest.raises(ValueError, match="NaN"):
         score(np.full((4, 2), np.nan), np.array([0, 1, 0, 1]))
+
+
+@pytest.mark.parametrize("n, d", [(60, 10), (30, 80)])
+def test_hscore_equals_the_direct_matrix_formula(n, d):
+    from sklearn.covariance import LedoitWolf
+
+    rng = np.random.default_rng(11)
+    labels = rng.integers(0, 3, size=n)
+    features = rng.normal(size=(n, d)) + labels[:, None] * rng.normal(size=d)
+    f = features - features.mean(axis=0)
+    means = np.stack([f[labels == c].mean(axis=0) for c in labels])
+    between = means.T @ means / n
+    plain = np.trace(np.linalg.pinv(f.T @ f / n, rcond=1e-10, hermitian=True) @ between)
+    shrunk = np.trace(np.linalg.inv(LedoitWolf(assume_centered=True).fit(f).covariance_) @ between)
+    assert hscore(features, labels, shrinkage=False) == pytest.approx(plain, rel=1e-6)
+    assert hscore(features, labels) == pytest.approx(shrunk, rel=1e-6)
+
+
+def test_row_space_projection_keeps_a_regularized_probes_predictions():
+    from sklearn.linear_model import LogisticRegression
+
+    from headstart.transfer.scores import row_space
+
+    rng = np.random.default_rng(12)
+    train, test = rng.normal(size=(20, 200)), rng.normal(size=(7, 200))
+    y = rng.integers(0, 3, size=20)
+    a, b = row_space(train, test)
+    assert a.shape == (20, 20) and b.shape == (7, 20)
+    full = LogisticRegression(C=0.5, tol=1e-10, max_iter=5000).fit(train, y).decision_function(test)
+    small = LogisticRegression(C=0.5, tol=1e-10, max_iter=5000).fit(a, y).decision_function(b)
+    np.testing.assert_allclose(small, full, atol=1e-4)

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from headstart.backbones import backbone_modality, create_backbone, list_backbones
+from headstart.backbones import Backbone, backbone_modality, create_backbone, list_backbones
 from headstart.data.dataset import Dataset
 from headstart.errors import BackboneError, HeadstartError
 from headstart.features.extract import cached_features, forward_function
@@ -169,25 +169,29 @@ class Ranking:
         return folder
 
 
-def candidate_names(modality: str, names: Sequence[str] | None) -> tuple[list[str], bool]:
-    """The candidates and whether the user chose them (then a failure to load is an error)."""
+def candidate_names(modality: str, names: Sequence | None) -> tuple[list, bool]:
+    """The candidates (registry names or Backbone objects) and whether the user chose them (then a
+    failure to load is an error)."""
     if names:
         for name in names:
-            if backbone_modality(name) != modality:
-                raise HeadstartError(f"backbone '{name}' is for {backbone_modality(name)}, the data are {modality}",
+            kind = name.modality if isinstance(name, Backbone) else backbone_modality(name)
+            if kind != modality:
+                label = name.name if isinstance(name, Backbone) else name
+                raise HeadstartError(f"backbone '{label}' is for {kind}, the data are {modality}",
                                      where="--backbones", fix=f"list {modality} backbones only")
         return list(dict.fromkeys(names)), True
     return [entry.name for entry in list_backbones(modality)], False
 
 
-def rank_backbones(train: Dataset, backbones: Sequence[str] | None = None, *, score: str = DEFAULT_SCORE,
+def rank_backbones(train: Dataset, backbones: Sequence | None = None, *, score: str = DEFAULT_SCORE,
                    max_items: int | None = 2000, seed: int = 0, engine: str = "auto", cache_dir=None,
                    backbone_options: dict | None = None) -> Ranking:
     """Score every candidate on the labeled ``train`` items and rank them by ``score``.
 
     Args:
         train: labeled items (the training split).
-        backbones: registry names; default: every registered backbone of the data's modality.
+        backbones: registry names (or built :class:`Backbone` objects, such as a random-init
+            reference); default: every registered backbone of the data's modality.
         score: the score to rank by, one of :data:`SCORES`.
         max_items: score a stratified subset of at most this many items (None: all).
         backbone_options: ``create_backbone`` options (``image_size``, ``max_length``).
@@ -204,18 +208,21 @@ def rank_backbones(train: Dataset, backbones: Sequence[str] | None = None, *, sc
     items, hashes, labels = [train.items[i] for i in keep], [train.hashes[i] for i in keep], labels[keep]
     rows, skipped = [], []
     for number, name in enumerate(names, start=1):
-        say(f"[{number}/{len(names)}] {name}")
-        try:
-            net = create_backbone(name, **(backbone_options or {}))
-        except BackboneError as error:
-            if chosen:
-                raise
-            skipped.append({"backbone": name, "reason": str(error)})
-            continue
+        if isinstance(name, Backbone):
+            net = name
+        else:
+            say(f"[{number}/{len(names)}] {name}")
+            try:
+                net = create_backbone(name, **(backbone_options or {}))
+            except BackboneError as error:
+                if chosen:
+                    raise
+                skipped.append({"backbone": name, "reason": str(error)})
+                continue
         begun = time.perf_counter()
         features = cached_features(net, items, hashes, engine=engine, cache_dir=cache_dir)
         scores = score_features(features, labels, source_proba=source_probabilities(net, features), seed=seed)
-        rows.append({"backbone": name, **scores, "params": net.num_params, "feature_dim": net.feature_dim,
+        rows.append({"backbone": net.name, **scores, "params": net.num_params, "feature_dim": net.feature_dim,
                      "ms_per_item": ms_per_item(net, items, engine=engine, cache_dir=cache_dir),
                      "seconds": time.perf_counter() - begun})
     if not rows:

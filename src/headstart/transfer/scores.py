@@ -60,9 +60,13 @@ def logme_evidence(features: np.ndarray, target: np.ndarray, *, max_iter: int = 
         (evidence / n, alpha, beta).
     """
     f = np.asarray(features, dtype=np.float64)
-    y = np.asarray(target, dtype=np.float64)
-    n, d = f.shape
     u, s, _ = np.linalg.svd(f, full_matrices=False)
+    return _logme_svd(u, s, np.asarray(target, dtype=np.float64), f.shape[1], max_iter=max_iter, tol=tol)
+
+
+def _logme_svd(u, s, y, d, *, max_iter: int = 100, tol: float = 1e-6) -> tuple[float, float, float]:
+    """:func:`logme_evidence` from the thin SVD ``u, s`` of the features (one SVD serves every class)."""
+    n = len(y)
     sigma = s ** 2                        # non-zero eigenvalues of F^T F (the others are 0)
     z = u.T @ y                           # y in the left singular basis
     outside = max(float(y @ y - z @ z), 0.0)  # the part of y that no feature can explain
@@ -104,8 +108,8 @@ def logme(features: np.ndarray, labels: np.ndarray) -> float:
         better with less complexity.
     """
     f, y = _check(features, labels)
-    classes = np.unique(y)
-    return float(np.mean([logme_evidence(f, (y == c).astype(np.float64))[0] for c in classes]))
+    u, s, _ = np.linalg.svd(f, full_matrices=False)
+    return float(np.mean([_logme_svd(u, s, (y == c).astype(np.float64), f.shape[1])[0] for c in np.unique(y)]))
 
 
 # -- H-score --------------------------------------------------------------------------------------
@@ -121,18 +125,26 @@ def hscore(features: np.ndarray, labels: np.ndarray, *, shrinkage: bool = True) 
         A float in [0, d]; higher means classes are further apart relative to the feature spread.
     """
     f, y = _check(features, labels)
+    n, d = f.shape
     f = f - f.mean(axis=0)
-    if shrinkage:
-        from sklearn.covariance import LedoitWolf
-
-        cov = LedoitWolf(assume_centered=True).fit(f).covariance_
-    else:
-        cov = f.T @ f / len(f)
     class_means = np.zeros_like(f)
     for c in np.unique(y):
         class_means[y == c] = f[y == c].mean(axis=0)
-    between = class_means.T @ class_means / len(f)
-    return float(np.trace(np.linalg.pinv(cov, rcond=1e-10, hermitian=True) @ between))
+    # Computed in the eigenbasis of the covariance, without forming d x d matrices: the class means
+    # lie in the span of the (centered) items, so only the covariance's eigenvalues there matter:
+    # tr(cov^-1 between) = sum_j |M v_j|^2 / n / eig_j, with v_j the right singular vectors of f.
+    _, sv, vt = np.linalg.svd(f, full_matrices=False)
+    eig = sv ** 2 / n
+    spread = ((class_means @ vt.T) ** 2).sum(axis=0) / n
+    if shrinkage:
+        from sklearn.covariance import ledoit_wolf_shrinkage
+
+        weight = ledoit_wolf_shrinkage(f, assume_centered=True)
+        eig = (1 - weight) * eig + weight * eig.sum() / d  # Ledoit-Wolf: (1-w) S + w tr(S)/d I
+        keep = eig > 0
+    else:
+        keep = eig > 1e-10 * eig.max()  # the pseudo-inverse's cut-off
+    return float((spread[keep] / eig[keep]).sum())
 
 
 # -- NCE and LEEP ---------------------------------------------------------------------------------
@@ -215,14 +227,25 @@ def probe_accuracy(features: np.ndarray, labels: np.ndarray, *, folds: int = 5, 
     correct = np.zeros(len(c_grid))
     for train, test in splitter.split(f, y):
         scaler = StandardScaler().fit(f[train])
-        a, b = scaler.transform(f[train]), scaler.transform(f[test])
+        a, b = row_space(scaler.transform(f[train]), scaler.transform(f[test]))
         for i, c in enumerate(c_grid):
             model = LogisticRegression(C=c, max_iter=500, random_state=seed).fit(a, y[train])
             correct[i] += (model.predict(b) == y[test]).sum()
     return float(correct.max() / len(y))
 
 
-# name -> (function of (features, labels, seed), description); LEEP needs source probabilities.
+def row_space(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both sets in coordinates of the span of the training rows, when there are fewer rows than
+    features. An L2-regularized linear model's optimal weights lie in that span (its gradient is a
+    combination of the rows), so its predictions are unchanged, and fitting is much faster."""
+    if train.shape[0] >= train.shape[1]:
+        return train, test
+    _, s, vt = np.linalg.svd(train, full_matrices=False)
+    basis = vt[s > 1e-10 * s.max()].T
+    return train @ basis, test @ basis
+
+
+# name -> description, in table order; LEEP needs source probabilities.
 SCORES = {
     "logme": "LogME (You et al. 2021): log evidence of a Bayesian linear model, per item",
     "hscore": "H-score (Bao et al. 2019), shrinkage covariance (Ibrahim et al. 2022)",
