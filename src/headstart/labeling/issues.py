@@ -18,15 +18,18 @@ from headstart.learn.probe import _fit
 from headstart.labeling.retrain import fit_labeled_probe, softmax_proba
 
 
-def out_of_fold_proba(x: np.ndarray, y: np.ndarray, n_classes: int, *, folds: int = 5, seed: int = 0) -> np.ndarray:
-    """Class probabilities (n, n_classes) of each item from a probe that did not see it."""
+def out_of_fold_proba(x: np.ndarray, y: np.ndarray, n_classes: int, *, folds: int = 5, seed: int = 0,
+                      c: float | None = None) -> np.ndarray:
+    """Class probabilities (n, n_classes) of each item from a probe that did not see it; the probe's
+    strength is ``c``, or plain cross-validation's choice on all of ``x``."""
     if len(np.unique(y)) < 2:
         raise LabelingError(f"held-out predictions need labels of two classes; there are {len(y)} labels of "
                             f"{len(np.unique(y))} class(es)", where="labels", fix="label more items")
     counts = np.bincount(y, minlength=n_classes)
     n_splits = int(max(2, min(folds, counts[counts > 0].max(), len(y) // 2)))
-    _, info = fit_labeled_probe(x, y, n_classes, seed)
-    c = info.get("C") or 1.0
+    if c is None:
+        _, info = fit_labeled_probe(x, y, n_classes, seed, one_standard_error=False)
+        c = info.get("C") or 1.0
     proba = np.zeros((len(y), n_classes), dtype=np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a class rarer than the folds: its items still get predicted

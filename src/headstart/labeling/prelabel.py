@@ -5,7 +5,9 @@ takes the predictions whose confidence reaches a threshold, chosen on held-out l
 out-of-fold predictions of the labeled items (each predicted by a probe that never saw it). The
 threshold is the lowest one at which the measured precision of the items at or above it reaches the
 target, with at least ``min_support`` items there, so that it accepts as many items as it can. When
-no threshold reaches the target, nothing is accepted and the report says so.
+no threshold reaches the target, nothing is accepted and the report says so. Labels picked by
+active learning are harder than the pool's average item, so the measured precision errs low: the
+pool's precision at the threshold is, if anything, higher than reported.
 """
 
 from __future__ import annotations
@@ -74,7 +76,10 @@ def prelabel(project, *, target_precision: float | None = None, accept: bool = F
     if target_precision is None:
         return report
     positions, y = project.resolved()
-    held_out = out_of_fold_proba(project.features()[positions], y, len(project.classes), folds=folds, seed=seed)
+    # Held-out predictions of probes like the one that pre-labeled the pool (the same C), so that
+    # a threshold on their confidence means the same on the pool.
+    held_out = out_of_fold_proba(project.features()[positions], y, len(project.classes), folds=folds, seed=seed,
+                                 c=(version.metrics or {}).get("C"))
     chosen = choose_threshold(held_out.max(axis=1), held_out.argmax(axis=1) == y, target_precision, min_support)
     report["threshold"] = asdict(chosen)
     report["accepted"] = 0

@@ -39,18 +39,38 @@ def load_head(data: bytes) -> LinearHead:
     return LinearHead(tensors["weight"], tensors["bias"])
 
 
-def fit_labeled_probe(x: np.ndarray, y: np.ndarray, n_classes: int, seed: int = 0) -> tuple[LinearHead, dict]:
+def fit_labeled_probe(x: np.ndarray, y: np.ndarray, n_classes: int, seed: int = 0,
+                      one_standard_error: bool = True) -> tuple[LinearHead, dict]:
     """The probe on every settled label: C by cross-validation below SMALL_DATA items, by a
-    stratified 20% hold-out above; a class with a single label gets a fixed C=1 (nothing to validate)."""
+    stratified 20% hold-out above; a class with a single label gets a fixed C=1 (nothing to validate).
+
+    C is then the *strongest* regularization whose held-out accuracy lies within one standard error
+    of the best (the one-standard-error rule). Labels chosen by active learning crowd the class
+    boundary, and cross-validation on them prefers a weakly regularized probe that generalizes worse:
+    on SST-2 with minilm-l6, 510 margin-sampled labels, plain cross-validation chose C=10 (test
+    accuracy 0.773), the rule C=0.03 (0.787); on 510 random labels both chose C=0.001.
+    ``one_standard_error=False`` keeps plain cross-validation's choice (better calibrated
+    probabilities, for label issues and thresholds).
+    """
     counts = np.bincount(y, minlength=n_classes)[np.unique(y)]
-    empty_x, empty_y = x[:0], y[:0]
-    if len(y) < SMALL_DATA and counts.min() >= 2:
-        return fit_probe(x, y, empty_x, empty_y, n_classes, seed=seed)
-    if len(y) >= SMALL_DATA and counts.min() >= 2:
+    if counts.min() < 2:
+        return _fit(x, y, n_classes, 1.0, seed), {"C": 1.0, "selection": "fixed (a class has one label)",
+                                                  "val_accuracy": None, "val_loss": None}
+    if len(y) < SMALL_DATA:
+        head, info = fit_probe(x, y, x[:0], y[:0], n_classes, seed=seed)
+        n_scored = len(y)
+    else:
         train, val = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=seed)
-        return fit_probe(x[train], y[train], x[val], y[val], n_classes, seed=seed)
-    return _fit(x, y, n_classes, 1.0, seed), {"C": 1.0, "selection": "fixed (a class has one label)",
-                                              "val_accuracy": None, "val_loss": None}
+        head, info = fit_probe(x[train], y[train], x[val], y[val], n_classes, seed=seed)
+        n_scored = len(val)
+    best = max(row["val_accuracy"] for row in info["grid"])
+    margin = float(np.sqrt(best * (1 - best) / max(1, n_scored)))
+    chosen = min((row for row in info["grid"] if row["val_accuracy"] >= best - margin), key=lambda row: row["C"])
+    if one_standard_error and chosen["C"] != info["C"]:
+        head = _fit(x, y, n_classes, chosen["C"], seed)
+        info = {**info, "C": chosen["C"], "val_accuracy": chosen["val_accuracy"], "val_loss": chosen["val_loss"],
+                "selection": info["selection"] + ", one-standard-error rule"}
+    return head, info
 
 
 def softmax_proba(head: LinearHead, features: np.ndarray) -> np.ndarray:
