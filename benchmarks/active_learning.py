@@ -10,7 +10,10 @@ strategy of a seed), fits the probe, measures test accuracy, asks the strategy f
 - synthetic: overlapping Gaussian classes with 5% label noise (no downloads; for smoke runs).
 
 The probe is headstart's (``headstart.labeling.retrain.fit_labeled_probe``: C chosen by
-cross-validation), re-chosen every ``--reselect-every`` rounds and refit with the same C between.
+cross-validation with the one-standard-error rule), re-chosen every ``--reselect-every`` rounds and
+refit with the same C between; ``--fixed-c`` fixes C instead. Which probe is used changes the
+comparison: on SST-2 (2 seeds) cross-validation made random sampling strong (300 labels) and
+margin sampling weaker (530), while a fixed C=0.01 gave random 550 and margin 260.
 Reported: accuracy curves, and the labels each strategy needs to reach 95% of the accuracy of the
 probe trained on the whole labeled pool (mean, min and max over seeds; "-" when never reached).
 small-text's strategies (breaking ties, least confidence, entropy, greedy coreset) run on the
@@ -109,17 +112,18 @@ LOADERS = {"sst2": load_sst2, "fashion": load_fashion, "synthetic": load_synthet
 # --------------------------------------------------------------------------- the loop
 
 class Probe:
-    """headstart's probe, with C re-chosen by cross-validation every ``reselect_every`` fits."""
+    """headstart's probe, with C re-chosen by cross-validation every ``reselect_every`` fits, or a
+    fixed ``c`` (standardized features, as headstart's probe) when given."""
 
-    def __init__(self, n_classes: int, reselect_every: int, seed: int):
+    def __init__(self, n_classes: int, reselect_every: int, seed: int, c: float | None = None):
         self.n_classes, self.reselect_every, self.seed = n_classes, reselect_every, seed
-        self.fits, self.c = 0, None
+        self.fits, self.c, self.fixed = 0, c, c is not None
 
     def fit(self, x: np.ndarray, y: np.ndarray):
         from headstart.labeling.retrain import fit_labeled_probe
         from headstart.learn.probe import _fit
 
-        if self.c is None or self.fits % self.reselect_every == 0:
+        if not self.fixed and (self.c is None or self.fits % self.reselect_every == 0):
             head, info = fit_labeled_probe(x, y, self.n_classes, self.seed)
             self.c = info.get("C") or 1.0
         else:
@@ -148,7 +152,7 @@ def small_text_query(name: str, proba: np.ndarray, features: np.ndarray, labeled
 
 
 def curve(strategy: str, x, y, x_test, y_test, *, start: int, batch: int, max_labels: int, seed: int,
-          reselect_every: int) -> dict:
+          reselect_every: int, fixed_c: float | None = None) -> dict:
     """Test accuracy after each round of one (strategy, seed) run, and the seconds spent choosing."""
     from headstart.labeling.retrain import softmax_proba
 
@@ -156,7 +160,7 @@ def curve(strategy: str, x, y, x_test, y_test, *, start: int, batch: int, max_la
     rng = np.random.default_rng(seed)
     labeled = np.zeros(len(y), dtype=bool)
     labeled[rng.choice(len(y), start, replace=False)] = True
-    probe = Probe(n_classes, reselect_every, seed)
+    probe = Probe(n_classes, reselect_every, seed, fixed_c)
     points, choose_seconds = [], 0.0
     while True:
         head = probe.fit(x[labeled], y[labeled])
@@ -212,6 +216,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--pool", type=int, default=None, help="subsample the pool (default: sst2 all, fashion 10,000)")
     parser.add_argument("--test", type=int, default=None, help="subsample the test split")
     parser.add_argument("--reselect-every", type=int, default=5, help="rounds between choices of the probe's C")
+    parser.add_argument("--fixed-c", type=float, default=None,
+                        help="a fixed probe strength instead of cross-validation (e.g. 0.01)")
     parser.add_argument("--issues", action="store_true", help="also the 10%%-flipped label-issues check")
     parser.add_argument("--quick", action="store_true", help="smoke run: small pool and test, 1 seed, 110 labels")
     args = parser.parse_args(argv)
@@ -244,7 +250,8 @@ def run_dataset(name: str, args) -> dict:
         for strategy in args.strategies:
             try:
                 result = curve(strategy, x, y, x_test, y_test, start=args.start, batch=args.batch,
-                               max_labels=args.max_labels, seed=seed, reselect_every=args.reselect_every)
+                               max_labels=args.max_labels, seed=seed, reselect_every=args.reselect_every,
+                               fixed_c=args.fixed_c)
             except ImportError as error:
                 runs.append({"strategy": strategy, "seed": seed, "status": f"skipped: {error}"})
                 print(f"  {strategy} seed {seed}: skipped ({error})", flush=True)
@@ -303,7 +310,8 @@ def main(argv=None) -> int:
             print(f"{name} label issues (10% flipped): precision {issues['precision']:.3f}, recall "
                   f"{issues['recall']:.3f} ({issues['flagged']} flagged, {issues['seconds']:.1f} s)")
     common.print_targets(targets)
-    path = common.write_results("active_learning-quick" if args.quick else "active_learning-" + "-".join(args.datasets),
+    name = "active_learning-quick" if args.quick else "active_learning-" + "-".join(args.datasets)
+    path = common.write_results(name + (f"-c{args.fixed_c:g}" if args.fixed_c else ""),
                                 {"quick": args.quick, "config": {k: v for k, v in vars(args).items()},
                                  "default_strategy": DEFAULT_STRATEGY, "targets": targets, "datasets": results})
     print(f"\nwrote {path}")

@@ -29,7 +29,7 @@ import numpy as np
 
 from headstart.errors import LabelingError
 
-DEFAULT_STRATEGY = "margin"  # small-text's finding, and the benchmark's: breaking ties is a strong default
+DEFAULT_STRATEGY = "margin"  # breaking ties: small-text's strong default; benchmarks/active_learning.py compares
 PROJECTION_DIM = 64          # distances for k-center/cold start use a random projection above this width
 KMEANS_SAMPLE = 5_000       # cold start fits k-means on at most this many items
 DIVERSITY_POOL = 20_000     # k-center and cold start look at a random subset of at most this many candidates
