@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from matplotlib.ticker import ScalarFormatter
 
 from headstart.data.dataset import Dataset
 from headstart.errors import HeadstartError
@@ -138,6 +139,7 @@ class Curve:
                     markerfacecolor="none", color="#d62728")
         if x.max() / x.min() > 8:
             ax.set_xscale("log", base=2)
+            ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.set(xlabel="labeled training items", ylabel="test accuracy", title="Learning curves (band: min to max "
                "over seeds)")
         ax.grid(True, alpha=0.3)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from matplotlib.ticker import ScalarFormatter
 
 from headstart.backbones import Backbone, backbone_modality, create_backbone, list_backbones
 from headstart.data.dataset import Dataset
@@ -115,8 +116,8 @@ class Ranking:
                 "seconds": self.seconds, "rows": self.rows, "skipped": self.skipped}
 
     def summary(self) -> str:
-        text = (f"Best by {self.score}: {self.best} ({len(self.rows)} candidates, {self.n_items} training items, "
-                f"{self.seconds:.0f} s).")
+        count = f"{len(self.rows)} candidate" + ("s" if len(self.rows) != 1 else "")
+        text = f"Best by {self.score}: {self.best} ({count}, {self.n_items} training items, {self.seconds:.0f} s)."
         front = [r["backbone"] for r in self.rows if r["pareto"]]
         return text + f" Accuracy-cost Pareto front: {', '.join(front)}."
 
@@ -147,6 +148,7 @@ class Ranking:
                         textcoords="offset points", fontsize=8)
         if cost.max() / max(cost.min(), 1e-9) > 20:
             ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.set(xlabel="ms per item (preprocessing + frozen forward pass, this machine)",
                ylabel="cross-validated probe accuracy", title="Expected accuracy against cost (size: parameters)")
         ax.grid(True, alpha=0.3)
