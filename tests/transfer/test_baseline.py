@@ -138,3 +138,12 @@ def test_on_sst2_minilm_transfer_helps(shared_data, tmp_path):
     baseline = model.metrics["baseline"]
     assert baseline["helps"] and baseline["ci_low"] > 0, baseline["verdict"]
     assert "transfer helps" in baseline["verdict"]
+
+
+@pytest.mark.requires_effnet
+def test_image_fit_is_compared_with_a_small_cnn(image_folder):
+    model = headstart.fit(image_folder, backbone="effnet-lite0", mode="probe", image_size=64, ratios=(0.5, 0.2, 0.3))
+    baseline = model.metrics["baseline"]
+    assert baseline["method"] == "small CNN trained from scratch" and baseline["info"]["image_size"] == 32
+    assert baseline["n"] == model.metrics["n"] and baseline["transfer_accuracy"] == model.metrics["accuracy"]
+    assert baseline["verdict"].startswith("Verdict: transfer")
