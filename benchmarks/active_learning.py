@@ -13,7 +13,8 @@ The probe is headstart's (``headstart.labeling.retrain.fit_labeled_probe``: C ch
 cross-validation with the one-standard-error rule), re-chosen every ``--reselect-every`` rounds and
 refit with the same C between; ``--fixed-c`` fixes C instead. Which probe is used changes the
 comparison: on SST-2 (2 seeds) cross-validation made random sampling strong (300 labels) and
-margin sampling weaker (530), while a fixed C=0.01 gave random 440 and margin 290 (results/active_learning-sst2-*).
+margin sampling weaker (530), while a fixed C=0.01 gave random 440 and margin 290
+(benchmarks/results/active_learning-sst2-*.json).
 Reported: accuracy curves, and the labels each strategy needs to reach 95% of the accuracy of the
 probe trained on the whole labeled pool (mean, min and max over seeds; "-" when never reached).
 small-text's strategies (breaking ties, least confidence, entropy, greedy coreset) run on the
