@@ -19,24 +19,24 @@ from headstart.learn.probe import LinearHead, fit_probe
 
 # -- the schedule ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("epochs, stages, expected", [
-    (3, 2, [1, 2, 2]),
-    (6, 3, [1, 1, 2, 2, 3, 3]),
-    (4, 4, [1, 2, 3, 4]),
-    (2, 6, [3, 6]),
-    (5, 1, [1, 1, 1, 1, 1]),
-    (1, 3, [3]),
+@pytest.mark.parametrize("total, stages, fraction, expected", [
+    (10, 2, 0.4, [1, 1, 2, 2, 2, 2, 2, 2, 2, 2]),       # stages of 2 steps over the first 4
+    (12, 3, 0.5, [1, 1, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3]),
+    (6, 1, 0.5, [1] * 6),
+    (10, 4, 0.0, [4] * 10),                             # fraction 0: everything from the start
+    (3, 6, 0.3, [6, 6, 6]),                             # stages shorter than a step: all at once
 ])
-def test_groups_unfrozen_schedule(epochs, stages, expected):
-    assert [groups_unfrozen(e, epochs, stages) for e in range(epochs)] == expected
+def test_groups_unfrozen_schedule(total, stages, fraction, expected):
+    assert [groups_unfrozen(step, total, stages, fraction) for step in range(total)] == expected
 
 
-def test_groups_unfrozen_is_monotone_and_ends_with_all_stages():
-    for epochs in range(1, 12):
+def test_groups_unfrozen_is_monotone_and_reaches_all_stages_within_the_fraction():
+    for total in (5, 40, 333):
         for stages in range(1, 8):
-            counts = [groups_unfrozen(e, epochs, stages) for e in range(epochs)]
-            assert counts == sorted(counts)
-            assert 1 <= counts[0] and counts[-1] == stages
+            for fraction in (0.1, 0.3, 1.0):
+                counts = [groups_unfrozen(step, total, stages, fraction) for step in range(total)]
+                assert counts == sorted(counts) and counts[0] >= 1
+                assert counts[min(total - 1, int(fraction * total))] == stages
 
 
 # -- resolved defaults -----------------------------------------------------------------------------
@@ -47,11 +47,11 @@ def test_resolved_defaults_for_text(tiny_bert_backbone):
     assert resolved is not config and config.epochs is None and config.lr is None  # the original is untouched
     assert resolved.unfreeze == 2  # all but the embeddings
     assert resolved.epochs == 30  # ceil(150 / 2) steps, capped at 30
-    assert resolved.lr == 1e-4
-    assert resolved.patience == math.ceil(30 / 2) + 1
+    assert resolved.lr == 5e-5 and resolved.batch_size == 16 and resolved.batchnorm == "frozen"
+    assert resolved.patience == 2
     big = FinetuneConfig(batch_size=32).resolved(tiny_bert_backbone, 3200, 3)  # 100 steps an epoch
-    assert big.epochs == 3 and big.patience == math.ceil(3 / 2) + 1
-    assert FinetuneConfig().resolved(tiny_bert_backbone, 32 * 15, 3).epochs == 10
+    assert big.epochs == 3 and big.patience == 2
+    assert FinetuneConfig(batch_size=32).resolved(tiny_bert_backbone, 32 * 15, 3).epochs == 10
     # Explicit settings are kept; unfreeze is clipped to the groups there are.
     explicit = FinetuneConfig(epochs=4, lr=3e-3, unfreeze=99, patience=1).resolved(tiny_bert_backbone, 64, 3)
     assert (explicit.epochs, explicit.lr, explicit.unfreeze, explicit.patience) == (4, 3e-3, 3, 1)
@@ -69,8 +69,11 @@ def test_resolved_defaults_for_images():
     assert groups == 6  # stem, four chunks of blocks, head
     resolved = FinetuneConfig().resolved(backbone, 40, 4)
     assert resolved.unfreeze == groups  # every group of an image model
-    assert resolved.lr == 1e-3
-    assert resolved.epochs == 30 and resolved.patience == math.ceil(30 / groups) + 1
+    assert resolved.lr == 1e-3 and resolved.batch_size == 32
+    assert resolved.batchnorm == "adapt"  # images unlike the pretraining ones need their own statistics
+    assert resolved.epochs == 30 and resolved.patience == 2
+    with pytest.raises(ValueError, match="batchnorm"):
+        FinetuneConfig(batchnorm="magic").resolved(backbone, 40, 4)
     assert resolved.strategy == "staged"  # contrastive pairs are for text
 
 
@@ -122,9 +125,10 @@ def test_finetune_trains_the_top_groups_and_keeps_the_best_epoch(topics, tiny_be
     before = {name: _snapshot(group) for name, group in (("embeddings", embeddings), ("lower", lower),
                                                           ("top", top))}
     model, history, resolved = finetune(backbone, train, val, classes, head,
-                                        FinetuneConfig(epochs=2, lr=1e-3, patience=5), seed=0)
+                                        FinetuneConfig(epochs=2, lr=1e-3, patience=5, unfreeze_fraction=1.0),
+                                        seed=0)
     assert resolved.epochs == 2 and resolved.unfreeze == 2
-    # One row an epoch: the top group alone, then the top two.
+    # Two stages over all the steps: the top group alone in epoch 1, the top two in epoch 2.
     assert [row["epoch"] for row in history] == [1, 2]
     assert [row["groups_trained"] for row in history] == [1, 2]
     for row in history:

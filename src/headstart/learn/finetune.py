@@ -2,10 +2,12 @@
 
 The head starts from the linear probe fitted on cached features (linear
 probing, then fine-tuning, keeps the pretrained features from being torn up
-by a random head's first gradients). Each epoch unfreezes more layer groups
-from the top; lower groups learn at geometrically smaller rates. After every
-epoch the model is scored on the validation split, and the best epoch's
-weights are restored at the end (early stopping).
+by a random head's first gradients). Layer groups are then unfrozen from the
+top, one more at each stage; the stages fill the first ``unfreeze_fraction``
+of the training steps, so the lower groups, which learn at geometrically
+smaller rates, still get most of the steps. After every epoch the model is
+scored on the validation split, and the best epoch's weights are restored at
+the end (early stopping).
 """
 
 from __future__ import annotations
@@ -33,13 +35,17 @@ class FinetuneConfig:
 
     Attributes:
         epochs: passes over the training split (None: enough for about 150 steps, 3 to 30).
-        lr: learning rate of the head and the top layer group (None: 1e-4 text, 1e-3 images).
+        lr: learning rate of the head and the top layer group (None: 5e-5 text, 1e-3 images).
         layer_decay: each lower group learns at this factor of the rate of the group above.
         unfreeze: how many layer groups, from the top, are trained by the last stage (None: all
             but a text model's embeddings).
+        unfreeze_fraction: the share of the training steps over which the groups are unfrozen
+            one by one (0: all of them from the first step).
+        batchnorm: ``frozen`` keeps the pretrained running statistics of batch-norm layers,
+            ``adapt`` updates them from the training batches (None: adapt for images).
         batch_size, weight_decay, dropout (before the head), label_smoothing: as usual.
         class_weighted: weight the loss by inverse class frequency (for imbalanced data).
-        patience: epochs without a better validation score before stopping (None: one stage and one more).
+        patience: epochs without a better validation score before stopping (None: 2).
         strategy: ``staged`` (cross-entropy, groups unfrozen from the top), ``contrastive`` (text:
             sentence pairs, then a probe) or ``auto``: contrastive for text with at most
             ``few_shot_per_class`` training items a class on average, staged otherwise.
@@ -47,9 +53,11 @@ class FinetuneConfig:
 
     epochs: int | None = None
     lr: float | None = None
-    layer_decay: float = 0.7
+    layer_decay: float = 0.9
     unfreeze: int | None = None
-    batch_size: int = 32
+    unfreeze_fraction: float = 0.3
+    batchnorm: str | None = None
+    batch_size: int | None = None
     weight_decay: float = 0.01
     dropout: float = 0.1
     label_smoothing: float = 0.1
@@ -66,18 +74,24 @@ class FinetuneConfig:
         if config.unfreeze is None:
             config.unfreeze = groups - 1 if backbone.modality == "text" else groups
         config.unfreeze = max(1, min(config.unfreeze, groups))
+        if config.batch_size is None:
+            config.batch_size = 16 if backbone.modality == "text" else 32
+        if config.batchnorm is None:
+            config.batchnorm = "adapt" if backbone.modality == "image" else "frozen"
+        if config.batchnorm not in ("frozen", "adapt"):
+            raise ValueError(f"batchnorm must be frozen or adapt, not {config.batchnorm!r}")
         if config.epochs is None:
             steps_per_epoch = max(1, math.ceil(n_train / config.batch_size))
             config.epochs = int(np.clip(math.ceil(config.min_steps / steps_per_epoch), 3, 30))
         if config.lr is None:
-            config.lr = 1e-4 if backbone.modality == "text" else 1e-3
+            config.lr = 5e-5 if backbone.modality == "text" else 1e-3
         if config.strategy == "auto":
             few = backbone.modality == "text" and n_train <= self.few_shot_per_class * max(1, n_classes)
             config.strategy = "contrastive" if few else "staged"
         if config.strategy not in ("staged", "contrastive"):
             raise ValueError(f"strategy must be auto, staged or contrastive, not {config.strategy!r}")
         if config.patience is None:
-            config.patience = math.ceil(config.epochs / config.unfreeze) + 1
+            config.patience = 2
         return config
 
 
@@ -100,9 +114,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def groups_unfrozen(epoch: int, epochs: int, stages: int) -> int:
-    """How many top layer groups train in ``epoch`` (0-based): stages spread evenly over the epochs."""
-    return min(stages, math.ceil((epoch + 1) * stages / epochs))
+def groups_unfrozen(step: int, total_steps: int, stages: int, fraction: float) -> int:
+    """How many top layer groups train at ``step`` (0-based): one more at each of ``stages``
+    equal stages spread over the first ``fraction`` of ``total_steps``, all of them after."""
+    stage_steps = fraction * total_steps / stages
+    if stage_steps < 1:
+        return stages
+    return min(stages, 1 + int(step // stage_steps))
 
 
 def _training_batches(dataset: Dataset, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -131,19 +149,24 @@ def predict_logits(model: Classifier, backbone: Backbone, items: list[str], batc
     return out
 
 
-def _set_trainable(model: nn.Module, groups: list[nn.Module], n_top: int) -> None:
-    """Train the top ``n_top`` groups; put every batch-norm layer in eval mode.
+def _set_trainable(model: nn.Module, groups: list[nn.Module], n_top: int, batchnorm: str) -> None:
+    """Train the top ``n_top`` groups; batch-norm layers of frozen groups (all of them with
+    ``batchnorm='frozen'``) keep their running statistics.
 
-    Batch-norm layers keep their pretrained running statistics (their scale and shift still
-    learn): with small batches, batch statistics differ from the running ones, so the features
-    the probe-initialized head sees would shift between training and evaluation.
+    Frozen statistics keep the features the probe-initialized head was fitted on; adapting
+    them in the trained groups helps where the data look unlike the pretraining data (grey
+    clothes are not ImageNet photographs).
     """
     model.train()
     for depth, group in enumerate(reversed(groups)):
+        trained = depth < n_top
         for parameter in group.parameters():
-            parameter.requires_grad_(depth < n_top)
+            parameter.requires_grad_(trained)
+        for module in group.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.train(trained and batchnorm == "adapt")
     for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        if batchnorm == "frozen" and isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.eval()
 
 
@@ -194,12 +217,14 @@ def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str
     with progress_bar("fine-tuning", total_steps) as advance:
         for epoch in range(config.epochs):
             started = time.perf_counter()
-            n_top = groups_unfrozen(epoch, config.epochs, config.unfreeze)
-            _set_trainable(model, groups, n_top)
             batches = _training_batches(train, config.batch_size, rng)
-            losses = []
+            losses, n_top = [], 0  # 0: set the trainable groups afresh (validation left the model in eval mode)
             for batch, inputs in zip(batches, prefetched(lambda items: backbone.preprocess(items, train=True),
                                                          train.items, batches)):
+                wanted = groups_unfrozen(step, total_steps, config.unfreeze, config.unfreeze_fraction)
+                if wanted != n_top:
+                    n_top = wanted
+                    _set_trainable(model, groups, n_top, config.batchnorm)
                 for group in optimizer.param_groups:
                     group["lr"] = group["base_lr"] * schedule(step)
                 loss = loss_fn(model(**inputs), train_y[batch])
