@@ -279,3 +279,58 @@ def import_(source: Path = typer.Argument(..., help="Label Studio .json export, 
     from headstart.labeling.exchange import import_labels
 
     typer.echo(f"{import_labels(_open(db), source, replace=replace)} label(s) imported from {source}")
+
+
+@label_app.command()
+@friendly
+def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on (127.0.0.1: this machine only)."),
+          port: int = typer.Option(8000, help="Port."),
+          strategy: str = typer.Option("default", help="Order of the items (as in `headstart label next`)."),
+          retrain: bool = typer.Option(True, help="Retrain the probe in the background as labels arrive."),
+          db: Optional[str] = DB) -> None:
+    """Serve the labeling web page and its JSON API (sign in with a token from `label user add`)."""
+    import uvicorn
+
+    from headstart.labeling.web import create_app
+
+    app = create_app(_open(db), strategy=strategy, retrain=retrain)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo(f"listening on {host}: tokens travel in plain HTTP; put a TLS proxy in front for a shared server")
+    typer.echo(f"labeling page on http://{host}:{port}/ (API documentation: /docs); Ctrl-C stops")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+user_app = typer.Typer(no_args_is_help=True, help="People who sign in to the labeling page.")
+label_app.add_typer(user_app, name="user")
+
+
+@user_app.command("add")
+@friendly
+def user_add(name: str = typer.Argument(..., help="User name (letters, digits, . _ @ -)."),
+             role: str = typer.Option("annotator", help="annotator, reviewer or admin."),
+             db: Optional[str] = DB) -> None:
+    """Add a user and print their sign-in token (shown this once; only its hash is stored)."""
+    from headstart.labeling.users import add_user
+
+    token = add_user(_open(db).store, name, role)
+    typer.echo(f"user {name} ({role}) added; token (shown once, keep it safe):")
+    typer.echo(token)
+
+
+@user_app.command("token")
+@friendly
+def user_token(name: str = typer.Argument(..., help="User name."), db: Optional[str] = DB) -> None:
+    """Give a user a new token (the old one stops working) and print it."""
+    from headstart.labeling.users import new_token
+
+    typer.echo(new_token(_open(db).store, name))
+
+
+@user_app.command("list")
+@friendly
+def user_list(db: Optional[str] = DB) -> None:
+    """The users and their roles."""
+    from headstart.labeling.users import list_users
+
+    for person in list_users(_open(db).store):
+        typer.echo(f"{person.name}\t{person.role}")

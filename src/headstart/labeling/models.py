@@ -14,6 +14,8 @@ One project per database. The schema is created and upgraded only by the Alembic
   status (queued, running, done, failed) and metrics.
 - ``predictions``: the latest model's predicted label and class probabilities of each item.
 - ``review``: items for a person to look at again: annotator disagreements and label issues.
+- ``users``: the people who sign in to the web page: a name, a role (admin, reviewer, annotator)
+  and the sha256 of their token (the token itself is shown once and never stored).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SOURCES = ("person", "model", "import")
 JOB_STATES = ("queued", "running", "done", "failed")
+ROLES = ("annotator", "reviewer", "admin")  # each role may do what the ones before it may
 CURRENT = text("superseded_at IS NULL")
 
 
@@ -116,3 +119,13 @@ class ReviewEntry(Base):
     status: Mapped[str] = mapped_column(String(10), default="open")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     resolved_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    role: Mapped[str] = mapped_column(String(10))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -282,6 +282,31 @@ class Store:
                 .order_by(Label.item_id, Label.id)).all()
         return [LabelRecord(*row) for row in rows]
 
+    def withdraw_last(self, annotator: str) -> LabelRecord | None:
+        """Undo the annotator's newest current label from a person: it stays in the history, superseded
+        by nothing, and the label it had replaced (if any) is current again. None when there is none."""
+        with self.writing() as session:
+            label = session.scalars(select(Label).where(
+                Label.annotator == annotator, Label.source == "person", Label.superseded_at.is_(None))
+                .order_by(Label.id.desc())).first()
+            if label is None:
+                return None
+            label.superseded_at = utcnow()
+            session.flush()  # free the slot before the replaced label takes it back
+            previous = session.scalars(select(Label).where(Label.superseded_by == label.id)).first()
+            if previous is not None:
+                previous.superseded_at, previous.superseded_by = None, None
+            return _record(label, session.get(Item, label.item_id).external_id)
+
+    def progress(self, annotator: str) -> dict:
+        """Items, items with a current label, and the annotator's current labels (three counts)."""
+        with self.reading() as session:
+            current = Label.superseded_at.is_(None)
+            return {"items": session.scalar(select(func.count(Item.id))),
+                    "labeled_items": session.scalar(select(func.count(func.distinct(Label.item_id))).where(current)),
+                    "mine": session.scalar(select(func.count(Label.id)).where(
+                        current, Label.annotator == annotator, Label.source == "person"))}
+
     def label_history(self) -> list[tuple[LabelRecord, str | None]]:
         """Every label ever stored, with when it was superseded (None while current)."""
         with self.reading() as session:
@@ -361,6 +386,15 @@ class Store:
                 "prediction": None if prediction is None else
                 {"label": prediction[0], "confidence": prediction[1], "proba": prediction[2],
                  "model_version": prediction[3]}}
+
+    def predictions_of(self, external_ids: Sequence[str]) -> dict[str, dict]:
+        """The stored predictions of some items, by item id (items without one are left out)."""
+        with self.reading() as session:
+            rows = session.execute(select(Item.external_id, Prediction.label, Prediction.confidence, Prediction.proba,
+                                          Prediction.model_version_id).join(Item, Item.id == Prediction.item_id)
+                                   .where(Item.external_id.in_([str(i) for i in external_ids]))).all()
+        return {external: {"label": label, "confidence": confidence, "proba": proba, "model_version": version}
+                for external, label, confidence, proba, version in rows}
 
     def prediction_version(self) -> int | None:
         """The model version of the stored predictions (None when there are none)."""

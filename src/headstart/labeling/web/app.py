@@ -1,0 +1,92 @@
+"""The app factory: the project is handed in, so tests and the server can give it any store.
+
+    app = create_app(project)            # serve with uvicorn; see `headstart label serve`
+
+Errors: a :class:`~headstart.errors.HeadstartError` (an unknown item, a label outside the set) is a
+400 with its one-line message (409 for a conflicting label), a malformed request is a 422 naming
+the field, a body over the limit a 413. The API answers ``{"detail": message}``; the pages show
+the message (and send a signed-out browser to the sign-in page).
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+
+from headstart.errors import HeadstartError, LabelConflictError
+from headstart.labeling.project import LabelingProject
+from headstart.labeling.web import api, pages
+from headstart.labeling.web.assign import Assignments
+from headstart.labeling.web.limits import MAX_BODY_BYTES, LimitBody, ServerTiming
+
+
+def create_app(project: LabelingProject, *, strategy: str = "default", lease_seconds: float = 600.0,
+               retrain: bool = False, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """The labeling app over ``project``.
+
+    Args:
+        strategy: the active-learning strategy that orders the items (see ``headstart label next``).
+        lease_seconds: how long a fetched item stays with its annotator before others get it.
+        retrain: retrain the probe in a background thread as labels arrive (``retrain_every``).
+        max_body_bytes: the largest request body (uploads included); bigger ones get 413.
+    """
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if retrain:
+            from headstart.labeling.retrain import BackgroundRetrainer
+
+            app.state.retrainer = BackgroundRetrainer(project).start()
+        yield
+        if app.state.retrainer is not None:
+            app.state.retrainer.stop()
+
+    app = FastAPI(title=f"headstart labeling: {project.store.project.name}", lifespan=lifespan,
+                  description="Label items with a model's help. Send `Authorization: Bearer TOKEN` "
+                              "(a token from `headstart label user add NAME --role ROLE`).")
+    app.state.project = project
+    app.state.assignments = Assignments(project, strategy=strategy, lease_seconds=lease_seconds)
+    app.state.retrainer = None
+    app.add_middleware(LimitBody, limit=max_body_bytes)
+    app.add_middleware(ServerTiming)
+    app.include_router(api.router)
+    app.include_router(api.media)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    _handle_errors(app)
+    return app
+
+
+def _is_page(request: Request) -> bool:
+    return not request.url.path.startswith(("/api/", "/media/", "/static/"))
+
+
+def _answer(request: Request, status: int, message: str, headers: dict | None = None):
+    if _is_page(request):
+        if status == 401 and request.method == "GET":
+            return RedirectResponse("/login", status_code=303)
+        return pages.render(request, "error.html", None, status_code=status, message=message)
+    return JSONResponse({"detail": message}, status_code=status, headers=headers)
+
+
+def _handle_errors(app: FastAPI) -> None:
+    @app.exception_handler(HeadstartError)
+    async def headstart_error(request: Request, error: HeadstartError):
+        return _answer(request, 409 if isinstance(error, LabelConflictError) else 400, str(error))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException):
+        return _answer(request, error.status_code, str(error.detail), getattr(error, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError):
+        problems = []
+        for problem in error.errors():
+            field = ".".join(str(part) for part in problem.get("loc", ()) if part != "body") or "body"
+            problems.append(f"{field}: {problem.get('msg', 'invalid')}")
+        return _answer(request, 422, "; ".join(problems) + " (see /docs for the request's fields)")
