@@ -1,0 +1,129 @@
+"""End to end in headless Chromium (Debian's ``chromium`` through Playwright): sign in, label ten items
+with the keyboard, undo, review a flagged item, watch the admin counts change. Screenshots of each
+page go to ``test-artifacts/`` (look at them); the page's own keydown-to-next-item timings go to
+``test-artifacts/label_page_timings.json`` (reported, never asserted)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium "
+                                                               "(apt-get install -y chromium)")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def served(make_web):
+    """The app of ``make_web`` served by uvicorn on a free loopback port, in a thread."""
+    import uvicorn
+
+    web = make_web(n_per_class=12)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(web.app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield web, f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def browser():
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM),
+                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield chromium
+        chromium.close()
+
+
+def sign_in(browser, base: str, token: str, shot: str | None = None):
+    page = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
+    page.goto(f"{base}/login")
+    if shot:
+        page.screenshot(path=str(ARTIFACTS / shot))
+    page.fill("#token", token)
+    page.click("button[type=submit]")
+    return page
+
+
+def test_label_undo_review_and_admin_in_a_browser(served, browser):
+    web, base = served
+    ARTIFACTS.mkdir(exist_ok=True)
+    store = web.project.store
+
+    page = sign_in(browser, base, web.tokens["annotator"], shot="web-1-login.png")
+    page.wait_for_selector("#item-id:has-text('item ')")
+    assert page.url == f"{base}/"
+    page.screenshot(path=str(ARTIFACTS / "web-2-label.png"))
+
+    labeled = []
+    for n in range(10):
+        shown = page.inner_text("#item-id").removeprefix("item ")
+        suggestion = page.inner_text("#suggest-label").split(" ")[0]
+        key = "Enter" if n % 3 == 0 else str(1 + n % len(web.project.classes))
+        labeled.append((shown, suggestion if key == "Enter" else web.project.classes[int(key) - 1]))
+        page.keyboard.press(key)
+        page.wait_for_function("id => document.getElementById('item-id').textContent !== 'item ' + id", arg=shown)
+    page.wait_for_selector("#session-text:has-text('10 /')")
+    mine = {(r.item, r.label) for r in store.current_labels() if r.annotator == "annotator"}
+    assert mine == set(labeled)
+    assert page.inner_text("#project-text").startswith(f"{6 + 10} / 36")
+    page.screenshot(path=str(ARTIFACTS / "web-3-label-after-ten.png"))
+
+    page.keyboard.press("Backspace")
+    page.wait_for_selector("#status:has-text('Undid')")
+    last_item, _ = labeled[-1]
+    assert page.inner_text("#item-id") == f"item {last_item}"
+    assert page.inner_text("#session-text").startswith("9 /")
+    assert {(r.item, r.label) for r in store.current_labels() if r.annotator == "annotator"} == set(labeled[:-1])
+    timings = page.evaluate("window.headstartTimings")
+    assert len(timings) == 11  # ten labels and the undo, each measured from its key to the painted item
+    (ARTIFACTS / "label_page_timings.json").write_text(json.dumps(
+        {"what": "ms from keydown to the next item painted (two animation frames), headless Chromium, loopback",
+         "ms": [round(t, 1) for t in timings]}, indent=1))
+
+    first_label_item, given = labeled[0]
+    other = next(c for c in web.project.classes if c != given)
+    store.add_review([(first_label_item, "label issue", f"the model thinks '{other}'", other)])
+    admin = sign_in(browser, base, web.tokens["admin"])
+    admin.wait_for_selector("#count-labels")
+    before = int(admin.inner_text("#count-labels"))
+    admin.screenshot(path=str(ARTIFACTS / "web-4-admin.png"), full_page=True)
+
+    reviewer = sign_in(browser, base, web.tokens["reviewer"])
+    reviewer.wait_for_selector(".entry")
+    reviewer.screenshot(path=str(ARTIFACTS / "web-5-review.png"), full_page=True)
+    assert "label issue" in reviewer.inner_text(".entry .reason").lower()
+    reviewer.click(f".entry button:has-text('Use “{other}”')")
+    reviewer.wait_for_selector(".message:has-text('relabeled')")
+    assert [l["label"] for l in store.item(first_label_item)["labels"]] == [other]
+    assert store.review_queue() == []
+    reviewer.screenshot(path=str(ARTIFACTS / "web-6-review-done.png"), full_page=True)
+
+    page.keyboard.press("1")  # the annotator labels again; the admin page counts it
+    page.wait_for_selector("#session-text:has-text('10 /')")
+    admin.reload()
+    assert int(admin.inner_text("#count-labels")) == before + 1
+    per_annotator = admin.inner_text("#per-annotator")
+    # nine, less the one the reviewer replaced, plus the new one
+    assert "annotator\t9" in per_annotator and "reviewer\t1" in per_annotator
+    admin.screenshot(path=str(ARTIFACTS / "web-7-admin-after.png"), full_page=True)
