@@ -32,6 +32,9 @@ def served(make_web):
     import uvicorn
 
     web = make_web(n_per_class=12)
+    for n_labels, accuracy in ((40, 0.71), (90, 0.83)):  # finished fine-tunes, for the admin page's plot
+        web.project.store.add_model_version("finetune", status="done", n_labels=n_labels,
+                                            metrics={"accuracy": accuracy})
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(web.app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -108,6 +111,7 @@ def test_label_undo_review_and_admin_in_a_browser(served, browser):
     admin.wait_for_selector("#count-labels")
     before = int(admin.inner_text("#count-labels"))
     admin.screenshot(path=str(ARTIFACTS / "web-4-admin.png"), full_page=True)
+    assert admin.locator(".plot svg").count() == 1
 
     reviewer = sign_in(browser, base, web.tokens["reviewer"])
     reviewer.wait_for_selector(".entry")

@@ -13,13 +13,14 @@ import threading
 import time
 
 from headstart.labeling.project import LabelingProject
+from headstart.labeling.strategies import DEFAULT_STRATEGY
 
 
 class Assignments:
     def __init__(self, project: LabelingProject, *, strategy: str = "default", lease_seconds: float = 600.0,
                  clock=time.monotonic):
         self.project = project
-        self.strategy = strategy
+        self.strategy = DEFAULT_STRATEGY if strategy == "default" else strategy  # the page shows its name
         self.lease_seconds = lease_seconds
         self.clock = clock
         self._lock = threading.Lock()  # next() and the leases change together
