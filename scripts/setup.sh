@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: Fashion-MNIST for the image benchmark and integration tests.
-DEBIAN_PACKAGES="dataset-fashion-mnist"
+# Debian packages: Fashion-MNIST for the image benchmark and integration tests; Chromium for the
+# labeling page's browser tests; PostgreSQL for the labeling store's tests and load benchmark.
+DEBIAN_PACKAGES="dataset-fashion-mnist chromium chromium-driver postgresql"
 missing=""
 for package in $DEBIAN_PACKAGES; do
   dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
