@@ -307,6 +307,17 @@ class Store:
                     "mine": session.scalar(select(func.count(Label.id)).where(
                         current, Label.annotator == annotator, Label.source == "person"))}
 
+    def labeled_by(self, external_ids: Sequence[str]) -> dict[str, tuple[int, list[tuple[str, str]]]]:
+        """For some items: (labels the item takes, [(annotator, source)] of its current labels), by item id."""
+        with self.reading() as session:
+            rows = session.execute(select(Item.external_id, Item.required_labels, Label.annotator, Label.source)
+                                   .outerjoin(Label, (Label.item_id == Item.id) & Label.superseded_at.is_(None))
+                                   .where(Item.external_id.in_([str(i) for i in external_ids]))).all()
+        found: dict[str, tuple[int, list[tuple[str, str]]]] = {}
+        for external, required, annotator, source in rows:
+            found.setdefault(external, (required, []))[1].extend([(annotator, source)] if annotator else [])
+        return found
+
     def label_history(self) -> list[tuple[LabelRecord, str | None]]:
         """Every label ever stored, with when it was superseded (None while current)."""
         with self.reading() as session:

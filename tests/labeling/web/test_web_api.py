@@ -36,6 +36,25 @@ def test_people_labeling_at_once_get_different_items(make_web):
     assert reloaded & mine
 
 
+def test_an_item_for_two_annotators_goes_to_each_once(make_web):
+    web = make_web(seeded=0, n_per_class=2, multi_share=1.0)
+    mine = [i["id"] for i in web.client.get("/api/next?n=3", headers=web.auth()).json()["items"]]
+    theirs = [i["id"] for i in web.client.get("/api/next?n=3", headers=web.auth("reviewer")).json()["items"]]
+    assert mine == theirs  # both slots are open
+    web.client.post("/api/labels", json={"id": mine[0], "label": "c0"}, headers=web.auth())
+    again = [i["id"] for i in web.client.get("/api/next?n=6&restart=true", headers=web.auth()).json()["items"]]
+    assert mine[0] not in again and len(again) == 5
+
+
+def test_items_labeled_elsewhere_are_not_handed_out(make_web):
+    web = make_web(seeded=0, n_per_class=4)
+    web.client.get("/api/next?n=2", headers=web.auth())  # the server ranks the pool and keeps the ranking
+    elsewhere = web.project.ids[:6]
+    web.project.store.add_labels([(item, "c0", "cli") for item in elsewhere], source="person")
+    rest = {i["id"] for i in web.client.get("/api/next?n=12&restart=true", headers=web.auth()).json()["items"]}
+    assert rest == set(web.project.ids) - set(elsewhere)
+
+
 def test_a_label_is_stored_and_a_second_label_by_someone_else_is_refused(make_web):
     web = make_web()
     item = web.client.get("/api/next?n=1", headers=web.auth()).json()["items"][0]["id"]

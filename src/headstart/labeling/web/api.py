@@ -114,7 +114,7 @@ def post_label(body: LabelIn, request: Request, person: Person = Depends(current
                project: LabelingProject = Depends(get_project)) -> Stored:
     record = project.store.add_label(body.id, body.label, annotator=person.name, source="person",
                                      replace=body.replace)
-    request.app.state.assignments.done(body.id)
+    request.app.state.assignments.done(person.name, body.id)
     if request.app.state.retrainer is not None:
         request.app.state.retrainer.notify()
     return Stored(label=record.row(), progress=Progress(**project.store.progress(person.name)))

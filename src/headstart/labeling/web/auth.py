@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 
 from fastapi import Depends, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from headstart.labeling.project import LabelingProject
 from headstart.labeling.users import Person, authenticate, csrf_token
@@ -37,7 +38,7 @@ def request_token(request: Request) -> tuple[str | None, bool]:
 
 async def current_user(request: Request, project: LabelingProject = Depends(get_project)) -> Person:
     token, from_cookie = request_token(request)
-    person = authenticate(project.store, token)
+    person = await run_in_threadpool(authenticate, project.store, token)  # a query: off the event loop
     if person is None:
         what = "no sign-in token was sent" if not token else "the sign-in token is not valid"
         raise HTTPException(401, f"{what}; send 'Authorization: Bearer TOKEN' with a token from "
