@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import print_table, print_targets, target, write_results  # noqa: E402
 
 HOST = "127.0.0.1"  # loopback only: this script never sends traffic anywhere else
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 # --------------------------------------------------------------------------- the server process
@@ -103,6 +104,7 @@ class Tally:
         self.acked: dict[tuple[str, str], str] = {}  # (item, annotator) -> label, answered 200
         self.post_ms: list[float] = []
         self.post_server_ms: list[float] = []
+        self.post_at: list[float] = []  # when each acknowledged label came back (monotonic seconds)
         self.next_ms: list[float] = []
         self.next_server_ms: list[float] = []
         self.statuses: Counter = Counter()
@@ -167,8 +169,39 @@ def annotator(name: str, token: str, classes: list[str], url: str, tally: Tally,
                     if response.status_code == 200:
                         tally.acked[(item["id"], name)] = label
                         tally.post_ms.append(ms)
+                        tally.post_at.append(time.monotonic())
                         tally.post_server_ms.append(_server_ms(response))
                 time.sleep(think)
+
+
+def browser_probe(url: str, token: str, out: dict, delay: float) -> None:
+    """One more annotator, in headless Chromium, labels ``out["labels"]`` items with the keyboard while the
+    load runs; ``out["ms"]`` gets the page's own keydown-to-next-item-painted times."""
+    if not CHROMIUM.exists():
+        out["note"] = f"not measured: no browser at {CHROMIUM}"
+        return
+    from playwright.sync_api import sync_playwright
+
+    time.sleep(delay)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM),
+                                        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            page = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
+            page.goto(f"{url}/login")
+            page.fill("#token", token)
+            page.click("button[type=submit]")
+            page.wait_for_selector("#item-id:has-text('item ')", timeout=30_000)
+            for _ in range(out["labels"]):
+                shown = page.inner_text("#item-id")
+                page.keyboard.press("1")
+                page.wait_for_function("shown => document.getElementById('item-id').textContent !== shown",
+                                       arg=shown, timeout=30_000)
+            page.wait_for_function(f"window.headstartTimings.length >= {out['labels']}", timeout=30_000)
+            out["ms"] = [round(ms, 1) for ms in page.evaluate("window.headstartTimings")]
+            browser.close()
+    except Exception as error:  # noqa: BLE001 - the probe reports, the load test goes on
+        out["note"] = f"browser probe failed: {error}"
 
 
 # --------------------------------------------------------------------------- one run
@@ -196,8 +229,9 @@ def make_project(db: str, folder: Path, n_items: int, n_annotators: int, seed: i
     retrain_probe(project)
     tokens = {f"annotator{k:02d}": add_user(project.store, f"annotator{k:02d}", "annotator")
               for k in range(n_annotators)}
+    browser_token = add_user(project.store, "browser", "annotator")
     project.store.close()
-    return tokens, folder / "features.npy"
+    return tokens, browser_token, folder / "features.npy"
 
 
 def percentile(values, q):
@@ -231,17 +265,17 @@ def run_load(server: Server, tokens: dict, seconds: float, max_labels: int, thin
         thread.join(max(0.0, stop_at - time.monotonic()))
     stop.set()
     elapsed = time.monotonic() - began
-    return {"tally": tally, "rss": rss, "killed": killed, "elapsed_s": round(elapsed, 1),
+    return {"tally": tally, "rss": rss, "began": began, "killed": killed, "elapsed_s": round(elapsed, 1),
             "threads_still_running": sum(t.is_alive() for t in threads)}
 
 
-def check_store(db: str, acked: dict) -> dict:
+def check_store(db: str, acked: dict, annotators) -> dict:
     """Lost: acknowledged labels not current in the store. Duplicated: an (item, annotator) with more
     than one stored label row, or a slot with more than one current label."""
     from headstart.labeling import Store
 
     store = Store.open(db)
-    current = {(r.item, r.annotator): r.label for r in store.current_labels(("person",))}
+    current = {(r.item, r.annotator): r.label for r in store.current_labels(("person",)) if r.annotator in annotators}
     rows = Counter((record.item, record.annotator) for record, _ in store.label_history() if record.source == "person")
     slots = Counter(r.item for r in store.current_labels())
     store.close()
@@ -249,6 +283,16 @@ def check_store(db: str, acked: dict) -> dict:
     return {"stored": len(current), "lost": len(lost), "lost_examples": lost[:5],
             "duplicated": sum(n - 1 for n in rows.values() if n > 1) + sum(n - 1 for n in slots.values() if n > 1),
             "stored_not_acknowledged": len(set(current) - set(acked))}
+
+
+def _by_window(tally: Tally, began: float, window: float = 10.0) -> list[dict]:
+    """Client-side label p50/p99 in each 10 s of the run: a slow start, a kill or a drift shows here."""
+    at = np.asarray(tally.post_at) - began
+    ms = np.asarray(tally.post_ms)
+    return [{"from_s": start, "labels": int(mask.sum()), "p50_ms": percentile(ms[mask], 50),
+             "p99_ms": percentile(ms[mask], 99)}
+            for start in range(0, int(at.max()) + 1 if len(at) else 0, int(window))
+            if (mask := (at >= start) & (at < start + window)).any()]
 
 
 def summary(name: str, run: dict, check: dict) -> dict:
@@ -263,6 +307,7 @@ def summary(name: str, run: dict, check: dict) -> dict:
             "label_p50_ms": percentile(tally.post_ms, 50), "label_p99_ms": percentile(tally.post_ms, 99),
             "label_server_p50_ms": percentile(tally.post_server_ms, 50),
             "label_server_p99_ms": percentile(tally.post_server_ms, 99),
+            "label_p99_ms_by_10s": _by_window(tally, run["began"]),
             "next_p50_ms": percentile(tally.next_ms, 50), "next_p99_ms": percentile(tally.next_ms, 99),
             "next_server_p50_ms": percentile(tally.next_server_ms, 50),
             "next_server_p99_ms": percentile(tally.next_server_ms, 99),
@@ -278,15 +323,25 @@ def bench_backend(name: str, db_for, args, work: Path) -> list[dict]:
         folder = work / f"{name}-{phase}"
         folder.mkdir()
         db = db_for(folder)
-        tokens, features = make_project(db, folder, args.items, args.annotators)
+        tokens, browser_token, features = make_project(db, folder, args.items, args.annotators)
         server = Server(db, features, _free_port(), folder / "server.log")
+        browser: dict = {}
+        probe = threading.Thread(target=browser_probe, args=(server.url, browser_token, browser, seconds / 4),
+                                 daemon=True)
         try:
             server.start()
+            if phase == "steady" and args.browser_labels:
+                browser["labels"] = args.browser_labels
+                probe.start()
             run = run_load(server, tokens, seconds, args.max_labels, args.think_ms / 1000, kill_at)
+            if probe.is_alive():
+                probe.join(60)
         finally:
             server.kill()
-        row = summary(name, run, check_store(db, run["tally"].acked))
-        row.update(phase=phase, annotators=args.annotators)
+        row = summary(name, run, check_store(db, run["tally"].acked, set(tokens)))
+        row.update(phase=phase, annotators=args.annotators, browser=browser or None,
+                   browser_next_item_p50_ms=percentile(browser.get("ms", []), 50),
+                   browser_next_item_p99_ms=percentile(browser.get("ms", []), 99))
         rows.append(row)
         print(f"{name} {phase}: {row['acknowledged']} acknowledged, {row['lost']} lost, {row['duplicated']} "
               f"duplicated, label p50/p99 {row['label_p50_ms']}/{row['label_p99_ms']} ms, RSS "
@@ -309,6 +364,8 @@ def main() -> None:
     parser.add_argument("--think-ms", type=float, default=200.0, help="pause of each annotator after a label")
     parser.add_argument("--items", type=int, default=12_000)
     parser.add_argument("--max-labels", type=int, default=20_000)
+    parser.add_argument("--browser-labels", type=int, default=30,
+                        help="items a 21st annotator labels in headless Chromium during the steady phase (0: none)")
     parser.add_argument("--quick", action="store_true", help="5 annotators, 10 s, 2,000 items")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
@@ -342,7 +399,7 @@ def main() -> None:
                 cluster.stop()
     columns = ["backend", "phase", "seconds", "acknowledged", "labels_per_s", "lost", "duplicated", "conflicts_409",
                "label_p50_ms", "label_p99_ms", "label_server_p50_ms", "next_p50_ms", "next_p99_ms",
-               "rss_start_mb", "rss_end_mb"]
+               "browser_next_item_p50_ms", "browser_next_item_p99_ms", "rss_start_mb", "rss_end_mb"]
     print_table(rows, columns, title=f"{args.annotators} annotators over HTTP on {HOST}")
     targets = []
     for row in rows:

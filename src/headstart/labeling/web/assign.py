@@ -23,7 +23,7 @@ from headstart.labeling.strategies import DEFAULT_STRATEGY
 
 class Assignments:
     def __init__(self, project: LabelingProject, *, strategy: str = "default", lease_seconds: float = 600.0,
-                 window: int = 200, max_age: float = 60.0, clock=time.monotonic):
+                 window: int = 500, max_age: float = 60.0, clock=time.monotonic):
         self.project = project
         self.strategy = DEFAULT_STRATEGY if strategy == "default" else strategy  # the page shows its name
         self.lease_seconds = lease_seconds
