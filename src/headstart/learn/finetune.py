@@ -138,14 +138,26 @@ def _training_batches(dataset: Dataset, batch_size: int, rng: np.random.Generato
     return batches
 
 
+def _memory_format(backbone: Backbone) -> torch.memory_format:
+    """Channels-last for images: oneDNN's depthwise and pointwise convolutions run about twice as
+    fast on CPUs in that layout, forward and backward, for the same arithmetic."""
+    return torch.channels_last if backbone.modality == "image" else torch.contiguous_format
+
+
+def _laid_out(inputs: dict[str, torch.Tensor], memory_format: torch.memory_format) -> dict[str, torch.Tensor]:
+    return {name: value.contiguous(memory_format=memory_format) if value.dim() == 4 else value
+            for name, value in inputs.items()}
+
+
 @torch.no_grad()
 def predict_logits(model: Classifier, backbone: Backbone, items: list[str], batch_size: int = 64) -> np.ndarray:
     """Eager logits (n, k) of ``model`` on ``items``, in their order."""
     model.eval()
+    memory_format = _memory_format(backbone)
     out = np.zeros((len(items), model.head.out_features), dtype=np.float32)
     batches = batches_in_length_order(items, backbone.modality, batch_size)
     for batch, inputs in zip(batches, prefetched(backbone.preprocess, items, batches)):
-        out[batch] = model(**inputs).numpy()
+        out[batch] = model(**_laid_out(inputs, memory_format)).numpy()
     return out
 
 
@@ -182,6 +194,8 @@ def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str
     rng = np.random.default_rng(seed)
     config = config.resolved(backbone, len(train), len(classes))
     model = Classifier(backbone.module, backbone.feature_dim, len(classes), config.dropout)
+    memory_format = _memory_format(backbone)
+    model.to(memory_format=memory_format)
     with torch.no_grad():
         model.head.weight.copy_(torch.from_numpy(head.weight))
         model.head.bias.copy_(torch.from_numpy(head.bias))
@@ -227,7 +241,7 @@ def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str
                     _set_trainable(model, groups, n_top, config.batchnorm)
                 for group in optimizer.param_groups:
                     group["lr"] = group["base_lr"] * schedule(step)
-                loss = loss_fn(model(**inputs), train_y[batch])
+                loss = loss_fn(model(**_laid_out(inputs, memory_format)), train_y[batch])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -250,6 +264,7 @@ def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str
                 if since_best >= config.patience:
                     break
     model.load_state_dict(best_state)
+    model.to(memory_format=torch.contiguous_format)  # safetensors and ONNX export want plain layouts
     model.eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
