@@ -189,3 +189,20 @@ def test_fingerprint_of_a_backbone_changed_in_place(tiny_bert_name):
     with torch.no_grad():
         backbone.module.encoder.encoder.layer[3].output.dense.bias[0] += 1.0
     assert backbone.fingerprint() != before
+
+
+# -- image preprocessing ---------------------------------------------------------------------------
+
+def test_eval_resize_keeps_small_images_whole_and_center_crops_photos():
+    from headstart.backbones.image import EvalResize
+
+    resize = EvalResize(32)
+    small = torch.zeros(3, 16, 16)
+    small[:, :, 0] = 1.0  # a mark on the left edge: kept when the whole image is stretched
+    assert resize(small).shape == (3, 32, 32)
+    assert resize(small)[:, :, 0].mean() > 0.5
+    photo = torch.zeros(3, 256, 256)
+    photo[:, :, :8] = 1.0  # an edge band that the 0.875 center crop cuts away
+    cropped = resize(photo)
+    assert cropped.shape == (3, 32, 32)
+    assert cropped.max() == 0.0
