@@ -48,7 +48,7 @@ def test_resolved_defaults_for_text(tiny_bert_backbone):
     assert resolved.unfreeze == 2  # all but the embeddings
     assert resolved.epochs == 30  # ceil(150 / 2) steps, capped at 30
     assert resolved.lr == 5e-5 and resolved.batch_size == 16 and resolved.batchnorm == "frozen"
-    assert resolved.patience == 2
+    assert resolved.min_steps == 150 and resolved.patience == 30 // 4 + 1  # a quarter of the epochs
     big = FinetuneConfig(batch_size=32).resolved(tiny_bert_backbone, 3200, 3)  # 100 steps an epoch
     assert big.epochs == 3 and big.patience == 2
     assert FinetuneConfig(batch_size=32).resolved(tiny_bert_backbone, 32 * 15, 3).epochs == 10
@@ -71,7 +71,10 @@ def test_resolved_defaults_for_images():
     assert resolved.unfreeze == groups  # every group of an image model
     assert resolved.lr == 1e-3 and resolved.batch_size == 32
     assert resolved.batchnorm == "adapt"  # images unlike the pretraining ones need their own statistics
-    assert resolved.epochs == 30 and resolved.patience == 2
+    assert resolved.min_steps == 1200 and resolved.epochs == 30 and resolved.patience == 8
+    # 5,000 images: 157 steps an epoch, 8 epochs for 1,200 steps, patience 2
+    assert FinetuneConfig().resolved(backbone, 5000, 10).epochs == 8
+    assert FinetuneConfig().resolved(backbone, 3890, 10).epochs == 10
     with pytest.raises(ValueError, match="batchnorm"):
         FinetuneConfig(batchnorm="magic").resolved(backbone, 40, 4)
     assert resolved.strategy == "staged"  # contrastive pairs are for text

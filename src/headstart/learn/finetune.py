@@ -34,7 +34,7 @@ class FinetuneConfig:
     """Settings of a staged fine-tune. None means: chosen from the data and the backbone.
 
     Attributes:
-        epochs: passes over the training split (None: enough for about 150 steps, 3 to 30).
+        epochs: passes over the training split (None: enough for ``min_steps`` steps, 3 to 30).
         lr: learning rate of the head and the top layer group (None: 5e-5 text, 1e-3 images).
         layer_decay: each lower group learns at this factor of the rate of the group above.
         unfreeze: how many layer groups, from the top, are trained by the last stage (None: all
@@ -45,7 +45,10 @@ class FinetuneConfig:
             ``adapt`` updates them from the training batches (None: adapt for images).
         batch_size, weight_decay, dropout (before the head), label_smoothing: as usual.
         class_weighted: weight the loss by inverse class frequency (for imbalanced data).
-        patience: epochs without a better validation score before stopping (None: 2).
+        patience: epochs without a better validation score before stopping (None: a quarter of
+            the epochs, at least 2: under a cosine schedule the last epochs are often the best).
+        min_steps: training steps the default number of epochs aims at (None: 150 for text, whose
+            pretrained features need little change; 1,200 for images, whose ones need more).
         strategy: ``staged`` (cross-entropy, groups unfrozen from the top), ``contrastive`` (text:
             sentence pairs, then a probe) or ``auto``: contrastive for text with at most
             ``few_shot_per_class`` training items a class on average, staged otherwise.
@@ -63,7 +66,7 @@ class FinetuneConfig:
     label_smoothing: float = 0.1
     class_weighted: bool = True
     patience: int | None = None
-    min_steps: int = 150
+    min_steps: int | None = None
     strategy: str = "auto"
     few_shot_per_class: int = 100
 
@@ -80,6 +83,8 @@ class FinetuneConfig:
             config.batchnorm = "adapt" if backbone.modality == "image" else "frozen"
         if config.batchnorm not in ("frozen", "adapt"):
             raise ValueError(f"batchnorm must be frozen or adapt, not {config.batchnorm!r}")
+        if config.min_steps is None:
+            config.min_steps = 150 if backbone.modality == "text" else 1200
         if config.epochs is None:
             steps_per_epoch = max(1, math.ceil(n_train / config.batch_size))
             config.epochs = int(np.clip(math.ceil(config.min_steps / steps_per_epoch), 3, 30))
@@ -91,7 +96,7 @@ class FinetuneConfig:
         if config.strategy not in ("staged", "contrastive"):
             raise ValueError(f"strategy must be auto, staged or contrastive, not {config.strategy!r}")
         if config.patience is None:
-            config.patience = 2
+            config.patience = max(2, math.ceil(config.epochs / 4))
         return config
 
 
