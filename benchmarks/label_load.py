@@ -8,7 +8,9 @@ For each backend (SQLite, then PostgreSQL on a throwaway cluster from headstart.
    second. Reported: labels acknowledged, lost (acknowledged but not in the store), duplicated (an
    annotator's label stored twice for an item, or two current labels in one slot), conflicts
    (409), p50/p99 latency of each request as the client saw it and as the server spent it
-   (``Server-Timing``), and RSS over time.
+   (``Server-Timing``), RSS over time, and the RSS of a fresh server on the final database (what
+   the data alone costs); a 21st annotator labels in headless Chromium and the page's own
+   keydown-to-next-item times are kept.
 2. **kill**: the same load for ``--kill-seconds`` (20); half-way the server gets SIGKILL and is
    started again on the same port. Clients retry what was not answered. Nothing acknowledged may
    be lost, nothing may be stored twice.
@@ -316,6 +318,19 @@ def summary(name: str, run: dict, check: dict) -> dict:
             "killed": run["killed"], "threads_still_running": run["threads_still_running"]}
 
 
+def fresh_rss(db: str, features: Path, tokens: dict, folder: Path, args) -> float | None:
+    """The RSS of a new server on the database as the run left it, after 10 s of the same load: what
+    the data alone costs. An end RSS close to it means the growth came with the data, not a leak."""
+    server = Server(db, features, _free_port(), folder / "server-fresh.log")
+    try:
+        server.start()
+        run = run_load(server, tokens, 10.0, args.max_labels, args.think_ms / 1000)
+    finally:
+        server.kill()
+    series = [mb for _, mb in run["rss"] if mb is not None]
+    return round(series[-1], 1) if series else None
+
+
 def bench_backend(name: str, db_for, args, work: Path) -> list[dict]:
     rows = []
     for phase, seconds, kill_at in (("steady", args.seconds, None),
@@ -342,6 +357,8 @@ def bench_backend(name: str, db_for, args, work: Path) -> list[dict]:
         row.update(phase=phase, annotators=args.annotators, browser=browser or None,
                    browser_next_item_p50_ms=percentile(browser.get("ms", []), 50),
                    browser_next_item_p99_ms=percentile(browser.get("ms", []), 99))
+        if phase == "steady":
+            row["rss_fresh_same_db_mb"] = fresh_rss(db, features, tokens, folder, args)
         rows.append(row)
         print(f"{name} {phase}: {row['acknowledged']} acknowledged, {row['lost']} lost, {row['duplicated']} "
               f"duplicated, label p50/p99 {row['label_p50_ms']}/{row['label_p99_ms']} ms, RSS "
@@ -366,6 +383,7 @@ def main() -> None:
     parser.add_argument("--max-labels", type=int, default=20_000)
     parser.add_argument("--browser-labels", type=int, default=30,
                         help="items a 21st annotator labels in headless Chromium during the steady phase (0: none)")
+    parser.add_argument("--tag", default="", help="added to the results file's name (label_load-TAG-DATE.json)")
     parser.add_argument("--quick", action="store_true", help="5 annotators, 10 s, 2,000 items")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
@@ -399,7 +417,8 @@ def main() -> None:
                 cluster.stop()
     columns = ["backend", "phase", "seconds", "acknowledged", "labels_per_s", "lost", "duplicated", "conflicts_409",
                "label_p50_ms", "label_p99_ms", "label_server_p50_ms", "next_p50_ms", "next_p99_ms",
-               "browser_next_item_p50_ms", "browser_next_item_p99_ms", "rss_start_mb", "rss_end_mb"]
+               "browser_next_item_p50_ms", "browser_next_item_p99_ms", "rss_start_mb", "rss_end_mb",
+               "rss_fresh_same_db_mb"]
     print_table(rows, columns, title=f"{args.annotators} annotators over HTTP on {HOST}")
     targets = []
     for row in rows:
@@ -413,7 +432,7 @@ def main() -> None:
     print_targets(targets)
     for note in notes:
         print(note)
-    name = "label_load-quick" if args.quick else "label_load"
+    name = "-".join(filter(None, ["label_load", "quick" if args.quick else "", args.tag]))
     path = write_results(name, {"settings": {k: v for k, v in vars(args).items() if k not in ("serve", "db", "features",
                                                                                           "port")},
                                 "rows": rows, "targets": targets, "notes": notes})

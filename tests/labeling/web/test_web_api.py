@@ -171,3 +171,21 @@ def test_the_api_works_on_both_backends(make_web, db):
     assert web.client.post("/api/undo", headers=web.auth()).json()["undone"]["id"] == items[-1]
     status = web.client.get("/api/status", headers=web.auth()).json()
     assert status["progress"] == {"items": 30, "labeled_items": 8, "mine": 2}
+
+
+def test_labels_from_the_page_retrain_the_model_in_the_background(make_web):
+    from fastapi.testclient import TestClient
+
+    web = make_web(seeded=6, retrain=True)
+    web.project.store.update_settings(retrain_every=4)
+    with TestClient(web.app, base_url="http://127.0.0.1") as client:  # runs the app's startup: the retrainer
+        items = [i["id"] for i in client.get("/api/next?n=4", headers=web.auth()).json()["items"]]
+        position = web.project.position()
+        for item in items:
+            label = web.project.classes[web.truth[position[item]]]
+            assert client.post("/api/labels", json={"id": item, "label": label}, headers=web.auth()).status_code == 200
+        retrainer = web.app.state.retrainer
+        assert retrainer.wait_idle(60)
+        assert retrainer.errors == []
+        versions = client.get("/api/status", headers=web.auth()).json()["model_versions"]
+    assert [v["n_labels"] for v in versions] == [6, 10]

@@ -9,9 +9,12 @@ import json
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
@@ -26,26 +29,35 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def served(make_web):
-    """The app of ``make_web`` served by uvicorn on a free loopback port, in a thread."""
+@contextmanager
+def serving(app):
+    """``app`` served by uvicorn on a free loopback port, in a thread; yields its base URL."""
     import uvicorn
 
-    web = make_web(n_per_class=12)
-    for n_labels, accuracy in ((40, 0.71), (90, 0.83)):  # finished fine-tunes, for the admin page's plot
-        web.project.store.add_model_version("finetune", status="done", n_labels=n_labels,
-                                            metrics={"accuracy": accuracy})
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(web.app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.started, "uvicorn did not start"
-    yield web, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def served(make_web):
+    """A ``make_web`` project with two finished fine-tunes (for the admin page's plot), served."""
+    web = make_web(n_per_class=12)
+    for n_labels, accuracy in ((40, 0.71), (90, 0.83)):
+        web.project.store.add_model_version("finetune", status="done", n_labels=n_labels,
+                                            metrics={"accuracy": accuracy})
+    with serving(web.app) as base:
+        yield web, base
 
 
 @pytest.fixture
@@ -131,3 +143,26 @@ def test_label_undo_review_and_admin_in_a_browser(served, browser):
     # nine, less the one the reviewer replaced, plus the new one
     assert "annotator\t9" in per_annotator and "reviewer\t1" in per_annotator
     admin.screenshot(path=str(ARTIFACTS / "web-7-admin-after.png"), full_page=True)
+
+
+def test_an_image_is_scaled_to_fit_the_page(tmp_path, browser):
+    from headstart.labeling import LabelingProject, init_project
+    from headstart.labeling.users import add_user
+    from headstart.labeling.web import create_app
+
+    pool = tmp_path / "photos"
+    for k, name in enumerate(("cat", "dog")):
+        (pool / name).mkdir(parents=True)
+        for i in range(2):  # larger than the page: 2400 x 1600 pixels
+            Image.new("RGB", (2400, 1600), (60 + 90 * k, 120, 200 - 40 * i)).save(pool / name / f"{i}.png")
+    store = init_project(pool, labels="cat,dog", db=str(tmp_path / "img.db"), backbone="effnet-lite0").store
+    project = LabelingProject(store, features=np.eye(4, dtype=np.float32))  # no backbone needed
+    token = add_user(store, "ana", "annotator")
+    with serving(create_app(project)) as base:
+        page = sign_in(browser, base, token)
+        page.wait_for_function("document.getElementById('item-image').naturalWidth > 0")
+        box = page.locator("#item-image").bounding_box()
+        assert box["width"] <= 1366 and box["y"] + box["height"] <= 768
+        assert abs(box["width"] / box["height"] - 1.5) < 0.02  # scaled, not stretched
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "web-8-label-image.png"))

@@ -4,9 +4,10 @@
     from headstart.labeling.web import create_app
     app = create_app(open_project("labels.db"))        # uvicorn.run(app); `headstart label serve` does this
 
-Modules: ``app`` (the factory, error handling, limits), ``auth`` (tokens, roles, CSRF),
-``assign`` (which items are out with whom), ``api`` (the JSON API), ``pages`` (HTML pages),
-``overview`` (the admin figures and plot).
+Modules: ``app`` (the factory and error handling), ``limits`` (body size, server timing),
+``auth`` (tokens, roles, CSRF), ``assign`` (which items go to whom), ``api`` (the JSON API),
+``pages`` (the HTML pages), ``review`` (the review queue), ``overview`` (the admin figures and plot).
+Templates and the page's script and style sheet are package data (no build step).
 """
 
 from headstart.labeling.web.app import create_app

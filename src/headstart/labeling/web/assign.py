@@ -2,7 +2,8 @@
 
 The engine's ``next()`` ranks the whole pool (tens of milliseconds, growing with the labels), so
 it is not run for every batch: the server keeps the ranking's top ``window`` items and hands them
-out in order, and ranks again when the newest model changes, when the window runs out, or after
+out in order, and ranks again when the newest model changes, when the window runs out (at most
+every ``min_interval`` seconds: near the end of a pool every batch would otherwise rank), or after
 ``max_age`` seconds. Before a batch goes out, one query drops the items that got their labels
 meanwhile (from this server or from anywhere else).
 
@@ -23,12 +24,13 @@ from headstart.labeling.strategies import DEFAULT_STRATEGY
 
 class Assignments:
     def __init__(self, project: LabelingProject, *, strategy: str = "default", lease_seconds: float = 600.0,
-                 window: int = 500, max_age: float = 60.0, clock=time.monotonic):
+                 window: int = 1000, max_age: float = 60.0, min_interval: float = 2.0, clock=time.monotonic):
         self.project = project
         self.strategy = DEFAULT_STRATEGY if strategy == "default" else strategy  # the page shows its name
         self.lease_seconds = lease_seconds
         self.window = window
         self.max_age = max_age
+        self.min_interval = min_interval
         self.clock = clock
         self._lock = threading.Lock()  # the ranking and the leases change together
         self._ranked: list[dict] = []
@@ -49,7 +51,7 @@ class Assignments:
             model = None if latest is None else latest.id
             fresh = model == self._ranked_model and now - self._ranked_at <= self.max_age
             picked = self._pick(annotator, n) if fresh else []
-            if len(picked) < n:
+            if not fresh or (len(picked) < n and now - self._ranked_at >= self.min_interval):
                 self._ranked = self.project.next(self.window + len(self._out) + len(self._skipped.get(annotator, ())),
                                                  strategy=self.strategy)
                 self._ranked_at, self._ranked_model = now, model

@@ -38,7 +38,7 @@
   function refill(restart) {
     if (state.fetching) return state.fetching;
     const held = new Set(state.buffer.map((item) => item.id).concat(state.current ? [state.current.id] : []));
-    state.fetching = call(`/api/next?n=5${restart ? "&restart=true" : ""}`).then(({ data }) => {
+    state.fetching = call(`/api/next?n=10${restart ? "&restart=true" : ""}`).then(({ data }) => {
       for (const item of data.items) {
         if (held.has(item.id)) continue;
         state.buffer.push(item);
@@ -86,7 +86,7 @@
     state.current = state.buffer.shift() || null;
     render();
     if (began !== undefined) timed(began);
-    if (state.buffer.length < 3) refill(false);
+    if (state.buffer.length < 5) refill(false);  // keep a few items ahead, even for a fast hand
   }
 
   function label(name, began) {
