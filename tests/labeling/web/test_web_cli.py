@@ -46,3 +46,36 @@ def test_serve_listens_on_loopback_by_default():
     result = invoke("label", "serve", "--help")
     assert result.exit_code == 0
     assert "127.0.0.1" in result.output and "--port" in result.output and "--no-retrain" in result.output
+
+
+def test_serve_starts_the_page_with_one_command(blob_project):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from headstart.labeling.pgcluster import free_port
+
+    project, _ = blob_project(n_per_class=2)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "headstart.cli", "label", "serve", "--port", str(port),
+                               "--no-retrain", "--db", project.store.where],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/login", timeout=1.0)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.stdout.read()
+                time.sleep(0.2)
+        assert response.status_code == 200 and "Sign in" in response.text
+        assert httpx.get(f"http://127.0.0.1:{port}/api/status").status_code == 401
+    finally:
+        os.kill(server.pid, signal.SIGTERM)
+        output = server.communicate(timeout=30)[0]
+    assert f"http://127.0.0.1:{port}/" in output
