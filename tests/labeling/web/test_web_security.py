@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from PIL import Image
 
@@ -132,15 +134,54 @@ def test_media_cannot_read_outside_the_pool_or_files_that_are_not_items(image_we
     assert b"TOP SECRET" not in response.content and b"root:" not in response.content
 
 
+def sign_in_form(client) -> str:
+    """GET the sign-in form; returns its one-time value (the client keeps the matching cookie)."""
+    page = client.get("/login").text
+    return re.search(r'name="login_csrf" value="([^"]+)"', page).group(1)
+
+
 def test_sign_in_sets_a_strict_http_only_cookie(make_web):
     web = make_web(seeded=0)
-    wrong = web.client.post("/login", data={"token": "nope"}, follow_redirects=False)
+    wrong = web.client.post("/login", data={"token": "nope", "login_csrf": sign_in_form(web.client)},
+                            follow_redirects=False)
     assert wrong.status_code == 401 and "not valid" in wrong.text
-    response = web.client.post("/login", data={"token": web.tokens["annotator"]}, follow_redirects=False)
+    response = web.client.post("/login", data={"token": web.tokens["annotator"], "login_csrf": sign_in_form(web.client)},
+                               follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/"
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
     assert web.tokens["annotator"] not in web.client.get("/").text  # the page carries its CSRF token, never the token
+
+
+def test_another_site_cannot_sign_a_browser_in(make_web):
+    web = make_web(seeded=0)
+    form = {"token": web.tokens["annotator"], "login_csrf": "made-up"}
+    forged = web.client.post("/login", data=form, follow_redirects=False)  # no sign-in cookie: a cross-site post
+    assert forged.status_code == 403 and SESSION_COOKIE not in forged.headers.get("set-cookie", "")
+    sign_in_form(web.client)
+    mismatched = web.client.post("/login", data=form, follow_redirects=False)
+    assert mismatched.status_code == 403
+
+
+def test_responses_carry_security_headers_and_the_api_documents_bearer_auth(make_web):
+    web = make_web(seeded=0)
+    response = web.client.get("/login")
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    schema = web.client.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def test_a_database_that_cannot_be_reached_is_a_503_with_a_message(make_web, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    web = make_web(seeded=0)
+
+    def down(*args, **kwargs):
+        raise OperationalError("INSERT", {}, ConnectionRefusedError("connection refused"))
+    monkeypatch.setattr(web.project.store, "add_label", down)
+    response = web.client.post("/api/labels", json={"id": "i1", "label": "c0"}, headers=web.auth())
+    assert response.status_code == 503 and "nothing was stored" in response.json()["detail"]
 
 
 def test_cookie_requests_that_change_something_need_the_csrf_token(make_web):

@@ -4,7 +4,7 @@
 
 Errors: a :class:`~headstart.errors.HeadstartError` (an unknown item, a label outside the set) is a
 400 with its one-line message (409 for a conflicting label), a malformed request is a 422 naming
-the field, a body over the limit a 413. The API answers ``{"detail": message}``; the pages show
+the field, a body over the limit a 413, a database that cannot be reached a 503. The API answers ``{"detail": message}``; the pages show
 the message (and send a signed-out browser to the sign-in page).
 """
 
@@ -17,13 +17,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from headstart.errors import HeadstartError, LabelConflictError
 from headstart.labeling.project import LabelingProject
 from headstart.labeling.web import api, pages
 from headstart.labeling.web.assign import Assignments
-from headstart.labeling.web.limits import MAX_BODY_BYTES, LimitBody, ServerTiming
+from headstart.labeling.web.limits import MAX_BODY_BYTES, LimitBody, ResponseHeaders
 
 
 def create_app(project: LabelingProject, *, strategy: str = "default", lease_seconds: float = 600.0,
@@ -53,7 +54,7 @@ def create_app(project: LabelingProject, *, strategy: str = "default", lease_sec
     app.state.assignments = Assignments(project, strategy=strategy, lease_seconds=lease_seconds)
     app.state.retrainer = None
     app.add_middleware(LimitBody, limit=max_body_bytes)
-    app.add_middleware(ServerTiming)
+    app.add_middleware(ResponseHeaders)
     app.include_router(api.router)
     app.include_router(api.media)
     app.include_router(pages.router)
@@ -82,6 +83,11 @@ def _handle_errors(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException):
         return _answer(request, error.status_code, str(error.detail), getattr(error, "headers", None))
+
+    @app.exception_handler(OperationalError)
+    async def database_down(request: Request, error: OperationalError):
+        return _answer(request, 503, f"the database is not reachable ({type(error.orig).__name__}); nothing was "
+                                     "stored; try again in a moment, and check that the database server is running")
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError):

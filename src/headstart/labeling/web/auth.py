@@ -5,14 +5,17 @@
   request that signs in with the cookie must also carry the session's CSRF token (header
   ``X-CSRF-Token`` from the page's script, or the form field ``csrf_token``), which a page on another
   site cannot read. The cookie is also ``SameSite=Strict``. A bearer token is never sent by a
-  browser on its own, so bearer requests need no CSRF token.
+  browser on its own, so bearer requests need no CSRF token. The sign-in form itself carries a
+  one-time value that must match a SameSite cookie set with the form, so another site cannot sign
+  a browser in under someone else's name.
 """
 
 from __future__ import annotations
 
 import hmac
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from headstart.labeling.project import LabelingProject
@@ -20,6 +23,8 @@ from headstart.labeling.users import Person, authenticate, csrf_token
 
 SESSION_COOKIE = "headstart_session"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+# declared for the OpenAPI schema (the /docs page's "Authorize" button); a missing header is not an error here
+BEARER = HTTPBearer(auto_error=False, description="a token from `headstart label user add NAME --role ROLE`")
 
 
 def get_project(request: Request) -> LabelingProject:
@@ -36,8 +41,9 @@ def request_token(request: Request) -> tuple[str | None, bool]:
     return request.cookies.get(SESSION_COOKIE), True
 
 
-async def current_user(request: Request, project: LabelingProject = Depends(get_project)) -> Person:
-    token, from_cookie = request_token(request)
+async def current_user(request: Request, project: LabelingProject = Depends(get_project),
+                       bearer: HTTPAuthorizationCredentials | None = Security(BEARER)) -> Person:
+    token, from_cookie = (bearer.credentials, False) if bearer else request_token(request)
     person = await run_in_threadpool(authenticate, project.store, token)  # a query: off the event loop
     if person is None:
         what = "no sign-in token was sent" if not token else "the sign-in token is not valid"

@@ -1,4 +1,5 @@
-"""Request bodies are size-limited before anything reads them: a bigger body gets 413.
+"""Request bodies are size-limited before anything reads them: a bigger body gets 413. Every
+response gets a server-timing header and a few security headers.
 
 Starlette reads a body as the client sends it; this middleware checks ``Content-Length`` first and
 counts the bytes of a body sent without one (chunked), so an upload cannot fill memory or disk.
@@ -74,9 +75,15 @@ class LimitBody:
                     await send(message)
 
 
-class ServerTiming:
+SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"),  # a served file is never run as another type
+                    (b"x-frame-options", b"DENY"),  # no other site can frame the page and catch its keys
+                    (b"referrer-policy", b"same-origin")]
+
+
+class ResponseHeaders:
     """ASGI middleware: a ``Server-Timing: app;dur=<ms>`` header on every response, so the page and the
-    load test can tell the server's share of a request's time from the network's."""
+    load test can tell the server's share of a request's time from the network's, and the
+    :data:`SECURITY_HEADERS`."""
 
     def __init__(self, app):
         self.app = app
@@ -89,7 +96,7 @@ class ServerTiming:
         async def timed_send(message):
             if message["type"] == "http.response.start":
                 spent = (time.perf_counter() - began) * 1000
-                message = {**message, "headers": [*message.get("headers", []),
+                message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS,
                                                   (b"server-timing", f"app;dur={spent:.2f}".encode())]}
             await send(message)
 

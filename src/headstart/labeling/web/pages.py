@@ -3,6 +3,8 @@ Forms post with the session's CSRF token (see ``auth``) and redirect back (post/
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
@@ -16,6 +18,7 @@ from headstart.labeling.web import api, review
 from headstart.labeling.web.auth import SESSION_COOKIE, current_user, get_project, request_token, require
 from headstart.labeling.web.overview import overview
 
+LOGIN_COOKIE = "headstart_login"
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter(include_in_schema=False)
 
@@ -28,22 +31,33 @@ def render(request: Request, name: str, person: Person | None, status_code: int 
         "classes": project.classes, **context}, status_code=status_code)
 
 
+def login_form(request: Request, status_code: int = 200, error: str = "") -> HTMLResponse:
+    """The sign-in form with a fresh one-time value, also set as a SameSite cookie (double submit)."""
+    nonce = secrets.token_urlsafe(16)
+    response = render(request, "login.html", None, status_code=status_code, error=error, login_csrf=nonce)
+    response.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict", max_age=3600)
+    return response
+
+
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request) -> HTMLResponse:
-    return render(request, "login.html", None)
+def login_page(request: Request) -> HTMLResponse:
+    return login_form(request)
 
 
 @router.post("/login", response_class=HTMLResponse)
-def login(request: Request, token: str = Form("", max_length=200),
+def login(request: Request, token: str = Form("", max_length=200), login_csrf: str = Form("", max_length=100),
           project: LabelingProject = Depends(get_project)):
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not expected or not hmac.compare_digest(login_csrf, expected):
+        return login_form(request, 403, "The sign-in form has expired or came from another site; sign in again here.")
     person = authenticate(project.store, token.strip())
     if person is None:
-        return render(request, "login.html", None, status_code=401,
-                      error="That token is not valid. Ask an admin for one (`headstart label user add`).")
+        return login_form(request, 401, "That token is not valid. Ask an admin for one (`headstart label user add`).")
     landing = "/admin" if person.role == "admin" else "/review" if person.role == "reviewer" else "/"
     response = RedirectResponse(landing, status_code=303)
     # HttpOnly: the page's script never needs the token; SameSite=Strict: other sites' requests go without it
     response.set_cookie(SESSION_COOKIE, token.strip(), httponly=True, samesite="strict", max_age=12 * 3600)
+    response.delete_cookie(LOGIN_COOKIE)
     return response
 
 
