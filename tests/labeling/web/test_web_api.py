@@ -189,3 +189,18 @@ def test_labels_from_the_page_retrain_the_model_in_the_background(make_web):
         assert retrainer.errors == []
         versions = client.get("/api/status", headers=web.auth()).json()["model_versions"]
     assert [v["n_labels"] for v in versions] == [6, 10]
+
+
+def test_admin_overview_has_the_agreement_of_two_annotators(make_web):
+    web = make_web(seeded=0, n_per_class=3, multi_share=1.0)
+    items = [i["id"] for i in web.client.get("/api/next?n=6", headers=web.auth()).json()["items"]]
+    for k, item in enumerate(items):
+        web.client.post("/api/labels", json={"id": item, "label": "c0" if k < 3 else "c1"}, headers=web.auth())
+        web.client.post("/api/labels", json={"id": item, "label": "c0" if k < 4 else "c1"}, headers=web.auth("reviewer"))
+    agreement = web.client.get("/api/admin/overview", headers=web.auth("admin")).json()["agreement"]
+    assert agreement["items"] == 6 and agreement["disagreements"] == 1
+    assert agreement["pairs"][0]["annotators"] == ["annotator", "reviewer"]
+    assert agreement["pairs"][0]["agreement"] == 5 / 6
+    web.client.cookies.set("headstart_session", web.tokens["admin"])
+    page = web.client.get("/admin").text
+    assert "Fleiss" in page and "annotator / reviewer" in page
