@@ -42,6 +42,12 @@ def test_user_add_errors_name_the_field(blob_project):
     assert taken.exit_code == 2 and "exists already" in taken.output
 
 
+def test_serve_refuses_an_unknown_strategy_before_it_starts(blob_project):
+    project, _ = blob_project(n_per_class=2)
+    result = invoke("label", "serve", "--strategy", "psychic", "--db", project.store.where)
+    assert result.exit_code == 2 and "unknown strategy 'psychic'" in result.output
+
+
 def test_serve_listens_on_loopback_by_default():
     result = invoke("label", "serve", "--help")
     assert result.exit_code == 0

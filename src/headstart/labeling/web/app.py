@@ -20,8 +20,9 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
-from headstart.errors import HeadstartError, LabelConflictError
+from headstart.errors import HeadstartError, LabelConflictError, LabelingError
 from headstart.labeling.project import LabelingProject
+from headstart.labeling.strategies import STRATEGIES
 from headstart.labeling.web import api, pages
 from headstart.labeling.web.assign import Assignments
 from headstart.labeling.web.limits import MAX_BODY_BYTES, LimitBody, ResponseHeaders
@@ -37,6 +38,9 @@ def create_app(project: LabelingProject, *, strategy: str = "default", lease_sec
         retrain: retrain the probe in a background thread as labels arrive (``retrain_every``).
         max_body_bytes: the largest request body (uploads included); bigger ones get 413.
     """
+    if strategy != "default" and strategy not in STRATEGIES:  # say so now, not at the first batch
+        raise LabelingError(f"unknown strategy '{strategy}'", where="--strategy",
+                            fix=f"use default or one of: {', '.join(STRATEGIES)}")
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if retrain:
