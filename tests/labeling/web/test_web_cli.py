@@ -54,7 +54,8 @@ def test_serve_listens_on_loopback_by_default():
     assert "127.0.0.1" in result.output and "--port" in result.output and "--no-retrain" in result.output
 
 
-def test_serve_starts_the_page_with_one_command(blob_project):
+def test_serve_starts_the_page_with_one_command(tmp_path, tiny_bert_name):
+    """`headstart label serve` on a project of a real (tiny) backbone: features, sign-in page, a batch."""
     import os
     import signal
     import subprocess
@@ -62,16 +63,20 @@ def test_serve_starts_the_page_with_one_command(blob_project):
     import time
 
     import httpx
+    from labeling_helpers import write_pool
 
+    from headstart.labeling import init_project
     from headstart.labeling.pgcluster import free_port
+    from headstart.labeling.users import add_user
 
-    project, _ = blob_project(n_per_class=2)
+    db = str(tmp_path / "p.db")
+    store = init_project(write_pool(tmp_path / "pool.csv", 8), labels="neg,pos", db=db, backbone=tiny_bert_name).store
+    token = add_user(store, "ana", "annotator")
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "headstart.cli", "label", "serve", "--port", str(port),
-                               "--no-retrain", "--db", project.store.where],
+    server = subprocess.Popen([sys.executable, "-m", "headstart.cli", "label", "serve", "--port", str(port), "--db", db],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:
                 response = httpx.get(f"http://127.0.0.1:{port}/login", timeout=1.0)
@@ -81,7 +86,10 @@ def test_serve_starts_the_page_with_one_command(blob_project):
                 time.sleep(0.2)
         assert response.status_code == 200 and "Sign in" in response.text
         assert httpx.get(f"http://127.0.0.1:{port}/api/status").status_code == 401
+        batch = httpx.get(f"http://127.0.0.1:{port}/api/next?n=3", headers={"Authorization": f"Bearer {token}"},
+                          timeout=30.0)
+        assert batch.status_code == 200 and len(batch.json()["items"]) == 3
     finally:
         os.kill(server.pid, signal.SIGTERM)
         output = server.communicate(timeout=30)[0]
-    assert f"http://127.0.0.1:{port}/" in output
+    assert "features of 8 items" in output and f"http://127.0.0.1:{port}/" in output
