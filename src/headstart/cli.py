@@ -57,6 +57,18 @@ def _ratios(text: str) -> tuple[float, float, float]:
     return tuple(p / total for p in parts) if total > 0 else parts
 
 
+# The columns of a data file: the same options, with the same help, on every command that reads one.
+TEXT_COLUMN = typer.Option("text", help="Column (JSONL field) holding the text.")
+LABEL_COLUMN = typer.Option("label", help="Column holding the label.")
+SPLIT_COLUMN = typer.Option("split", help="Column holding train/val/test, where present.")
+PATH_COLUMN = typer.Option("path", help="Column holding image paths (image CSVs).")
+
+
+def _columns(text_column: str, label_column: str, split_column: str, path_column: str) -> dict:
+    return {"text_column": text_column, "label_column": label_column, "split_column": split_column,
+            "path_column": path_column}
+
+
 @app.command()
 @friendly
 def fit(data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image paths) or a folder of class "
@@ -69,10 +81,8 @@ def fit(data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image
         out: Optional[Path] = typer.Option(None, help="Model folder to write (default runs/<data name>)."),
         seed: int = typer.Option(0, help="Seed of the split and of training."),
         split: str = typer.Option("70/20/10", help="train/val/test shares when the data has no split column."),
-        text_column: str = typer.Option("text", help="Column (JSONL field) holding the text."),
-        label_column: str = typer.Option("label", help="Column holding the label."),
-        split_column: str = typer.Option("split", help="Column holding train/val/test, where present."),
-        path_column: str = typer.Option("path", help="Column holding image paths (image CSVs)."),
+        text_column: str = TEXT_COLUMN, label_column: str = LABEL_COLUMN, split_column: str = SPLIT_COLUMN,
+        path_column: str = PATH_COLUMN,
         epochs: Optional[int] = typer.Option(None, help="Fine-tuning epochs (default: from the data size)."),
         lr: Optional[float] = typer.Option(None, help="Fine-tuning learning rate of the top group and head."),
         batch_size: int = typer.Option(32, help="Fine-tuning batch size."),
@@ -92,8 +102,7 @@ def fit(data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image
     model = api.fit(data, test=test, val=val, backbone=backbone, mode=mode, out=out, seed=seed,
                     ratios=_ratios(split), image_size=image_size, max_length=max_length,
                     finetune_config=FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size),
-                    columns={"text_column": text_column, "label_column": label_column,
-                             "split_column": split_column, "path_column": path_column}, baseline=baseline,
+                    columns=_columns(text_column, label_column, split_column, path_column), baseline=baseline,
                     auto_unfreeze=auto_unfreeze)
     metrics = model.metrics
     typer.echo(f"test accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  "
@@ -109,7 +118,7 @@ def fit(data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image
 def predict(model_dir: Path = typer.Argument(..., help="A model folder written by `headstart fit`."),
             data: Path = typer.Argument(..., help="CSV/TSV/JSONL file or image folder; labels not needed."),
             out: Optional[Path] = typer.Option(None, help="CSV to write (default: stdout)."),
-            text_column: str = typer.Option("text"), path_column: str = typer.Option("path")) -> None:
+            text_column: str = TEXT_COLUMN, path_column: str = PATH_COLUMN) -> None:
     """Predict labels and class probabilities; write them as CSV."""
     from headstart import api
 
@@ -172,15 +181,14 @@ def rank(data: Path = typer.Argument(..., help="Labeled CSV/TSV/JSONL file or im
                                                        "runs/<data name>-rank)."),
          seed: int = typer.Option(0, help="Seed of the split and the subset."),
          split: str = typer.Option("70/20/10", help="train/val/test shares when the data has no split column."),
-         text_column: str = typer.Option("text"), label_column: str = typer.Option("label"),
-         split_column: str = typer.Option("split"), path_column: str = typer.Option("path")) -> None:
+         text_column: str = TEXT_COLUMN, label_column: str = LABEL_COLUMN, split_column: str = SPLIT_COLUMN,
+         path_column: str = PATH_COLUMN) -> None:
     """Rank candidate backbones by transferability scores and cost, without fine-tuning."""
     from headstart import api
 
     out = out or Path("runs") / f"{data.stem}-rank"
     ranking = api.rank(data, _names(backbones), score=score, max_items=max_items, out=out, seed=seed,
-                       ratios=_ratios(split), columns={"text_column": text_column, "label_column": label_column,
-                                                       "split_column": split_column, "path_column": path_column})
+                       ratios=_ratios(split), columns=_columns(text_column, label_column, split_column, path_column))
     typer.echo(ranking.table())
     typer.echo(ranking.summary())
     typer.echo(f"ranking: {out / 'ranking.json'}   plot: {out / 'ranking.png'}   report: {out / 'ranking.html'}")
@@ -209,15 +217,14 @@ def curve(data: Path = typer.Argument(..., help="Labeled CSV/TSV/JSONL file or i
                                                         "runs/<data name>-curve)."),
           seed: int = typer.Option(0, help="Seed of the split."),
           split: str = typer.Option("70/20/10", help="train/val/test shares when the data has no split column."),
-          text_column: str = typer.Option("text"), label_column: str = typer.Option("label"),
-          split_column: str = typer.Option("split"), path_column: str = typer.Option("path")) -> None:
+          text_column: str = TEXT_COLUMN, label_column: str = LABEL_COLUMN, split_column: str = SPLIT_COLUMN,
+          path_column: str = PATH_COLUMN) -> None:
     """Learning curves with and without transfer, and how many labels transfer saved."""
     from headstart import api
 
     out = out or Path("runs") / f"{data.stem}-curve"
     result = api.curve(data, backbone=backbone, sizes=_sizes(sizes), seeds=seeds, test=test, out=out, seed=seed,
-                       ratios=_ratios(split), columns={"text_column": text_column, "label_column": label_column,
-                                                       "split_column": split_column, "path_column": path_column})
+                       ratios=_ratios(split), columns=_columns(text_column, label_column, split_column, path_column))
     typer.echo(result.table())
     typer.echo(result.sentence())
     typer.echo(f"curve: {out / 'curve.json'}   plot: {out / 'curve.png'}   report: {out / 'curve.html'}")
@@ -233,15 +240,14 @@ def layers(data: Path = typer.Argument(..., help="Labeled CSV/TSV/JSONL file or 
                                                          "runs/<data name>-layers)."),
            seed: int = typer.Option(0, help="Seed of the split."),
            split: str = typer.Option("70/20/10", help="train/val/test shares when the data has no split column."),
-           text_column: str = typer.Option("text"), label_column: str = typer.Option("label"),
-           split_column: str = typer.Option("split"), path_column: str = typer.Option("path")) -> None:
+           text_column: str = TEXT_COLUMN, label_column: str = LABEL_COLUMN, split_column: str = SPLIT_COLUMN,
+           path_column: str = PATH_COLUMN) -> None:
     """Probe accuracy of each layer group on the validation split, and how deep to fine-tune."""
     from headstart import api
 
     out = out or Path("runs") / f"{data.stem}-layers"
     report = api.layers(data, backbone=backbone, val=val, out=out, seed=seed, ratios=_ratios(split),
-                        columns={"text_column": text_column, "label_column": label_column,
-                                 "split_column": split_column, "path_column": path_column})
+                        columns=_columns(text_column, label_column, split_column, path_column))
     for group, (accuracy, dim) in enumerate(zip(report.accuracies, report.dims)):
         typer.echo(f"group {group}: " + ("not reached" if accuracy is None else f"{accuracy:.4f}  ({dim}-d)"))
     typer.echo(report.sentence())

@@ -148,19 +148,15 @@ class Curve:
 
     def save(self, folder: str | Path) -> Path:
         """Write ``curve.json``, ``curve.png`` and ``curve.html`` into ``folder``."""
-        folder = Path(folder)
         picture = self.plot()
-        page.write_json(folder / "curve.json", self.to_dict())
-        (folder / "curve.png").write_bytes(picture)
         columns = ["a class", "labels", "seeds", "transfer mean", "transfer std", "scratch mean", "scratch std"]
         rows = [[s["per_class"], s["labels"], s["seeds"], s["transfer_mean"], s["transfer_std"], s["scratch_mean"],
                  s["scratch_std"]] for s in self.summary]
-        page.write_page(folder / "curve.html", title=f"headstart: learning curves, {self.backbone}",
-                        sentences=[self.sentence()],
-                        sections=[{"title": "Accuracy against labels", "png": picture,
-                                   "text": [f"Test accuracy on {self.n_test} items."]},
-                                  {"title": "Summary", "columns": columns, "rows": rows}])
-        return folder
+        return page.write_result(folder, "curve", payload=self.to_dict(), picture=picture,
+                                 title=f"headstart: learning curves, {self.backbone}", sentences=[self.sentence()],
+                                 sections=[{"title": "Accuracy against labels", "png": picture,
+                                            "text": [f"Test accuracy on {self.n_test} items."]},
+                                           {"title": "Summary", "columns": columns, "rows": rows}])
 
     def table(self) -> str:
         columns = ["a class", "labels", "transfer", "scratch"]

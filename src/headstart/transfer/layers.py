@@ -140,17 +140,15 @@ class LayerReport:
 
     def save(self, folder: str | Path) -> Path:
         """Write ``layers.json``, ``layers.png`` and ``layers.html`` into ``folder``."""
-        folder = Path(folder)
         picture = self.plot()
-        page.write_json(folder / "layers.json", self.to_dict())
-        (folder / "layers.png").write_bytes(picture)
         rows = [[g, d, a, "frozen" if g < self.freeze else "fine-tuned"]
                 for g, (a, d) in enumerate(zip(self.accuracies, self.dims))]
-        page.write_page(folder / "layers.html", title=f"headstart: which layers transfer, {self.backbone}",
-                        sentences=[self.sentence()],
-                        sections=[{"title": "Probe accuracy per layer group", "png": picture,
-                                   "columns": ["group", "dim", "val accuracy", "recommended"], "rows": rows}])
-        return folder
+        return page.write_result(folder, "layers", payload=self.to_dict(), picture=picture,
+                                 title=f"headstart: which layers transfer, {self.backbone}",
+                                 sentences=[self.sentence()],
+                                 sections=[{"title": "Probe accuracy per layer group", "png": picture,
+                                            "columns": ["group", "dim", "val accuracy", "recommended"],
+                                            "rows": rows}])
 
 
 def layer_transfer(backbone, train: Dataset, val: Dataset, classes: Sequence[str], *, seed: int = 0,

@@ -88,3 +88,14 @@ def write_json(path: str | Path, payload) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write(path, json.dumps(payload, indent=2, default=float) + "\n")
     return path
+
+
+def write_result(folder: str | Path, stem: str, *, payload, picture: bytes, title: str,
+                 sentences: Sequence[str] = (), sections: Sequence[dict] = ()) -> Path:
+    """Write ``<stem>.json`` (``payload``), ``<stem>.png`` (``picture``) and ``<stem>.html`` into
+    ``folder``: the three files every transfer report leaves (the page inlines its own plots)."""
+    folder = Path(folder)
+    write_json(folder / f"{stem}.json", payload)
+    (folder / f"{stem}.png").write_bytes(picture)
+    write_page(folder / f"{stem}.html", title=title, sentences=sentences, sections=sections)
+    return folder

@@ -157,18 +157,14 @@ class Ranking:
 
     def save(self, folder: str | Path) -> Path:
         """Write ``ranking.json``, ``ranking.png`` and ``ranking.html`` into ``folder``."""
-        folder = Path(folder)
         picture = self.plot()
-        page.write_json(folder / "ranking.json", self.to_dict())
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "ranking.png").write_bytes(picture)
         columns, rows = self._table()
         notes = [f"{SCORES[s]}." for s in SCORES] + [f"skipped {s['backbone']}: {s['reason']}" for s in self.skipped]
-        page.write_page(folder / "ranking.html", title="headstart: backbone ranking", sentences=[self.summary()],
-                        sections=[{"title": f"Ranked by {self.score}", "columns": columns, "rows": rows,
-                                   "text": notes},
-                                  {"title": "Expected accuracy against cost", "png": picture}])
-        return folder
+        return page.write_result(folder, "ranking", payload=self.to_dict(), picture=picture,
+                                 title="headstart: backbone ranking", sentences=[self.summary()],
+                                 sections=[{"title": f"Ranked by {self.score}", "columns": columns, "rows": rows,
+                                            "text": notes},
+                                           {"title": "Expected accuracy against cost", "png": picture}])
 
 
 def candidate_names(modality: str, names: Sequence | None) -> tuple[list, bool]:
