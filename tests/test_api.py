@@ -6,6 +6,7 @@ import functools
 
 import numpy as np
 import pytest
+import torch
 
 import headstart
 from headstart import api
@@ -155,3 +156,32 @@ def test_predict_reads_unlabeled_data(probe_run, tmp_path):
         from PIL import Image
         Image.new("RGB", (8, 8)).save(images / "a.png")
         headstart.predict(model, images)
+
+
+def test_auto_keeps_the_probe_when_fine_tuning_does_not_beat_it(learnable_csv, tiny_bert_name, monkeypatch):
+    """A fine-tune that scrambles the encoder and never beats the probe on validation: ``auto``
+    restores the pretrained weights and gives the same model as ``mode="probe"``."""
+    real = api.finetune
+
+    def failing_finetune(backbone, *args, **kwargs):
+        classifier, history, config = real(backbone, *args, **kwargs)
+        with torch.no_grad():
+            for parameter in backbone.module.parameters():
+                parameter.normal_()
+        return classifier, [dict(row, val_accuracy=0.0) for row in history], config
+
+    monkeypatch.setattr(api, "finetune", failing_finetune)
+    config = headstart.FinetuneConfig(epochs=1, strategy="staged")
+    auto = headstart.fit(learnable_csv, backbone=tiny_bert_name, mode="auto", engine="torch", seed=0,
+                         finetune_config=config, baseline=False)
+    assert auto.finetuned is False and auto.info["config"]["mode"] == "probe"
+    assert auto.info["config"]["auto"].startswith("kept the probe")
+    probe = headstart.fit(learnable_csv, backbone=tiny_bert_name, mode="probe", engine="torch", seed=0,
+                          baseline=False)
+    assert auto.backbone.fingerprint() == probe.backbone.fingerprint()  # pretrained weights restored
+    np.testing.assert_allclose(auto.predict_proba(["the team won"], engine="torch"),
+                               probe.predict_proba(["the team won"], engine="torch"), atol=1e-5)
+    # An explicit fine-tune is kept whatever validation says.
+    tuned = headstart.fit(learnable_csv, backbone=tiny_bert_name, mode="finetune", engine="torch", seed=0,
+                          finetune_config=config, baseline=False)
+    assert tuned.finetuned is True and "auto" not in tuned.info["config"]

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -75,7 +76,9 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         test, val: separate labeled files (or Datasets) for testing and validation.
         backbone: a registry name (default: ``minilm-l6`` for text, ``effnet-lite0`` for images).
         mode: ``probe`` (logistic regression on frozen features), ``finetune`` (staged
-            fine-tuning started from the probe) or ``auto``.
+            fine-tuning started from the probe) or ``auto``: fine-tune, but keep the probe when
+            the fine-tuned model does not beat it on the validation split (a fine-tune of a few
+            images a class can end below the probe it started from).
         out: the model folder to write (with ``report.html``); nothing is written when None.
         seed: seeds the split, the probe and fine-tuning.
         ratios: train/val/test fractions when the data has no split column.
@@ -109,7 +112,7 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         raise DataError("there is no test split to evaluate on", where=dataset.source,
                         fix="give --test FILE, or a test share in --split")
     classes = train.classes
-    mode = choose_mode(mode, len(train))
+    requested, mode = mode, choose_mode(mode, len(train))
     say(f"{len(train)} train, {len(val_set)} validation, {len(test_set)} test items; {len(classes)} classes; "
         f"backbone {name}; mode {mode}")
 
@@ -146,10 +149,22 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
             history.append({"epoch": len(history), "stage": "head (probe on tuned features)",
                             "val_accuracy": probe_info["val_accuracy"], "val_loss": probe_info["val_loss"]})
         else:
+            pretrained = copy.deepcopy(net.module.state_dict()) if requested == "auto" else None
+            probe_val = float((head.logits(val_x).argmax(1) == val_y).mean()) if len(val_y) else 0.0
             classifier, epochs, _ = finetune(net, train, val_set, classes, head, resolved, seed=seed)
-            head = LinearHead(classifier.head.weight.detach().numpy().copy(),
-                              classifier.head.bias.detach().numpy().copy())
             history += epochs
+            tuned_val = max(row["val_accuracy"] for row in epochs)
+            if pretrained is not None and tuned_val <= probe_val:
+                net.module.load_state_dict(pretrained)
+                head, probe_info = fit_probe(train_x, train_y, val_x, val_y, len(classes), seed=seed)
+                finetuned, mode = False, "probe"
+                config.update(mode=mode, probe=probe_info)
+                config["auto"] = (f"kept the probe: fine-tuning reached {tuned_val:.1%} on the validation split, "
+                                  f"the probe {probe_val:.1%}")
+                say(config["auto"])
+            else:
+                head = LinearHead(classifier.head.weight.detach().numpy().copy(),
+                                  classifier.head.bias.detach().numpy().copy())
     model = Model(net, head, classes, backbone_options=options, finetuned=finetuned)
     proba = model.predict_proba(test_set, engine=engine, cache_dir=cache_dir)
     metrics = classification_metrics(test_set.label_ids(classes), proba, classes)
