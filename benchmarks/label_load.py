@@ -412,7 +412,7 @@ def main() -> None:
                 notes.append(f"postgresql not measured: {error}")
                 continue
             try:
-                rows += bench_backend("postgresql", lambda folder: cluster.new_database(), args, work)
+                rows += bench_backend("postgresql", lambda folder, cluster=cluster: cluster.new_database(), args, work)
             finally:
                 cluster.stop()
     columns = ["backend", "phase", "seconds", "acknowledged", "labels_per_s", "lost", "duplicated", "conflicts_409",

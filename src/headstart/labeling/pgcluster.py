@@ -113,6 +113,6 @@ class PostgresCluster:
         if self.root is None:
             return
         subprocess.run([str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate", "stop"],
-                       preexec_fn=self._preexec, capture_output=True, cwd=self.root, timeout=60)
+                       preexec_fn=self._preexec, capture_output=True, cwd=self.root, timeout=60, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
         self.root = None

@@ -85,18 +85,20 @@ def item_views(project: LabelingProject, entries: list[dict]) -> list[ItemOut]:
     classes = project.classes
     views = []
     for entry in entries:
+        view = ItemOut(id=entry["id"], reason=entry.get("reason", ""))
+        if project.modality == "text":
+            view.text = entry["content"]
+        else:
+            view.media = review.media_url(entry["id"])
         prediction = stored.get(entry["id"])
         if prediction is not None:
             ranked = sorted(zip(classes, prediction["proba"]), key=lambda pair: -pair[1])[:3]
-            guess = dict(suggestion=prediction["label"], confidence=prediction["confidence"],
-                         top=[Guess(label=c, p=round(float(p), 4)) for c, p in ranked])
-        elif entry.get("prediction"):
-            guess = dict(suggestion=entry["prediction"], confidence=entry["confidence"],
-                         top=[Guess(label=entry["prediction"], p=round(entry["confidence"], 4))])
-        else:
-            guess = {}
-        content = dict(text=entry["content"]) if project.modality == "text" else dict(media=review.media_url(entry["id"]))
-        views.append(ItemOut(id=entry["id"], reason=entry.get("reason", ""), **content, **guess))
+            view.suggestion, view.confidence = prediction["label"], prediction["confidence"]
+            view.top = [Guess(label=c, p=round(float(p), 4)) for c, p in ranked]
+        elif entry.get("prediction"):  # no stored predictions yet: the ranking's own guess
+            view.suggestion, view.confidence = entry["prediction"], entry["confidence"]
+            view.top = [Guess(label=entry["prediction"], p=round(entry["confidence"], 4))]
+        views.append(view)
     return views
 
 

@@ -10,7 +10,9 @@
   // keydown -> next item painted, in ms; read by the end-to-end tests and shown in the footer
   window.headstartTimings = [];
 
+  let sent = 0, shown = 0;  // request numbers: progress from an older request never overwrites a newer one
   async function call(path, body) {
+    const number = ++sent;
     const response = await fetch(path, {
       method: body === undefined ? "GET" : "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
@@ -19,6 +21,7 @@
     const data = await response.json().catch(() => ({ detail: response.statusText }));
     if (!response.ok) { const error = new Error(data.detail || response.statusText); error.status = response.status; throw error; }
     const timing = /dur=([\d.]+)/.exec(response.headers.get("Server-Timing") || "");
+    if (data.progress && number > shown) { shown = number; setProject(data.progress); }
     return { data, serverMs: timing ? parseFloat(timing[1]) : null };
   }
 
@@ -45,7 +48,6 @@
         if (item.media) new Image().src = item.media;  // the image is in the browser's cache before it is shown
       }
       state.done = data.items.length === 0;
-      setProject(data.progress);
     }).catch((error) => say(`Could not fetch items: ${error.message}`, true)).finally(() => { state.fetching = null; });
     return state.fetching;
   }
@@ -93,7 +95,7 @@
     const item = state.current;
     if (!item || !name) return;
     state.chain = state.chain.then(() => call("/api/labels", { id: item.id, label: name })).then(({ data, serverMs }) => {
-      state.session += 1; setSession(); setProject(data.progress);
+      state.session += 1; setSession();
       say(`Saved ${item.id} as ${name}` + (serverMs !== null ? ` (server ${serverMs.toFixed(0)} ms)` : ""));
     }).catch((error) => {
       say(`Not saved: ${item.id} as ${name}: ${error.message}`, true);
@@ -107,7 +109,7 @@
       if (!data.undone) { say("Nothing to undo"); return; }
       if (state.current) state.buffer.unshift(state.current);
       state.current = data.item; state.session = Math.max(0, state.session - 1);
-      setSession(); setProject(data.progress); render(); timed(began);
+      setSession(); render(); timed(began);
       say(`Undid ${data.undone.id} (${data.undone.label})`);
     }).catch((error) => say(`Could not undo: ${error.message}`, true));
   }
