@@ -137,7 +137,8 @@
     }
   });
   for (const button of document.querySelectorAll(".label")) {
-    button.addEventListener("click", () => label(button.dataset.label, performance.now()));
+    // blur: a focused button would take the next Space or Enter as another click
+    button.addEventListener("click", () => { button.blur(); label(button.dataset.label, performance.now()); });
   }
 
   setSession();
