@@ -433,7 +433,8 @@ def headstart_job(train_csv: str, test_csv: str, *, backbone: str, mode: str, se
            "probe_selection": info["probe"]["selection"], "finetune": info.get("finetune"),
            "epochs_run": len(model.info["history"]) - 1, "features": _feature_summary(list(calls)),
            "backbone": backbone, "image_size": getattr(model.backbone, "image_size", None),
-           "val_accuracy_by_epoch": [h.get("val_accuracy") for h in model.info["history"]]}
+           "val_accuracy_by_epoch": [h.get("val_accuracy") for h in model.info["history"]],
+           "validation": info.get("validation")}  # probe vs best fine-tuned epoch: what mode auto compares
     if model.finetuned:
         with Timer() as check:
             model.backbone._fingerprint = None  # where fingerprints are memoized: the tuned weights' own

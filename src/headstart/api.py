@@ -154,6 +154,7 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
             classifier, epochs, _ = finetune(net, train, val_set, classes, head, resolved, seed=seed)
             history += epochs
             tuned_val = max(row["val_accuracy"] for row in epochs)
+            config["validation"] = {"probe": probe_val, "finetuned": tuned_val}
             if pretrained is not None and tuned_val <= probe_val:
                 net.module.load_state_dict(pretrained)
                 head, probe_info = fit_probe(train_x, train_y, val_x, val_y, len(classes), seed=seed)
