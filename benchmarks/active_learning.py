@@ -9,14 +9,12 @@ strategy of a seed), fits the probe, measures test accuracy, asks the strategy f
 - Fashion-MNIST: a pool of 10,000 train images, the 10,000 test images; ``effnet-lite0``;
 - synthetic: overlapping Gaussian classes with 5% label noise (no downloads; for smoke runs).
 
-The probe is headstart's (``headstart.labeling.retrain.fit_labeled_probe``: C chosen by
-cross-validation with the one-standard-error rule), re-chosen every ``--reselect-every`` rounds and
-refit with the same C between; ``--fixed-c`` fixes C instead. Which probe is used changes the
-comparison: on SST-2 (2 seeds) cross-validation made random sampling strong (300 labels) and
-margin sampling weaker (530), while a fixed C=0.01 gave random 440 and margin 290
-(benchmarks/results/active_learning-sst2-*.json).
-Reported: accuracy curves, and the labels each strategy needs to reach 95% of the accuracy of the
-probe trained on the whole labeled pool (mean, min and max over seeds; "-" when never reached).
+The probe in the loop is the labeling loop's own (``headstart.labeling.retrain.fit_loop_probe``:
+a fixed C over pool-standardized features; ``--c`` changes C), as ``headstart label retrain``
+fits it. The reference is headstart's probe trained on the whole labeled pool with C chosen on
+held-out data (``fit_labeled_probe``), the model a user would train once everything is labeled.
+Reported: accuracy curves, and the labels each strategy needs to reach 95% of the reference's
+accuracy (mean, min and max over seeds; "-" when never reached).
 small-text's strategies (breaking ties, least confidence, entropy, greedy coreset) run on the
 same features and probabilities where the package installs. ``--issues`` also flips 10% of the
 pool's labels at random and reports the precision and recall of confident learning's flags.
@@ -40,6 +38,7 @@ try:
 except ImportError:
     from benchmarks import common
 
+from headstart.labeling.retrain import LOOP_C
 from headstart.labeling.strategies import DEFAULT_STRATEGY, STRATEGIES, select
 
 SMALL_TEXT = ("st-breaking-ties", "st-least-confidence", "st-entropy", "st-greedy-coreset")
@@ -112,27 +111,6 @@ LOADERS = {"sst2": load_sst2, "fashion": load_fashion, "synthetic": load_synthet
 
 # --------------------------------------------------------------------------- the loop
 
-class Probe:
-    """headstart's probe, with C re-chosen by cross-validation every ``reselect_every`` fits, or a
-    fixed ``c`` (standardized features, as headstart's probe) when given."""
-
-    def __init__(self, n_classes: int, reselect_every: int, seed: int, c: float | None = None):
-        self.n_classes, self.reselect_every, self.seed = n_classes, reselect_every, seed
-        self.fits, self.c, self.fixed = 0, c, c is not None
-
-    def fit(self, x: np.ndarray, y: np.ndarray):
-        from headstart.labeling.retrain import fit_labeled_probe
-        from headstart.learn.probe import _fit
-
-        if not self.fixed and (self.c is None or self.fits % self.reselect_every == 0):
-            head, info = fit_labeled_probe(x, y, self.n_classes, self.seed)
-            self.c = info.get("C") or 1.0
-        else:
-            head = _fit(x, y, self.n_classes, self.c, self.seed)
-        self.fits += 1
-        return head
-
-
 def small_text_query(name: str, proba: np.ndarray, features: np.ndarray, labeled: np.ndarray, y: np.ndarray,
                      n: int) -> np.ndarray:
     """small-text's strategy ``name`` on precomputed probabilities (and features for the coreset)."""
@@ -153,18 +131,18 @@ def small_text_query(name: str, proba: np.ndarray, features: np.ndarray, labeled
 
 
 def curve(strategy: str, x, y, x_test, y_test, *, start: int, batch: int, max_labels: int, seed: int,
-          reselect_every: int, fixed_c: float | None = None) -> dict:
+          c: float) -> dict:
     """Test accuracy after each round of one (strategy, seed) run, and the seconds spent choosing."""
-    from headstart.labeling.retrain import softmax_proba
+    from headstart.labeling.retrain import fit_loop_probe, pool_scaling, softmax_proba
 
     n_classes = int(max(y.max(), y_test.max()) + 1)
     rng = np.random.default_rng(seed)
     labeled = np.zeros(len(y), dtype=bool)
     labeled[rng.choice(len(y), start, replace=False)] = True
-    probe = Probe(n_classes, reselect_every, seed, fixed_c)
+    scaling = pool_scaling(x)
     points, choose_seconds = [], 0.0
     while True:
-        head = probe.fit(x[labeled], y[labeled])
+        head = fit_loop_probe(x[labeled], y[labeled], n_classes, scaling, c=c, seed=seed)
         accuracy = float((softmax_proba(head, x_test).argmax(1) == y_test).mean())
         points.append((int(labeled.sum()), accuracy))
         if labeled.sum() >= max_labels or labeled.all():
@@ -216,9 +194,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-labels", type=int, default=1000)
     parser.add_argument("--pool", type=int, default=None, help="subsample the pool (default: sst2 all, fashion 10,000)")
     parser.add_argument("--test", type=int, default=None, help="subsample the test split")
-    parser.add_argument("--reselect-every", type=int, default=5, help="rounds between choices of the probe's C")
-    parser.add_argument("--fixed-c", type=float, default=None,
-                        help="a fixed probe strength instead of cross-validation (e.g. 0.01)")
+    parser.add_argument("--c", type=float, default=LOOP_C, help="the loop probe's C (default: the library's, %(default)s)")
     parser.add_argument("--issues", action="store_true", help="also the 10%%-flipped label-issues check")
     parser.add_argument("--quick", action="store_true", help="smoke run: small pool and test, 1 seed, 110 labels")
     args = parser.parse_args(argv)
@@ -239,20 +215,21 @@ def run_dataset(name: str, args) -> dict:
     started = time.perf_counter()
     x, y, x_test, y_test, backbone = LOADERS[name](args.pool, args.test)
     feature_seconds = time.perf_counter() - started
-    from headstart.labeling.retrain import fit_labeled_probe, softmax_proba
+    from headstart.labeling.retrain import fit_labeled_probe, fit_loop_probe, pool_scaling, softmax_proba
 
-    full_head, _ = fit_labeled_probe(x, y, int(max(y.max(), y_test.max()) + 1))
-    full = float((softmax_proba(full_head, x_test).argmax(1) == y_test).mean())
+    n_classes = int(max(y.max(), y_test.max()) + 1)
+    full = float((softmax_proba(fit_labeled_probe(x, y, n_classes)[0], x_test).argmax(1) == y_test).mean())
+    loop_full = float((softmax_proba(fit_loop_probe(x, y, n_classes, pool_scaling(x), c=args.c), x_test).argmax(1)
+                       == y_test).mean())
     target = TARGET_SHARE * full
     print(f"\n{name}: pool {len(y)}, test {len(y_test)}, {backbone}; full-pool probe {full:.4f}, "
-          f"target {target:.4f} (features {feature_seconds:.0f} s)", flush=True)
+          f"target {target:.4f}; loop probe on the whole pool {loop_full:.4f} (features {feature_seconds:.0f} s)", flush=True)
     runs = []
     for seed in range(args.seeds):
         for strategy in args.strategies:
             try:
                 result = curve(strategy, x, y, x_test, y_test, start=args.start, batch=args.batch,
-                               max_labels=args.max_labels, seed=seed, reselect_every=args.reselect_every,
-                               fixed_c=args.fixed_c)
+                               max_labels=args.max_labels, seed=seed, c=args.c)
             except ImportError as error:
                 runs.append({"strategy": strategy, "seed": seed, "status": f"skipped: {error}"})
                 print(f"  {strategy} seed {seed}: skipped ({error})", flush=True)
@@ -263,6 +240,7 @@ def run_dataset(name: str, args) -> dict:
                   f"{result['points'][-1][1]:.4f}, choosing {result['choose_seconds']:.1f} s", flush=True)
     summary = summarize(runs, args)
     out = {"pool": len(y), "test": len(y_test), "backbone": backbone, "full_pool_accuracy": full,
+           "loop_probe_full_pool_accuracy": loop_full, "loop_c": args.c,
            "target_accuracy": target, "summary": summary, "runs": runs}
     if args.issues:
         out["label_issues"] = label_issues_check(x, y)
@@ -284,7 +262,7 @@ def summarize(runs: list[dict], args) -> list[dict]:
                      "key": strategy, "runs": len(ok), "reached": f"{len(reached)}/{len(ok)}",
                      "labels mean": float(np.mean(reached)) if len(reached) == len(ok) else None,
                      "labels min": min(reached) if reached else None, "labels max": max(reached) if reached else None,
-                     "acc@110": at(110), "acc@510": at(510), "acc@1000": at(1000),
+                     "acc@110": at(110), "acc@210": at(210), "acc@510": at(510), "acc@1000": at(1000),
                      "choose s": float(np.mean([r["choose_seconds"] for r in ok]))})
     return rows
 
@@ -296,7 +274,7 @@ def main(argv=None) -> int:
         results[name] = run_dataset(name, args)
         summary = results[name]["summary"]
         common.print_table(summary, ["strategy", "runs", "reached", "labels mean", "labels min", "labels max",
-                                     "acc@110", "acc@510", "acc@1000", "choose s"],
+                                     "acc@110", "acc@210", "acc@510", "acc@1000", "choose s"],
                            title=f"{name}: labels to reach {TARGET_SHARE:.0%} of the full-pool probe "
                                  f"({results[name]['full_pool_accuracy']:.4f})"
                                  + (" (QUICK: numbers mean nothing)" if args.quick else ""))
@@ -314,7 +292,7 @@ def main(argv=None) -> int:
                   f"{issues['recall']:.3f} ({issues['flagged']} flagged, {issues['seconds']:.1f} s)")
     common.print_targets(targets)
     name = "active_learning-quick" if args.quick else "active_learning-" + "-".join(args.datasets)
-    path = common.write_results(name + (f"-c{args.fixed_c:g}" if args.fixed_c else ""),
+    path = common.write_results(name + (f"-c{args.c:g}" if args.c != LOOP_C else ""),
                                 {"quick": args.quick, "config": {k: v for k, v in vars(args).items()},
                                  "default_strategy": DEFAULT_STRATEGY, "targets": targets, "datasets": results})
     print(f"\nwrote {path}")

@@ -15,21 +15,27 @@ from sklearn.model_selection import StratifiedKFold
 
 from headstart.errors import LabelingError
 from headstart.learn.probe import _fit
-from headstart.labeling.retrain import fit_labeled_probe, softmax_proba
+from headstart.labeling.retrain import LOOP_C, fit_labeled_probe, fit_loop_probe, softmax_proba
 
 
 def out_of_fold_proba(x: np.ndarray, y: np.ndarray, n_classes: int, *, folds: int = 5, seed: int = 0,
-                      c: float | None = None) -> np.ndarray:
-    """Class probabilities (n, n_classes) of each item from a probe that did not see it; the probe's
-    strength is ``c``, or plain cross-validation's choice on all of ``x``."""
+                      c: float | None = None, scaling: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Class probabilities (n, n_classes) of each item from a probe that did not see it. With the
+    pool's ``scaling`` (``retrain.pool_scaling``) the probe is the labeling loop's, of strength ``c``
+    (default ``retrain.LOOP_C``); without, headstart's probe of strength ``c``, or plain
+    cross-validation's choice on all of ``x``."""
     if len(np.unique(y)) < 2:
         raise LabelingError(f"held-out predictions need labels of two classes; there are {len(y)} labels of "
                             f"{len(np.unique(y))} class(es)", where="labels", fix="label more items")
     counts = np.bincount(y, minlength=n_classes)
     n_splits = int(max(2, min(folds, counts[counts > 0].max(), len(y) // 2)))
-    if c is None:
-        _, info = fit_labeled_probe(x, y, n_classes, seed, one_standard_error=False)
-        c = info.get("C") or 1.0
+    if scaling is not None:
+        c = c or LOOP_C
+        fit = lambda xs, ys: fit_loop_probe(xs, ys, n_classes, scaling, c=c, seed=seed)  # noqa: E731
+    else:
+        if c is None:
+            c = fit_labeled_probe(x, y, n_classes, seed)[1].get("C") or 1.0
+        fit = lambda xs, ys: _fit(xs, ys, n_classes, c, seed)  # noqa: E731
     proba = np.zeros((len(y), n_classes), dtype=np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a class rarer than the folds: its items still get predicted
@@ -38,7 +44,7 @@ def out_of_fold_proba(x: np.ndarray, y: np.ndarray, n_classes: int, *, folds: in
             if len(np.unique(y[train])) < 2:
                 proba[test] = np.bincount(y[train], minlength=n_classes) / len(train)
                 continue
-            proba[test] = softmax_proba(_fit(x[train], y[train], n_classes, c, seed), x[test])
+            proba[test] = softmax_proba(fit(x[train], y[train]), x[test])
     return proba
 
 

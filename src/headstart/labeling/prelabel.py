@@ -18,7 +18,7 @@ import numpy as np
 
 from headstart.errors import LabelingError
 from headstart.labeling.issues import out_of_fold_proba
-from headstart.labeling.retrain import load_head, retrain_probe, softmax_proba
+from headstart.labeling.retrain import load_head, pool_scaling, retrain_probe, softmax_proba
 
 
 @dataclass
@@ -76,10 +76,11 @@ def prelabel(project, *, target_precision: float | None = None, accept: bool = F
     if target_precision is None:
         return report
     positions, y = project.resolved()
-    # Held-out predictions of probes like the one that pre-labeled the pool (the same C), so that
-    # a threshold on their confidence means the same on the pool.
-    held_out = out_of_fold_proba(project.features()[positions], y, len(project.classes), folds=folds, seed=seed,
-                                 c=(version.metrics or {}).get("C"))
+    # Held-out predictions of probes like the one that pre-labeled the pool (the loop's probe, the
+    # same C), so that a threshold on their confidence means the same on the pool.
+    features = project.features()
+    held_out = out_of_fold_proba(features[positions], y, len(project.classes), folds=folds, seed=seed,
+                                 c=(version.metrics or {}).get("C"), scaling=pool_scaling(features))
     chosen = choose_threshold(held_out.max(axis=1), held_out.argmax(axis=1) == y, target_precision, min_support)
     report["threshold"] = asdict(chosen)
     report["accepted"] = 0
