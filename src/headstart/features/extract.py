@@ -86,7 +86,7 @@ def _example_inputs(backbone: Backbone) -> dict[str, torch.Tensor]:
     if backbone.modality == "text":
         return backbone.preprocess(["an example sentence to trace the encoder",
                                     "a second, longer one, so that the batch needs padding"])
-    return {"pixels": torch.zeros(2, 3, backbone.image_size, backbone.image_size)}
+    return {"pixels": torch.zeros(2, 3, backbone.image_size, backbone.image_size, dtype=torch.uint8)}
 
 
 def onnx_session(backbone: Backbone, cache_dir: str | Path | None = None):
