@@ -9,7 +9,8 @@ Every peer takes train data, test data and a seed, and returns a dict:
 - ``seconds``: ``train_seconds + predict_seconds``;
 - the torch peers add ``load_seconds`` (loading the pretrained weights, part of ``train_seconds``);
 - the training loops add ``epochs: [{epoch, accuracy, seconds, eval_seconds}]``: test accuracy
-  after each epoch, ``seconds`` being the training time spent up to the end of that epoch.
+  after each epoch (the image loop: after the last only, unless ``every_epoch``), ``seconds``
+  being the training time spent up to the end of that epoch.
 
 Each peer is a top-level function so that ``common.run_isolated`` can run it in a fresh process.
 Labels may be strings or ints; classes are the sorted distinct training labels.
@@ -256,11 +257,13 @@ def _image_accuracy(model, images, y, image_size, batch_size=256) -> float:
 
 
 def plain_image_finetune(train_images, train_labels, test_images, test_labels, seed=0,
-                         epochs=4, batch_size=64, lr=1e-3, image_size=112, max_steps=None):
+                         epochs=4, batch_size=64, lr=1e-3, image_size=112, max_steps=None, every_epoch=False):
     """Tutorial-style full fine-tuning of EfficientNet-Lite0 (ImageNet) with a new linear classifier.
 
     Grayscale upscaled to ``image_size`` and replicated to 3 channels, random horizontal flips,
     AdamW + OneCycleLR, all layers trainable. ``max_steps`` only cuts smoke runs short.
+    ``every_epoch`` tests after each epoch (a learning curve; each test pass over 10,000 images
+    costs minutes here and is outside the timing), otherwise only after the last.
     """
     import torch
     from torch import nn
@@ -299,11 +302,14 @@ def plain_image_finetune(train_images, train_labels, test_images, test_labels, s
                 optimizer.zero_grad()
                 step += 1
         train_seconds += timer.seconds
+        last = epoch == epochs or step >= total_steps
+        if not (every_epoch or last):
+            continue
         with Timer() as eval_timer:
             accuracy = _image_accuracy(model, test_images, y_test, image_size)
         history.append({"epoch": epoch, "accuracy": accuracy, "seconds": train_seconds,
                         "eval_seconds": eval_timer.seconds})
-        if step >= total_steps:
+        if last:
             break
 
     return _result("plain_image_finetune", history[-1]["accuracy"], train_seconds,
