@@ -224,9 +224,16 @@ def run_dataset(name: str, args) -> dict:
     target = TARGET_SHARE * full
     print(f"\n{name}: pool {len(y)}, test {len(y_test)}, {backbone}; full-pool probe {full:.4f}, "
           f"target {target:.4f}; loop probe on the whole pool {loop_full:.4f} (features {feature_seconds:.0f} s)", flush=True)
-    runs = []
-    for seed in range(args.seeds):
-        for strategy in args.strategies:
+    out = {"pool": len(y), "test": len(y_test), "backbone": backbone, "full_pool_accuracy": full,
+           "loop_probe_full_pool_accuracy": loop_full, "loop_c": args.c, "target_accuracy": target,
+           "summary": [], "runs": []}
+    if args.issues:
+        out["label_issues"] = label_issues_check(x, y)
+    runs = out["runs"]
+    # Strategy by strategy, every seed, with the results written after each run: a run cut short
+    # keeps whole rows for the strategies it finished (the order of --strategies is the priority).
+    for strategy in args.strategies:
+        for seed in range(args.seeds):
             try:
                 result = curve(strategy, x, y, x_test, y_test, start=args.start, batch=args.batch,
                                max_labels=args.max_labels, seed=seed, c=args.c)
@@ -238,12 +245,8 @@ def run_dataset(name: str, args) -> dict:
             runs.append({"strategy": strategy, "seed": seed, "status": "ok", "labels_to_target": needed, **result})
             print(f"  {strategy} seed {seed}: {needed or '-'} labels to target, final "
                   f"{result['points'][-1][1]:.4f}, choosing {result['choose_seconds']:.1f} s", flush=True)
-    summary = summarize(runs, args)
-    out = {"pool": len(y), "test": len(y_test), "backbone": backbone, "full_pool_accuracy": full,
-           "loop_probe_full_pool_accuracy": loop_full, "loop_c": args.c,
-           "target_accuracy": target, "summary": summary, "runs": runs}
-    if args.issues:
-        out["label_issues"] = label_issues_check(x, y)
+            out["summary"] = summarize(runs, args)
+            save(name, args, out, partial=True)
     return out
 
 
@@ -267,35 +270,42 @@ def summarize(runs: list[dict], args) -> list[dict]:
     return rows
 
 
+def dataset_targets(name: str, summary: list[dict]) -> list[dict]:
+    def value(key):  # a strategy that ran but missed the target in some seed counts as infinitely many labels
+        row = next((r for r in summary if r["key"] == key), None)
+        return None if row is None else float("inf") if row["labels mean"] is None else row["labels mean"]
+    half_random = None if value("random") is None else 0.5 * value("random")
+    return [common.target(f"{name}: default ({DEFAULT_STRATEGY}) labels <= half of random's",
+                          value(DEFAULT_STRATEGY), "<=", half_random),
+            common.target(f"{name}: default labels <= margin's", value(DEFAULT_STRATEGY), "<=", value("margin"))]
+
+
+def save(name: str, args, result: dict, partial: bool = False):
+    """``active_learning-<dataset>`` (``active_learning-quick-<dataset>`` for --quick), one file a data set."""
+    stem = ("active_learning-quick-" if args.quick else "active_learning-") + name
+    return common.write_results(stem + (f"-c{args.c:g}" if args.c != LOOP_C else ""),
+                                {"quick": args.quick, "partial": partial, "config": dict(vars(args)),
+                                 "default_strategy": DEFAULT_STRATEGY,
+                                 "targets": dataset_targets(name, result["summary"]), "datasets": {name: result}})
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    results, targets = {}, []
+    targets = []
     for name in args.datasets:
-        results[name] = run_dataset(name, args)
-        summary = results[name]["summary"]
-        common.print_table(summary, ["strategy", "runs", "reached", "labels mean", "labels min", "labels max",
-                                     "acc@110", "acc@210", "acc@510", "acc@1000", "choose s"],
+        result = run_dataset(name, args)
+        common.print_table(result["summary"], ["strategy", "runs", "reached", "labels mean", "labels min",
+                                               "labels max", "acc@110", "acc@210", "acc@510", "acc@1000", "choose s"],
                            title=f"{name}: labels to reach {TARGET_SHARE:.0%} of the full-pool probe "
-                                 f"({results[name]['full_pool_accuracy']:.4f})"
-                                 + (" (QUICK: numbers mean nothing)" if args.quick else ""))
-        def value(key):  # a strategy that ran but missed the target in some seed counts as infinitely many labels
-            row = next((r for r in summary if r["key"] == key), None)
-            return None if row is None else float("inf") if row["labels mean"] is None else row["labels mean"]
-        half_random = None if value("random") is None else 0.5 * value("random")
-        targets += [common.target(f"{name}: default ({DEFAULT_STRATEGY}) labels <= half of random's",
-                                  value(DEFAULT_STRATEGY), "<=", half_random),
-                    common.target(f"{name}: default labels <= margin's", value(DEFAULT_STRATEGY), "<=",
-                                  value("margin"))]
-        if "label_issues" in results[name]:
-            issues = results[name]["label_issues"]
+                                 f"({result['full_pool_accuracy']:.4f})" + (" (QUICK: numbers mean nothing)"
+                                                                            if args.quick else ""))
+        targets += dataset_targets(name, result["summary"])
+        if "label_issues" in result:
+            issues = result["label_issues"]
             print(f"{name} label issues (10% flipped): precision {issues['precision']:.3f}, recall "
                   f"{issues['recall']:.3f} ({issues['flagged']} flagged, {issues['seconds']:.1f} s)")
+        print(f"wrote {save(name, args, result)}")
     common.print_targets(targets)
-    name = "active_learning-quick" if args.quick else "active_learning-" + "-".join(args.datasets)
-    path = common.write_results(name + (f"-c{args.c:g}" if args.c != LOOP_C else ""),
-                                {"quick": args.quick, "config": {k: v for k, v in vars(args).items()},
-                                 "default_strategy": DEFAULT_STRATEGY, "targets": targets, "datasets": results})
-    print(f"\nwrote {path}")
     return 0
 
 

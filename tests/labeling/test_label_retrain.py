@@ -42,14 +42,14 @@ def test_retrain_keeps_versions_with_metrics_and_refreshes_predictions(blob_proj
 
 def test_background_retrainer_never_holds_up_labeling(blob_project, monkeypatch):
     project, truth = blob_project(retrain_every=10)
-    real_fit = retrain_module.fit_labeled_probe
+    real_fit = retrain_module.fit_loop_probe
     training = []
 
     def slow_fit(*args, **kwargs):
         training.append(time.monotonic())
         time.sleep(1.5)
         return real_fit(*args, **kwargs)
-    monkeypatch.setattr(retrain_module, "fit_labeled_probe", slow_fit)
+    monkeypatch.setattr(retrain_module, "fit_loop_probe", slow_fit)
     retrainer = BackgroundRetrainer(project, poll_seconds=0.2).start()
     try:
         order = np.random.default_rng(1).permutation(len(truth))
