@@ -92,7 +92,7 @@ def test_backbones_lists_the_registry():
     result = invoke("backbones")
     assert result.exit_code == 0
     names = [line.split()[0] for line in result.stdout.splitlines()[:-1]]
-    assert names == ["minilm-l6", "effnet-lite0", "effnet-lite1", "effnet-lite2"]
+    assert names == ["minilm-l6", "mpnet-base", "effnet-lite0", "effnet-lite1", "effnet-lite2"]
 
 
 # -- errors a user can fix: exit code 2, one line naming the place, nothing written --------------------
