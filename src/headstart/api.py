@@ -24,7 +24,7 @@ from headstart.evaluate import classification_metrics, write_report
 from headstart.features.extract import cached_features, compute_features
 from headstart.learn.contrastive import contrastive_tune
 from headstart.learn.finetune import FinetuneConfig, finetune, seed_everything
-from headstart.learn.probe import LinearHead, fit_probe
+from headstart.learn.probe import LinearHead, fit_probe, refit_on_all
 from headstart.model import Model
 from headstart.progress import say
 
@@ -157,9 +157,10 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
             config["validation"] = {"probe": probe_val, "finetuned": tuned_val}
             if pretrained is not None and tuned_val <= probe_val:
                 net.module.load_state_dict(pretrained)
-                head, probe_info = fit_probe(train_x, train_y, val_x, val_y, len(classes), seed=seed)
+                # The strength the probe already chose, refit on train+validation: what mode "probe" gives.
+                head = refit_on_all(train_x, train_y, val_x, val_y, len(classes), probe_info["C"], seed=seed)
                 finetuned, mode = False, "probe"
-                config.update(mode=mode, probe=probe_info)
+                config["mode"] = mode
                 config["auto"] = (f"kept the probe: fine-tuning reached {tuned_val:.1%} on the validation split, "
                                   f"the probe {probe_val:.1%}")
                 say(config["auto"])
