@@ -162,7 +162,8 @@ def efficientnet_lite(name: str, *, pretrained: bool = True, image_size: int | N
         return [stem, *chunks, head]
 
     return ImageBackbone(name, module, groups, source=source, feature_dim=net._bn1.num_features,
-                         image_size=image_size or native_size, mean=EFFICIENTNET_LITE_MEAN, std=EFFICIENTNET_LITE_STD,
+                         image_size=image_size or native_size, mean=EFFICIENTNET_LITE_MEAN,
+                         std=EFFICIENTNET_LITE_STD,
                          pretrained=pretrained, source_classifier=source_classifier if pretrained else None)
 
 
@@ -200,6 +201,6 @@ def timm_model(model_name: str, *, pretrained: bool = True, image_size: int | No
     # num_features is the last stage's width; models with a head conv output more, so ask the model.
     with torch.no_grad():
         feature_dim = int(net.eval()(torch.zeros(1, 3, size, size)).shape[-1])
-    return ImageBackbone(f"timm:{model_name}", _TimmFeatures(net, config["mean"], config["std"]), groups, source=f"timm:{model_name}",
-                         feature_dim=feature_dim, image_size=size,
+    return ImageBackbone(f"timm:{model_name}", _TimmFeatures(net, config["mean"], config["std"]), groups,
+                         source=f"timm:{model_name}", feature_dim=feature_dim, image_size=size,
                          mean=config["mean"], std=config["std"], pretrained=pretrained)
