@@ -238,6 +238,36 @@ def verdict_cases(args, run_dir: Path) -> list[dict]:
     return out
 
 
+def targets_of(cases: list[dict], verdicts: list[dict], mean_tau: dict) -> list[dict]:
+    from headstart.transfer.rank import DEFAULT_SCORE
+
+    targets = [common.target(f"mean Kendall tau of the default score ({DEFAULT_SCORE}) >= 0.6",
+                             mean_tau.get(DEFAULT_SCORE), ">=", 0.6)]
+    targets += [common.target(f"{c['case']}: ranking all candidates < one fine-tune (s)", c["rank_seconds"], "<",
+                              c["finetune_seconds_min"]) for c in cases]
+    for v in verdicts:  # helps is 1 or 0: SST-2 must say it helps, shouted SST-2 must say it does not
+        expected = v["case"] == "sst2"
+        targets.append(common.target(f"{v['case']}: verdict says transfer {'helps' if expected else 'does not help'}",
+                                     float(v["helps"]), ">=" if expected else "<=", float(expected)))
+    return targets
+
+
+def save(args, cases: list[dict], verdicts: list[dict], failed: list[dict], partial: bool) -> Path:
+    """The results so far: written after every case, so that a run cut short keeps its finished cases."""
+    from headstart.transfer.rank import DEFAULT_SCORE
+    from headstart.transfer.scores import SCORES
+
+    mean_tau = {s: common.mean_std([c["tau"][s] for c in cases if c["tau"][s] is not None])[0] for s in SCORES}
+    measured = {s: t for s, t in mean_tau.items() if t is not None}
+    return common.write_results("ranking-quick" if args.quick else "ranking", {
+        "quick": args.quick, "partial": partial, "default_score": DEFAULT_SCORE,
+        "best_score": max(measured, key=measured.get) if measured else None, "mean_tau": mean_tau,
+        "config": {"cases": args.cases, "train_items": args.train_items, "test_items": args.test_items,
+                   "epochs": args.epochs, "image_size": args.image_size, "extra_text": args.extra_text,
+                   "threads": common.THREADS},
+        "cases": cases, "verdicts": verdicts, "targets": targets_of(cases, verdicts, mean_tau), "failed": failed})
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.update(HEADSTART_QUIET="1", **common.QUIET_ENV)
@@ -257,6 +287,7 @@ def main(argv=None) -> int:
             except (FileNotFoundError, ImportError) as error:
                 failed.append({"case": case, "reason": str(error)})
                 print(f"  skipped: {error}", flush=True)
+            save(args, cases, verdicts, failed, partial=True)
         if not args.no_verdict:
             print("[verdict]", flush=True)
             verdicts = verdict_cases(args, run_dir)
@@ -284,22 +315,8 @@ def main(argv=None) -> int:
     if verdicts:
         common.print_table(verdicts, ["case", "transfer_accuracy", "scratch_accuracy", "difference", "ci_low",
                                       "ci_high", "helps"], title="Scratch baseline verdict")
-    targets = [common.target(f"mean Kendall tau of the default score ({DEFAULT_SCORE}) >= 0.6",
-                             mean_tau.get(DEFAULT_SCORE), ">=", 0.6)]
-    targets += [common.target(f"{c['case']}: ranking all candidates < one fine-tune (s)", c["rank_seconds"], "<",
-                              c["finetune_seconds_min"]) for c in cases]
-    for v in verdicts:  # helps is 1 or 0: SST-2 must say it helps, shouted SST-2 must say it does not
-        expected = v["case"] == "sst2"
-        targets.append(common.target(f"{v['case']}: verdict says transfer {'helps' if expected else 'does not help'}",
-                                     float(v["helps"]), ">=" if expected else "<=", float(expected)))
-    common.print_targets(targets)
-    path = common.write_results("ranking-quick" if args.quick else "ranking", {
-        "quick": args.quick, "default_score": DEFAULT_SCORE, "best_score": best, "mean_tau": mean_tau,
-        "config": {"cases": args.cases, "train_items": args.train_items, "test_items": args.test_items,
-                   "epochs": args.epochs, "image_size": args.image_size, "extra_text": args.extra_text,
-                   "threads": common.THREADS},
-        "cases": cases, "verdicts": verdicts, "targets": targets, "failed": failed})
-    print(f"\nwrote {path}")
+    common.print_targets(targets_of(cases, verdicts, mean_tau))
+    print(f"\nwrote {save(args, cases, verdicts, failed, partial=False)}")
     return 1 if failed else 0
 
 
