@@ -486,9 +486,25 @@ def mean_std(values) -> tuple[float | None, float | None]:
 
 
 def default_mode_rows(rows: list[dict]) -> list[dict]:
-    """For each headstart job whose mode is the one ``mode='auto'`` picks, a copy named 'auto'."""
-    return [{**row, "method": "auto", "chosen": row["method"]} for row in rows
-            if row.get("status") == "ok" and row.get("auto_mode") == row["method"]]
+    """What ``mode='auto'`` gives, one row per job of the mode it starts with, named 'auto'.
+
+    Auto fine-tunes, then keeps the probe when the fine-tune's best validation accuracy does not
+    beat the probe's (``validation`` of the row). The kept probe is the one ``mode='probe'`` fits
+    (same strength, refit on train and validation), so its accuracy is the probe row's of the same
+    size and seed; its time is the fine-tune's, which auto spent before deciding."""
+    out = []
+    for row in rows:
+        if row.get("status") != "ok" or row.get("auto_mode") != row["method"]:
+            continue
+        validation = row.get("validation") or {}
+        kept_probe = validation and validation["finetuned"] <= validation["probe"]
+        probe = next((r for r in rows if r["method"] == "probe" and r.get("status") == "ok"
+                      and r["size"] == row["size"] and r["seed"] == row["seed"]), None)
+        if not kept_probe:
+            out.append({**row, "method": "auto", "chosen": row["method"]})
+        elif probe is not None:  # without the probe's job its test accuracy is unknown: no row
+            out.append({**row, "method": "auto", "chosen": "probe", "accuracy": probe["accuracy"]})
+    return out
 
 
 def summarize(rows: list[dict]) -> list[dict]:
