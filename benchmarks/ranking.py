@@ -208,8 +208,16 @@ def run_case(case: str, args, run_dir: Path) -> dict:
     tune_seconds = [r["finetune_seconds"] for r in ordered]
     return {"case": case, "n_train": len(train), "n_val": len(val), "n_test": len(test), "rows": ordered,
             "tau": taus, "rank_seconds": ranking.seconds, "finetune_seconds_total": float(sum(tune_seconds)),
-            "finetune_seconds_min": float(min(tune_seconds)),
-            "rank_over_one_finetune": ranking.seconds / float(np.mean(tune_seconds)), "skipped": skipped}
+            **one_finetune(ordered, ranking.seconds), "skipped": skipped}
+
+
+def one_finetune(rows: list[dict], rank_seconds: float) -> dict:
+    """The fastest fine-tune of a pretrained candidate, the one a user would otherwise run, and
+    ranking's time against it. The random-init reference is left out: it is no one's choice, and
+    early stopping can end it after a few epochs."""
+    pretrained = [r["finetune_seconds"] for r in rows if "(random init)" not in r["backbone"]]
+    fastest = float(min(pretrained or [r["finetune_seconds"] for r in rows]))
+    return {"finetune_seconds_min": fastest, "rank_over_one_finetune": rank_seconds / fastest}
 
 
 # -- the verdict both ways ------------------------------------------------------------------------
@@ -243,8 +251,8 @@ def targets_of(cases: list[dict], verdicts: list[dict], mean_tau: dict) -> list[
 
     targets = [common.target(f"mean Kendall tau of the default score ({DEFAULT_SCORE}) >= 0.6",
                              mean_tau.get(DEFAULT_SCORE), ">=", 0.6)]
-    targets += [common.target(f"{c['case']}: ranking all candidates < one fine-tune (s)", c["rank_seconds"], "<",
-                              c["finetune_seconds_min"]) for c in cases]
+    targets += [common.target(f"{c['case']}: ranking all candidates < the fastest pretrained fine-tune (s)",
+                              c["rank_seconds"], "<", c["finetune_seconds_min"]) for c in cases]
     for v in verdicts:  # helps is 1 or 0: SST-2 must say it helps, shouted SST-2 must say it does not
         expected = v["case"] == "sst2"
         targets.append(common.target(f"{v['case']}: verdict says transfer {'helps' if expected else 'does not help'}",
@@ -308,9 +316,9 @@ def main(argv=None) -> int:
     print(f"\nbest score by mean tau: {best}; headstart's default: {DEFAULT_SCORE}")
     common.print_table([{"case": c["case"], "rank s": c["rank_seconds"],
                          "all fine-tunes s": c["finetune_seconds_total"],
-                         "one fine-tune s (min)": c["finetune_seconds_min"],
+                         "fastest pretrained fine-tune s": c["finetune_seconds_min"],
                          "rank / one fine-tune": c["rank_over_one_finetune"]} for c in cases],
-                       ["case", "rank s", "all fine-tunes s", "one fine-tune s (min)", "rank / one fine-tune"],
+                       ["case", "rank s", "all fine-tunes s", "fastest pretrained fine-tune s", "rank / one fine-tune"],
                        title="Ranking time against fine-tuning")
     if verdicts:
         common.print_table(verdicts, ["case", "transfer_accuracy", "scratch_accuracy", "difference", "ci_low",
