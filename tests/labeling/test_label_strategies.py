@@ -90,3 +90,12 @@ def test_cold_start_takes_one_typical_item_per_cluster():
 def test_unknown_strategy_is_a_clear_error():
     with pytest.raises(LabelingError, match="unknown strategy 'smart'.*margin"):
         select("smart", 3, proba=np.full((4, 2), 0.5))
+
+
+def test_entropy_ranks_float32_probabilities_of_two_classes_as_margin_does():
+    # A weak model's probabilities all near 0.5, as float32 as the loop's softmax gives them: the
+    # two scores order two classes the same way, so they must pick the same items.
+    rng = np.random.default_rng(0)
+    p1 = (0.5 + rng.uniform(-1e-3, 1e-3, 500)).astype(np.float32)
+    proba = np.stack([1 - p1, p1], axis=1)
+    assert select("entropy", 20, proba=proba).tolist() == select("margin", 20, proba=proba).tolist()

@@ -53,7 +53,11 @@ def margin(proba: np.ndarray) -> np.ndarray:
 
 
 def entropy(proba: np.ndarray) -> np.ndarray:
-    p = np.clip(proba, 1e-12, 1.0)
+    # float64, rows renormalized: near the top of the entropy (p near 1/k) differences in p shrink
+    # quadratically, so in float32, or with rows that sum to 1 only up to float32 rounding, the most
+    # uncertain items of a weak model all tie and are taken in pool order.
+    p = np.clip(np.asarray(proba, dtype=np.float64), 1e-12, 1.0)
+    p /= p.sum(axis=1, keepdims=True)
     return -(p * np.log(p)).sum(axis=1)
 
 
