@@ -267,7 +267,10 @@ def save(args, cases: list[dict], verdicts: list[dict], failed: list[dict], part
 
     mean_tau = {s: common.mean_std([c["tau"][s] for c in cases if c["tau"][s] is not None])[0] for s in SCORES}
     measured = {s: t for s, t in mean_tau.items() if t is not None}
-    return common.write_results("ranking-quick" if args.quick else "ranking", {
+    stem = "ranking-quick" if args.quick else "ranking"
+    if not args.quick and set(args.cases) != set(CASES):  # a subset of the cases does not overwrite a full run
+        stem += "-" + "-".join(args.cases)
+    return common.write_results(stem, {
         "quick": args.quick, "partial": partial, "default_score": DEFAULT_SCORE,
         "best_score": max(measured, key=measured.get) if measured else None, "mean_tau": mean_tau,
         "config": {"cases": args.cases, "train_items": args.train_items, "test_items": args.test_items,
