@@ -226,7 +226,8 @@ def rank(data, backbones: Sequence[str] | None = None, *, score: str | None = No
     Args:
         data: labeled data as for :func:`fit` (only the training split is read for scores).
         backbones: registry names; default: every registered backbone of the data's modality.
-        score: ``logme`` (default), ``hscore``, ``nce``, ``leep`` or ``probe``.
+        score: ``hscore`` (default: it ranked best in the ranking benchmark), ``logme``, ``nce``, ``leep``
+            or ``probe``.
         max_items: score a stratified subset of at most this many training items.
         out: a folder for ``ranking.json``, ``ranking.png`` and ``ranking.html`` (nothing written when None).
 

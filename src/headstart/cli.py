@@ -175,7 +175,7 @@ def _names(text: Optional[str]) -> Optional[list[str]]:
 def rank(data: Path = typer.Argument(..., help="Labeled CSV/TSV/JSONL file or image folder, as for `fit`."),
          backbones: Optional[str] = typer.Option(None, help="Comma-separated registry names (default: every "
                                                             "registered backbone of the data's modality)."),
-         score: str = typer.Option("logme", help="Rank by: logme | hscore | nce | leep | probe."),
+         score: Optional[str] = typer.Option(None, help="Rank by: hscore (default) | logme | nce | leep | probe."),
          max_items: int = typer.Option(2000, help="Score a stratified subset of at most this many train items."),
          out: Optional[Path] = typer.Option(None, help="Folder for ranking.json/.png/.html (default "
                                                        "runs/<data name>-rank)."),

@@ -67,7 +67,7 @@ def test_rank_cli_prints_the_table_and_writes_the_files(learnable_csv, tiny_bert
     result = runner.invoke(app, ["rank", str(learnable_csv), "--backbones", f"{tiny_bert_name},{tiny_st_name}",
                                  "--out", str(out), "--max-items", "30"])
     assert result.exit_code == 0, result.output
-    assert "logme" in result.stdout and "Best by logme" in result.stdout
+    assert "hscore" in result.stdout and "Best by hscore" in result.stdout  # the default score
     saved = json.loads((out / "ranking.json").read_text())
     assert saved["n_items"] == 30
     assert result.stdout.index(saved["rows"][0]["backbone"]) < result.stdout.index(saved["rows"][1]["backbone"])
