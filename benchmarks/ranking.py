@@ -248,6 +248,13 @@ def verdict_cases(args, run_dir: Path) -> list[dict]:
     return out
 
 
+def mean_taus(cases: list[dict]) -> dict:
+    """Each score's Kendall tau averaged over the cases that measured it (None where none did)."""
+    from headstart.transfer.scores import SCORES
+
+    return {s: common.mean_std([c["tau"][s] for c in cases if c["tau"][s] is not None])[0] for s in SCORES}
+
+
 def targets_of(cases: list[dict], verdicts: list[dict], mean_tau: dict) -> list[dict]:
     from headstart.transfer.rank import DEFAULT_SCORE
 
@@ -265,9 +272,8 @@ def targets_of(cases: list[dict], verdicts: list[dict], mean_tau: dict) -> list[
 def save(args, cases: list[dict], verdicts: list[dict], failed: list[dict], partial: bool) -> Path:
     """The results so far: written after every case, so that a run cut short keeps its finished cases."""
     from headstart.transfer.rank import DEFAULT_SCORE
-    from headstart.transfer.scores import SCORES
 
-    mean_tau = {s: common.mean_std([c["tau"][s] for c in cases if c["tau"][s] is not None])[0] for s in SCORES}
+    mean_tau = mean_taus(cases)
     measured = {s: t for s, t in mean_tau.items() if t is not None}
     stem = "ranking-quick" if args.quick else "ranking"
     if not args.quick and set(args.cases) != set(CASES):  # a subset of the cases does not overwrite a full run
@@ -312,7 +318,7 @@ def main(argv=None) -> int:
         common.print_table(result["rows"],
                            ["backbone", *SCORES, "finetuned_accuracy", "finetune_seconds", "ms_per_item"],
                            title=f"{result['case']}: {result['n_train']} train, {result['n_test']} test{title}")
-    mean_tau = {s: common.mean_std([c["tau"][s] for c in cases if c["tau"][s] is not None])[0] for s in SCORES}
+    mean_tau = mean_taus(cases)
     common.print_table([{"score": s, **{c["case"]: c["tau"][s] for c in cases}, "mean": mean_tau[s]}
                         for s in SCORES], ["score", *[c["case"] for c in cases], "mean"],
                        title="Kendall's tau against fine-tuned accuracy")

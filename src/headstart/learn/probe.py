@@ -99,8 +99,8 @@ def fit_probe(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y
     # Best accuracy; among near-ties the lower loss (accuracy moves in steps of 1/m on small sets).
     best_accuracy = max(acc for _, acc, _ in grid)
     c, accuracy, loss = min((row for row in grid if row[1] >= best_accuracy - 1e-9), key=lambda row: row[2])
-    head = refit_on_all(train_x, train_y, val_x, val_y, n_classes, c, seed=seed) if refit_on_val \
-        else _fit(train_x, train_y, n_classes, c, seed)
+    # all_x is already stacked here; refit_on_all is for callers that hold the two splits apart.
+    head = _fit(all_x, all_y, n_classes, c, seed) if refit_on_val else _fit(train_x, train_y, n_classes, c, seed)
     info = {"C": c, "selection": selection, "val_accuracy": accuracy, "val_loss": loss,
             "grid": [{"C": g, "val_accuracy": a, "val_loss": l} for g, a, l in grid]}
     return head, info
