@@ -32,11 +32,11 @@ def results_dir(tmp_path, monkeypatch):
 
 def test_quick_synthetic_run_writes_curves_and_targets(results_dir, capsys):
     module, folder = results_dir
-    assert module.main(["--quick", "--datasets", "synthetic", "--strategies", "random,margin,badge",
+    assert module.main(["--quick", "--datasets", "synthetic", "--strategies", "random,margin,margin-diverse",
                         "--issues"]) == 0
     document = json.loads(next(folder.glob("active_learning-quick-*.json")).read_text())
     data = document["datasets"]["synthetic"]
-    assert [r["key"] for r in data["summary"]] == ["random", "margin", "badge"]
+    assert [r["key"] for r in data["summary"]] == ["random", "margin", "margin-diverse"]
     for run in data["runs"]:
         labels = [n for n, _ in run["points"]]
         assert labels == list(range(10, 111, 20))  # start 10, batches of 20, up to 110
@@ -45,7 +45,7 @@ def test_quick_synthetic_run_writes_curves_and_targets(results_dir, capsys):
         0.95 * data["full_pool_accuracy"])
     assert data["label_issues"]["recall"] > 0.5
     assert [t["target"].split(": ")[1] for t in document["targets"]] == [
-        "default (margin) labels <= half of random's", "default labels <= margin's"]
+        f"default ({module.DEFAULT_STRATEGY}) labels <= half of random's", "default labels <= margin's"]
     printed = capsys.readouterr().out
     assert "labels to reach 95% of the full-pool probe" in printed and "Targets" in printed
 

@@ -99,3 +99,17 @@ def test_entropy_ranks_float32_probabilities_of_two_classes_as_margin_does():
     p1 = (0.5 + rng.uniform(-1e-3, 1e-3, 500)).astype(np.float32)
     proba = np.stack([1 - p1, p1], axis=1)
     assert select("entropy", 20, proba=proba).tolist() == select("margin", 20, proba=proba).tolist()
+
+
+def test_margin_diverse_takes_uncertain_items_from_every_uncertain_region():
+    # Four tight clusters; the items of clusters 0 and 1 are all uncertain, cluster 0's a little more
+    # so. Plain margin fills a batch of 4 from cluster 0 alone; margin-diverse takes uncertain items
+    # of both clusters and none of the confident ones.
+    features, truth = blobs(30, 4, spread=0.2, seed=5)
+    rng = np.random.default_rng(0)
+    gap = np.where(truth == 0, 0.01, np.where(truth == 1, 0.05, 0.9)) + rng.uniform(0, 0.005, len(truth))
+    proba = np.stack([(1 + gap) / 2, (1 - gap) / 2], axis=1)
+    assert set(truth[select("margin", 4, proba=proba)].tolist()) == {0}
+    picked = select("margin-diverse", 4, proba=proba, features=features, seed=0)
+    assert set(truth[picked].tolist()) == {0, 1}
+    assert gap[picked[0]] == gap[picked].min()  # most uncertain first

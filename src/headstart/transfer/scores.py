@@ -229,8 +229,10 @@ def probe_accuracy(features: np.ndarray, labels: np.ndarray, *, folds: int = 5, 
         scaler = StandardScaler().fit(f[train])
         a, b = row_space(scaler.transform(f[train]), scaler.transform(f[test]))
         # One model along the C path, weakest regularization last: each fit starts from the last
-        # solution, so the later fits take a few iterations instead of dozens.
-        model = LogisticRegression(max_iter=500, warm_start=True, random_state=seed)
+        # solution, so the later fits take a few iterations instead of dozens. tol=1e-2: the
+        # predicted classes settle long before the loss does (on TREC, 1,600 items, minilm-l6 and
+        # mpnet-base: the same accuracies as at 1e-4, in a ninth of the time).
+        model = LogisticRegression(max_iter=500, tol=1e-2, warm_start=True, random_state=seed)
         for i in np.argsort(c_grid):
             model.set_params(C=c_grid[i]).fit(a, y[train])
             correct[i] += (model.predict(b) == y[test]).sum()
