@@ -198,7 +198,8 @@ def run_case(case: str, args, run_dir: Path) -> dict:
     # Again with the ONNX exports already built (each is made once per backbone and machine, as
     # downloaded weights are) but no features cached: a user's ranking on a new data set.
     exports_built = run_dir / f"{case}-rank-exports-built"
-    shutil.copytree(cold_cache / "onnx", exports_built / "onnx")
+    if (cold_cache / "onnx").is_dir():  # absent where every export failed and eager PyTorch ran
+        shutil.copytree(cold_cache / "onnx", exports_built / "onnx")
     again = rank_backbones(train, [make() for make in factories], max_items=None, cache_dir=exports_built)
     rows = {r["backbone"]: dict(r) for r in ranking.rows}
     for make in factories:
