@@ -25,11 +25,13 @@ seeds and writes ``benchmarks/results/sst2-<date>.json`` (``sst2-quick-<date>.js
     python benchmarks/sst2.py                       # everything (hours on a laptop)
     python benchmarks/sst2.py --sizes 8,16 --methods probe,finetune,setfit --seeds 3
     python benchmarks/sst2.py --quick               # smoke run: 8 a class, 1 seed, 100 test sentences
+    python benchmarks/sst2.py --sizes 64 --resume benchmarks/results/sst2-64-<date>.json   # go on where a run stopped
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -61,6 +63,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--cold-cache", action="store_true", help="an empty feature cache for every headstart job")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: size 8, 1 seed, 100 test sentences, tiny peer training")
+    parser.add_argument("--resume", type=Path, default=None,
+                        help="a results file of an earlier run (partial or not): its finished jobs are kept, not rerun")
     args = parser.parse_args(argv)
     args.sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -129,9 +133,14 @@ def main(argv=None) -> int:
     options = peer_options(args.quick)
     finetune = {"epochs": args.finetune_epochs} if args.finetune_epochs else None
     jobs, skipped = planned_jobs(args)
-    rows: list[dict] = []
+    rows = finished_rows(args.resume, jobs) if args.resume else []
+    done = {(r["size"], r["seed"], r["method"]) for r in rows}
+    if done:
+        print(f"resuming: {len(done)} of {len(jobs)} jobs kept from {args.resume}", flush=True)
     try:
         for number, (size, seed, method) in enumerate(jobs, start=1):
+            if (size, seed, method) in done:
+                continue
             full = size == "full"
             index = np.arange(len(texts)) if full else common.sample_per_class(labels, int(size), seed)
             train_texts, train_labels = [texts[i] for i in index], [labels[i] for i in index]
@@ -147,6 +156,7 @@ def main(argv=None) -> int:
                                      test_labels, seed=seed, **options[method])
             rows.append({"size": size, "seed": seed, **row, "method": method})
             print(f"[{number}/{len(jobs)}] {common.job_line(rows[-1])}", flush=True)
+            save(args, rows, skipped, options, finetune, len(test_texts), notes=[], partial=True)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
@@ -164,15 +174,29 @@ def main(argv=None) -> int:
                      "that of predicting the test file again with the returned model; 'accuracy' is the "
                      "latter, 'accuracy_reported' fit's (see common.headstart_job).")
         print("\nNOTE: " + notes[-1])
-    path = common.write_results("sst2-quick" if args.quick else "sst2-" + "-".join(map(str, args.sizes)), {
-        "quick": args.quick, "backbone": BACKBONE, "test_items": len(test_texts),
+    print(f"\nwrote {save(args, rows, skipped, options, finetune, len(test_texts), notes=notes, partial=False)}")
+    return 1 if any(r["status"] != "ok" for r in rows) else 0
+
+
+def finished_rows(path: Path, jobs: list[tuple[str, int, str]]) -> list[dict]:
+    """The rows of ``path`` that finished one of ``jobs``."""
+    planned = set(jobs)
+    rows = json.loads(Path(path).read_text(encoding="utf-8"))["rows"]
+    return [r for r in rows if r.get("status") == "ok" and (r["size"], r["seed"], r["method"]) in planned]
+
+
+def save(args, rows: list[dict], skipped: list[dict], options: dict, finetune, n_test: int, *, notes: list[str],
+         partial: bool) -> Path:
+    """``sst2-<sizes>-<date>.json``: written after every job (``partial``) and at the end."""
+    summary = common.summarize(rows + common.default_mode_rows(rows))
+    return common.write_results("sst2-quick" if args.quick else "sst2-" + "-".join(map(str, args.sizes)), {
+        "quick": args.quick, "partial": partial, "backbone": BACKBONE, "test_items": n_test,
         "config": {"sizes": args.sizes, "seeds": args.seeds, "full_seeds": args.full_seeds, "methods": args.methods,
                    "threads": common.THREADS, "peer_options": options, "headstart_finetune": finetune,
                    "cache": "empty for every headstart job" if args.cold_cache else
                             "fresh per size, shared by that size's jobs (the first headstart job pays extraction)"},
-        "summary": summary, "targets": targets, "notes": notes, "skipped": skipped, "rows": rows})
-    print(f"\nwrote {path}")
-    return 1 if any(r["status"] != "ok" for r in rows) else 0
+        "summary": summary, "targets": check_targets(summary, args.sizes), "notes": notes, "skipped": skipped,
+        "rows": rows})
 
 
 if __name__ == "__main__":
