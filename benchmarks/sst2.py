@@ -20,7 +20,8 @@ included (``benchmarks/peers.py``); imports are outside both. The feature cache
 the first headstart job of a size pays ONNX export and extraction, as a user's first run does,
 later ones read what is there (each row's ``features`` says what came from the cache).
 ``--cold-cache`` gives every headstart job an empty cache instead. Prints mean ± std over
-seeds and writes ``benchmarks/results/sst2-<date>.json`` (``sst2-quick-<date>.json`` with --quick).
+seeds and writes ``benchmarks/results/sst2-<sizes>-<date>.json`` after every job (``partial`` until the
+last) (``sst2-quick-<date>.json`` with --quick).
 
     python benchmarks/sst2.py                       # everything (hours on a laptop)
     python benchmarks/sst2.py --sizes 8,16 --methods probe,finetune,setfit --seeds 3
