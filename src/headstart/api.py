@@ -41,7 +41,7 @@ def read(data: str | Path | Dataset, **columns) -> Dataset:
     return data if isinstance(data, Dataset) else read_dataset(data, **columns)
 
 
-def prepare(data, *, test=None, val=None, ratios: Sequence[float] = (0.7, 0.2, 0.1), seed: int = 0,
+def prepare(data, *, test=None, val=None, ratios: Sequence[float] | None = None, seed: int = 0,
             **columns) -> Dataset:
     """Read the sources and give every item a split: a split column is respected, a separate
     validation or test file is used as such, and the rest is split stratified by ``ratios``."""
@@ -64,7 +64,7 @@ def choose_mode(mode: str, n_train: int) -> str:
 
 
 def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "auto", out: str | Path | None = None,
-        seed: int = 0, ratios: Sequence[float] = (0.7, 0.2, 0.1), image_size: int | None = None,
+        seed: int = 0, ratios: Sequence[float] | None = None, image_size: int | None = None,
         max_length: int | None = None, finetune_config: FinetuneConfig | None = None, engine: str = "auto",
         cache_dir: str | Path | None = None, columns: dict | None = None, baseline: bool = True,
         auto_unfreeze: bool = False) -> Model:
@@ -81,7 +81,8 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
             images a class can end below the probe it started from).
         out: the model folder to write (with ``report.html``); nothing is written when None.
         seed: seeds the split, the probe and fine-tuning.
-        ratios: train/val/test fractions when the data has no split column.
+        ratios: train/val/test fractions when the data has no split column (None: 70/20/10; with
+            ``test``, a validation share of 2/9 capped at about 500 items, at least 10%).
         image_size, max_length: preprocessing of image / text backbones (default: the backbone's).
         finetune_config: settings of the fine-tune (see :class:`FinetuneConfig`).
         engine: ``auto``/``onnx``/``torch``: where frozen forward passes run.
@@ -123,7 +124,7 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
                                  refit_on_val=(mode == "probe"))
     history = [{"epoch": 0, "stage": "head (probe)", "val_accuracy": probe_info["val_accuracy"],
                 "val_loss": probe_info["val_loss"]}]
-    config = {"mode": mode, "seed": seed, "ratios": list(ratios), "probe": probe_info,
+    config = {"mode": mode, "seed": seed, "ratios": None if ratios is None else list(ratios), "probe": probe_info,
               "counts": {"train": len(train), "val": len(val_set), "test": len(test_set)}}
     finetuned = mode == "finetune"
     if finetuned:
@@ -218,7 +219,7 @@ def predict(model: Model | str | Path, data, **columns) -> tuple[Dataset, np.nda
 # -- choosing and checking transfer (headstart.transfer) ------------------------------------------
 
 def rank(data, backbones: Sequence[str] | None = None, *, score: str | None = None, max_items: int | None = 2000,
-         out: str | Path | None = None, seed: int = 0, ratios: Sequence[float] = (0.7, 0.2, 0.1),
+         out: str | Path | None = None, seed: int = 0, ratios: Sequence[float] | None = None,
          image_size: int | None = None, max_length: int | None = None, engine: str = "auto",
          cache_dir: str | Path | None = None, columns: dict | None = None):
     """Rank candidate backbones on the training split without fine-tuning any.
@@ -261,7 +262,7 @@ def scratch_comparison(train: Dataset, val_set: Dataset, test_set: Dataset, clas
 
 
 def curve(data, *, backbone: str | None = None, sizes: Sequence | None = None, seeds: int = 3, test=None,
-          out: str | Path | None = None, seed: int = 0, ratios: Sequence[float] = (0.7, 0.2, 0.1),
+          out: str | Path | None = None, seed: int = 0, ratios: Sequence[float] | None = None,
           image_size: int | None = None, max_length: int | None = None, engine: str = "auto",
           cache_dir: str | Path | None = None, columns: dict | None = None):
     """Learning curves: test accuracy against labels a class, with transfer (a probe on the backbone's
@@ -290,7 +291,7 @@ def curve(data, *, backbone: str | None = None, sizes: Sequence | None = None, s
 
 
 def layers(data, *, backbone: str | None = None, out: str | Path | None = None, val=None, seed: int = 0,
-           ratios: Sequence[float] = (0.7, 0.2, 0.1), max_items: int | None = 1000, image_size: int | None = None,
+           ratios: Sequence[float] | None = None, max_items: int | None = 1000, image_size: int | None = None,
            max_length: int | None = None, columns: dict | None = None):
     """Probe accuracy of each layer group's features on the validation split, and the recommended
     fine-tuning depth (:class:`~headstart.transfer.layers.LayerReport`); ``out``: a folder for

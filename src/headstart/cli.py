@@ -46,7 +46,9 @@ def friendly(command):
     return wrapper
 
 
-def _ratios(text: str) -> tuple[float, float, float]:
+def _ratios(text: str | None) -> tuple[float, float, float] | None:
+    if text is None:  # headstart's default (see headstart.data.splits.assign_splits)
+        return None
     try:
         parts = tuple(float(p) for p in text.split("/"))
     except ValueError:
@@ -61,6 +63,9 @@ def _ratios(text: str) -> tuple[float, float, float]:
 TEXT_COLUMN = typer.Option("text", help="Column (JSONL field) holding the text.")
 LABEL_COLUMN = typer.Option("label", help="Column holding the label.")
 SPLIT_COLUMN = typer.Option("split", help="Column holding train/val/test, where present.")
+SPLIT_SHARES = typer.Option(None, "--split", help="train/val/test shares when the data has no split column, e.g. "
+                            "80/10/10 (default 70/20/10; with --test, validation gets 2/9 of the data up to "
+                            "500 items, and at least 10%).")
 PATH_COLUMN = typer.Option("path", help="Column holding image paths (image CSVs).")
 
 
@@ -80,7 +85,7 @@ def fit(data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image
         mode: str = typer.Option("auto", help="probe | finetune | auto."),
         out: Optional[Path] = typer.Option(None, help="Model folder to write (default runs/<data name>)."),
         seed: int = typer.Option(0, help="Seed of the split and of training."),
-        split: str = typer.Option("70/20/10", help="train/val/test shares when the data has no split column."),
+        split: Optional[str] = SPLIT_SHARES,
         text_column: str = TEXT_COLUMN, label_column: str = LABEL_COLUMN, split_column: str = SPLIT_COLUMN,
         path_column: str = PATH_COLUMN,
         epochs: Optional[int] = typer.Option(None, help="Fine-tuning epochs (default: from the data size)."),
@@ -180,7 +185,7 @@ def rank(data: Path = typer.Argument(..., help="Labeled CSV/TSV/JSONL file or im
          out: Optional[Path] = typer.Option(None, help="Folder for ranking.json/.png/.html (default "
                                                        "runs/<data name>-rank)."),
          seed: int = typer.Option(0, help="Seed of the split and the subset."),
-         split: str = typer.Option("70/20/10", help="train/val/test shares when the data has no split column."),
+         split: Optional[str] = SPLIT_SHARES,
          text_column: str = TEXT_COLUMN, label_column: str = LABEL_COLUMN, split_column: str = SPLIT_COLUMN,
          path_column: str = PATH_COLUMN) -> None:
     """Rank candidate backbones by transferability scores and cost, without fine-tuning."""
@@ -216,7 +221,7 @@ def curve(data: Path = typer.Argument(..., help="Labeled CSV/TSV/JSONL file or i
           out: Optional[Path] = typer.Option(None, help="Folder for curve.json/.png/.html (default "
                                                         "runs/<data name>-curve)."),
           seed: int = typer.Option(0, help="Seed of the split."),
-          split: str = typer.Option("70/20/10", help="train/val/test shares when the data has no split column."),
+          split: Optional[str] = SPLIT_SHARES,
           text_column: str = TEXT_COLUMN, label_column: str = LABEL_COLUMN, split_column: str = SPLIT_COLUMN,
           path_column: str = PATH_COLUMN) -> None:
     """Learning curves with and without transfer, and how many labels transfer saved."""
@@ -239,7 +244,7 @@ def layers(data: Path = typer.Argument(..., help="Labeled CSV/TSV/JSONL file or 
            out: Optional[Path] = typer.Option(None, help="Folder for layers.json/.png/.html (default "
                                                          "runs/<data name>-layers)."),
            seed: int = typer.Option(0, help="Seed of the split."),
-           split: str = typer.Option("70/20/10", help="train/val/test shares when the data has no split column."),
+           split: Optional[str] = SPLIT_SHARES,
            text_column: str = TEXT_COLUMN, label_column: str = LABEL_COLUMN, split_column: str = SPLIT_COLUMN,
            path_column: str = PATH_COLUMN) -> None:
     """Probe accuracy of each layer group on the validation split, and how deep to fine-tune."""

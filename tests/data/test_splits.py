@@ -159,3 +159,19 @@ def test_read_then_split_end_to_end(tmp_path: Path):
     result = assign_splits(read_dataset(path), seed=0)
     assert len(result.split("train")) + len(result.split("val")) + len(result.split("test")) == 30
     assert set(result.split("test").labels) == {"pos", "neg"}
+
+
+def test_with_a_test_file_and_no_ratios_validation_is_capped_for_large_data():
+    from headstart.data.splits import VAL_ITEMS_ENOUGH, default_val_share
+
+    small_train, small_test = make(["a"] * 60 + ["b"] * 60), make(["a"] * 5 + ["b"] * 5, source="test.csv")
+    # small data: the same 70:20 as the default ratios given explicitly
+    assert assign_splits(small_train, test=small_test).splits == \
+        assign_splits(small_train, ratios=(0.7, 0.2, 0.1), test=small_test).splits
+    large_train, large_test = make(["a"] * 2500 + ["b"] * 2500), make(["a"] * 5 + ["b"] * 5, source="test.csv")
+    result = assign_splits(large_train, test=large_test)
+    assert sum(counts(result, "val").values()) == VAL_ITEMS_ENOUGH
+    assert sum(counts(result, "train").values()) == 5000 - VAL_ITEMS_ENOUGH
+    explicit = assign_splits(large_train, ratios=(0.7, 0.2, 0.1), test=large_test)  # given ratios are kept
+    assert sum(counts(explicit, "val").values()) == 2 * round(2500 * 2 / 9)
+    assert default_val_share(100_000) == 0.1
