@@ -20,6 +20,8 @@ from typing import Optional
 
 import typer
 
+from headstart.labeling.strategies import DEFAULT_STRATEGY
+
 label_app = typer.Typer(no_args_is_help=True, help="Model-assisted labeling: a store, pre-labels, active "
                                                     "learning, label quality and retraining.")
 DB = typer.Option(None, "--db", envvar="HEADSTART_LABEL_DB",
@@ -80,8 +82,9 @@ def init(pool: Path = typer.Argument(..., help="CSV/TSV/JSONL file or image fold
 @label_app.command("next")
 @friendly
 def next_(n: int = typer.Option(10, "-n", "--n", help="How many items."),
-          strategy: str = typer.Option("default", help="default, random, least-confidence, margin, entropy, "
-                                                       "kcenter, badge, margin-diverse, class-balanced."),
+          strategy: str = typer.Option("default", help=f"default ({DEFAULT_STRATEGY}), random, least-confidence, "
+                                                       "margin, entropy, kcenter, badge, margin-diverse, "
+                                                       "class-balanced."),
           annotator: Optional[str] = typer.Option(None, help="Who will label them (skips what they labeled)."),
           as_json: bool = typer.Option(False, "--json", help="One JSON object a line."),
           db: Optional[str] = DB, seed: int = typer.Option(0)) -> None:
