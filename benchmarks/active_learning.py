@@ -13,6 +13,8 @@ The probe in the loop is the labeling loop's own (``headstart.labeling.retrain.f
 a fixed C over pool-standardized features; ``--c`` changes C), as ``headstart label retrain``
 fits it. The reference is headstart's probe trained on the whole labeled pool with C chosen on
 held-out data (``fit_labeled_probe``), the model a user would train once everything is labeled.
+``--probe reference`` uses scikit-learn's ``LogisticRegression()`` on the raw features for both
+instead: the protocol of the issue's reference figures, to compare with them.
 Reported: accuracy curves, and the labels each strategy needs to reach 95% of the reference's
 accuracy (mean, min and max over seeds; "-" when never reached).
 small-text's strategies (breaking ties, least confidence, entropy, greedy coreset) run on the
@@ -21,6 +23,7 @@ pool's labels at random and reports the precision and recall of confident learni
 
     python benchmarks/active_learning.py                         # SST-2 and Fashion-MNIST, 3 seeds (hours)
     python benchmarks/active_learning.py --datasets sst2 --strategies random,margin --seeds 1
+    python benchmarks/active_learning.py --datasets sst2 --probe reference --seeds 10
     python benchmarks/active_learning.py --quick                 # smoke run: numbers mean nothing
     python benchmarks/active_learning.py --quick --datasets synthetic
 """
@@ -131,24 +134,49 @@ def small_text_query(name: str, proba: np.ndarray, features: np.ndarray, labeled
     return np.asarray(strategy.query(Precomputed(), features, unlabeled, labeled_idx, y[labeled_idx], n=n))
 
 
-def curve(strategy: str, x, y, x_test, y_test, *, start: int, batch: int, max_labels: int, seed: int,
-          c: float) -> dict:
-    """Test accuracy after each round of one (strategy, seed) run, and the seconds spent choosing."""
+def loop_probe(kind: str, x_pool: np.ndarray, n_classes: int, c: float, seed: int):
+    """``fit(x, y) -> proba(features)``: the probe refitted at every round of the loop.
+
+    ``headstart``: the labeling loop's own (``fit_loop_probe``, fixed C over pool-standardized
+    features). ``reference``: scikit-learn's ``LogisticRegression()`` with its defaults on the raw
+    features, the probe of the issue's reference figures (its full-pool accuracy on SST-2 is the
+    issue's 81.1%)."""
     from headstart.labeling.retrain import fit_loop_probe, pool_scaling, softmax_proba
 
+    if kind == "headstart":
+        scaling = pool_scaling(x_pool)
+        def fit(x, y):
+            head = fit_loop_probe(x, y, n_classes, scaling, c=c, seed=seed)
+            return lambda features: softmax_proba(head, features)
+        return fit
+    from sklearn.linear_model import LogisticRegression
+
+    def fit_reference(x, y):
+        model = LogisticRegression(max_iter=2000).fit(x, y)
+        def proba(features):  # classes with no label yet get probability 0
+            out = np.zeros((len(features), n_classes))
+            out[:, model.classes_] = model.predict_proba(features)
+            return out
+        return proba
+    return fit_reference
+
+
+def curve(strategy: str, x, y, x_test, y_test, *, start: int, batch: int, max_labels: int, seed: int,
+          c: float, probe: str = "headstart") -> dict:
+    """Test accuracy after each round of one (strategy, seed) run, and the seconds spent choosing."""
     n_classes = int(max(y.max(), y_test.max()) + 1)
     rng = np.random.default_rng(seed)
     labeled = np.zeros(len(y), dtype=bool)
     labeled[rng.choice(len(y), start, replace=False)] = True
-    scaling = pool_scaling(x)
+    fit = loop_probe(probe, x, n_classes, c, seed)
     points, choose_seconds = [], 0.0
     while True:
-        head = fit_loop_probe(x[labeled], y[labeled], n_classes, scaling, c=c, seed=seed)
-        accuracy = float((softmax_proba(head, x_test).argmax(1) == y_test).mean())
+        predict_proba = fit(x[labeled], y[labeled])
+        accuracy = float((predict_proba(x_test).argmax(1) == y_test).mean())
         points.append((int(labeled.sum()), accuracy))
         if labeled.sum() >= max_labels or labeled.all():
             break
-        proba = softmax_proba(head, x)
+        proba = predict_proba(x)
         n = int(min(batch, max_labels - labeled.sum()))
         started = time.perf_counter()
         if strategy.startswith("st-"):
@@ -196,6 +224,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--pool", type=int, default=None, help="subsample the pool (default: sst2 all, fashion 10,000)")
     parser.add_argument("--test", type=int, default=None, help="subsample the test split")
     parser.add_argument("--c", type=float, default=LOOP_C, help="the loop probe's C (default: the library's, %(default)s)")
+    parser.add_argument("--probe", choices=("headstart", "reference"), default="headstart",
+                        help="the probe in the loop and on the whole pool: headstart's, or scikit-learn's "
+                             "LogisticRegression() on raw features as in the issue's reference figures")
     parser.add_argument("--issues", action="store_true", help="also the 10%%-flipped label-issues check")
     parser.add_argument("--quick", action="store_true", help="smoke run: small pool and test, 1 seed, 110 labels")
     args = parser.parse_args(argv)
@@ -216,17 +247,17 @@ def run_dataset(name: str, args) -> dict:
     started = time.perf_counter()
     x, y, x_test, y_test, backbone = LOADERS[name](args.pool, args.test)
     feature_seconds = time.perf_counter() - started
-    from headstart.labeling.retrain import fit_labeled_probe, fit_loop_probe, pool_scaling, softmax_proba
+    from headstart.labeling.retrain import fit_labeled_probe, softmax_proba
 
     n_classes = int(max(y.max(), y_test.max()) + 1)
-    full = float((softmax_proba(fit_labeled_probe(x, y, n_classes)[0], x_test).argmax(1) == y_test).mean())
-    loop_full = float((softmax_proba(fit_loop_probe(x, y, n_classes, pool_scaling(x), c=args.c), x_test).argmax(1)
-                       == y_test).mean())
+    loop_full = float((loop_probe(args.probe, x, n_classes, args.c, 0)(x, y)(x_test).argmax(1) == y_test).mean())
+    full = loop_full if args.probe == "reference" else \
+        float((softmax_proba(fit_labeled_probe(x, y, n_classes)[0], x_test).argmax(1) == y_test).mean())
     target = TARGET_SHARE * full
     print(f"\n{name}: pool {len(y)}, test {len(y_test)}, {backbone}; full-pool probe {full:.4f}, "
           f"target {target:.4f}; loop probe on the whole pool {loop_full:.4f} (features {feature_seconds:.0f} s)", flush=True)
     out = {"pool": len(y), "test": len(y_test), "backbone": backbone, "full_pool_accuracy": full,
-           "loop_probe_full_pool_accuracy": loop_full, "loop_c": args.c, "target_accuracy": target,
+           "loop_probe_full_pool_accuracy": loop_full, "loop_c": args.c, "probe": args.probe, "target_accuracy": target,
            "summary": [], "runs": []}
     if args.issues:
         out["label_issues"] = label_issues_check(x, y)
@@ -237,7 +268,7 @@ def run_dataset(name: str, args) -> dict:
         for seed in range(args.seeds):
             try:
                 result = curve(strategy, x, y, x_test, y_test, start=args.start, batch=args.batch,
-                               max_labels=args.max_labels, seed=seed, c=args.c)
+                               max_labels=args.max_labels, seed=seed, c=args.c, probe=args.probe)
             except ImportError as error:
                 runs.append({"strategy": strategy, "seed": seed, "status": f"skipped: {error}"})
                 print(f"  {strategy} seed {seed}: skipped ({error})", flush=True)
@@ -286,6 +317,7 @@ def save(name: str, args, result: dict, partial: bool = False):
     a run with another C or number of seeds than the defaults says so in the name, and keeps the default run."""
     stem = ("active_learning-quick-" if args.quick else "active_learning-") + name
     stem += f"-c{args.c:g}" if args.c != LOOP_C else ""
+    stem += f"-{args.probe}-probe" if args.probe != "headstart" else ""
     stem += f"-{args.seeds}seeds" if args.seeds != DEFAULT_SEEDS and not args.quick else ""
     return common.write_results(stem,
                                 {"quick": args.quick, "partial": partial, "config": dict(vars(args)),

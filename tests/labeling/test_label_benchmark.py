@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,3 +65,22 @@ def test_quick_sst2_run(results_dir):
                         "--test", "200"]) == 0
     data = json.loads(next(folder.glob("active_learning-quick-*.json")).read_text())["datasets"]["sst2"]
     assert data["pool"] == 600 and data["test"] == 200 and data["full_pool_accuracy"] > 0.65
+
+
+def test_reference_probe_is_scikit_learns_default_on_raw_features(results_dir):
+    module, folder = results_dir
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 8))
+    y = (x[:, 0] + 0.5 * rng.normal(size=300) > 0).astype(int) + (x[:, 1] > 1.2)  # three classes, one rare
+    fit = module.loop_probe("reference", x, 3, 0.01, seed=0)
+    expected = LogisticRegression(max_iter=2000).fit(x, y).predict_proba(x)
+    np.testing.assert_allclose(fit(x, y)(x), expected, rtol=1e-6)
+    two_classes = y < 2  # a class with no label yet gets probability 0, columns stay aligned
+    proba = fit(x[two_classes], y[two_classes])(x)
+    assert proba.shape == (300, 3) and np.all(proba[:, 2] == 0)
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    assert module.main(["--quick", "--datasets", "synthetic", "--strategies", "random", "--probe", "reference"]) == 0
+    data = json.loads(next(folder.glob("active_learning-quick-*.json")).read_text())["datasets"]["synthetic"]
+    assert data["probe"] == "reference" and data["full_pool_accuracy"] == data["loop_probe_full_pool_accuracy"]
