@@ -47,6 +47,20 @@ def test_fit_writes_the_folder_and_prints_the_accuracy(text_csv, tiny_bert_name,
     assert config["counts"] == {"train": 24, "val": 6, "test": 6}
 
 
+@pytest.mark.parametrize("quiet", ["1", "0"])
+def test_fit_states_the_scratch_verdict_once(text_csv, tiny_bert_name, tmp_path, monkeypatch, quiet):
+    monkeypatch.setenv("HEADSTART_QUIET", quiet)
+    data = text_csv(n_per_class=12, seed=11)
+    out = tmp_path / "run"
+    result = invoke("fit", data, "--backbone", tiny_bert_name, "--mode", "probe", "--out", out)
+    assert result.exit_code == 0, result.output
+    verdict = json.loads((out / "metrics.json").read_text())["baseline"]["verdict"]
+    assert verdict.startswith("Verdict: transfer")
+    # quiet: in the summary on stdout; otherwise in fit's status lines on stderr, and not again
+    assert result.stdout.count("Verdict:") == (1 if quiet == "1" else 0)
+    assert (result.stdout + result.stderr).count("Verdict:") == 1
+
+
 def test_predict_writes_one_row_an_item_with_probabilities(probe_run, tmp_path):
     _, folder = probe_run
     data = tmp_path / "new.csv"

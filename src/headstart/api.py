@@ -256,8 +256,8 @@ def scratch_comparison(train: Dataset, val_set: Dataset, test_set: Dataset, clas
     try:
         result = compare_with_scratch(train, val_set, test_set, classes, proba, seed=seed)
     except ValueError as error:  # e.g. TF-IDF finds no vocabulary in texts of one character
-        return {"skipped": f"the scratch baseline could not be fitted: {error}"}
-    say(result["verdict"])
+        result = {"skipped": f"the scratch baseline could not be fitted: {error}"}
+    say(result.get("verdict") or result["skipped"])
     return result
 
 

@@ -102,6 +102,7 @@ def fit(data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image
     """Train a model by transfer learning, evaluate it on the test split, save it with a report."""
     from headstart import api
     from headstart.learn.finetune import FinetuneConfig
+    from headstart.progress import quiet
 
     out = out or Path("runs") / data.stem
     model = api.fit(data, test=test, val=val, backbone=backbone, mode=mode, out=out, seed=seed,
@@ -113,7 +114,7 @@ def fit(data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image
     typer.echo(f"test accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  "
                f"ECE {metrics['ece']:.4f}  ({metrics['n']} items, {metrics['seconds']:.0f} s)")
     scratch = metrics.get("baseline") or {}
-    if scratch:
+    if scratch and quiet():  # otherwise fit has just said it, on stderr
         typer.echo(scratch.get("verdict") or scratch.get("skipped"))
     typer.echo(f"model: {out}   report: {out / 'report.html'}")
 
