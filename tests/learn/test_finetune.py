@@ -71,10 +71,11 @@ def test_resolved_defaults_for_images():
     assert resolved.unfreeze == groups  # every group of an image model
     assert resolved.lr == 1e-3 and resolved.batch_size == 32
     assert resolved.batchnorm == "adapt"  # images unlike the pretraining ones need their own statistics
-    assert resolved.min_steps == 1200 and resolved.epochs == 30 and resolved.patience == 8
-    # 5,000 images: 157 steps an epoch, 8 epochs for 1,200 steps, patience 2
-    assert FinetuneConfig().resolved(backbone, 5000, 10).epochs == 8
-    assert FinetuneConfig().resolved(backbone, 3890, 10).epochs == 10
+    assert resolved.min_steps == 1400 and resolved.epochs == 30 and resolved.patience == 8
+    # 4,500 images: 141 steps an epoch, 10 epochs for 1,400 steps, patience 3
+    tuned = FinetuneConfig().resolved(backbone, 4500, 10)
+    assert tuned.epochs == 10 and tuned.patience == 3
+    assert FinetuneConfig().resolved(backbone, 3890, 10).epochs == 12
     with pytest.raises(ValueError, match="batchnorm"):
         FinetuneConfig(batchnorm="magic").resolved(backbone, 40, 4)
     assert resolved.strategy == "staged"  # contrastive pairs are for text
