@@ -45,12 +45,14 @@ except ImportError:
 BACKBONE = "effnet-lite0"
 METHODS = ("probe", "finetune", "pixels", "plain")
 PEERS = {"pixels": peers.pixel_logreg, "plain": peers.plain_image_finetune}
+DEFAULT_SIZES = [10, 100, 500]  # images a class
 LARGE = 500  # a class: sizes from here on get --large-seeds seeds
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="10,100,500", help="images a class (default: %(default)s)")
+    parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)),
+                        help="images a class (default: %(default)s)")
     parser.add_argument("--seeds", type=int, default=3, help=f"seeds below {LARGE} a class (default: %(default)s)")
     parser.add_argument("--large-seeds", type=int, default=1, help=f"seeds from {LARGE} a class (default: %(default)s)")
     parser.add_argument("--methods", default=",".join(METHODS),
@@ -149,7 +151,9 @@ def main(argv=None) -> int:
                      "that of predicting the test file again with the returned model; 'accuracy' is the "
                      "latter, 'accuracy_reported' fit's (see common.headstart_job).")
         print("\nNOTE: " + notes[-1])
-    path = common.write_results("fashion_mnist-quick" if args.quick else "fashion_mnist", {
+    # A run of some of the sizes says which in its name, so it does not replace the day's full run.
+    sizes = "" if args.sizes == DEFAULT_SIZES else "-" + "-".join(map(str, args.sizes))
+    path = common.write_results("fashion_mnist-quick" if args.quick else "fashion_mnist" + sizes, {
         "quick": args.quick, "backbone": BACKBONE, "test_items": len(test_labels),
         "config": {"sizes_per_class": args.sizes, "seeds": args.seeds, "large_seeds": args.large_seeds,
                    "methods": args.methods, "image_size": image_size, "threads": common.THREADS,
