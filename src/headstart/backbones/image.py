@@ -44,8 +44,8 @@ class ImageBackbone(Backbone):
         # Train: light augmentation for fine-tuning on few images. Crops keep most of the image and
         # its shape: small data sets are often of single, centred objects that a tight or stretched
         # crop would cut away or distort. Fashion-MNIST, 4,500 training images, 9 epochs: 91.3% with
-        # crops of 60-100% of the area at aspect 3:4 to 4:3, 91.6% with these; at 10 or 11 epochs,
-        # 91.9% to 92.1% over five runs with these.
+        # crops of 60-100% of the area at aspect 3:4 to 4:3, 91.6% with these (one run each; runs of
+        # one setting spread over about a point).
         self.train_transform = T.Compose([
             T.ToImage(), T.RandomResizedCrop(image_size, scale=(0.85, 1.0), ratio=(1 / 1.1, 1.1)),
             T.RandomHorizontalFlip(),
