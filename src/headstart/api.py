@@ -154,7 +154,7 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
             probe_val = float((head.logits(val_x).argmax(1) == val_y).mean()) if len(val_y) else 0.0
             classifier, epochs, _ = finetune(net, train, val_set, classes, head, resolved, seed=seed)
             history += epochs
-            tuned_val = max(row["val_accuracy"] for row in epochs)
+            tuned_val = max(row["val_accuracy"] for row in epochs if row["annealed"])  # the kept epoch's
             config["validation"] = {"probe": probe_val, "finetuned": tuned_val}
             if pretrained is not None and tuned_val <= probe_val:
                 net.module.load_state_dict(pretrained)

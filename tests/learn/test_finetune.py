@@ -13,7 +13,8 @@ import headstart
 from headstart.backbones import create_backbone
 from headstart.features.extract import compute_features
 from headstart.learn import finetune as finetune_module
-from headstart.learn.finetune import FinetuneConfig, finetune, groups_unfrozen, predict_logits
+from headstart.learn.finetune import (FinetuneConfig, finetune, first_annealed_epoch, groups_unfrozen,
+                                      predict_logits)
 from headstart.learn.probe import LinearHead, fit_probe
 
 
@@ -37,6 +38,24 @@ def test_groups_unfrozen_is_monotone_and_reaches_all_stages_within_the_fraction(
                 counts = [groups_unfrozen(step, total, stages, fraction) for step in range(total)]
                 assert counts == sorted(counts) and counts[0] >= 1
                 assert counts[min(total - 1, int(fraction * total))] == stages
+
+
+@pytest.mark.parametrize("epochs, steps_per_epoch, expected", [
+    (10, 141, 6),   # Fashion-MNIST's 4,500 images: the rate is below half its peak from step 747
+    (3, 4210, 2),   # SST-2's full train split: epochs 2 and 3 may be kept
+    (2, 1, 2),
+    (1, 5, 1),      # a single epoch is always kept
+    (12, 1, 8),
+])
+def test_first_annealed_epoch(epochs, steps_per_epoch, expected):
+    assert first_annealed_epoch(epochs, steps_per_epoch) == expected
+
+
+def test_first_annealed_epoch_is_past_the_midpoint_and_never_past_the_end():
+    for epochs in range(1, 31):
+        for steps_per_epoch in (1, 3, 50):
+            first = first_annealed_epoch(epochs, steps_per_epoch)
+            assert 1 <= first <= epochs and first >= epochs / 2
 
 
 # -- resolved defaults -----------------------------------------------------------------------------
@@ -107,9 +126,11 @@ def _changed(before: dict, module: nn.Module) -> bool:
 
 
 def _best_row(history: list[dict]) -> dict:
-    """The epoch the fine-tune keeps: best accuracy, then lowest loss, the first of equals."""
-    best = history[0]
-    for row in history[1:]:
+    """The epoch the fine-tune keeps: of the annealed epochs, best accuracy, then lowest loss, the
+    first of equals."""
+    candidates = [row for row in history if row["annealed"]]
+    best = candidates[0]
+    for row in candidates[1:]:
         if (row["val_accuracy"], -row["val_loss"]) > (best["val_accuracy"], -best["val_loss"]):
             best = row
     return best
@@ -153,60 +174,61 @@ def test_finetune_trains_the_top_groups_and_keeps_the_best_epoch(topics, tiny_be
     assert not model.training
 
 
-def test_early_stopping_restores_the_best_epoch(topics, tiny_bert_name, monkeypatch):
-    """After epoch 1, validation is made to look worse: with patience 1 the fine-tune stops after
-    epoch 2 and returns epoch 1's weights, not the weights it trained last."""
-    train, val, classes, head = topics
-    backbone = create_backbone(tiny_bert_name)
+def _validation_scripted(monkeypatch, val, classes, script):
+    """Make the validation after epoch e score as ``script(e)`` says: "real" logits, or every item
+    confidently "right" or "wrong". Returns the weights seen at each scoring."""
     real = finetune_module.predict_logits
     val_y = val.label_ids(classes)
-    states, calls = [], []
+    states = []
 
     def scored(model, backbone_, items, batch_size=64):
         logits = real(model, backbone_, items, batch_size)
         states.append(_snapshot(model))
-        calls.append(len(calls) + 1)
-        if len(calls) == 1:
+        kind = script(len(states))
+        if kind == "real":
             return logits
-        wrong = np.full_like(logits, 8.0)
-        wrong[np.arange(len(val_y)), val_y] = -8.0  # every item confidently wrong
-        return wrong
+        scripted = np.full_like(logits, 8.0 if kind == "wrong" else -8.0)
+        scripted[np.arange(len(val_y)), val_y] = -scripted[0, 0]
+        return scripted
 
     monkeypatch.setattr(finetune_module, "predict_logits", scored)
-    model, history, _ = finetune(backbone, train, val, classes, head,
-                                 FinetuneConfig(epochs=4, lr=1e-3, unfreeze=2, patience=1), seed=0)
-    assert len(history) == 2  # epoch 2 was worse and patience is 1
-    assert history[1]["val_accuracy"] == 0.0 and history[0]["val_accuracy"] > 0.5
-    final = model.state_dict()
-    assert all(torch.equal(final[k], states[0][k]) for k in states[0])  # epoch 1's weights
-    assert any(not torch.equal(states[1][k], states[0][k]) for k in states[0])  # not epoch 2's
-    monkeypatch.undo()
-    accuracy, loss = _val_scores(model, backbone, val, classes)
-    assert accuracy == pytest.approx(history[0]["val_accuracy"], abs=1e-9)
-    assert loss == pytest.approx(history[0]["val_loss"], abs=1e-4)
+    return states
 
 
-def test_patience_counts_epochs_without_improvement(topics, tiny_bert_name, monkeypatch):
-    """Validation that never improves after epoch 1 stops training after exactly 1 + patience epochs."""
+def test_early_stopping_restores_the_best_annealed_epoch(topics, tiny_bert_name, monkeypatch):
+    """An epoch of the schedule's first half is never kept, however well it scores; among the
+    annealed ones the best is restored, and patience stops the run."""
     train, val, classes, head = topics
     backbone = create_backbone(tiny_bert_name)
-    real = finetune_module.predict_logits
-    val_y = val.label_ids(classes)
-    calls = []
+    config = FinetuneConfig(epochs=8, lr=1e-3, unfreeze=2, patience=1, batch_size=16)
+    kept = first_annealed_epoch(8, math.ceil(len(train) / 16))
+    assert kept > 2
+    states = _validation_scripted(monkeypatch, val, classes,
+                                  lambda epoch: "right" if epoch == 1 else "real" if epoch == kept else "wrong")
+    model, history, _ = finetune(backbone, train, val, classes, head, config, seed=0)
+    assert history[0]["val_accuracy"] == 1.0 and not history[0]["annealed"]  # mid-schedule luck
+    assert [row["annealed"] for row in history] == [row["epoch"] >= kept for row in history]
+    assert len(history) == kept + 1  # the annealed epoch after it was worse, and patience is 1
+    final = model.state_dict()
+    assert all(torch.equal(final[k], states[kept - 1][k]) for k in final)
+    assert any(not torch.equal(states[0][k], final[k]) for k in final)  # not epoch 1's weights
+    monkeypatch.undo()
+    accuracy, loss = _val_scores(model, backbone, val, classes)
+    assert accuracy == pytest.approx(history[kept - 1]["val_accuracy"], abs=1e-9)
+    assert loss == pytest.approx(history[kept - 1]["val_loss"], abs=1e-4)
 
-    def flat(model, backbone_, items, batch_size=64):
-        logits = real(model, backbone_, items, batch_size)
-        calls.append(1)
-        if len(calls) == 1:
-            return logits
-        wrong = np.full_like(logits, 8.0)
-        wrong[np.arange(len(val_y)), val_y] = -8.0
-        return wrong
 
-    monkeypatch.setattr(finetune_module, "predict_logits", flat)
+def test_patience_counts_annealed_epochs_only(topics, tiny_bert_name, monkeypatch):
+    """Validation that never improves stops training ``patience`` epochs after the first annealed
+    one; the bad epochs before it use none of the patience."""
+    train, val, classes, head = topics
+    backbone = create_backbone(tiny_bert_name)
+    _validation_scripted(monkeypatch, val, classes, lambda epoch: "wrong")
     _, history, _ = finetune(backbone, train, val, classes, head,
-                             FinetuneConfig(epochs=6, lr=1e-4, unfreeze=1, patience=2, batch_size=64), seed=0)
-    assert len(history) == 3
+                             FinetuneConfig(epochs=12, lr=1e-4, unfreeze=1, patience=2, batch_size=64), seed=0)
+    first = first_annealed_epoch(12, math.ceil(len(train) / 64))
+    assert first > 3  # more bad epochs before it than the patience
+    assert len(history) == first + 2
 
 
 # -- images: batch-norm statistics of frozen groups ----------------------------------------------
