@@ -90,11 +90,11 @@ def test_resolved_defaults_for_images():
     assert resolved.unfreeze == 3  # the top half of an image model's groups
     assert resolved.lr == 1e-3 and resolved.batch_size == 32
     assert resolved.batchnorm == "adapt"  # images unlike the pretraining ones need their own statistics
-    assert resolved.min_steps == 1400 and resolved.epochs == 30 and resolved.patience == 8
-    # 4,500 images: 141 steps an epoch, 10 epochs for 1,400 steps, patience 3
+    assert resolved.min_steps == 1650 and resolved.epochs == 30 and resolved.patience == 8
+    # 4,500 images: 141 steps an epoch, 12 epochs for 1,650 steps, patience 3
     tuned = FinetuneConfig().resolved(backbone, 4500, 10)
-    assert tuned.epochs == 10 and tuned.patience == 3
-    assert FinetuneConfig().resolved(backbone, 3890, 10).epochs == 12
+    assert tuned.epochs == 12 and tuned.patience == 3
+    assert FinetuneConfig().resolved(backbone, 3890, 10).epochs == 14
     with pytest.raises(ValueError, match="batchnorm"):
         FinetuneConfig(batchnorm="magic").resolved(backbone, 40, 4)
     assert resolved.strategy == "staged"  # contrastive pairs are for text
