@@ -141,13 +141,24 @@ def warmup_steps(total_steps: int) -> int:
     return max(1, int(0.06 * total_steps))
 
 
+def rate_factor(step: int, total_steps: int) -> float:
+    """The share of the peak learning rate at ``step`` (0-based): a linear warm-up over the first
+    6% of the steps, then cosine decay to zero."""
+    warmup = warmup_steps(total_steps)
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup)))
+
+
 def first_annealed_epoch(epochs: int, steps_per_epoch: int) -> int:
     """The first epoch (1-based) whose last step ran at no more than half the peak learning rate:
     the first whose weights early stopping may keep (the last epoch always may)."""
     total_steps = epochs * steps_per_epoch
-    warmup = warmup_steps(total_steps)
-    half_rate_step = warmup + math.ceil((total_steps - warmup) / 2)  # the cosine's midpoint
-    return min(epochs, math.ceil((half_rate_step + 1) / steps_per_epoch))
+
+    def decayed(last_step: int) -> bool:  # past the warm-up and at half the peak or less (cos(pi/2) > 0 in floats)
+        return last_step >= warmup_steps(total_steps) and rate_factor(last_step, total_steps) <= 0.5 + 1e-9
+
+    return next((epoch for epoch in range(1, epochs) if decayed(epoch * steps_per_epoch - 1)), epochs)
 
 
 def _training_batches(dataset: Dataset, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -245,13 +256,6 @@ def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str
     optimizer = torch.optim.AdamW(param_groups, weight_decay=config.weight_decay)
     steps_per_epoch = max(1, math.ceil(len(train) / config.batch_size))
     total_steps = steps_per_epoch * config.epochs
-    warmup = warmup_steps(total_steps)
-
-    def schedule(step: int) -> float:  # linear warm-up, then cosine decay to zero
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup)))
-
     annealed_from = first_annealed_epoch(config.epochs, steps_per_epoch)
 
     best = (-1.0, float("inf"))
@@ -269,7 +273,7 @@ def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str
                     n_top = wanted
                     _set_trainable(model, groups, n_top, config.batchnorm)
                 for group in optimizer.param_groups:
-                    group["lr"] = group["base_lr"] * schedule(step)
+                    group["lr"] = group["base_lr"] * rate_factor(step, total_steps)
                 loss = loss_fn(model(**_laid_out(inputs, memory_format)), train_y[batch])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -283,7 +287,7 @@ def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str
             val_accuracy = float((val_logits.argmax(1) == val_y).mean())
             history.append({"epoch": epoch + 1, "stage": f"top {n_top}/{len(groups)} groups",
                             "groups_trained": n_top, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
-                            "val_accuracy": val_accuracy, "lr": config.lr * schedule(step - 1),
+                            "val_accuracy": val_accuracy, "lr": config.lr * rate_factor(step - 1, total_steps),
                             "annealed": epoch + 1 >= annealed_from,
                             "seconds": time.perf_counter() - started})
             if not history[-1]["annealed"]:
