@@ -152,7 +152,8 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         else:
             pretrained = copy.deepcopy(net.module.state_dict()) if requested == "auto" else None
             probe_val = float((head.logits(val_x).argmax(1) == val_y).mean()) if len(val_y) else 0.0
-            classifier, epochs, _ = finetune(net, train, val_set, classes, head, resolved, seed=seed)
+            classifier, epochs, _ = finetune(net, train, val_set, classes, head, resolved, seed=seed,
+                                             engine=engine, cache_dir=cache_dir)
             history += epochs
             tuned_val = max(row["val_accuracy"] for row in epochs if row["annealed"])  # the kept epoch's
             config["validation"] = {"probe": probe_val, "finetuned": tuned_val}

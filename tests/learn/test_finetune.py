@@ -181,8 +181,8 @@ def _validation_scripted(monkeypatch, val, classes, script):
     val_y = val.label_ids(classes)
     states = []
 
-    def scored(model, backbone_, items, batch_size=64):
-        logits = real(model, backbone_, items, batch_size)
+    def scored(model, backbone_, items, batch_size=64, split=None):
+        logits = real(model, backbone_, items, batch_size, split)
         states.append(_snapshot(model))
         kind = script(len(states))
         if kind == "real":

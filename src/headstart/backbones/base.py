@@ -46,6 +46,13 @@ class Backbone(ABC):
     def layer_groups(self) -> list[nn.Module]:
         """The module's parameters in groups for staged unfreezing, from the bottom (input) to the top."""
 
+    def split(self, n_bottom_groups: int) -> tuple[nn.Module, nn.Module] | None:
+        """The module cut in two, ``(bottom, top)``, with ``top(bottom(**inputs))`` equal to
+        ``module(**inputs)`` and the bottom holding the lowest ``n_bottom_groups`` layer groups.
+        The bottom takes the module's inputs, the top one tensor named ``hidden``. None (the
+        default) where the backbone cannot be cut there; fine-tuning then runs the module whole."""
+        return None
+
     @abstractmethod
     def settings(self) -> dict:
         """The preprocessing settings that change the features (image size, max length...)."""

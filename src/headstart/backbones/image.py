@@ -58,6 +58,10 @@ class ImageBackbone(Backbone):
     def layer_groups(self) -> list[nn.Module]:
         return self._groups()
 
+    def split(self, n_bottom_groups: int) -> tuple[nn.Module, nn.Module] | None:
+        split = getattr(self.module, "split", None)
+        return split(n_bottom_groups) if split else None
+
     def settings(self) -> dict:
         return {"image_size": self.image_size, "mean": list(self.mean), "std": list(self.std),
                 "eval_resize": "crop 0.875, whole image when smaller than the input", "pixels": "uint8"}
@@ -114,10 +118,76 @@ class _TimmFeatures(PixelFeatures):
 
 
 class _EfficientNetFeatures(PixelFeatures):
-    """EfficientNet-Lite without its ImageNet classifier: globally pooled head features."""
+    """EfficientNet-Lite without its ImageNet classifier: globally pooled head features.
+
+    Its layer groups are the stem, the blocks in quarters and the head; it can be cut between
+    any two of them (:meth:`split`), so that a frozen bottom can run apart from the trained top.
+    """
+
+    def _quarter(self) -> int:
+        return max(1, len(self.net._blocks) // 4)
+
+    def layer_groups(self) -> list[nn.Module]:
+        net, quarter = self.net, self._quarter()
+        blocks = list(net._blocks)
+        chunks = [nn.ModuleList(blocks[i:i + quarter]) for i in range(0, len(blocks), quarter)]
+        return [nn.ModuleList([net._conv_stem, net._bn0]), *chunks, nn.ModuleList([net._conv_head, net._bn1])]
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.extract_features(x).mean(dim=(2, 3))
+        net = self.net
+        x = _run_blocks(net, net._blocks, 0, net._swish(net._bn0(net._conv_stem(x))))
+        return net._swish(net._bn1(net._conv_head(x))).mean(dim=(2, 3))
+
+    def split(self, n_bottom_groups: int) -> tuple[nn.Module, nn.Module] | None:
+        """(bottom, top) modules with ``top(hidden=bottom(pixels))`` equal to ``self(pixels)``, the
+        bottom holding the lowest ``n_bottom_groups`` layer groups; None where no group (or every
+        one) would be in the bottom. Each holds only its own layers, so that switching one between
+        training and inference leaves the other as it is."""
+        if not 0 < n_bottom_groups < len(self.layer_groups()) - 1:
+            return None
+        cut = min(len(self.net._blocks), (n_bottom_groups - 1) * self._quarter())
+        return _EfficientNetBottom(self, cut), _EfficientNetTop(self, cut)
+
+
+def _run_blocks(net: nn.Module, blocks, first: int, x: torch.Tensor) -> torch.Tensor:
+    """``blocks``, the ones from index ``first`` of ``net``, each with its depth's drop-connect rate."""
+    rate = net._global_params.drop_connect_rate
+    for index, block in enumerate(blocks, start=first):
+        x = block(x, drop_connect_rate=rate * index / len(net._blocks) if rate else rate)
+    return x
+
+
+class _EfficientNetBottom(nn.Module):
+    """Pixels to the activations before block ``cut``: normalization, stem and the first blocks."""
+
+    def __init__(self, whole: _EfficientNetFeatures, cut: int):
+        super().__init__()
+        net = whole.net
+        self.conv_stem, self.bn0, self.swish = net._conv_stem, net._bn0, net._swish
+        self.blocks = nn.ModuleList(list(net._blocks)[:cut])
+        self.register_buffer("scale", whole.scale, persistent=False)
+        self.register_buffer("shift", whole.shift, persistent=False)
+        self._net = [net]  # in a list: read for the block rates, not registered as a child
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        x = self.swish(self.bn0(self.conv_stem(pixels.to(torch.float32) * self.scale + self.shift)))
+        return _run_blocks(self._net[0], self.blocks, 0, x)
+
+
+class _EfficientNetTop(nn.Module):
+    """The activations before block ``cut`` to pooled features: the other blocks and the head."""
+
+    def __init__(self, whole: _EfficientNetFeatures, cut: int):
+        super().__init__()
+        net = whole.net
+        self.blocks = nn.ModuleList(list(net._blocks)[cut:])
+        self.conv_head, self.bn1, self.swish = net._conv_head, net._bn1, net._swish
+        self.cut = cut
+        self._net = [net]
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        x = _run_blocks(self._net[0], self.blocks, self.cut, hidden)
+        return self.swish(self.bn1(self.conv_head(x))).mean(dim=(2, 3))
 
 
 # Pretrained settings as data: registry name -> (architecture, package, model-file class, native size).
@@ -156,16 +226,7 @@ def efficientnet_lite(name: str, *, pretrained: bool = True, image_size: int | N
     # headstart puts its own head on; the ImageNet classifier is kept aside (for LEEP), outside the module.
     source_classifier, net._fc = net._fc, nn.Identity()
     module = _EfficientNetFeatures(net, mean=EFFICIENTNET_LITE_MEAN, std=EFFICIENTNET_LITE_STD)
-
-    def groups() -> list[nn.Module]:
-        blocks = list(net._blocks)
-        quarter = max(1, len(blocks) // 4)
-        stem = nn.ModuleList([net._conv_stem, net._bn0])
-        chunks = [nn.ModuleList(blocks[i:i + quarter]) for i in range(0, len(blocks), quarter)]
-        head = nn.ModuleList([net._conv_head, net._bn1])
-        return [stem, *chunks, head]
-
-    return ImageBackbone(name, module, groups, source=source, feature_dim=net._bn1.num_features,
+    return ImageBackbone(name, module, module.layer_groups, source=source, feature_dim=net._bn1.num_features,
                          image_size=image_size or native_size, mean=EFFICIENTNET_LITE_MEAN,
                          std=EFFICIENTNET_LITE_STD,
                          pretrained=pretrained, source_classifier=source_classifier if pretrained else None)

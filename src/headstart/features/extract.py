@@ -28,8 +28,10 @@ log = logging.getLogger(__name__)
 ENGINES = ("auto", "onnx", "torch")
 
 
-def export_onnx(backbone: Backbone, path: str | Path) -> Path:
-    """Write the backbone's feature module to an ONNX file (temporary name, then rename).
+def export_onnx(backbone: Backbone, path: str | Path, module: torch.nn.Module | None = None,
+                output_name: str = "features") -> Path:
+    """Write the backbone's feature module (or ``module``, which takes the same inputs) to an
+    ONNX file (temporary name, then rename).
 
     Text encoders are traced with plain ("eager") attention, which ONNX Runtime's transformer
     optimizer recognizes and fuses into single attention and layer-norm kernels; the fused graph
@@ -37,10 +39,12 @@ def export_onnx(backbone: Backbone, path: str | Path) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    example = _example_inputs(backbone)
+    example = example_inputs(backbone)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    dynamic_axes = {**backbone.dynamic_axes, "features": {0: "batch"}}
-    backbone.module.eval()
+    dynamic_axes = {**backbone.dynamic_axes, output_name: {0: "batch"}}
+    whole = module is None
+    module = backbone.module if whole else module
+    module.eval()
     encoder = getattr(backbone.module, "encoder", None)
     attention = getattr(getattr(encoder, "config", None), "_attn_implementation", None)
     if attention and hasattr(encoder, "set_attn_implementation"):
@@ -48,13 +52,13 @@ def export_onnx(backbone: Backbone, path: str | Path) -> Path:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tracer's notes about constants are expected here
-            torch.onnx.export(backbone.module, tuple(example[name] for name in backbone.input_names),
-                              str(temporary), input_names=list(backbone.input_names), output_names=["features"],
+            torch.onnx.export(module, tuple(example[name] for name in backbone.input_names),
+                              str(temporary), input_names=list(backbone.input_names), output_names=[output_name],
                               dynamic_axes=dynamic_axes, opset_version=17, dynamo=False)
     finally:
         if attention and hasattr(encoder, "set_attn_implementation"):
             encoder.set_attn_implementation(attention)
-    if backbone.modality == "text":
+    if whole and backbone.modality == "text":
         _fuse_transformer(temporary, backbone, example)
     os.replace(temporary, path)
     return path
@@ -82,7 +86,7 @@ def _fuse_transformer(path: Path, backbone: Backbone, example: dict[str, torch.T
         fused_path.unlink(missing_ok=True)
 
 
-def _example_inputs(backbone: Backbone) -> dict[str, torch.Tensor]:
+def example_inputs(backbone: Backbone) -> dict[str, torch.Tensor]:
     if backbone.modality == "text":
         return backbone.preprocess(["an example sentence to trace the encoder",
                                     "a second, longer one, so that the batch needs padding"])
@@ -94,17 +98,21 @@ def onnx_session(backbone: Backbone, cache_dir: str | Path | None = None):
     path = Path(cache_dir or default_cache_dir()) / "onnx" / f"{backbone.fingerprint()[:24]}.onnx"
     if not path.exists():
         export_onnx(backbone, path)
-    return _session(str(path), torch.get_num_threads())
+    return session_of(str(path), torch.get_num_threads())
 
 
 @functools.lru_cache(maxsize=4)
-def _session(path: str, threads: int):
-    """One session per exported file and process: building one costs a few hundred milliseconds."""
+def session_of(path: str, threads: int, spinning: bool = True):
+    """One session per exported file and process: building one costs a few hundred milliseconds.
+    ``spinning=False`` for a session that runs beside other work: its idle threads then sleep
+    instead of spinning on cores that work needs."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 

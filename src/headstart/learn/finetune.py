@@ -29,6 +29,7 @@ from torch import nn
 from headstart.backbones.base import Backbone
 from headstart.data.dataset import Dataset
 from headstart.features.extract import batches_in_length_order, prefetched
+from headstart.learn.frozen_bottom import Bottom, frozen_bottom
 from headstart.learn.probe import LinearHead
 from headstart.progress import progress_bar
 
@@ -187,15 +188,38 @@ def _laid_out(inputs: dict[str, torch.Tensor], memory_format: torch.memory_forma
             for name, value in inputs.items()}
 
 
+class _Split:
+    """A classifier's backbone in two: the frozen ``bottom`` (a function, no gradients) and the
+    trained ``top`` module (see learn/frozen_bottom.py). ``inputs`` runs the bottom on
+    preprocessed inputs, in the prefetching thread; ``logits`` the rest."""
+
+    def __init__(self, bottom: Bottom, top: nn.Module):
+        self.bottom, self.top = bottom, top
+
+    def inputs(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"hidden": self.bottom(inputs)}
+
+    def logits(self, model: Classifier, hidden: torch.Tensor) -> torch.Tensor:
+        return model.head(model.dropout(self.top(hidden=hidden)))
+
+
+def _logits(model: Classifier, split: _Split | None, inputs: dict[str, torch.Tensor],
+            memory_format: torch.memory_format) -> torch.Tensor:
+    inputs = _laid_out(inputs, memory_format)
+    return model(**inputs) if split is None else split.logits(model, **inputs)
+
+
 @torch.no_grad()
-def predict_logits(model: Classifier, backbone: Backbone, items: list[str], batch_size: int = 64) -> np.ndarray:
-    """Eager logits (n, k) of ``model`` on ``items``, in their order."""
+def predict_logits(model: Classifier, backbone: Backbone, items: list[str], batch_size: int = 64,
+                   split: _Split | None = None) -> np.ndarray:
+    """Logits (n, k) of ``model`` on ``items``, in their order (through ``split`` where given)."""
     model.eval()
     memory_format = _memory_format(backbone)
     out = np.zeros((len(items), model.head.out_features), dtype=np.float32)
     batches = batches_in_length_order(items, backbone.modality, batch_size)
-    for batch, inputs in zip(batches, prefetched(backbone.preprocess, items, batches)):
-        out[batch] = model(**_laid_out(inputs, memory_format)).numpy()
+    prepare = backbone.preprocess if split is None else (lambda batch: split.inputs(backbone.preprocess(batch)))
+    for batch, inputs in zip(batches, prefetched(prepare, items, batches)):
+        out[batch] = _logits(model, split, inputs, memory_format).numpy()
     return out
 
 
@@ -221,8 +245,12 @@ def _set_trainable(model: nn.Module, groups: list[nn.Module], n_top: int, batchn
 
 
 def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str], head: LinearHead,
-             config: FinetuneConfig, *, seed: int = 0) -> tuple[Classifier, list[dict], FinetuneConfig]:
+             config: FinetuneConfig, *, seed: int = 0, engine: str = "auto",
+             cache_dir=None) -> tuple[Classifier, list[dict], FinetuneConfig]:
     """Fine-tune ``backbone`` with a head started from ``head``.
+
+    The layer groups that never train run apart from the rest where the backbone can be cut
+    there (``engine`` and ``cache_dir`` as for feature extraction: see learn/frozen_bottom.py).
 
     Returns the model with the weights of the best validation epoch among the annealed ones, the
     per-epoch history (``epoch, stage, groups_trained, train_loss, val_loss, val_accuracy, lr,
@@ -238,6 +266,8 @@ def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str
         model.head.weight.copy_(torch.from_numpy(head.weight))
         model.head.bias.copy_(torch.from_numpy(head.bias))
     groups = backbone.layer_groups()
+    cut = frozen_bottom(backbone, len(groups) - config.unfreeze, engine=engine, cache_dir=cache_dir)
+    split = _Split(*cut[:2]) if cut else None
     train_y = torch.from_numpy(train.label_ids(classes))
     val_y = val.label_ids(classes)
     class_weight = None
@@ -266,15 +296,18 @@ def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str
             started = time.perf_counter()
             batches = _training_batches(train, config.batch_size, rng)
             losses, n_top = [], 0  # 0: set the trainable groups afresh (validation left the model in eval mode)
-            for batch, inputs in zip(batches, prefetched(lambda items: backbone.preprocess(items, train=True),
-                                                         train.items, batches)):
+            def prepare(items: list[str]) -> dict[str, torch.Tensor]:
+                inputs = backbone.preprocess(items, train=True)
+                return inputs if split is None else split.inputs(inputs)
+
+            for batch, inputs in zip(batches, prefetched(prepare, train.items, batches)):
                 wanted = groups_unfrozen(step, total_steps, config.unfreeze, config.unfreeze_fraction)
                 if wanted != n_top:
                     n_top = wanted
                     _set_trainable(model, groups, n_top, config.batchnorm)
                 for group in optimizer.param_groups:
                     group["lr"] = group["base_lr"] * rate_factor(step, total_steps)
-                loss = loss_fn(model(**_laid_out(inputs, memory_format)), train_y[batch])
+                loss = loss_fn(_logits(model, split, inputs, memory_format), train_y[batch])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -282,13 +315,13 @@ def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str
                 losses.append(loss.item())
                 step += 1
                 advance(1)
-            val_logits = predict_logits(model, backbone, val.items)
+            val_logits = predict_logits(model, backbone, val.items, split=split)
             val_loss = float(nn.functional.cross_entropy(torch.from_numpy(val_logits), torch.from_numpy(val_y)))
             val_accuracy = float((val_logits.argmax(1) == val_y).mean())
             history.append({"epoch": epoch + 1, "stage": f"top {n_top}/{len(groups)} groups",
                             "groups_trained": n_top, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
                             "val_accuracy": val_accuracy, "lr": config.lr * rate_factor(step - 1, total_steps),
-                            "annealed": epoch + 1 >= annealed_from,
+                            "annealed": epoch + 1 >= annealed_from, "frozen_bottom": cut[2] if cut else None,
                             "seconds": time.perf_counter() - started})
             if not history[-1]["annealed"]:
                 continue  # mid-schedule weights are not candidates (see the module's docstring)

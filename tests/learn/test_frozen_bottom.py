@@ -1,0 +1,87 @@
+"""The frozen bottom of a fine-tune: where a backbone can be cut, and that the cut changes nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import headstart
+from headstart.backbones import create_backbone
+from headstart.learn.finetune import FinetuneConfig, finetune
+from headstart.learn.frozen_bottom import frozen_bottom
+from headstart.learn.probe import LinearHead
+
+
+@pytest.fixture(scope="module")
+def effnet():
+    backbone = create_backbone("effnet-lite0", pretrained=False, image_size=32)
+    backbone.module.eval()
+    return backbone
+
+
+def _pixels(n: int = 3, size: int = 32) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(0).integers(0, 256, (n, 3, size, size), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("n_bottom", [1, 2, 3, 4])
+def test_effnet_cut_anywhere_gives_the_whole_networks_features(effnet, n_bottom):
+    bottom, top = effnet.split(n_bottom)
+    with torch.no_grad():
+        whole = effnet.module(pixels=_pixels())
+        cut = top.eval()(hidden=bottom.eval()(pixels=_pixels()))
+    torch.testing.assert_close(cut, whole, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("n_bottom", [1, 3, 4])
+def test_effnet_bottom_and_top_hold_exactly_their_groups(effnet, n_bottom):
+    groups = effnet.layer_groups()
+    bottom, top = effnet.split(n_bottom)
+    ids = lambda modules: {id(p) for module in modules for p in module.parameters()}  # noqa: E731
+    assert ids([bottom]) == ids(groups[:n_bottom])
+    assert ids([top]) == ids(groups[n_bottom:])
+
+
+def test_no_cut_where_nothing_or_everything_would_be_frozen(effnet):
+    groups = len(effnet.layer_groups())
+    assert effnet.split(0) is None and effnet.split(groups - 1) is None and effnet.split(groups) is None
+    assert frozen_bottom(effnet, 0) is None
+    assert create_backbone("timm:resnet18", pretrained=False, image_size=32).split(2) is None
+
+
+def test_onnx_bottom_equals_eager(effnet, tmp_path):
+    onnx_bottom, _, engine = frozen_bottom(effnet, 3, engine="onnx", cache_dir=tmp_path)
+    torch_bottom, _, torch_engine = frozen_bottom(effnet, 3, engine="torch")
+    assert (engine, torch_engine) == ("onnx", "torch")
+    inputs = {"pixels": _pixels(5)}
+    torch.testing.assert_close(onnx_bottom(inputs), torch_bottom(inputs), rtol=1e-4, atol=1e-4)
+    assert list((tmp_path / "onnx").glob("*-bottom3.onnx")), "the export is kept for the next fine-tune"
+
+
+def test_eager_bottom_runs_in_inference_mode_whatever_training_set(effnet):
+    bottom_fn, top, _ = frozen_bottom(effnet, 3, engine="torch")
+    effnet.module.train()  # what fine-tuning does before each stage
+    try:
+        inputs = {"pixels": _pixels(4)}
+        first, second = bottom_fn(inputs), bottom_fn(inputs)
+        torch.testing.assert_close(first, second)  # no dropped connections, no batch statistics
+        assert top.training, "the top keeps its training mode"
+    finally:
+        effnet.module.eval()
+
+
+def test_finetune_through_the_cut_trains_only_the_top(tmp_path, write_images):
+    backbone = create_backbone("effnet-lite0", pretrained=False, image_size=32)
+    data = headstart.prepare(write_images(tmp_path / "images", per_class=4), seed=0)
+    train, val = data.split("train"), data.split("val")
+    classes = train.classes
+    groups = backbone.layer_groups()
+    before = [[p.detach().clone() for p in group.parameters()] for group in groups]
+    head = LinearHead(np.zeros((len(classes), backbone.feature_dim), np.float32), np.zeros(len(classes), np.float32))
+    _, history, resolved = finetune(backbone, train, val, classes, head,
+                                    FinetuneConfig(epochs=2, unfreeze=2, batch_size=4), seed=0,
+                                    cache_dir=tmp_path / "cache")
+    assert [row["frozen_bottom"] for row in history] == ["onnx", "onnx"]
+    changed = [any(not torch.equal(a, b) for a, b in zip(old, group.parameters()))
+               for old, group in zip(before, groups)]
+    assert changed == [False] * (len(groups) - 2) + [True, True]
