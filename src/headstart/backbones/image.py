@@ -135,7 +135,7 @@ class _EfficientNetFeatures(PixelFeatures):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         net = self.net
-        x = _run_blocks(net, net._blocks, 0, net._swish(net._bn0(net._conv_stem(x))))
+        x = _run_blocks(net._blocks, 0, _DepthRates(net), net._swish(net._bn0(net._conv_stem(x))))
         return net._swish(net._bn1(net._conv_head(x))).mean(dim=(2, 3))
 
     def split(self, n_bottom_groups: int) -> tuple[nn.Module, nn.Module] | None:
@@ -149,11 +149,21 @@ class _EfficientNetFeatures(PixelFeatures):
         return _EfficientNetBottom(self, cut), _EfficientNetTop(self, cut)
 
 
-def _run_blocks(net: nn.Module, blocks, first: int, x: torch.Tensor) -> torch.Tensor:
-    """``blocks``, the ones from index ``first`` of ``net``, each with its depth's drop-connect rate."""
-    rate = net._global_params.drop_connect_rate
+class _DepthRates:
+    """EfficientNet's drop-connect rate of block ``index``: rising with depth, as the network's own
+    forward pass sets it (the blocks drop connections in training mode only)."""
+
+    def __init__(self, net: nn.Module):
+        self.rate, self.blocks = net._global_params.drop_connect_rate, len(net._blocks)
+
+    def __call__(self, index: int) -> float | None:
+        return self.rate * index / self.blocks if self.rate else self.rate
+
+
+def _run_blocks(blocks, first: int, rates: _DepthRates, x: torch.Tensor) -> torch.Tensor:
+    """``blocks``, the network's blocks from index ``first`` on, each at its depth's rate."""
     for index, block in enumerate(blocks, start=first):
-        x = block(x, drop_connect_rate=rate * index / len(net._blocks) if rate else rate)
+        x = block(x, drop_connect_rate=rates(index))
     return x
 
 
@@ -167,11 +177,11 @@ class _EfficientNetBottom(nn.Module):
         self.blocks = nn.ModuleList(list(net._blocks)[:cut])
         self.register_buffer("scale", whole.scale, persistent=False)
         self.register_buffer("shift", whole.shift, persistent=False)
-        self._net = [net]  # in a list: read for the block rates, not registered as a child
+        self.rates = _DepthRates(net)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         x = self.swish(self.bn0(self.conv_stem(pixels.to(torch.float32) * self.scale + self.shift)))
-        return _run_blocks(self._net[0], self.blocks, 0, x)
+        return _run_blocks(self.blocks, 0, self.rates, x)
 
 
 class _EfficientNetTop(nn.Module):
@@ -182,11 +192,10 @@ class _EfficientNetTop(nn.Module):
         net = whole.net
         self.blocks = nn.ModuleList(list(net._blocks)[cut:])
         self.conv_head, self.bn1, self.swish = net._conv_head, net._bn1, net._swish
-        self.cut = cut
-        self._net = [net]
+        self.cut, self.rates = cut, _DepthRates(net)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        x = _run_blocks(self._net[0], self.blocks, self.cut, hidden)
+        x = _run_blocks(self.blocks, self.cut, self.rates, hidden)
         return self.swish(self.bn1(self.conv_head(x))).mean(dim=(2, 3))
 
 

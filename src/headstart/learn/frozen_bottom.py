@@ -15,6 +15,7 @@ drop no connections (EfficientNet's stochastic depth acts in the trained blocks 
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 from typing import Callable
@@ -55,9 +56,13 @@ def frozen_bottom(backbone: Backbone, n_groups: int, *, engine: str = "auto",
                 raise
             log.warning("ONNX export of %s's frozen bottom failed (%s); using eager PyTorch", backbone.name, error)
 
+    # A copy: training switches the network's modules between modes, from another thread than
+    # this one runs in; the copy stays in inference mode, as the ONNX Runtime bottom is.
+    frozen = copy.deepcopy(bottom).eval().requires_grad_(False)
+
     @torch.no_grad()
     def run_torch(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        return bottom.eval()(**inputs)  # inference mode, as in ONNX Runtime, whatever training set
+        return frozen(**inputs)
     return run_torch, top, "torch"
 
 
