@@ -124,6 +124,25 @@ def test_random_init_backbone_survives_save_load(image_folder, tmp_path):
     np.testing.assert_allclose(loaded.predict_proba(paths), model.predict_proba(paths), atol=1e-5)
 
 
+def test_finetuned_image_models_average_each_image_with_its_mirror(image_folder, tmp_path):
+    from PIL import Image
+
+    backbone = create_backbone("timm:resnet18", pretrained=False, image_size=40)  # larger than the files: no off-centre crop
+    rng = np.random.default_rng(0)
+    head = LinearHead(rng.normal(0, 0.1, (3, 512)).astype(np.float32), np.zeros(3, np.float32))
+    paths = [str(p) for p in sorted(image_folder.rglob("*.png"))[::5]]
+    mirrors = []
+    for i, path in enumerate(paths):
+        mirrors.append(str(tmp_path / f"mirror_{i}.png"))
+        Image.open(path).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirrors[-1])
+    frozen = Model(backbone, head, ["blue", "dark", "red"], backbone_options={"image_size": 40})
+    tuned = Model(backbone, head, ["blue", "dark", "red"], backbone_options={"image_size": 40}, finetuned=True)
+    assert tuned.sees_mirror_images and not frozen.sees_mirror_images
+    plain, flipped = frozen.features(paths, engine="torch"), frozen.features(mirrors, engine="torch")
+    assert np.abs(plain - flipped).max() > 1e-3, "a random network sees an image and its mirror apart"
+    np.testing.assert_allclose(tuned.features(paths, engine="torch"), (plain + flipped) / 2, atol=1e-5)
+
+
 # -- saves that must not happen, or fail half-way --------------------------------------------------------
 
 def test_existing_folder_that_is_not_a_model_is_refused(probe_run, tmp_path):

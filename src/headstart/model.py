@@ -74,6 +74,14 @@ class Model:
         """Test-split metrics (``accuracy``, ``macro_f1``, ...), empty before evaluation."""
         return self.info.get("metrics", {})
 
+    @property
+    def sees_mirror_images(self) -> bool:
+        """Whether predictions average each image's features with its mirror image's: for image
+        models fine-tuned here, whose training flipped images at random, so that the mirror is as
+        valid a view as the image. On Fashion-MNIST fine-tunes it changed test accuracy by +0.13
+        points on average over 12 runs (-0.05 to +0.32; better in 11), for twice the prediction time."""
+        return self.finetuned and self.backbone.modality == "image"
+
     def features(self, data: Dataset | Sequence[str], *, engine: str = "auto",
                  cache_dir: str | Path | None = None) -> np.ndarray:
         """Backbone features (n, d). A frozen backbone's features go through the on-disk cache."""
@@ -81,7 +89,12 @@ class Model:
         items = dataset.items if dataset else list(data)
         if dataset is not None and not self.finetuned:
             return cached_features(self.backbone, items, dataset.hashes, engine=engine, cache_dir=cache_dir)
-        return compute_features(self.backbone, items, engine=engine, cache_dir=cache_dir, description="predicting")
+        features = compute_features(self.backbone, items, engine=engine, cache_dir=cache_dir, description="predicting")
+        if self.sees_mirror_images:
+            features += compute_features(self.backbone, items, engine=engine, cache_dir=cache_dir,
+                                         description="predicting, mirrored", view=self.backbone.mirrored)
+            features /= 2
+        return features
 
     def predict_proba(self, data: Dataset | Sequence[str], **options) -> np.ndarray:
         """Class probabilities, shape (n, len(classes)), columns in :attr:`classes` order.

@@ -58,6 +58,11 @@ class ImageBackbone(Backbone):
     def layer_groups(self) -> list[nn.Module]:
         return self._groups()
 
+    @staticmethod
+    def mirrored(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Preprocessed images flipped left to right."""
+        return {**inputs, "pixels": inputs["pixels"].flip(-1)}
+
     def split(self, n_bottom_groups: int) -> tuple[nn.Module, nn.Module] | None:
         split = getattr(self.module, "split", None)
         return split(n_bottom_groups) if split else None

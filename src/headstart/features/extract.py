@@ -159,13 +159,16 @@ def prefetched(preprocess: Callable[[list[str]], dict], items: Sequence[str],
 
 
 def compute_features(backbone: Backbone, items: Sequence[str], *, engine: str = "auto", batch_size: int = 64,
-                     cache_dir: str | Path | None = None, description: str = "features") -> np.ndarray:
-    """Features of ``items`` (no cache), shape (n, feature_dim), float32."""
+                     cache_dir: str | Path | None = None, description: str = "features",
+                     view: Callable[[dict], dict] | None = None) -> np.ndarray:
+    """Features of ``items`` (no cache), shape (n, feature_dim), float32; ``view`` changes the
+    preprocessed inputs first (a mirror image, say)."""
     forward, _ = forward_function(backbone, engine, cache_dir)
     out = np.zeros((len(items), backbone.feature_dim), dtype=np.float32)
     batches = batches_in_length_order(items, backbone.modality, batch_size)
+    prepare = backbone.preprocess if view is None else (lambda batch: view(backbone.preprocess(batch)))
     with progress_bar(f"{description} ({backbone.name})", len(items)) as advance:
-        for batch, inputs in zip(batches, prefetched(backbone.preprocess, items, batches)):
+        for batch, inputs in zip(batches, prefetched(prepare, items, batches)):
             out[batch] = forward(inputs)
             advance(len(batch))
     return out

@@ -254,7 +254,8 @@ def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str
 
     Returns the model with the weights of the best validation epoch among the annealed ones, the
     per-epoch history (``epoch, stage, groups_trained, train_loss, val_loss, val_accuracy, lr,
-    annealed, seconds``; ``annealed``: the epoch could be kept) and the resolved config.
+    annealed, frozen_bottom, seconds``; ``annealed``: the epoch could be kept; ``frozen_bottom``:
+    where the frozen groups ran, ``onnx``, ``torch`` or None for not apart) and the resolved config.
     """
     seed_everything(seed)
     rng = np.random.default_rng(seed)
