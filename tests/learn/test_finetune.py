@@ -297,3 +297,31 @@ def test_frozen_batchnorm_statistics_are_kept_timm(small_image_folder):
     backbone = create_backbone("timm:resnet18", pretrained=False, image_size=32)
     groups, stats, params, history, resolved = _image_finetune(backbone, small_image_folder)
     _assert_frozen_groups_kept(groups, stats, params, resolved)
+
+
+def test_image_finetune_with_one_seed_gives_the_same_weights_twice(small_image_folder):
+    """Augmentation draws from its own per-batch seeds, not from the generator dropout uses in the
+    other thread, so a run depends on its seed only."""
+    runs = []
+    for _ in range(2):
+        backbone = create_backbone("effnet-lite0", pretrained=False, image_size=32)
+        torch.manual_seed(123)  # same initial weights for both runs' fresh backbones
+        for parameter in backbone.module.parameters():
+            torch.nn.init.normal_(parameter, std=0.05)
+        data = headstart.prepare(small_image_folder, seed=0)
+        train, val = data.split("train"), data.split("val")
+        head = LinearHead(np.zeros((len(train.classes), backbone.feature_dim), np.float32),
+                          np.zeros(len(train.classes), np.float32))
+        model, _, _ = finetune(backbone, train, val, train.classes, head,
+                               FinetuneConfig(epochs=2, unfreeze=3, batch_size=2, patience=5), seed=7, engine="torch")
+        runs.append(_snapshot(model))
+    assert all(torch.equal(runs[0][name], runs[1][name]) for name in runs[0])
+
+
+def test_training_augmentation_is_a_function_of_its_seed(small_image_folder):
+    backbone = create_backbone("effnet-lite0", pretrained=False, image_size=32)
+    paths = [str(p) for p in sorted(small_image_folder.rglob("*.png"))[:6]]
+    first, again = (backbone.preprocess(paths, train=True, seed=3)["pixels"] for _ in range(2))
+    other = backbone.preprocess(paths, train=True, seed=4)["pixels"]
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    assert first.dtype == torch.uint8 and first.shape == (6, 3, 32, 32)

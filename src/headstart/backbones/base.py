@@ -36,10 +36,11 @@ class Backbone(ABC):
     pretrained: bool = True
 
     @abstractmethod
-    def preprocess(self, items: Sequence[str], *, train: bool = False) -> dict[str, torch.Tensor]:
+    def preprocess(self, items: Sequence[str], *, train: bool = False,
+                   seed: int | None = None) -> dict[str, torch.Tensor]:
         """Turn raw items (texts or image paths) into the module's input tensors.
 
-        ``train=True`` applies the training-time augmentation (images only).
+        ``train=True`` applies the training-time augmentation (images only), drawn from ``seed``.
         """
 
     @abstractmethod

@@ -53,7 +53,8 @@ class TextBackbone(Backbone):
         self.module = PooledEncoder(encoder, pooling, normalize).eval()
         self.feature_dim = int(encoder.config.hidden_size)
 
-    def preprocess(self, items: Sequence[str], *, train: bool = False) -> dict[str, torch.Tensor]:
+    def preprocess(self, items: Sequence[str], *, train: bool = False,
+                   seed: int | None = None) -> dict[str, torch.Tensor]:
         # Pad to the longest item of the batch, not to max_length: short texts cost less.
         batch = self.tokenizer(list(items), padding=True, truncation=True, max_length=self.max_length,
                                return_tensors="pt")

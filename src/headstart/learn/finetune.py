@@ -297,8 +297,12 @@ def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str
             started = time.perf_counter()
             batches = _training_batches(train, config.batch_size, rng)
             losses, n_top = [], 0  # 0: set the trainable groups afresh (validation left the model in eval mode)
+            # One augmentation seed a batch, drawn here: the batches are prepared in order, in one
+            # thread, so a run's augmentations depend on its seed only.
+            batch_seeds = iter(rng.integers(2**31, size=len(batches)).tolist())
+
             def prepare(items: list[str]) -> dict[str, torch.Tensor]:
-                inputs = backbone.preprocess(items, train=True)
+                inputs = backbone.preprocess(items, train=True, seed=next(batch_seeds))
                 return inputs if split is None else split.inputs(inputs)
 
             for batch, inputs in zip(batches, prefetched(prepare, train.items, batches)):
