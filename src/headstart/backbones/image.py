@@ -61,8 +61,8 @@ class ImageBackbone(Backbone):
         objects that a tight or stretched crop would cut away or distort (Fashion-MNIST, 4,500
         training images, 9 epochs: 91.3% with crops of 60-100% at 3:4 to 4:3, 91.6% with these).
         The parameters come from ``rng``, not from PyTorch's global generator: batches are prepared
-        in another thread than the one that trains, whose dropout draws from that generator, and
-        sharing it made two runs with the same seed differ by up to 0.4 points.
+        in another thread than the one that trains, whose dropout draws from that generator, so
+        with it the order of draws, and a run's result, depended on timing.
         """
         pixels = F.to_image(image)
         top, left, height, width = _crop_box(*pixels.shape[-2:], rng)
