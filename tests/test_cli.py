@@ -47,6 +47,18 @@ def test_fit_writes_the_folder_and_prints_the_accuracy(text_csv, tiny_bert_name,
     assert config["counts"] == {"train": 24, "val": 6, "test": 6}
 
 
+def test_fit_no_mirror_fine_tunes_images_that_stay_unmirrored(image_folder, tmp_path):
+    out = tmp_path / "unmirrored"
+    result = invoke("fit", image_folder, "--mode", "finetune", "--no-mirror", "--image-size", 32, "--epochs", 1,
+                    "--no-baseline", "--out", out)
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["backbone"]["options"] == {"image_size": 32, "mirror": False}
+    assert config["finetune"]["batch_size"] == 32  # the image default: the command sets none of its own
+    loaded = Model.load(out)
+    assert loaded.finetuned and not loaded.sees_mirror_images
+
+
 @pytest.mark.parametrize("quiet", ["1", "0"])
 def test_fit_states_the_scratch_verdict_once(text_csv, tiny_bert_name, tmp_path, monkeypatch, quiet):
     monkeypatch.setenv("HEADSTART_QUIET", quiet)

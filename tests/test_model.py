@@ -143,6 +143,19 @@ def test_finetuned_image_models_average_each_image_with_its_mirror(image_folder,
     np.testing.assert_allclose(tuned.features(paths, engine="torch"), (plain + flipped) / 2, atol=1e-5)
 
 
+def test_a_model_of_images_that_must_not_be_mirrored_predicts_from_the_image_alone(image_folder, tmp_path):
+    options = {"image_size": 40, "mirror": False}
+    backbone = create_backbone("timm:resnet18", pretrained=False, **options)
+    rng = np.random.default_rng(0)
+    head = LinearHead(rng.normal(0, 0.1, (3, 512)).astype(np.float32), np.zeros(3, np.float32))
+    paths = [str(p) for p in sorted(image_folder.rglob("*.png"))[::5]]
+    tuned = Model(backbone, head, ["blue", "dark", "red"], backbone_options=options, finetuned=True)
+    loaded = Model.load(tuned.save(tmp_path / "unmirrored"))
+    assert not tuned.sees_mirror_images and not loaded.sees_mirror_images
+    plain = Model(backbone, head, ["blue", "dark", "red"], backbone_options=options).features(paths, engine="torch")
+    np.testing.assert_allclose(loaded.features(paths, engine="torch"), plain, atol=1e-5)
+
+
 # -- saves that must not happen, or fail half-way --------------------------------------------------------
 
 def test_existing_folder_that_is_not_a_model_is_refused(probe_run, tmp_path):

