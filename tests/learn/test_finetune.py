@@ -318,6 +318,29 @@ def test_image_finetune_with_one_seed_gives_the_same_weights_twice(small_image_f
     assert all(torch.equal(runs[0][name], runs[1][name]) for name in runs[0])
 
 
+def test_text_finetune_with_one_seed_gives_the_same_weights_twice(topics, tiny_bert_name):
+    train, val, classes, head = topics
+    runs = []
+    for _ in range(2):
+        model, _, _ = finetune(create_backbone(tiny_bert_name), train, val, classes, head,
+                               FinetuneConfig(epochs=2, lr=1e-3, patience=5, dropout=0.3), seed=5)
+        runs.append(_snapshot(model))
+    assert all(torch.equal(runs[0][name], runs[1][name]) for name in runs[0])
+
+
+def test_contrastive_tuning_with_one_seed_gives_the_same_weights_twice(topics, tiny_bert_name):
+    from headstart.learn.contrastive import contrastive_tune
+
+    train, _, classes, _ = topics
+    runs = []
+    for seed in (5, 5, 6):
+        backbone = create_backbone(tiny_bert_name)
+        contrastive_tune(backbone, train.items, train.label_ids(classes), pairs_per_item=4, lr=1e-3, seed=seed)
+        runs.append(_snapshot(backbone.module))
+    same = [all(torch.equal(run[name], runs[0][name]) for name in runs[0]) for run in runs[1:]]
+    assert same == [True, False]  # the same seed repeats; another seed draws other pairs
+
+
 def test_training_augmentation_is_a_function_of_its_seed(small_image_folder):
     backbone = create_backbone("effnet-lite0", pretrained=False, image_size=32)
     paths = [str(p) for p in sorted(small_image_folder.rglob("*.png"))[:6]]
