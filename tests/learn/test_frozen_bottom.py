@@ -20,6 +20,17 @@ def effnet():
     return backbone
 
 
+# Networks timm cuts between its children: plain convolutions, and depthwise ones with fused norm-acts.
+TIMM_CUTS = {"timm:resnet18": [1, 2, 3, 4], "timm:efficientnet_b0": [1, 4, 7]}
+
+
+@pytest.fixture(scope="module", params=sorted(TIMM_CUTS))
+def timm_net(request):
+    backbone = create_backbone(request.param, pretrained=False, image_size=32)
+    backbone.module.eval()
+    return backbone
+
+
 def _pixels(n: int = 3, size: int = 32) -> torch.Tensor:
     return torch.from_numpy(np.random.default_rng(0).integers(0, 256, (n, 3, size, size), dtype=np.uint8))
 
@@ -33,20 +44,47 @@ def test_effnet_cut_anywhere_gives_the_whole_networks_features(effnet, n_bottom)
     torch.testing.assert_close(cut, whole, rtol=1e-5, atol=1e-5)
 
 
+def test_timm_cut_between_its_children_gives_the_whole_networks_features(timm_net):
+    for n_bottom in TIMM_CUTS[timm_net.name]:
+        bottom, top = timm_net.split(n_bottom)
+        with torch.no_grad():
+            cut = top.eval()(hidden=bottom.eval()(pixels=_pixels()))
+        torch.testing.assert_close(cut, timm_net.module(pixels=_pixels()), rtol=1e-5, atol=1e-5)
+
+
+def _param_ids(modules) -> set[int]:
+    return {id(p) for module in modules for p in module.parameters()}
+
+
 @pytest.mark.parametrize("n_bottom", [1, 3, 4])
 def test_effnet_bottom_and_top_hold_exactly_their_groups(effnet, n_bottom):
     groups = effnet.layer_groups()
     bottom, top = effnet.split(n_bottom)
-    ids = lambda modules: {id(p) for module in modules for p in module.parameters()}  # noqa: E731
-    assert ids([bottom]) == ids(groups[:n_bottom])
-    assert ids([top]) == ids(groups[n_bottom:])
+    assert _param_ids([bottom]) == _param_ids(groups[:n_bottom])
+    assert _param_ids([top]) == _param_ids(groups[n_bottom:])
 
 
-def test_no_cut_where_nothing_or_everything_would_be_frozen(effnet):
-    groups = len(effnet.layer_groups())
-    assert effnet.split(0) is None and effnet.split(groups - 1) is None and effnet.split(groups) is None
+def test_timm_bottom_holds_its_groups_and_top_the_rest(timm_net):
+    groups = timm_net.layer_groups()
+    bottom, top = timm_net.split(2)
+    assert _param_ids([bottom]) == _param_ids(groups[:2])
+    assert _param_ids([top]) == _param_ids([timm_net.module]) - _param_ids(groups[:2])
+
+
+def test_no_cut_where_nothing_or_everything_would_be_frozen(effnet, timm_net):
+    # Groups the top keeps at least: the last blocks, and the head convolution where there is one.
+    top_groups = {"effnet-lite0": 2, "timm:efficientnet_b0": 2, "timm:resnet18": 1}
+    for backbone in (effnet, timm_net):
+        groups = len(backbone.layer_groups())
+        assert backbone.split(0) is None and backbone.split(groups) is None
+        most = groups - top_groups[backbone.name]
+        assert backbone.split(most) is not None and backbone.split(most + 1) is None
     assert frozen_bottom(effnet, 0) is None
-    assert create_backbone("timm:resnet18", pretrained=False, image_size=32).split(2) is None
+
+
+def test_no_cut_where_the_children_do_not_run_in_order():
+    vit = create_backbone("timm:vit_tiny_patch16_224", pretrained=False)  # position embeddings come between
+    assert len(vit.layer_groups()) > 2 and vit.split(2) is None
 
 
 def test_onnx_bottom_equals_eager(effnet, tmp_path):
@@ -70,8 +108,9 @@ def test_eager_bottom_runs_in_inference_mode_whatever_training_set(effnet):
         effnet.module.eval()
 
 
-def test_finetune_through_the_cut_trains_only_the_top(tmp_path, write_images):
-    backbone = create_backbone("effnet-lite0", pretrained=False, image_size=32)
+@pytest.mark.parametrize("name", ["effnet-lite0", "timm:resnet18"])
+def test_finetune_through_the_cut_trains_only_the_top(tmp_path, write_images, name):
+    backbone = create_backbone(name, pretrained=False, image_size=32)
     data = headstart.prepare(write_images(tmp_path / "images", per_class=4), seed=0)
     train, val = data.split("train"), data.split("val")
     classes = train.classes

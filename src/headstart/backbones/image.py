@@ -146,17 +146,100 @@ class PixelFeatures(nn.Module):
                              persistent=False)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.features(pixels.to(torch.float32) * self.scale + self.shift)
+        return self.features(_normalized(pixels, self.scale, self.shift))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
 
+def _normalized(pixels: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    return pixels.to(torch.float32) * scale + shift
+
+
 class _TimmFeatures(PixelFeatures):
-    """A timm model built with ``num_classes=0``."""
+    """A timm model built with ``num_classes=0``.
+
+    Its children are taken in the order timm registers them, which is their forward order in
+    convolutional networks: what comes before the first stack of blocks is the stem, each block
+    (or resnet layer) is a layer group, what follows is the top. :meth:`split` checks that order on
+    an example before it cuts the model there, and declines where it does not hold (a vision
+    transformer adds position embeddings between its children).
+    """
+
+    BLOCK_STACKS = ("blocks", "layers", "stages", "features")
+    CLASSIFIERS = ("head", "fc", "classifier", "global_pool", "head_drop")
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    def _parts(self) -> tuple[list[tuple[str, nn.Module]], list[nn.Module], list[tuple[str, nn.Module]]]:
+        """(stem, blocks, top): the named children before the blocks, the blocks, those after."""
+        stem, blocks, top = [], [], []
+        for child_name, child in self.net.named_children():
+            if child_name in self.BLOCK_STACKS and len(child) > 1:
+                blocks.extend(child)
+            elif child_name.startswith("layer"):
+                blocks.append(child)
+            else:
+                (top if blocks else stem).append((child_name, child))
+        return stem, blocks, top
+
+    def _trained(self, parts: list[tuple[str, nn.Module]]) -> list[nn.Module]:
+        return [child for child_name, child in parts
+                if child_name not in self.CLASSIFIERS and list(child.parameters())]
+
+    def layer_groups(self) -> list[nn.Module]:
+        stem, blocks, top = self._parts()
+        stem, top = self._trained(stem), self._trained(top)
+        return ([nn.ModuleList(stem)] if stem else []) + blocks + ([nn.ModuleList(top)] if top else [])
+
+    def split(self, n_bottom_groups: int) -> tuple[nn.Module, nn.Module] | None:
+        """(bottom, top) as :meth:`_EfficientNetFeatures.split` gives them, or None where the
+        children do not run in their registered order or no block would be in the top."""
+        stem, blocks, top = self._parts()
+        n_blocks = n_bottom_groups - (1 if self._trained(stem) else 0)
+        if n_bottom_groups <= 0 or not 0 <= n_blocks < len(blocks):
+            return None
+        bottom = _Bottom([child for _, child in stem] + blocks[:n_blocks], self)
+        top = _Top(blocks[n_blocks:] + [child for _, child in top])
+        return (bottom, top) if self._runs_as_whole(bottom, top) else None
+
+    @torch.no_grad()
+    def _runs_as_whole(self, bottom: nn.Module, top: nn.Module) -> bool:
+        was_training = self.training
+        self.eval()
+        try:
+            pixels = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+            expected = self(pixels)
+            return bool(torch.allclose(top(hidden=bottom(pixels=pixels)), expected, rtol=1e-4, atol=1e-5))
+        except Exception:  # noqa: BLE001 - a model that cannot run in pieces trains whole
+            return False
+        finally:
+            self.train(was_training)
+
+
+class _Bottom(nn.Module):
+    """Pixels through the normalization of ``whole`` and then ``modules`` in turn."""
+
+    def __init__(self, modules: list[nn.Module], whole: PixelFeatures):
+        super().__init__()
+        self.chain = nn.Sequential(*modules)
+        self.register_buffer("scale", whole.scale, persistent=False)
+        self.register_buffer("shift", whole.shift, persistent=False)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.chain(_normalized(pixels, self.scale, self.shift))
+
+
+class _Top(nn.Module):
+    """Hidden activations through ``modules`` in turn."""
+
+    def __init__(self, modules: list[nn.Module]):
+        super().__init__()
+        self.chain = nn.Sequential(*modules)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.chain(hidden)
 
 
 class _EfficientNetFeatures(PixelFeatures):
@@ -222,7 +305,7 @@ class _EfficientNetBottom(nn.Module):
         self.rates = _DepthRates(net)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        x = self.swish(self.bn0(self.conv_stem(pixels.to(torch.float32) * self.scale + self.shift)))
+        x = self.swish(self.bn0(self.conv_stem(_normalized(pixels, self.scale, self.shift))))
         return _run_blocks(self.blocks, 0, self.rates, x)
 
 
@@ -300,26 +383,11 @@ def timm_model(model_name: str, *, pretrained: bool = True, image_size: int | No
                             fix="connect to the internet, or use a packaged backbone such as effnet-lite0") from error
     config = timm.data.resolve_data_config({}, model=net)
 
-    def groups() -> list[nn.Module]:
-        # timm models list their parts in forward order: what comes before the first stack of
-        # blocks is the stem, each block (or resnet layer) is a group, what follows is the top.
-        stem, blocks, top = [], [], []
-        for child_name, child in net.named_children():
-            if child_name in ("head", "fc", "classifier", "global_pool", "head_drop") or not list(child.parameters()):
-                continue
-            if child_name in ("blocks", "layers", "stages", "features") and len(child) > 1:
-                blocks.extend(child)
-            elif child_name.startswith("layer"):
-                blocks.append(child)
-            else:
-                (top if blocks else stem).append(child)
-        parts = [nn.ModuleList(stem)] if stem else []
-        return parts + blocks + ([nn.ModuleList(top)] if top else [])
-
     size = image_size or config["input_size"][-1]
     # num_features is the last stage's width; models with a head conv output more, so ask the model.
     with torch.no_grad():
         feature_dim = int(net.eval()(torch.zeros(1, 3, size, size)).shape[-1])
-    return ImageBackbone(f"timm:{model_name}", _TimmFeatures(net, config["mean"], config["std"]), groups,
+    features = _TimmFeatures(net, config["mean"], config["std"])
+    return ImageBackbone(f"timm:{model_name}", features, features.layer_groups,
                          source=f"timm:{model_name}", feature_dim=feature_dim, image_size=size,
                          mean=config["mean"], std=config["std"], pretrained=pretrained, mirror=mirror)
