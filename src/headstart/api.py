@@ -167,7 +167,7 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
             classifier, epochs, _ = finetune(net, train, val_set, classes, head, resolved, seed=seed,
                                              engine=engine, cache_dir=cache_dir)
             history += epochs
-            tuned_val = max(row["val_accuracy"] for row in epochs if row["annealed"])  # the kept epoch's
+            tuned_val = next(row["val_accuracy"] for row in epochs if row["kept"])
             config["validation"] = {"probe": probe_val, "finetuned": tuned_val}
             if pretrained is not None and tuned_val <= probe_val:
                 net.module.load_state_dict(pretrained)

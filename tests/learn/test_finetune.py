@@ -125,15 +125,17 @@ def _changed(before: dict, module: nn.Module) -> bool:
     return any(not torch.equal(before[k], after[k]) for k in before)
 
 
-def _best_row(history: list[dict]) -> dict:
-    """The epoch the fine-tune keeps: of the annealed epochs, best accuracy, then lowest loss, the
-    first of equals."""
-    candidates = [row for row in history if row["annealed"]]
-    best = candidates[0]
-    for row in candidates[1:]:
-        if (row["val_accuracy"], -row["val_loss"]) > (best["val_accuracy"], -best["val_loss"]):
-            best = row
-    return best
+def _kept_row(history: list[dict], n_val: int) -> dict:
+    """The epoch the fine-tune keeps: the last annealed one within a standard error of the best
+    annealed accuracy up to it."""
+    best, kept = -1.0, None
+    for row in history:
+        if row["annealed"]:
+            best = max(best, row["val_accuracy"])
+            if row["val_accuracy"] >= best - math.sqrt(best * (1 - best) / n_val):
+                kept = row
+    assert [row["kept"] for row in history] == [row is kept for row in history]
+    return kept
 
 
 def _val_scores(model, backbone, val, classes) -> tuple[float, float]:
@@ -164,7 +166,7 @@ def test_finetune_trains_the_top_groups_and_keeps_the_best_epoch(topics, tiny_be
     assert not _changed(before["embeddings"], embeddings)  # never unfrozen
     assert _changed(before["top"], top)  # trained in both epochs
     # The second group trains only in epoch 2, so it moved exactly when epoch 2 is the one kept.
-    best = _best_row(history)
+    best = _kept_row(history, len(val))
     assert _changed(before["lower"], lower) == (best["epoch"] == 2)
     # The returned model scores what the kept epoch scored.
     accuracy, loss = _val_scores(model, backbone, val, classes)
@@ -175,8 +177,9 @@ def test_finetune_trains_the_top_groups_and_keeps_the_best_epoch(topics, tiny_be
 
 
 def _validation_scripted(monkeypatch, val, classes, script):
-    """Make the validation after epoch e score as ``script(e)`` says: "real" logits, or every item
-    confidently "right" or "wrong". Returns the weights seen at each scoring."""
+    """Make the validation after epoch e score as ``script(e)`` says: "real" logits, every item
+    confidently "right" or "wrong", or an int k: the first k items right, the others wrong.
+    Returns the weights seen at each scoring."""
     real = finetune_module.predict_logits
     val_y = val.label_ids(classes)
     states = []
@@ -187,8 +190,9 @@ def _validation_scripted(monkeypatch, val, classes, script):
         kind = script(len(states))
         if kind == "real":
             return logits
-        scripted = np.full_like(logits, 8.0 if kind == "wrong" else -8.0)
-        scripted[np.arange(len(val_y)), val_y] = -scripted[0, 0]
+        right = np.arange(len(val_y)) < (kind if isinstance(kind, int) else len(val_y) * (kind == "right"))
+        scripted = np.full_like(logits, -8.0)
+        scripted[np.arange(len(val_y)), np.where(right, val_y, (val_y + 1) % logits.shape[1])] = 8.0
         return scripted
 
     monkeypatch.setattr(finetune_module, "predict_logits", scored)
@@ -218,17 +222,38 @@ def test_early_stopping_restores_the_best_annealed_epoch(topics, tiny_bert_name,
     assert loss == pytest.approx(history[kept - 1]["val_loss"], abs=1e-4)
 
 
-def test_patience_counts_annealed_epochs_only(topics, tiny_bert_name, monkeypatch):
-    """Validation that never improves stops training ``patience`` epochs after the first annealed
-    one; the bad epochs before it use none of the patience."""
+def test_a_later_epoch_within_a_standard_error_of_the_best_is_kept(topics, tiny_bert_name, monkeypatch):
+    """On few validation items, a later annealed epoch that scores a little lower is kept (its lower
+    learning rate is the better bet); epochs far behind count towards patience."""
     train, val, classes, head = topics
-    backbone = create_backbone(tiny_bert_name)
-    _validation_scripted(monkeypatch, val, classes, lambda epoch: "wrong")
-    _, history, _ = finetune(backbone, train, val, classes, head,
-                             FinetuneConfig(epochs=12, lr=1e-4, unfreeze=1, patience=2, batch_size=64), seed=0)
+    n = len(val)
+    first = first_annealed_epoch(10, math.ceil(len(train) / 16))
+    # best 3 of 6 right, then 2 (within a standard error on 6 items: 0.20), then none, twice (far behind).
+    assert n == 6 and 3 / 6 - 2 / 6 < math.sqrt(0.5 * 0.5 / 6) < 3 / 6
+    scores = {first: 3, first + 1: 2, first + 2: 0, first + 3: 0}
+    states = _validation_scripted(monkeypatch, val, classes, lambda epoch: scores.get(epoch, "wrong"))
+    model, history, _ = finetune(create_backbone(tiny_bert_name), train, val, classes, head,
+                                 FinetuneConfig(epochs=10, lr=1e-3, unfreeze=2, patience=2, batch_size=16), seed=0)
+    assert [row["val_accuracy"] for row in history[first - 1:]] == [3 / 6, 2 / 6, 0, 0]
+    assert [row["epoch"] for row in history if row["kept"]] == [first + 1]
+    final = model.state_dict()
+    assert all(torch.equal(final[k], states[first][k]) for k in final)
+
+
+def test_patience_counts_annealed_epochs_only(topics, tiny_bert_name, monkeypatch):
+    """Validation that falls behind the first annealed epoch and stays there stops training
+    ``patience`` epochs later; the bad epochs before it use none of the patience, and a flat
+    score, never behind, stops nothing."""
+    train, val, classes, head = topics
     first = first_annealed_epoch(12, math.ceil(len(train) / 64))
     assert first > 3  # more bad epochs before it than the patience
-    assert len(history) == first + 2
+    config = FinetuneConfig(epochs=12, lr=1e-4, unfreeze=1, patience=2, batch_size=64)
+    for script, epochs in ((lambda epoch: "right" if epoch == first else "wrong", first + 2),
+                           (lambda epoch: "wrong", 12)):
+        _validation_scripted(monkeypatch, val, classes, script)
+        _, history, _ = finetune(create_backbone(tiny_bert_name), train, val, classes, head, config, seed=0)
+        assert len(history) == epochs
+        monkeypatch.undo()
 
 
 # -- images: batch-norm statistics of frozen groups ----------------------------------------------
