@@ -144,7 +144,7 @@ def _mark_stages(fig: Figure, axes, x: np.ndarray, stages: list) -> None:
 
 
 def plot_history(history: Iterable[Mapping]) -> bytes | None:
-    """Loss and validation accuracy per epoch, with stage changes marked.
+    """Loss and validation accuracy per epoch, with stage changes and the kept epoch marked.
 
     Returns ``None`` when there is nothing to plot (no rows, or no loss or
     accuracy values in any row).
@@ -170,6 +170,10 @@ def plot_history(history: Iterable[Mapping]) -> bytes | None:
             ok = np.isfinite(series[key])
             ax.plot(x[ok], series[key][ok], marker=marker, markersize=4, linewidth=1.6,
                     label=key.replace("_", " "), color=colors[key.split("_")[0]])
+        kept = [i for i, row in enumerate(rows) if row.get("kept")]
+        if kept and "val_accuracy" in keys and "val_accuracy" in present:  # the epoch whose weights were kept
+            ax.plot(x[kept], series["val_accuracy"][kept], linestyle="none", marker="*", markersize=13,
+                    color="#2ca02c", label="kept")
         ax.set_ylabel(keys[0].split("_")[1])
         if keys[0].endswith("accuracy"):
             low, high = ax.get_ylim()
