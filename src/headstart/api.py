@@ -91,7 +91,7 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         out: the model folder to write (with ``report.html``); nothing is written when None.
         seed: seeds the split, the probe and fine-tuning.
         ratios: train/val/test fractions when the data has no split column (None: 70/20/10; with
-            ``test``, a validation share of 2/9 capped at about 500 items, at least 10%).
+            ``test``, a validation share of 2/9 capped at about 250 items, at least 5%).
         image_size, max_length: preprocessing of image / text backbones (default: the backbone's).
         mirror: whether an image's left-right mirror shows the same class (default). False for
             digits, text or anything with a left and a right side: fine-tuning then does not flip

@@ -65,7 +65,7 @@ LABEL_COLUMN = typer.Option("label", help="Column holding the label.")
 SPLIT_COLUMN = typer.Option("split", help="Column holding train/val/test, where present.")
 SPLIT_SHARES = typer.Option(None, "--split", help="train/val/test shares when the data has no split column, e.g. "
                             "80/10/10 (default 70/20/10; with --test, validation gets 2/9 of the data up to "
-                            "500 items, and at least 10%).")
+                            "250 items, and at least 5%).")
 PATH_COLUMN = typer.Option("path", help="Column holding image paths (image CSVs).")
 
 

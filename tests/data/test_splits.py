@@ -174,4 +174,4 @@ def test_with_a_test_file_and_no_ratios_validation_is_capped_for_large_data():
     assert sum(counts(result, "train").values()) == 5000 - VAL_ITEMS_ENOUGH
     explicit = assign_splits(large_train, ratios=(0.7, 0.2, 0.1), test=large_test)  # given ratios are kept
     assert sum(counts(explicit, "val").values()) == 2 * round(2500 * 2 / 9)
-    assert default_val_share(100_000) == 0.1
+    assert default_val_share(100_000) == 0.05
