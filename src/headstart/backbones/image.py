@@ -292,21 +292,18 @@ def _run_blocks(blocks, first: int, rates: _DepthRates, x: torch.Tensor) -> torc
     return x
 
 
-class _EfficientNetBottom(nn.Module):
+class _EfficientNetBottom(_Bottom):
     """Pixels to the activations before block ``cut``: normalization, stem and the first blocks."""
 
     def __init__(self, whole: _EfficientNetFeatures, cut: int):
-        super().__init__()
         net = whole.net
-        self.conv_stem, self.bn0, self.swish = net._conv_stem, net._bn0, net._swish
+        super().__init__([net._conv_stem, net._bn0, net._swish], whole)
         self.blocks = nn.ModuleList(list(net._blocks)[:cut])
-        self.register_buffer("scale", whole.scale, persistent=False)
-        self.register_buffer("shift", whole.shift, persistent=False)
         self.rates = _DepthRates(net)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        x = self.swish(self.bn0(self.conv_stem(_normalized(pixels, self.scale, self.shift))))
-        return _run_blocks(self.blocks, 0, self.rates, x)
+        # The blocks take their drop-connect rate as an argument, so they run apart from the chain.
+        return _run_blocks(self.blocks, 0, self.rates, super().forward(pixels))
 
 
 class _EfficientNetTop(nn.Module):

@@ -305,7 +305,7 @@ def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str
     total_steps = steps_per_epoch * config.epochs
     annealed_from = first_annealed_epoch(config.epochs, steps_per_epoch)
 
-    best_accuracy, kept_epoch, best_state, since_kept = -1.0, None, None, 0
+    best_accuracy, kept_epoch, kept_state, since_kept = -1.0, None, None, 0
     history, step = [], 0
     with progress_bar("fine-tuning", total_steps) as advance:
         for epoch in range(config.epochs):
@@ -350,14 +350,14 @@ def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str
             best_accuracy = max(best_accuracy, val_accuracy)
             if val_accuracy >= best_accuracy - standard_error(best_accuracy, len(val_y)):
                 kept_epoch, since_kept = epoch + 1, 0
-                best_state = copy.deepcopy(model.state_dict())
+                kept_state = copy.deepcopy(model.state_dict())
             else:
                 since_kept += 1
                 if since_kept >= config.patience:
                     break
     for row in history:
         row["kept"] = row["epoch"] == kept_epoch
-    model.load_state_dict(best_state)
+    model.load_state_dict(kept_state)
     model.to(memory_format=torch.contiguous_format)  # safetensors and ONNX export want plain layouts
     model.eval()
     for parameter in model.parameters():
