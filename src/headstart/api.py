@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from headstart.backbones import DEFAULT_BACKBONE, backbone_modality, create_backbone
+from headstart.backbones import DEFAULT_BACKBONE, backbone_modality, backbone_options, create_backbone
 from headstart.data import Dataset, assign_splits, read_dataset
 from headstart.data.splits import concat
 from headstart.errors import DataError, HeadstartError
@@ -54,15 +54,6 @@ def prepare(data, *, test=None, val=None, ratios: Sequence[float] | None = None,
         dataset = concat(replace(dataset, splits=["train"] * len(dataset)),
                          replace(val_set, splits=["val"] * len(val_set)))
     return assign_splits(dataset, ratios=ratios, seed=seed, test=None if test is None else read(test, **columns))
-
-
-def backbone_options(image_size: int | None = None, max_length: int | None = None, mirror: bool = True) -> dict:
-    """``create_backbone`` options a user chose; defaults are left out, so that a saved model's
-    config names only what differs from the backbone's own settings."""
-    options = {k: v for k, v in {"image_size": image_size, "max_length": max_length}.items() if v}
-    if not mirror:
-        options["mirror"] = False
-    return options
 
 
 def choose_mode(mode: str, n_train: int) -> str:

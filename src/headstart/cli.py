@@ -17,6 +17,7 @@ from typing import Optional
 
 import typer
 
+from headstart.cli_options import IMAGE_SIZE, MAX_LENGTH, MIRROR
 from headstart.errors import HeadstartError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -92,12 +93,7 @@ def fit(data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image
         lr: Optional[float] = typer.Option(None, help="Fine-tuning learning rate of the top group and head."),
         batch_size: Optional[int] = typer.Option(None, help="Fine-tuning batch size (default: 16 for text, "
                                                                   "32 for images)."),
-        image_size: Optional[int] = typer.Option(None, help="Image side in pixels (default: the backbone's)."),
-        max_length: Optional[int] = typer.Option(None, help="Maximum tokens per text (default: the backbone's)."),
-        mirror: bool = typer.Option(True, "--mirror/--no-mirror",
-                                    help="Whether an image's left-right mirror shows the same class: training "
-                                         "flips images and predictions average both views. --no-mirror for "
-                                         "digits, text, or anything with a left and a right side."),
+        image_size: Optional[int] = IMAGE_SIZE, max_length: Optional[int] = MAX_LENGTH, mirror: bool = MIRROR,
         baseline: bool = typer.Option(True, "--baseline/--no-baseline",
                                       help="Also train a model from scratch and say whether transfer helps."),
         auto_unfreeze: bool = typer.Option(False, "--auto-unfreeze",

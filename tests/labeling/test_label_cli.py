@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -109,3 +110,19 @@ def test_add_starts_a_background_retrain_when_due(tmp_path, pool, tiny_bert_name
         time.sleep(0.5)
     versions = open_project(db).store.model_versions()
     assert [(v.kind, v.n_labels) for v in versions] == [("probe", 6)], f"no retrain after {time.monotonic() - started}s"
+
+
+def test_init_keeps_the_backbone_options_for_the_features(tmp_path, image_folder):
+    from headstart.backbones import create_backbone
+    from headstart.features.extract import compute_features
+
+    db = tmp_path / "p.db"
+    result = invoke("label", "init", image_folder, "--labels", "red,blue,dark", "--db", db, "--image-size", 64,
+                    "--no-mirror")
+    assert result.exit_code == 0, result.output
+    project = open_project(str(db))
+    assert project.backbone_options == {"image_size": 64, "mirror": False}
+    paths = [row[2] for row in project.table()][:4]
+    at_64 = compute_features(create_backbone("effnet-lite0", image_size=64), paths, engine="torch")
+    at_224 = compute_features(create_backbone("effnet-lite0"), paths, engine="torch")
+    assert np.allclose(project.features()[:4], at_64, atol=1e-4) and not np.allclose(at_64, at_224, atol=1e-2)

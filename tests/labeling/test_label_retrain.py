@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -87,7 +88,8 @@ def test_a_fine_tune_is_a_queued_job(tmp_path, text_csv, tiny_bert_name):
         writer = csv.writer(handle)
         writer.writerow(["text"])
         writer.writerows([[r["text"]] for r in rows])
-    project = init_project(pool, labels="food,sports,tech", db=tmp_path / "f.db", backbone=tiny_bert_name)
+    project = init_project(pool, labels="food,sports,tech", db=tmp_path / "f.db", backbone=tiny_bert_name,
+                           max_length=24)
     for item, row in zip(project.ids, rows):
         project.add(item, row["label"], annotator="ana")
     job = queue_finetune(project, epochs=1, strategy="staged")
@@ -96,7 +98,8 @@ def test_a_fine_tune_is_a_queued_job(tmp_path, text_csv, tiny_bert_name):
     assert run_jobs(project, tmp_path / "models") == 1
     version = project.store.model_versions()[0]
     assert version.status == "done", version.error
-    assert (tmp_path / "models" / f"model-v{job}" / "config.json").is_file() and version.path
+    config = json.loads((tmp_path / "models" / f"model-v{job}" / "config.json").read_text())
+    assert config["backbone"]["options"] == {"max_length": 24} and version.path  # the project's options
     assert 0 <= version.metrics["accuracy"] <= 1
     predictions = project.store.predictions()
     assert project.store.prediction_version() == job and len(predictions) == len(rows)

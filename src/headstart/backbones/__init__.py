@@ -4,10 +4,11 @@ from headstart.backbones.base import Backbone
 from headstart.backbones.registry import (
     DEFAULT_BACKBONE,
     backbone_modality,
+    backbone_options,
     create_backbone,
     list_backbones,
     register_backbone,
 )
 
-__all__ = ["Backbone", "DEFAULT_BACKBONE", "backbone_modality", "create_backbone", "list_backbones",
+__all__ = ["Backbone", "DEFAULT_BACKBONE", "backbone_modality", "backbone_options", "create_backbone", "list_backbones",
            "register_backbone"]

@@ -49,6 +49,15 @@ def backbone_modality(name: str) -> str:
     raise _unknown(name)
 
 
+def backbone_options(image_size: int | None = None, max_length: int | None = None, mirror: bool = True) -> dict:
+    """``create_backbone`` options a user chose; defaults are left out, so that a saved model's
+    config names only what differs from the backbone's own settings."""
+    options = {k: v for k, v in {"image_size": image_size, "max_length": max_length}.items() if v}
+    if not mirror:
+        options["mirror"] = False
+    return options
+
+
 def create_backbone(name: str, **options) -> Backbone:
     """Build the backbone called ``name``.
 

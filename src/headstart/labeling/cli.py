@@ -20,6 +20,7 @@ from typing import Optional
 
 import typer
 
+from headstart.cli_options import IMAGE_SIZE, MAX_LENGTH, MIRROR
 from headstart.labeling.strategies import DEFAULT_STRATEGY
 
 label_app = typer.Typer(no_args_is_help=True, help="Model-assisted labeling: a store, pre-labels, active "
@@ -66,6 +67,7 @@ def init(pool: Path = typer.Argument(..., help="CSV/TSV/JSONL file or image fold
          retrain_every: int = typer.Option(50, help="Retrain the probe after this many new labels (0: never)."),
          id_column: str = typer.Option("id"), text_column: str = typer.Option("text"),
          path_column: str = typer.Option("path"), label_column: str = typer.Option("label"),
+         image_size: Optional[int] = IMAGE_SIZE, max_length: Optional[int] = MAX_LENGTH, mirror: bool = MIRROR,
          seed: int = typer.Option(0)) -> None:
     """Create a labeling project from a pool and a label set."""
     from headstart.labeling import init_project
@@ -73,7 +75,8 @@ def init(pool: Path = typer.Argument(..., help="CSV/TSV/JSONL file or image fold
     project = init_project(pool, labels=labels, db=_db(db), backbone=backbone, multi_share=multi_share,
                            annotators_per_item=annotators_per_item, retrain_every=retrain_every, seed=seed,
                            columns={"id_column": id_column, "text_column": text_column, "path_column": path_column,
-                                    "label_column": label_column})
+                                    "label_column": label_column},
+                           image_size=image_size, max_length=max_length, mirror=mirror)
     status = project.status()
     typer.echo(f"project in {_db(db)}: {status['items']} items, labels {', '.join(status['classes'])}, "
                f"{status['labeled_items']} labeled")

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 from sqlalchemy import insert, text
 
-from headstart.backbones import DEFAULT_BACKBONE, backbone_modality
+from headstart.backbones import DEFAULT_BACKBONE, backbone_modality, backbone_options
 from headstart.data import read_dataset
 from headstart.data.sources import _parse_delimited, _parse_jsonl, _read_utf8
 from headstart.errors import DataError, LabelingError
@@ -102,7 +102,8 @@ def parse_label_set(labels: str | Sequence[str] | None, pool: Pool) -> list[str]
 def init_project(pool: str | Path, *, labels: str | Sequence[str] | None = None, db: str | Path = DEFAULT_DB,
                  backbone: str | None = None, name: str | None = None, multi_share: float = 0.0,
                  annotators_per_item: int = 2, retrain_every: int = 50, seed: int = 0,
-                 columns: dict | None = None) -> "LabelingProject":
+                 columns: dict | None = None, image_size: int | None = None, max_length: int | None = None,
+                 mirror: bool = True) -> "LabelingProject":
     """Create a labeling project in ``db`` (a SQLite path or a PostgreSQL URL) from a pool.
 
     Args:
@@ -113,6 +114,8 @@ def init_project(pool: str | Path, *, labels: str | Sequence[str] | None = None,
         multi_share: share of items (0..1) that go to ``annotators_per_item`` annotators, for agreement.
         retrain_every: retrain the probe after this many new labels.
         columns: ``id_column``, ``text_column``, ``path_column``, ``label_column``.
+        image_size, max_length, mirror: the backbone's options, as in :func:`headstart.fit`; the
+            project's features and fine-tunes use them.
 
     Everything is checked before anything is written; the project and its items are one transaction.
     """
@@ -143,7 +146,8 @@ def init_project(pool: str | Path, *, labels: str | Sequence[str] | None = None,
         session.add(Project(id=1, name=name or Path(str(pool)).stem, modality=data.modality, classes=classes,
                             backbone=backbone, source=data.source, created_at=now,
                             settings={"retrain_every": retrain_every, "multi_share": multi_share,
-                                      "annotators_per_item": annotators_per_item}))
+                                      "annotators_per_item": annotators_per_item,
+                                      "backbone_options": backbone_options(image_size, max_length, mirror)}))
         session.execute(insert(Item), [
             {"id": i + 1, "external_id": item_id, "content": item, "content_hash": item_hash, "origin": origin,
              "required_labels": int(r)}
@@ -199,6 +203,11 @@ class LabelingProject:
     def settings(self) -> dict:
         return dict(self.store.project.settings)
 
+    @property
+    def backbone_options(self) -> dict:
+        """``create_backbone`` options chosen at init (image_size, max_length, mirror); none is a default."""
+        return dict(self.settings.get("backbone_options", {}))
+
     def table(self):
         """(id, external_id, content, hash, required) of every item; items never change after init."""
         if self._table is None:
@@ -221,7 +230,7 @@ class LabelingProject:
             from headstart.features.extract import cached_features
 
             table = self.table()
-            backbone = create_backbone(self.store.project.backbone)
+            backbone = create_backbone(self.store.project.backbone, **self.backbone_options)
             self._features = cached_features(backbone, [row[2] for row in table], [row[3] for row in table],
                                              engine=self.engine, cache_dir=self.cache_dir)
         return self._features

@@ -167,7 +167,7 @@ def run_finetune(project, version, out_root: str | Path) -> None:
             folder = Path(out_root) / f"model-v{version.id}"
             config = headstart.FinetuneConfig(**(version.metrics or {}).get("config", {}))
             model = headstart.fit(data, backbone=store.project.backbone, mode="finetune", out=folder,
-                                  finetune_config=config, baseline=False)
+                                  finetune_config=config, baseline=False, **project.backbone_options)
         metrics = {k: v for k, v in model.metrics.items() if isinstance(v, (int, float))}
         table = project.table()
         proba = model.predict_proba([row[2] for row in table])  # pre-labels from the fine-tuned model
