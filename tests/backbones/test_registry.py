@@ -146,12 +146,32 @@ def test_timm_random_init_gives_num_features_dims(two_pngs):
     assert len(groups) == 5
 
 
+def test_timm_layer_groups_are_timms_own_and_hold_every_parameter_once():
+    # Stages named s1..s4 (RegNet) and parameters held outside any block (a ViT's class token and
+    # position embeddings) are grouped as timm's layer decay groups them.
+    regnet = create_backbone("timm:regnety_002", pretrained=False, image_size=32)
+    vit = create_backbone("timm:vit_tiny_patch16_224", pretrained=False)
+    for backbone, n_groups in ((regnet, 5), (vit, 13)):  # the stem, then each stage or block
+        groups = backbone.layer_groups()
+        held = [{id(p) for p in group.parameters()} for group in groups]
+        assert len(groups) == n_groups
+        assert sum(map(len, held)) == len(set().union(*held)) == len(list(backbone.module.parameters()))
+    assert regnet.layer_groups()[1] is regnet.module.net.s1
+    net = vit.module.net
+    assert {id(net.cls_token), id(net.pos_embed)} <= {id(p) for p in vit.layer_groups()[0].parameters()}
+
+
 def test_timm_feature_dim_matches_the_output_of_a_model_with_a_head_conv():
     backbone = create_backbone("timm:mobilenetv3_small_050", pretrained=False, image_size=32)
     with torch.no_grad():
         output = backbone.module.eval()(torch.zeros(1, 3, 32, 32))
     # compute_features then fails: "could not broadcast (2,1024) into (2,288)"
     assert output.shape == (1, backbone.feature_dim)
+
+
+def test_an_image_size_a_timm_model_cannot_take_is_a_backbone_error():
+    with pytest.raises(BackboneError, match=r"timm:vit_tiny_patch16_224.*64x64.*leave --image-size out.*224 px"):
+        create_backbone("timm:vit_tiny_patch16_224", pretrained=False, image_size=64)
 
 
 def test_unknown_timm_model_is_a_backbone_error():

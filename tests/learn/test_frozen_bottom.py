@@ -20,8 +20,9 @@ def effnet():
     return backbone
 
 
-# Networks timm cuts between its children: plain convolutions, and depthwise ones with fused norm-acts.
-TIMM_CUTS = {"timm:resnet18": [1, 2, 3, 4], "timm:efficientnet_b0": [1, 4, 7]}
+# Networks timm cuts between its children: plain convolutions, depthwise ones with fused norm-acts,
+# and stages that are not a stack of blocks (a RegNet's s1..s4).
+TIMM_CUTS = {"timm:resnet18": [1, 2, 3, 4], "timm:efficientnet_b0": [1, 4, 7], "timm:regnety_002": [1, 3, 4]}
 
 
 @pytest.fixture(scope="module", params=sorted(TIMM_CUTS))
@@ -72,8 +73,9 @@ def test_timm_bottom_holds_its_groups_and_top_the_rest(timm_net):
 
 
 def test_no_cut_where_nothing_or_everything_would_be_frozen(effnet, timm_net):
-    # Groups the top keeps at least: the last blocks, and the head convolution where there is one.
-    top_groups = {"effnet-lite0": 2, "timm:efficientnet_b0": 2, "timm:resnet18": 1}
+    # Groups the top keeps at least: the last blocks, and the head convolution where it is a group
+    # of its own (timm puts it with the last stage).
+    top_groups = {"effnet-lite0": 2, "timm:efficientnet_b0": 1, "timm:resnet18": 1, "timm:regnety_002": 1}
     for backbone in (effnet, timm_net):
         groups = len(backbone.layer_groups())
         assert backbone.split(0) is None and backbone.split(groups) is None

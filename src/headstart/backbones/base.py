@@ -24,6 +24,7 @@ class Backbone(ABC):
         dynamic_axes: per input, which axes vary between batches (for ONNX export).
         source: where the weights came from (a path, a package, a hub id), for manifests.
         pretrained: False when the weights are a random initialization.
+        augments: whether ``preprocess(train=True)`` draws a random augmentation from its seed.
     """
 
     name: str
@@ -34,6 +35,7 @@ class Backbone(ABC):
     dynamic_axes: dict[str, dict[int, str]]
     source: str
     pretrained: bool = True
+    augments: bool = False
 
     @abstractmethod
     def preprocess(self, items: Sequence[str], *, train: bool = False,

@@ -30,6 +30,7 @@ class ImageBackbone(Backbone):
     """
 
     modality = "image"
+    augments = True
     input_names = ("pixels",)
     dynamic_axes = {"pixels": {0: "batch"}}
 
@@ -159,49 +160,67 @@ def _normalized(pixels: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) 
 class _TimmFeatures(PixelFeatures):
     """A timm model built with ``num_classes=0``.
 
-    Its children are taken in the order timm registers them, which is their forward order in
-    convolutional networks: what comes before the first stack of blocks is the stem, each block
-    (or resnet layer) is a layer group, what follows is the top. :meth:`split` checks that order on
-    an example before it cuts the model there, and declines where it does not hold (a vision
-    transformer adds position embeddings between its children).
+    Its layer groups are timm's own (``group_matcher(coarse=True)``, the groups timm's layer-wise
+    learning-rate decay uses): the stem, then each stage or block, bottom to top, whatever the
+    family calls them. It is cut (:meth:`split`) between its children in the order timm registers
+    them, which is their forward order in convolutional networks; the cut is checked on an example
+    and declined where the order does not hold (a vision transformer adds position embeddings
+    between its children).
     """
-
-    BLOCK_STACKS = ("blocks", "layers", "stages", "features")
-    CLASSIFIERS = ("head", "fc", "classifier", "global_pool", "head_drop")
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
-    def _parts(self) -> tuple[list[tuple[str, nn.Module]], list[nn.Module], list[tuple[str, nn.Module]]]:
-        """(stem, blocks, top): the named children before the blocks, the blocks, those after."""
-        stem, blocks, top = [], [], []
-        for child_name, child in self.net.named_children():
-            if child_name in self.BLOCK_STACKS and len(child) > 1:
-                blocks.extend(child)
-            elif child_name.startswith("layer"):
-                blocks.append(child)
-            else:
-                (top if blocks else stem).append((child_name, child))
-        return stem, blocks, top
-
-    def _trained(self, parts: list[tuple[str, nn.Module]]) -> list[nn.Module]:
-        return [child for child_name, child in parts
-                if child_name not in self.CLASSIFIERS and list(child.parameters())]
-
     def layer_groups(self) -> list[nn.Module]:
-        stem, blocks, top = self._parts()
-        stem, top = self._trained(stem), self._trained(top)
-        return ([nn.ModuleList(stem)] if stem else []) + blocks + ([nn.ModuleList(top)] if top else [])
+        owner = _timm_group_of_parameters(self.net)
+        modules: list[list[nn.Module]] = [[] for _ in range(max(owner.values(), default=0) + 1)]
+        loose: list[list[nn.Parameter]] = [[] for _ in modules]
+
+        def assign(prefix: str, module: nn.Module) -> None:
+            """The largest submodules whose parameters are all in one group; parameters held
+            directly by a module that spans groups (a ViT's position embeddings) go on their own."""
+            indices = {owner[prefix + name] for name, _ in module.named_parameters()}
+            if len(indices) == 1:
+                modules[indices.pop()].append(module)
+                return
+            for name, parameter in module.named_parameters(recurse=False):
+                loose[owner[prefix + name]].append(parameter)
+            for name, child in module.named_children():
+                assign(f"{prefix}{name}.", child)
+
+        assign("", self.net)
+        groups = []
+        for parts, parameters in zip(modules, loose):
+            if parameters:
+                parts = [_Parameters(parameters), *parts]
+            if parts:
+                groups.append(parts[0] if len(parts) == 1 else nn.ModuleList(parts))
+        return groups
+
+    def _chain(self) -> list[nn.Module]:
+        """The children in registered order, sequential stacks of blocks opened one level."""
+        return [part for child in self.net.children()
+                for part in (child if isinstance(child, nn.Sequential) else [child])]
 
     def split(self, n_bottom_groups: int) -> tuple[nn.Module, nn.Module] | None:
-        """(bottom, top) as :meth:`_EfficientNetFeatures.split` gives them, or None where the
-        children do not run in their registered order or no block would be in the top."""
-        stem, blocks, top = self._parts()
-        n_blocks = n_bottom_groups - (1 if self._trained(stem) else 0)
-        if n_bottom_groups <= 0 or not 0 <= n_blocks < len(blocks):
+        """(bottom, top) as :meth:`_EfficientNetFeatures.split` gives them: the bottom is the
+        longest run of first children holding exactly the lowest groups' parameters (parameterless
+        children, pooling say, go with it). None where no run does, or it does not compute what
+        the whole network does."""
+        groups = self.layer_groups()
+        if not 0 < n_bottom_groups < len(groups):
             return None
-        bottom = _Bottom([child for _, child in stem] + blocks[:n_blocks], self)
-        top = _Top(blocks[n_blocks:] + [child for _, child in top])
+        wanted = _parameter_ids(groups[:n_bottom_groups])
+        chain, held, cut = self._chain(), set(), None
+        for length, child in enumerate(chain, start=1):
+            held |= _parameter_ids([child])
+            if held == wanted:
+                cut = length
+            elif not held <= wanted:
+                break
+        if cut is None or cut == len(chain):
+            return None
+        bottom, top = _Bottom(chain[:cut], self), _Top(chain[cut:])
         return (bottom, top) if self._runs_as_whole(bottom, top) else None
 
     @torch.no_grad()
@@ -216,6 +235,33 @@ class _TimmFeatures(PixelFeatures):
             return False
         finally:
             self.train(was_training)
+
+
+def _timm_group_of_parameters(net: nn.Module) -> dict[str, int]:
+    """Parameter name -> timm's coarse layer group (0 = stem); what timm leaves out goes with the
+    top group, as its layer decay does. One group where a model defines no grouping."""
+    from timm.models import group_parameters
+
+    names = [name for name, _ in net.named_parameters()]
+    matcher = getattr(net, "group_matcher", None)
+    try:
+        owner = group_parameters(net, matcher(coarse=True), reverse=True) if matcher else {}
+    except NotImplementedError:
+        owner = {}
+    top = max(owner.values(), default=0)
+    return {name: owner.get(name, top) for name in names}
+
+
+def _parameter_ids(modules: Sequence[nn.Module]) -> set[int]:
+    return {id(parameter) for module in modules for parameter in module.parameters()}
+
+
+class _Parameters(nn.Module):
+    """Parameters that a layer group holds outside its modules (a ViT's class token)."""
+
+    def __init__(self, parameters: list[nn.Parameter]):
+        super().__init__()
+        self.held = nn.ParameterList(parameters)
 
 
 class _Bottom(nn.Module):
@@ -382,8 +428,13 @@ def timm_model(model_name: str, *, pretrained: bool = True, image_size: int | No
 
     size = image_size or config["input_size"][-1]
     # num_features is the last stage's width; models with a head conv output more, so ask the model.
-    with torch.no_grad():
-        feature_dim = int(net.eval()(torch.zeros(1, 3, size, size)).shape[-1])
+    try:
+        with torch.no_grad():
+            feature_dim = int(net.eval()(torch.zeros(1, 3, size, size)).shape[-1])
+    except (AssertionError, RuntimeError) as error:  # a ViT's patch grid is fixed at its own size
+        raise BackboneError(f"the model does not take {size}x{size} images ({str(error).splitlines()[0]})",
+                            where=f"timm:{model_name}",
+                            fix=f"leave --image-size out (this model takes {config['input_size'][-1]} px)") from error
     features = _TimmFeatures(net, config["mean"], config["std"])
     return ImageBackbone(f"timm:{model_name}", features, features.layer_groups,
                          source=f"timm:{model_name}", feature_dim=feature_dim, image_size=size,

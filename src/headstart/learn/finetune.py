@@ -313,10 +313,10 @@ def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str
             batches = _training_batches(train, config.batch_size, rng)
             losses, n_top = [], 0  # 0: set the trainable groups afresh (validation left the model in eval mode)
             # One augmentation seed a batch, drawn here: the batches are prepared in order, in one
-            # thread, so a run's augmentations depend on its seed only. Text is not augmented, and
-            # drawing nothing keeps its shuffles on the stream they had before images drew seeds.
-            augmented = backbone.modality == "image"
-            batch_seeds = iter(rng.integers(2**31, size=len(batches)).tolist() if augmented else [None] * len(batches))
+            # thread, so a run's augmentations depend on its seed only. A backbone that does not
+            # augment (text) draws none, which keeps its shuffles on the stream they had before.
+            batch_seeds = iter(rng.integers(2**31, size=len(batches)).tolist() if backbone.augments
+                               else [None] * len(batches))
 
             def prepare(items: list[str]) -> dict[str, torch.Tensor]:
                 inputs = backbone.preprocess(items, train=True, seed=next(batch_seeds))
