@@ -66,7 +66,7 @@ def test_resolved_defaults_for_text(tiny_bert_backbone):
     assert resolved is not config and config.epochs is None and config.lr is None  # the original is untouched
     assert resolved.unfreeze == 2  # all but the embeddings
     assert resolved.epochs == 30  # ceil(150 / 2) steps, capped at 30
-    assert resolved.lr == 5e-5 and resolved.batch_size == 16 and resolved.batchnorm == "frozen"
+    assert resolved.lr == 1e-4 and resolved.batch_size == 16 and resolved.batchnorm == "frozen"
     assert resolved.min_steps == 150 and resolved.patience == 30 // 4 + 1  # a quarter of the epochs
     big = FinetuneConfig(batch_size=32).resolved(tiny_bert_backbone, 3200, 3)  # 100 steps an epoch
     assert big.epochs == 3 and big.patience == 2
