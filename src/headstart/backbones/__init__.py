@@ -10,5 +10,5 @@ from headstart.backbones.registry import (
     register_backbone,
 )
 
-__all__ = ["Backbone", "DEFAULT_BACKBONE", "backbone_modality", "backbone_options", "create_backbone", "list_backbones",
-           "register_backbone"]
+__all__ = ["Backbone", "DEFAULT_BACKBONE", "backbone_modality", "backbone_options", "create_backbone",
+           "list_backbones", "register_backbone"]
