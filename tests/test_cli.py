@@ -201,10 +201,12 @@ def test_bad_input_is_one_line_and_exit_code_2(case, tmp_path, text_csv, image_f
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no staging or report file left either
 
 
-def test_max_length_with_an_image_backbone_is_not_a_crash(image_folder, tmp_path):
-    result = invoke("fit", image_folder, "--backbone", "timm:resnet18", "--max-length", "64", "--out",
-                    tmp_path / "out")
-    assert result.exit_code in (0, 2), result.exception
+def test_max_length_with_an_image_backbone_does_not_apply(image_folder, tmp_path):
+    out = tmp_path / "out"
+    result = invoke("fit", image_folder, "--backbone", "effnet-lite0", "--max-length", "64", "--image-size", 32,
+                    "--mode", "probe", "--no-baseline", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert Model.load(out).backbone.image_size == 32  # the image option applies; the text one is left out
 
 
 def test_report_of_a_folder_that_is_not_a_model(tmp_path):
@@ -232,3 +234,77 @@ def test_debug_shows_the_traceback(tmp_path):
     assert result.exit_code == 2
     assert result.stderr.splitlines() == ["error: data.csv row 3, column 'text': the text is empty "
                                           "(write the text or delete the row)"]
+
+
+# -- without the labeling extra ----------------------------------------------------------------------
+
+LABEL_EXTRA = {name: name for name in ("sqlalchemy", "alembic", "fastapi", "uvicorn", "cleanlab")}
+
+
+def _run_without(tmp_path, blocked: dict, *args):
+    """Run the installed ``headstart`` where importing a module of ``blocked`` (or a submodule) fails
+    as if the package it names were not installed: a sitecustomize.py on PYTHONPATH puts a finder
+    that refuses them first on sys.meta_path."""
+    (tmp_path / "sitecustomize.py").write_text(f"""
+import importlib.abc
+import sys
+
+BLOCKED = {blocked!r}
+
+
+class Absent(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        missing = BLOCKED.get(name) or BLOCKED.get(name.partition(".")[0])
+        if missing:
+            raise ModuleNotFoundError(f"No module named {{missing!r}}", name=missing)
+        return None
+
+
+sys.meta_path.insert(0, Absent())
+""", encoding="utf-8")
+    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    return subprocess.run([Path(sys.executable).parent / "headstart", *args], capture_output=True, text=True,
+                          check=False, timeout=120, cwd=tmp_path, env={**os.environ, "PYTHONPATH": path, "COLUMNS": "200"})
+
+
+def _one_install_line(done, package: str) -> None:
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    expected = f"error: this command needs {package}, which is not installed (pip install 'headstart[label]')"
+    assert done.stderr.splitlines() == [expected]
+
+
+def test_without_the_labeling_extra_the_other_commands_work(tmp_path, text_csv, tiny_bert_name):
+    done = _run_without(tmp_path, LABEL_EXTRA, "--help")
+    assert done.returncode == 0, done.stderr
+    assert "fit" in done.stdout and "label" in done.stdout
+    done = _run_without(tmp_path, LABEL_EXTRA, "backbones")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[0] == "minilm-l6"
+    out = tmp_path / "run"
+    done = _run_without(tmp_path, LABEL_EXTRA, "fit", text_csv(n_per_class=8), "--backbone", tiny_bert_name,
+                        "--mode", "probe", "--no-baseline", "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert (out / "report.html").is_file()
+
+
+@pytest.mark.parametrize("args", [["label", "status"], ["label", "init", "pool.csv", "--labels", "a,b"]])
+def test_without_the_labeling_extra_a_label_command_says_what_to_install(tmp_path, args):
+    done = _run_without(tmp_path, LABEL_EXTRA, *args, "--db", tmp_path / "labels.db")
+    _one_install_line(done, "sqlalchemy")
+    assert not (tmp_path / "labels.db").exists()
+
+
+def test_a_labeling_cli_that_cannot_be_imported_leaves_a_label_command_that_says_what_to_install(tmp_path):
+    blocked = {"headstart.labeling.cli": "fastapi"}  # as if importing the labeling commands needed fastapi
+    done = _run_without(tmp_path, blocked, "--help")
+    assert done.returncode == 0, done.stderr
+    assert "fit" in done.stdout and "not installed: pip install 'headstart[label]'" in done.stdout
+    for args in (["label", "--help"], ["label", "init", "pool.csv", "--labels", "a,b"]):
+        _one_install_line(_run_without(tmp_path, blocked, *args), "fastapi")
+
+
+def test_a_missing_headstart_module_is_a_bug_not_a_missing_extra(tmp_path):
+    done = _run_without(tmp_path, {"headstart.labeling.strategies": "headstart.labeling.strategies"}, "--help")
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr and "No module named 'headstart.labeling.strategies'" in done.stderr

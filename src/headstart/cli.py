@@ -6,45 +6,31 @@ Errors a user can fix print one line and exit with code 2; ``--debug`` shows the
 from __future__ import annotations
 
 import csv
-import functools
 import json
 import os
 import sys
-import tempfile
 import webbrowser
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import typer
 
-from headstart.cli_options import IMAGE_SIZE, MAX_LENGTH, MIRROR
+from headstart.cli_common import IMAGE_SIZE, MAX_LENGTH, MIRROR, friendly, missing_extra, set_debug
 from headstart.errors import HeadstartError
+
+if TYPE_CHECKING:
+    from headstart.transfer.page import TransferResult
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Transfer learning on small labeled datasets, for text and images.")
-_state = {"debug": False}
 
 
 @app.callback()
 def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
          quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars.")) -> None:
-    _state["debug"] = debug
+    set_debug(debug)
     if quiet:
         os.environ["HEADSTART_QUIET"] = "1"
-
-
-def friendly(command):
-    """Turn a HeadstartError into one line on stderr and exit code 2."""
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except HeadstartError as error:
-            if _state["debug"]:
-                raise
-            typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
-            raise typer.Exit(code=2) from None
-    return wrapper
 
 
 def _ratios(text: str | None) -> tuple[float, float, float] | None:
@@ -139,13 +125,9 @@ def predict(model_dir: Path = typer.Argument(..., help="A model folder written b
         writer.writerow(header)
         writer.writerows(rows)
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", newline="", encoding="utf-8", dir=out.parent, delete=False,
-                                     prefix=f".{out.name}.", suffix=".tmp") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    os.replace(handle.name, out)
+    from headstart.output import write_csv
+
+    write_csv(out, header, rows)
     typer.echo(f"{len(rows)} predictions written to {out}", err=True)
 
 
@@ -177,30 +159,6 @@ def _names(text: Optional[str]) -> Optional[list[str]]:
     return names or None
 
 
-@app.command()
-@friendly
-def rank(data: Path = typer.Argument(..., help="Labeled CSV/TSV/JSONL file or image folder, as for `fit`."),
-         backbones: Optional[str] = typer.Option(None, help="Comma-separated registry names (default: every "
-                                                            "registered backbone of the data's modality)."),
-         score: Optional[str] = typer.Option(None, help="Rank by: hscore (default) | logme | nce | leep | probe."),
-         max_items: int = typer.Option(2000, help="Score a stratified subset of at most this many train items."),
-         out: Optional[Path] = typer.Option(None, help="Folder for ranking.json/.png/.html (default "
-                                                       "runs/<data name>-rank)."),
-         seed: int = typer.Option(0, help="Seed of the split and the subset."),
-         split: Optional[str] = SPLIT_SHARES,
-         text_column: str = TEXT_COLUMN, label_column: str = LABEL_COLUMN, split_column: str = SPLIT_COLUMN,
-         path_column: str = PATH_COLUMN) -> None:
-    """Rank candidate backbones by transferability scores and cost, without fine-tuning."""
-    from headstart import api
-
-    out = out or Path("runs") / f"{data.stem}-rank"
-    ranking = api.rank(data, _names(backbones), score=score, max_items=max_items, out=out, seed=seed,
-                       ratios=_ratios(split), columns=_columns(text_column, label_column, split_column, path_column))
-    typer.echo(ranking.table())
-    typer.echo(ranking.summary())
-    typer.echo(f"ranking: {out / 'ranking.json'}   plot: {out / 'ranking.png'}   report: {out / 'ranking.html'}")
-
-
 def _sizes(text: Optional[str]) -> Optional[list]:
     if not text:
         return None
@@ -211,54 +169,93 @@ def _sizes(text: Optional[str]) -> Optional[list]:
                              fix="give labels a class separated by commas, e.g. 4,8,16,all") from None
 
 
+# `rank`, `curve` and `layers` read a labeled data file as `fit` does, and each writes
+# <stem>.json/.png/.html into a folder and prints a table, a sentence and where those files are.
+TRANSFER_DATA = typer.Argument(..., help="Labeled CSV/TSV/JSONL file or image folder, as for `fit`.")
+ONE_BACKBONE = typer.Option(None, help="Registry name (default: minilm-l6 for text, effnet-lite0 for images).")
+SPLIT_SEED = typer.Option(0, help="Seed of the split.")
+
+
+def _out_option(stem: str, suffix: str):
+    return typer.Option(None, help=f"Folder for {stem}.json/.png/.html (default runs/<data name>-{suffix}).")
+
+
+def print_result(result: TransferResult, out: Path) -> None:
+    """Print a transfer result: its table, the sentence that answers its question, where its files are."""
+    from headstart.transfer.page import result_files
+
+    files = result_files(out, result.stem)
+    typer.echo(result.table())
+    typer.echo(result.sentence())
+    typer.echo(f"{result.stem}: {files['data']}   plot: {files['plot']}   report: {files['report']}")
+
+
+def _run_transfer(call: Callable, data: Path, out: Optional[Path], suffix: str, *, seed: int, split: Optional[str],
+                  columns: dict, **options) -> None:
+    """Run ``call`` (api.rank, api.curve or api.layers) into ``out`` (default runs/<data name>-<suffix>)
+    and print what it found."""
+    out = out or Path("runs") / f"{data.stem}-{suffix}"
+    result = call(data, out=out, seed=seed, ratios=_ratios(split), columns=columns, **options)
+    print_result(result, out)
+
+
 @app.command()
 @friendly
-def curve(data: Path = typer.Argument(..., help="Labeled CSV/TSV/JSONL file or image folder, as for `fit`."),
-          backbone: Optional[str] = typer.Option(None, help="Registry name (default: minilm-l6 for text, "
-                                                            "effnet-lite0 for images)."),
+def rank(data: Path = TRANSFER_DATA,
+         backbones: Optional[str] = typer.Option(None, help="Comma-separated registry names (default: every "
+                                                            "registered backbone of the data's modality)."),
+         score: Optional[str] = typer.Option(None, help="Rank by: hscore (default) | logme | nce | leep | probe."),
+         max_items: int = typer.Option(2000, help="Score a stratified subset of at most this many train items."),
+         out: Optional[Path] = _out_option("ranking", "rank"),
+         seed: int = typer.Option(0, help="Seed of the split and the subset."),
+         split: Optional[str] = SPLIT_SHARES,
+         text_column: str = TEXT_COLUMN, label_column: str = LABEL_COLUMN, split_column: str = SPLIT_COLUMN,
+         path_column: str = PATH_COLUMN) -> None:
+    """Rank candidate backbones by transferability scores and cost, without fine-tuning."""
+    from headstart import api
+
+    _run_transfer(api.rank, data, out, "rank", seed=seed, split=split,
+                  columns=_columns(text_column, label_column, split_column, path_column),
+                  backbones=_names(backbones), score=score, max_items=max_items)
+
+
+@app.command()
+@friendly
+def curve(data: Path = TRANSFER_DATA,
+          backbone: Optional[str] = ONE_BACKBONE,
           sizes: Optional[str] = typer.Option(None, help="Labels a class, e.g. 4,8,16,32,all (default: powers "
                                                          "of two from 4, then all)."),
           seeds: int = typer.Option(3, help="Draws of each size."),
           test: Optional[Path] = typer.Option(None, help="A separate labeled test file."),
-          out: Optional[Path] = typer.Option(None, help="Folder for curve.json/.png/.html (default "
-                                                        "runs/<data name>-curve)."),
-          seed: int = typer.Option(0, help="Seed of the split."),
+          out: Optional[Path] = _out_option("curve", "curve"),
+          seed: int = SPLIT_SEED,
           split: Optional[str] = SPLIT_SHARES,
           text_column: str = TEXT_COLUMN, label_column: str = LABEL_COLUMN, split_column: str = SPLIT_COLUMN,
           path_column: str = PATH_COLUMN) -> None:
     """Learning curves with and without transfer, and how many labels transfer saved."""
     from headstart import api
 
-    out = out or Path("runs") / f"{data.stem}-curve"
-    result = api.curve(data, backbone=backbone, sizes=_sizes(sizes), seeds=seeds, test=test, out=out, seed=seed,
-                       ratios=_ratios(split), columns=_columns(text_column, label_column, split_column, path_column))
-    typer.echo(result.table())
-    typer.echo(result.sentence())
-    typer.echo(f"curve: {out / 'curve.json'}   plot: {out / 'curve.png'}   report: {out / 'curve.html'}")
+    _run_transfer(api.curve, data, out, "curve", seed=seed, split=split,
+                  columns=_columns(text_column, label_column, split_column, path_column),
+                  backbone=backbone, sizes=_sizes(sizes), seeds=seeds, test=test)
 
 
 @app.command()
 @friendly
-def layers(data: Path = typer.Argument(..., help="Labeled CSV/TSV/JSONL file or image folder, as for `fit`."),
-           backbone: Optional[str] = typer.Option(None, help="Registry name (default: minilm-l6 for text, "
-                                                             "effnet-lite0 for images)."),
+def layers(data: Path = TRANSFER_DATA,
+           backbone: Optional[str] = ONE_BACKBONE,
            val: Optional[Path] = typer.Option(None, help="A separate labeled validation file."),
-           out: Optional[Path] = typer.Option(None, help="Folder for layers.json/.png/.html (default "
-                                                         "runs/<data name>-layers)."),
-           seed: int = typer.Option(0, help="Seed of the split."),
+           out: Optional[Path] = _out_option("layers", "layers"),
+           seed: int = SPLIT_SEED,
            split: Optional[str] = SPLIT_SHARES,
            text_column: str = TEXT_COLUMN, label_column: str = LABEL_COLUMN, split_column: str = SPLIT_COLUMN,
            path_column: str = PATH_COLUMN) -> None:
     """Probe accuracy of each layer group on the validation split, and how deep to fine-tune."""
     from headstart import api
 
-    out = out or Path("runs") / f"{data.stem}-layers"
-    report = api.layers(data, backbone=backbone, val=val, out=out, seed=seed, ratios=_ratios(split),
-                        columns=_columns(text_column, label_column, split_column, path_column))
-    for group, (accuracy, dim) in enumerate(zip(report.accuracies, report.dims)):
-        typer.echo(f"group {group}: " + ("not reached" if accuracy is None else f"{accuracy:.4f}  ({dim}-d)"))
-    typer.echo(report.sentence())
-    typer.echo(f"layers: {out / 'layers.json'}   plot: {out / 'layers.png'}   report: {out / 'layers.html'}")
+    _run_transfer(api.layers, data, out, "layers", seed=seed, split=split,
+                  columns=_columns(text_column, label_column, split_column, path_column),
+                  backbone=backbone, val=val)
 
 
 @app.command()
@@ -271,9 +268,35 @@ def backbones() -> None:
     typer.echo("also: st:<id or folder>, hf:<id or folder> (text), timm:<name> (images)")
 
 
-# `headstart label ...`: model-assisted labeling (headstart/labeling/cli.py).
-from headstart.labeling.cli import label_app  # noqa: E402
-app.add_typer(label_app, name="label")
+def _add_label_commands() -> None:
+    """``headstart label ...`` (headstart/labeling/cli.py); when importing it needs a package of the
+    ``label`` extra that is not installed, a ``label`` command that says what to install, so that
+    every other command still works."""
+    try:
+        from headstart.labeling.cli import label_app
+    except ImportError as error:
+        problem = missing_extra(error)
+        if problem is None:
+            raise  # not an extra's package: a bug to see
+        _add_missing_label_command(problem)
+    else:
+        app.add_typer(label_app, name="label")
+
+
+def _add_missing_label_command(problem: HeadstartError) -> None:
+    from rich.markup import escape  # help text is rich markup, where [label] would be a style
+
+    # It takes any arguments, --help included, so that every `headstart label ...` gets the same answer.
+    settings = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+    @app.command("label", context_settings=settings, add_help_option=False,
+                 help=escape(f"Model-assisted labeling (not installed: {problem.fix})."))
+    @friendly
+    def label(ctx: typer.Context) -> None:
+        raise problem
+
+
+_add_label_commands()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,74 @@
-"""Command-line options that ``headstart fit`` and ``headstart label init`` share: the backbone's
-preprocessing, chosen once and kept with the model or the labeling project."""
+"""What both command files share (``headstart`` in :mod:`headstart.cli`, ``headstart label`` in
+:mod:`headstart.labeling.cli`): one-line errors, the ``--debug`` switch they obey, and the
+options for a backbone's preprocessing, chosen once and kept with the model or the labeling project.
+
+Neither command file is imported here, so either can be imported without the other.
+"""
+
+from __future__ import annotations
+
+import functools
 
 import typer
+
+from headstart.errors import HeadstartError
+
+_state = {"debug": False}
+
+# The packages of headstart's optional extras, by the name they are imported under: a command that
+# needs a missing one says what to install instead of ending in a traceback.
+EXTRA_MODULES = {
+    "label": ("sqlalchemy", "alembic", "psycopg", "cleanlab", "statsmodels", "krippendorff", "fastapi", "uvicorn",
+              "multipart"),
+}
+
+
+def set_debug(debug: bool) -> None:
+    """Whether :func:`friendly` lets errors through with their traceback (``--debug``)."""
+    _state["debug"] = debug
+
+
+def missing_extra(error: ImportError) -> HeadstartError | None:
+    """What to tell the user about ``error`` when an optional extra's package is not installed.
+
+    Args:
+        error: an ImportError raised while importing or running a command.
+
+    Returns:
+        An error naming the package and the extra to install, or None when the import that failed
+        is not an extra's package (a bug, to be seen with its traceback).
+    """
+    missing = (error.name or "").partition(".")[0]
+    for extra, modules in EXTRA_MODULES.items():
+        if missing in modules:
+            return HeadstartError(f"this command needs {missing}, which is not installed",
+                                  fix=f"pip install 'headstart[{extra}]'")
+    return None
+
+
+def _fail(error: HeadstartError) -> None:
+    typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code=2) from None
+
+
+def friendly(command):
+    """Turn a HeadstartError, or a missing package of an optional extra, into one line on stderr and
+    exit code 2 (unless ``--debug``)."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except HeadstartError as error:
+            if _state["debug"]:
+                raise
+            _fail(error)
+        except ImportError as error:
+            problem = missing_extra(error)
+            if problem is None or _state["debug"]:
+                raise
+            _fail(problem)
+    return wrapper
+
 
 IMAGE_SIZE = typer.Option(None, help="Image side in pixels (default: the backbone's).")
 MAX_LENGTH = typer.Option(None, help="Maximum tokens per text (default: the backbone's).")

@@ -1,19 +1,14 @@
 """A self-contained HTML report for one evaluated run.
 
-Plots are drawn with matplotlib's Agg canvas (no pyplot, so no global backend or
-figure state is touched) and inlined as base64 PNGs: the file opens offline.
-The ``plot_*`` functions return PNG bytes so other reports can reuse them.
+Plots are drawn on :func:`headstart.output.new_figure` (matplotlib's Agg canvas, no pyplot)
+and inlined as base64 PNGs: the file opens offline. The ``plot_*`` functions return PNG
+bytes so other reports can reuse them.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import io
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -21,15 +16,15 @@ from pathlib import Path
 
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import blended_transform_factory
 
+from headstart.output import figure_png, new_figure, png_base64, write_text
+
 __all__ = ["write_report", "plot_confusion", "plot_history", "plot_per_class"]
 
 _TEMPLATES = Path(__file__).parent / "templates"
-_DPI = 100
 _HISTORY_ORDER = ("epoch", "stage", "train_loss", "val_loss", "train_accuracy", "val_accuracy", "lr", "seconds")
 
 
@@ -39,18 +34,6 @@ def _label(text, max_len: int = 28) -> str:
     if len(text) > max_len:
         text = text[: max_len - 1] + "\u2026"
     return text.replace("$", r"\$")
-
-
-def _new_figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=_DPI)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight", facecolor="white")
-    return buf.getvalue()
 
 
 def _xticks(ax, labels: list[str], rotate: bool, **kwargs) -> None:
@@ -79,7 +62,7 @@ def plot_confusion(matrix, classes: Sequence[str]) -> bytes:
     if cm.shape != (k, k):
         raise ValueError(f"confusion matrix has shape {cm.shape}, expected ({k}, {k})")
     side = float(np.clip(0.5 * k + 2.5, 4.5, 13.0))
-    fig = _new_figure(side + 1.2, side)
+    fig = new_figure(side + 1.2, side)
     ax = fig.add_subplot()
     share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
@@ -98,7 +81,7 @@ def plot_confusion(matrix, classes: Sequence[str]) -> bytes:
     ax.set_yticks(np.arange(-0.5, k, 1), minor=True)
     ax.grid(which="minor", color="white", linewidth=1)
     ax.tick_params(which="minor", length=0)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _epochs(rows: Sequence[Mapping]) -> np.ndarray:
@@ -161,7 +144,7 @@ def plot_history(history: Iterable[Mapping]) -> bytes | None:
     if not panels:
         return None
 
-    fig = _new_figure(10.0, 3.3 * len(panels) + 0.4)
+    fig = new_figure(10.0, 3.3 * len(panels) + 0.4)
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
     colors = {"train": "#1f77b4", "val": "#ff7f0e"}
     marker = "o" if len(rows) <= 40 else None
@@ -189,7 +172,7 @@ def plot_history(history: Iterable[Mapping]) -> bytes | None:
     if len(x) == 1:
         axes[-1].set_xlim(x[0] - 1, x[0] + 1)
     _mark_stages(fig, axes, x, [r.get("stage") for r in rows])
-    return _png(fig)
+    return figure_png(fig)
 
 
 def plot_per_class(per_class: Mapping[str, Mapping], classes: Sequence[str] | None = None) -> bytes:
@@ -197,7 +180,7 @@ def plot_per_class(per_class: Mapping[str, Mapping], classes: Sequence[str] | No
     classes = list(per_class) if classes is None else list(classes)
     k = len(classes)
     width = float(np.clip(0.65 * k + 2.5, 6.0, 16.0))
-    fig = _new_figure(width, 4.2)
+    fig = new_figure(width, 4.2)
     ax = fig.add_subplot()
     bar = 0.26
     for offset, name, label, color in ((-bar, "precision", "precision", "#4c72b0"),
@@ -212,7 +195,7 @@ def plot_per_class(per_class: Mapping[str, Mapping], classes: Sequence[str] | No
     ax.grid(True, axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     ax.legend(ncols=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _format(value) -> str:
@@ -253,25 +236,6 @@ def _environment() -> Environment:
                        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _b64(png: bytes | None) -> str | None:
-    return None if png is None else base64.b64encode(png).decode("ascii")
-
-
 def write_report(path, *, title: str, metrics: Mapping, history: Sequence[Mapping],
                  config: Mapping, notes: Iterable[str] = ()) -> Path:
     """Write one self-contained HTML report to ``path`` (atomically) and return it.
@@ -292,20 +256,18 @@ def write_report(path, *, title: str, metrics: Mapping, history: Sequence[Mappin
         summary=[("Accuracy", _fixed(metrics.get("accuracy"), percent=True)),
                  ("Macro-F1", _fixed(metrics.get("macro_f1"))), ("ECE", _fixed(metrics.get("ece"))),
                  ("Test samples", _format(metrics.get("n")))],
-        confusion_png=_b64(plot_confusion(metrics["confusion_matrix"], classes)),
-        history_png=_b64(plot_history(rows)),
+        confusion_png=png_base64(plot_confusion(metrics["confusion_matrix"], classes)),
+        history_png=png_base64(plot_history(rows)),
         history_rows=len(rows),
         history_keys=history_keys,
         history_table=history_rows,
-        per_class_png=_b64(plot_per_class(per_class, classes)),
+        per_class_png=png_base64(plot_per_class(per_class, classes)),
         per_class=[(c, *(_fixed(per_class[c].get(m)) for m in ("precision", "recall", "f1")),
                     _format(per_class[c].get("support"))) for c in classes],
         config=_flatten(config or {}),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, html)
-    return path
+    return write_text(path, html)
 
 
 def _fixed(value, percent: bool = False) -> str:

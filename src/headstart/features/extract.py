@@ -22,6 +22,7 @@ import torch
 
 from headstart.backbones.base import Backbone
 from headstart.features.cache import FeatureCache, default_cache_dir
+from headstart.output import atomic_path
 from headstart.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -38,9 +39,7 @@ def export_onnx(backbone: Backbone, path: str | Path, module: torch.nn.Module | 
     is kept only when its outputs match the unfused one within 1e-5.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     example = example_inputs(backbone)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     dynamic_axes = {**backbone.dynamic_axes, output_name: {0: "batch"}}
     whole = module is None
     module = backbone.module if whole else module
@@ -49,18 +48,19 @@ def export_onnx(backbone: Backbone, path: str | Path, module: torch.nn.Module | 
     attention = getattr(getattr(encoder, "config", None), "_attn_implementation", None)
     if attention and hasattr(encoder, "set_attn_implementation"):
         encoder.set_attn_implementation("eager")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the tracer's notes about constants are expected here
-            torch.onnx.export(module, tuple(example[name] for name in backbone.input_names),
-                              str(temporary), input_names=list(backbone.input_names), output_names=[output_name],
-                              dynamic_axes=dynamic_axes, opset_version=17, dynamo=False)
-    finally:
-        if attention and hasattr(encoder, "set_attn_implementation"):
-            encoder.set_attn_implementation(attention)
-    if whole and backbone.modality == "text":
-        _fuse_transformer(temporary, backbone, example)
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:  # a failed export leaves no file for the next run to load
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the tracer's notes about constants are expected here
+                torch.onnx.export(module, tuple(example[name] for name in backbone.input_names),
+                                  str(temporary), input_names=list(backbone.input_names),
+                                  output_names=[output_name], dynamic_axes=dynamic_axes, opset_version=17,
+                                  dynamo=False)
+        finally:
+            if attention and hasattr(encoder, "set_attn_implementation"):
+                encoder.set_attn_implementation(attention)
+        if whole and backbone.modality == "text":
+            _fuse_transformer(temporary, backbone, example)
     return path
 
 

@@ -7,7 +7,6 @@ also ``$HEADSTART_LABEL_DB``).
 from __future__ import annotations
 
 import fcntl
-import functools
 import hashlib
 import json
 import os
@@ -20,22 +19,13 @@ from typing import Optional
 
 import typer
 
-from headstart.cli_options import IMAGE_SIZE, MAX_LENGTH, MIRROR
+from headstart.cli_common import IMAGE_SIZE, MAX_LENGTH, MIRROR, friendly
 from headstart.labeling.strategies import DEFAULT_STRATEGY
 
 label_app = typer.Typer(no_args_is_help=True, help="Model-assisted labeling: a store, pre-labels, active "
                                                     "learning, label quality and retraining.")
 DB = typer.Option(None, "--db", envvar="HEADSTART_LABEL_DB",
                   help="SQLite file or postgresql:// URL (default labels.db).")
-
-
-def friendly(command):
-    """headstart.cli's one-line errors (imported when called: headstart.cli imports this module)."""
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        from headstart.cli import friendly as outer
-        return outer(command)(*args, **kwargs)
-    return wrapper
 
 
 def _db(db: Optional[str]) -> str:

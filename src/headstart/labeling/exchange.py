@@ -11,23 +11,21 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from headstart.data.dataset import file_hash, text_hash
+from headstart.data.sources import parse_table, read_utf8
 from headstart.errors import DataError, LabelingError
 from headstart.labeling.store import iso
+from headstart.output import atomic_open
 
 COLUMNS = ("id", "label", "annotator", "source", "created_at", "model_version")
 
 
 def _write_atomic(path: Path, write) -> Path:
     """Write through a temporary file beside ``path``, then rename: never a half-written export."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", newline="", encoding="utf-8", dir=path.parent, delete=False,
-                                     prefix=f".{path.name}.", suffix=".tmp") as handle:
+    with atomic_open(path, newline="") as handle:
         write(handle)
-    os.replace(handle.name, path)
     return path
 
 
@@ -35,9 +33,9 @@ def label_rows(project, *, every_label: bool = False, include_model: bool = True
     """One row per labeled item (the settled label; a multi-annotator item's majority with its
     annotators joined by '+'), or with ``every_label`` one row per current label."""
     item_column = "text" if project.modality == "text" else "path"
-    content = {row[1]: row[2] for row in project.table()}
+    content = {row.external_id: row.content for row in project.table()}
     sources = ("person", "import", "model") if include_model else ("person", "import")
-    records = project.store.current_labels(sources)
+    records = project.current_labels(sources)
     if every_label:
         return [{item_column: content[r.item], **r.row()} for r in records]
     positions, labels = project.resolved(include_model=include_model)
@@ -97,19 +95,19 @@ def export_label_studio(project, path: str | Path) -> Path:
     prediction as a prediction. ``completed_by`` is the annotator's name."""
     data_key = "text" if project.modality == "text" else "image"
     annotations: dict[str, list[dict]] = {}
-    for record in project.store.current_labels():
+    for record in project.current_labels():
         annotations.setdefault(record.item, []).append({
             "result": _result(project, record.label), "completed_by": record.annotator,
             "created_at": iso(record.created_at), "was_cancelled": False,
             "meta": {"headstart_source": record.source, "headstart_model_version": record.model_version}})
     predictions = {item: (label, confidence, version)
-                   for item, label, confidence, _, version in project.store.predictions()}
+                   for item, label, confidence, _, version in project.predictions()}
     tasks = []
     for row in project.table():
-        task = {"id": row[0], "data": {data_key: row[2], "headstart_id": row[1]},
-                "annotations": annotations.get(row[1], [])}
-        if row[1] in predictions:
-            label, confidence, version = predictions[row[1]]
+        task = {"id": row.id, "data": {data_key: row.content, "headstart_id": row.external_id},
+                "annotations": annotations.get(row.external_id, [])}
+        if row.external_id in predictions:
+            label, confidence, version = predictions[row.external_id]
             task["predictions"] = [{"model_version": f"headstart-v{version}", "score": round(confidence, 6),
                                     "result": _result(project, label)}]
         tasks.append(task)
@@ -134,9 +132,9 @@ def read_label_studio(project, path: str | Path) -> list[tuple[str, str, str]]:
         tasks = [tasks]
     by_hash: dict[str, str] = {}
     by_name: dict[str, str] = {}
-    for _, external, content, content_hash, _ in project.table():
-        by_hash.setdefault(content_hash, external)
-        by_name.setdefault(Path(content).name, external)
+    for row in project.table():
+        by_hash.setdefault(row.hash, row.external_id)
+        by_name.setdefault(Path(row.content).name, row.external_id)
     known = set(project.ids)
     out = []
     for number, task in enumerate(tasks, start=1):
@@ -173,11 +171,7 @@ def _match(data: dict, known: set, by_hash: dict, by_name: dict, modality: str) 
 
 def read_label_table(project, path: Path) -> list[tuple[str, str, str]]:
     """(item id, label, annotator) rows of a CSV/JSONL with ``id`` and ``label`` (``annotator`` optional)."""
-    from headstart.data.sources import _parse_delimited, _parse_jsonl, _read_utf8
-
-    text = _read_utf8(path)
-    rows, columns = (_parse_jsonl(path, text) if path.suffix.lower() == ".jsonl"
-                     else _parse_delimited(path, text, path.suffix.lower()))
+    rows, columns = parse_table(path, read_utf8(path))
     missing = [c for c in ("id", "label") if c not in columns]
     if missing:
         raise DataError(f"no '{missing[0]}' column; columns found: {', '.join(columns) or 'none'}", where=str(path),
@@ -191,7 +185,7 @@ def read_label_table(project, path: Path) -> list[tuple[str, str, str]]:
         label = str(record.get("label") or "").strip()
         if not label:
             continue
-        project.store.check_label(label, origin)
+        project.check_label(label, origin)
         out.append((item, label, str(record.get("annotator") or "").strip() or f"import:{path.name}"))
     return out
 
@@ -204,6 +198,6 @@ def import_labels(project, path: str | Path, *, replace: bool = False) -> int:
         raise DataError("file not found", where=str(path), fix="check the path")
     labels = read_label_studio(project, path) if path.suffix.lower() == ".json" else read_label_table(project, path)
     for item, label, _ in labels:
-        project.store.check_label(label, f"{path.name}, item '{item}'")
-    project.store.add_labels(labels, source="import", replace=replace)
+        project.check_label(label, f"{path.name}, item '{item}'")
+    project.add_labels(labels, source="import", replace=replace)
     return len(labels)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 from matplotlib.ticker import ScalarFormatter
@@ -27,6 +27,7 @@ from headstart.data.dataset import Dataset
 from headstart.errors import HeadstartError
 from headstart.features.extract import cached_features
 from headstart.learn.probe import fit_probe
+from headstart.output import figure_png, new_figure
 from headstart.progress import progress_bar
 from headstart.transfer import page
 from headstart.transfer.baseline import image_scratch, text_scratch
@@ -87,6 +88,7 @@ class Curve:
     n_test: int
     seconds: float = 0.0
     summary: list[dict] = field(default_factory=list)
+    stem: ClassVar[str] = "curve"
 
     def __post_init__(self) -> None:
         if not self.summary:
@@ -122,7 +124,7 @@ class Curve:
     def plot(self) -> bytes:
         """PNG: mean accuracy against labels a class (log scale), the band from the lowest to the highest
         seed, the scratch-on-all-labels level dashed, the matching point circled."""
-        fig = page.new_figure(7.5, 4.6)
+        fig = new_figure(7.5, 4.6)
         ax = fig.add_subplot()
         x = np.array([s["labels"] for s in self.summary], dtype=float)
         for key, label, color in (("transfer", f"with transfer ({self.backbone})", "#1f77b4"),
@@ -144,7 +146,7 @@ class Curve:
                "over seeds)")
         ax.grid(True, alpha=0.3)
         ax.legend(loc="lower right", fontsize=9)
-        return page.png(fig)
+        return figure_png(fig)
 
     def save(self, folder: str | Path) -> Path:
         """Write ``curve.json``, ``curve.png`` and ``curve.html`` into ``folder``."""
@@ -152,13 +154,14 @@ class Curve:
         columns = ["a class", "labels", "seeds", "transfer mean", "transfer std", "scratch mean", "scratch std"]
         rows = [[s["per_class"], s["labels"], s["seeds"], s["transfer_mean"], s["transfer_std"], s["scratch_mean"],
                  s["scratch_std"]] for s in self.summary]
-        return page.write_result(folder, "curve", payload=self.to_dict(), picture=picture,
+        return page.write_result(folder, self.stem, payload=self.to_dict(), picture=picture,
                                  title=f"headstart: learning curves, {self.backbone}", sentences=[self.sentence()],
                                  sections=[{"title": "Accuracy against labels", "png": picture,
                                             "text": [f"Test accuracy on {self.n_test} items."]},
                                            {"title": "Summary", "columns": columns, "rows": rows}])
 
     def table(self) -> str:
+        """Mean ± std test accuracy with and without transfer at each size, as a plain-text table."""
         columns = ["a class", "labels", "transfer", "scratch"]
         rows = [[s["per_class"], s["labels"], f"{s['transfer_mean']:.4f} ± {s['transfer_std']:.4f}",
                  f"{s['scratch_mean']:.4f} ± {s['scratch_std']:.4f}"] for s in self.summary]

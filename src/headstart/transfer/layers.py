@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 import torch
 
 from headstart.data.dataset import Dataset
+from headstart.output import figure_png, new_figure
 from headstart.progress import progress_bar
 from headstart.transfer import page
 from headstart.transfer.rank import stratified_subset
@@ -106,11 +107,17 @@ class LayerReport:
     unfreeze: int
     n_train: int
     n_val: int
+    stem: ClassVar[str] = "layers"
 
     @property
     def freeze(self) -> int:
         """Bottom layer groups kept frozen."""
         return len(self.accuracies) - self.unfreeze
+
+    def table(self) -> str:
+        """One line a layer group, bottom first: its probe accuracy and feature size."""
+        return "\n".join(f"group {group}: " + ("not reached" if accuracy is None else f"{accuracy:.4f}  ({dim}-d)")
+                         for group, (accuracy, dim) in enumerate(zip(self.accuracies, self.dims)))
 
     def sentence(self) -> str:
         best = int(np.nanargmax([np.nan if a is None else a for a in self.accuracies]))
@@ -124,7 +131,7 @@ class LayerReport:
                 "sentence": self.sentence()}
 
     def plot(self) -> bytes:
-        fig = page.new_figure(7.0, 4.0)
+        fig = new_figure(7.0, 4.0)
         ax = fig.add_subplot()
         x = np.arange(len(self.accuracies))
         values = np.array([np.nan if a is None else a for a in self.accuracies])
@@ -136,14 +143,14 @@ class LayerReport:
         ax.set(xticks=x, xlabel="layer group (0 = bottom)", ylabel="validation probe accuracy", ylim=(0, 1.02),
                title=f"Probe accuracy per layer group, {self.backbone[-40:]}")
         ax.grid(True, axis="y", alpha=0.3)
-        return page.png(fig)
+        return figure_png(fig)
 
     def save(self, folder: str | Path) -> Path:
         """Write ``layers.json``, ``layers.png`` and ``layers.html`` into ``folder``."""
         picture = self.plot()
         rows = [[g, d, a, "frozen" if g < self.freeze else "fine-tuned"]
                 for g, (a, d) in enumerate(zip(self.accuracies, self.dims))]
-        return page.write_result(folder, "layers", payload=self.to_dict(), picture=picture,
+        return page.write_result(folder, self.stem, payload=self.to_dict(), picture=picture,
                                  title=f"headstart: which layers transfer, {self.backbone}",
                                  sentences=[self.sentence()],
                                  sections=[{"title": "Probe accuracy per layer group", "png": picture,

@@ -1,21 +1,17 @@
 """A small self-contained HTML page for the ranking, learning-curve and layer reports.
 
-Plots are matplotlib figures on the Agg canvas (no pyplot state), inlined as base64 PNGs,
-as in :mod:`headstart.evaluate.report`, whose figure and atomic-write helpers are reused.
+Plots are drawn on :func:`headstart.output.new_figure` and inlined as base64 PNGs, as in
+:mod:`headstart.evaluate.report`; every file is written atomically by :mod:`headstart.output`.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 from pathlib import Path
-from typing import Sequence
+from typing import Protocol, Sequence
 
 from jinja2 import Environment
 
-from headstart.evaluate.report import _atomic_write, _new_figure, _png  # noqa: F401 - re-exported helpers
-
-new_figure, png = _new_figure, _png
+from headstart.output import png_base64, write_bytes, write_json, write_text
 
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
@@ -43,6 +39,25 @@ _TEMPLATE = """<!DOCTYPE html>
 {% endfor %}
 </main></body></html>
 """
+
+
+class TransferResult(Protocol):
+    """What ``headstart rank``, ``curve`` and ``layers`` print and keep: a plain-text table, one
+    sentence that answers the question, and the files of :func:`result_files` (``save``)."""
+
+    stem: str  # the files' name: ranking, curve, layers
+
+    def table(self) -> str: ...
+
+    def sentence(self) -> str: ...
+
+    def save(self, folder: str | Path) -> Path: ...
+
+
+def result_files(folder: str | Path, stem: str) -> dict[str, Path]:
+    """Where :func:`write_result` puts a result's files: ``data`` (JSON), ``plot`` (PNG), ``report`` (HTML)."""
+    folder = Path(folder)
+    return {"data": folder / f"{stem}.json", "plot": folder / f"{stem}.png", "report": folder / f"{stem}.html"}
 
 
 def cell(value) -> str:
@@ -73,29 +88,20 @@ def write_page(path: str | Path, *, title: str, sentences: Sequence[str] = (),
     for section in sections:
         section = dict(section)
         if section.get("png") is not None:
-            section["png"] = base64.b64encode(section["png"]).decode("ascii")
+            section["png"] = png_base64(section["png"])
         section["rows"] = [[cell(v) for v in row] for row in section.get("rows", [])]
         prepared.append(section)
     html = Environment(autoescape=True).from_string(_TEMPLATE).render(
         title=title, sentences=list(sentences), sections=prepared)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, html)
-    return path
-
-
-def write_json(path: str | Path, payload) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, json.dumps(payload, indent=2, default=float) + "\n")
-    return path
+    return write_text(path, html)
 
 
 def write_result(folder: str | Path, stem: str, *, payload, picture: bytes, title: str,
                  sentences: Sequence[str] = (), sections: Sequence[dict] = ()) -> Path:
     """Write ``<stem>.json`` (``payload``), ``<stem>.png`` (``picture``) and ``<stem>.html`` into
     ``folder``: the three files every transfer report leaves (the page inlines its own plots)."""
-    folder = Path(folder)
-    write_json(folder / f"{stem}.json", payload)
-    (folder / f"{stem}.png").write_bytes(picture)
-    write_page(folder / f"{stem}.html", title=title, sentences=sentences, sections=sections)
-    return folder
+    files = result_files(folder, stem)
+    write_json(files["data"], payload)
+    write_bytes(files["plot"], picture)
+    write_page(files["report"], title=title, sentences=sentences, sections=sections)
+    return Path(folder)

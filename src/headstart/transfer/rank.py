@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 from matplotlib.ticker import ScalarFormatter
@@ -19,6 +19,7 @@ from headstart.backbones import Backbone, backbone_modality, create_backbone, li
 from headstart.data.dataset import Dataset
 from headstart.errors import BackboneError, HeadstartError
 from headstart.features.extract import cached_features, forward_function
+from headstart.output import figure_png, new_figure
 from headstart.progress import say
 from headstart.transfer import page
 from headstart.transfer.scores import SCORES, hscore, leep, logme, nce, nce_from_features, probe_accuracy
@@ -109,6 +110,7 @@ class Ranking:
     n_items: int = 0
     skipped: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    stem: ClassVar[str] = "ranking"
 
     @property
     def best(self) -> str:
@@ -118,7 +120,8 @@ class Ranking:
         return {"score": self.score, "score_description": SCORES[self.score], "n_items": self.n_items,
                 "seconds": self.seconds, "rows": self.rows, "skipped": self.skipped}
 
-    def summary(self) -> str:
+    def sentence(self) -> str:
+        """The best candidate by the score, and the accuracy-cost Pareto front."""
         count = f"{len(self.rows)} candidate" + ("s" if len(self.rows) != 1 else "")
         text = f"Best by {self.score}: {self.best} ({count}, {self.n_items} training items, {self.seconds:.0f} s)."
         front = [r["backbone"] for r in self.rows if r["pareto"]]
@@ -136,7 +139,7 @@ class Ranking:
 
     def plot(self) -> bytes:
         """PNG: cross-validated probe accuracy (expected accuracy) against ms per item, front marked."""
-        fig = page.new_figure(7.5, 4.8)
+        fig = new_figure(7.5, 4.8)
         ax = fig.add_subplot()
         cost = np.array([r["ms_per_item"] for r in self.rows])
         accuracy = np.array([r["probe"] for r in self.rows])
@@ -156,15 +159,15 @@ class Ranking:
                ylabel="cross-validated probe accuracy", title="Expected accuracy against cost (size: parameters)")
         ax.grid(True, alpha=0.3)
         ax.legend(loc="lower right", fontsize=9)
-        return page.png(fig)
+        return figure_png(fig)
 
     def save(self, folder: str | Path) -> Path:
         """Write ``ranking.json``, ``ranking.png`` and ``ranking.html`` into ``folder``."""
         picture = self.plot()
         columns, rows = self._table()
         notes = [f"{SCORES[s]}." for s in SCORES] + [f"skipped {s['backbone']}: {s['reason']}" for s in self.skipped]
-        return page.write_result(folder, "ranking", payload=self.to_dict(), picture=picture,
-                                 title="headstart: backbone ranking", sentences=[self.summary()],
+        return page.write_result(folder, self.stem, payload=self.to_dict(), picture=picture,
+                                 title="headstart: backbone ranking", sentences=[self.sentence()],
                                  sections=[{"title": f"Ranked by {self.score}", "columns": columns, "rows": rows,
                                             "text": notes},
                                            {"title": "Expected accuracy against cost", "png": picture}])
