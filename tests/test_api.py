@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pytest
 import torch
 
 import headstart
-from headstart import api
 from headstart.errors import DataError, HeadstartError
 from headstart.features import extract
+from headstart.learn import trainer
 
 
 def _listing(folder):
@@ -47,12 +45,11 @@ def test_finetune_end_to_end(finetune_run):
     assert all(0.0 <= row["val_accuracy"] <= 1.0 for row in history)
 
 
-def test_contrastive_strategy_end_to_end(text_csv, tiny_bert_name, monkeypatch):
+def test_contrastive_strategy_end_to_end(text_csv, tiny_bert_name):
     # The few-shot text strategy, with few pairs an item so that the test stays quick.
-    monkeypatch.setattr(api, "contrastive_tune", functools.partial(api.contrastive_tune, pairs_per_item=2))
     path = text_csv(n_per_class=16, seed=4)
     model = headstart.fit(path, backbone=tiny_bert_name, mode="finetune", engine="torch",
-                          finetune_config=headstart.FinetuneConfig(strategy="contrastive"))
+                          finetune_config=headstart.FinetuneConfig(strategy="contrastive", pairs_per_item=2))
     assert model.finetuned is True and model.info["config"]["finetune"]["strategy"] == "contrastive"
     stages = [row["stage"] for row in model.info["history"]]
     assert stages[0] == "head (probe)" and stages[-1] == "head (probe on tuned features)"
@@ -62,10 +59,9 @@ def test_contrastive_strategy_end_to_end(text_csv, tiny_bert_name, monkeypatch):
     assert model.backbone.fingerprint() != fresh.fingerprint()  # the encoder itself was tuned
 
 
-def test_finetune_epochs_are_honoured_by_the_auto_strategy(text_csv, tiny_bert_name, monkeypatch):
-    monkeypatch.setattr(api, "contrastive_tune", functools.partial(api.contrastive_tune, pairs_per_item=2))
+def test_finetune_epochs_are_honoured_by_the_auto_strategy(text_csv, tiny_bert_name):
     model = headstart.fit(text_csv(n_per_class=8), backbone=tiny_bert_name, mode="finetune", engine="torch",
-                          finetune_config=headstart.FinetuneConfig(epochs=2))
+                          finetune_config=headstart.FinetuneConfig(epochs=2, pairs_per_item=2))
     tuning = [row for row in model.info["history"] if "probe" not in row["stage"]]
     assert len(tuning) == model.info["config"]["finetune"]["epochs"] == 2
 
@@ -116,10 +112,10 @@ def test_modality_mismatch_is_an_error_before_anything_loads(image_folder, text_
         headstart.fit(text_csv(), backbone="timm:resnet18")
 
 
-def test_unknown_mode_is_an_error(learnable_csv, tiny_bert_name):
-    assert api.choose_mode("auto", 50) == "finetune" and api.choose_mode("probe", 50) == "probe"
+def test_unknown_mode_is_an_error_before_anything_is_read(tmp_path):
+    # The file does not exist: the mode is checked first.
     with pytest.raises(HeadstartError, match="--mode"):
-        headstart.fit(learnable_csv, backbone=tiny_bert_name, mode="linear")
+        headstart.fit(tmp_path / "missing.csv", mode="linear")
 
 
 def test_second_fit_reads_the_feature_cache(learnable_csv, tiny_bert_name, tmp_path, monkeypatch):
@@ -161,16 +157,16 @@ def test_predict_reads_unlabeled_data(probe_run, tmp_path):
 def test_auto_keeps_the_probe_when_fine_tuning_does_not_beat_it(learnable_csv, tiny_bert_name, monkeypatch):
     """A fine-tune that scrambles the encoder and never beats the probe on validation: ``auto``
     restores the pretrained weights and gives the same model as ``mode="probe"``."""
-    real = api.finetune
+    real = trainer.finetune
 
     def failing_finetune(backbone, *args, **kwargs):
-        classifier, history, config = real(backbone, *args, **kwargs)
+        classifier, history = real(backbone, *args, **kwargs)
         with torch.no_grad():
             for parameter in backbone.module.parameters():
                 parameter.normal_()
-        return classifier, [dict(row, val_accuracy=0.0) for row in history], config
+        return classifier, [dict(row, val_accuracy=0.0) for row in history]
 
-    monkeypatch.setattr(api, "finetune", failing_finetune)
+    monkeypatch.setattr(trainer, "finetune", failing_finetune)
     config = headstart.FinetuneConfig(epochs=1, strategy="staged")
     auto = headstart.fit(learnable_csv, backbone=tiny_bert_name, mode="auto", engine="torch", seed=0,
                          finetune_config=config, baseline=False)

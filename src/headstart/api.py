@@ -8,27 +8,23 @@
 
 from __future__ import annotations
 
-import copy
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from headstart.backbones import DEFAULT_BACKBONE, backbone_modality, backbone_options, create_backbone
+from headstart.backbones import backbone_name_for, backbone_options, create_backbone
 from headstart.data import Dataset, assign_splits, read_dataset
 from headstart.data.splits import concat
-from headstart.errors import DataError, HeadstartError
+from headstart.errors import DataError
 from headstart.evaluate import classification_metrics, write_report
-from headstart.features.extract import cached_features, compute_features
-from headstart.learn.contrastive import contrastive_tune
-from headstart.learn.finetune import FinetuneConfig, finetune, seed_everything
-from headstart.learn.probe import LinearHead, fit_probe, refit_on_all
+from headstart.learn.config import FinetuneConfig, check_mode
+from headstart.learn.finetune import seed_everything
+from headstart.learn.trainer import train
 from headstart.model import Model
 from headstart.progress import say
-
-MODES = ("auto", "probe", "finetune")
 
 
 def load(folder: str | Path) -> Model:
@@ -56,13 +52,6 @@ def prepare(data, *, test=None, val=None, ratios: Sequence[float] | None = None,
     return assign_splits(dataset, ratios=ratios, seed=seed, test=None if test is None else read(test, **columns))
 
 
-def choose_mode(mode: str, n_train: int) -> str:
-    """``auto`` fine-tunes; the choice is kept in one place so that it can learn from benchmarks."""
-    if mode not in MODES:
-        raise HeadstartError(f"unknown mode '{mode}'", where="--mode", fix=f"use one of {', '.join(MODES)}")
-    return "finetune" if mode == "auto" else mode
-
-
 def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "auto", out: str | Path | None = None,
         seed: int = 0, ratios: Sequence[float] | None = None, image_size: int | None = None,
         max_length: int | None = None, finetune_config: FinetuneConfig | None = None, engine: str = "auto",
@@ -70,120 +59,81 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         auto_unfreeze: bool = False, mirror: bool = True) -> Model:
     """Train a classifier by transfer learning and evaluate it on the test split.
 
+    Reads and splits the data, trains (:func:`headstart.learn.trainer.train`), evaluates on the test
+    split (with the from-scratch comparison) and saves.
+
     Args:
         data: a CSV/TSV/JSONL file or image folder (or a Dataset) with labels; a ``split`` column,
             where present, decides train/val/test.
-        test, val: separate labeled files (or Datasets) for testing and validation.
+        test: a separate labeled file (or Dataset) for testing.
+        val: a separate labeled file (or Dataset) for validation.
         backbone: a registry name (default: ``minilm-l6`` for text, ``effnet-lite0`` for images).
-        mode: ``probe`` (logistic regression on frozen features), ``finetune`` (staged
-            fine-tuning started from the probe) or ``auto``: fine-tune, but keep the probe when
-            the fine-tuned model does not beat it on the validation split (a fine-tune of a few
-            images a class can end below the probe it started from).
+        mode: ``probe`` (logistic regression on frozen features), ``finetune`` (the head starts
+            from the probe, then the backbone is tuned) or ``auto``: fine-tune, but keep the probe
+            when it scored better on the validation split by more than a standard error.
         out: the model folder to write (with ``report.html``); nothing is written when None.
         seed: seeds the split, the probe and fine-tuning.
         ratios: train/val/test fractions when the data has no split column (None: 70/20/10; with
             ``test``, a validation share of 2/9 capped at about 250 items, at least 5%).
-        image_size, max_length: preprocessing of image / text backbones (default: the backbone's).
-        mirror: whether an image's left-right mirror shows the same class (default). False for
-            digits, text or anything with a left and a right side: fine-tuning then does not flip
-            training images, nor does the model average predictions with mirror images.
+        image_size: the side of images fed to an image backbone (default: the backbone's).
+        max_length: tokens per text for a text backbone (default: the backbone's).
         finetune_config: settings of the fine-tune (see :class:`FinetuneConfig`).
         engine: ``auto``/``onnx``/``torch``: where frozen forward passes run.
         cache_dir: the features cache (default ``$HEADSTART_CACHE`` or ``~/.cache/headstart``).
         columns: column names: ``text_column``, ``label_column``, ``split_column``, ``path_column``.
-        baseline: also train a model from scratch (TF-IDF + logistic regression for text, a small
-            CNN for images) and compare: ``model.metrics["baseline"]`` holds its accuracy, the
-            difference with a bootstrap interval and the verdict sentence
-            (see :mod:`headstart.transfer.baseline`).
+        baseline: also train models from scratch and compare (``model.metrics["baseline"]``: its
+            accuracy, the difference with a bootstrap interval and the verdict sentence).
         auto_unfreeze: fine-tune as many top layer groups as the layer-wise probes recommend
             (:mod:`headstart.transfer.layers`) instead of ``FinetuneConfig.unfreeze``.
+        mirror: whether an image's left-right mirror shows the same class (default). False for
+            digits, text or anything with a left and a right side: fine-tuning then does not flip
+            training images, nor does the model average predictions with mirror images.
 
     Returns:
         The trained :class:`~headstart.model.Model`, with test metrics in ``model.metrics``.
     """
     started = time.perf_counter()
+    check_mode(mode)
     seed_everything(seed)
     dataset = prepare(data, test=test, val=val, ratios=ratios, seed=seed, **(columns or {}))
-    name = backbone or DEFAULT_BACKBONE[dataset.modality]
-    if backbone_modality(name) != dataset.modality:
-        raise HeadstartError(f"backbone '{name}' is for {backbone_modality(name)}, the data are {dataset.modality}",
-                             where="--backbone", fix=f"use a {dataset.modality} backbone, e.g. "
-                                                     f"{DEFAULT_BACKBONE[dataset.modality]}")
+    name = backbone_name_for(dataset.modality, backbone)
     options = backbone_options(image_size, max_length, mirror)
     net = create_backbone(name, **options)
-    train, val_set, test_set = (dataset.split(s) for s in ("train", "val", "test"))
-    if len(test_set) == 0:
-        raise DataError("there is no test split to evaluate on", where=dataset.source,
-                        fix="give --test FILE, or a test share in --split")
-    classes = train.classes
-    requested, mode = mode, choose_mode(mode, len(train))
-    say(f"{len(train)} train, {len(val_set)} validation, {len(test_set)} test items; {len(classes)} classes; "
+    train_set, val_set, test_set = _three_splits(dataset)
+    classes = train_set.classes
+    say(f"{len(train_set)} train, {len(val_set)} validation, {len(test_set)} test items; {len(classes)} classes; "
         f"backbone {name}; mode {mode}")
-
-    train_x = cached_features(net, train.items, train.hashes, engine=engine, cache_dir=cache_dir)
-    val_x = cached_features(net, val_set.items, val_set.hashes, engine=engine, cache_dir=cache_dir)
-    train_y, val_y = train.label_ids(classes), val_set.label_ids(classes)
-    head, probe_info = fit_probe(train_x, train_y, val_x, val_y, len(classes), seed=seed,
-                                 refit_on_val=(mode == "probe"))
-    history = [{"epoch": 0, "stage": "head (probe)", "val_accuracy": probe_info["val_accuracy"],
-                "val_loss": probe_info["val_loss"]}]
-    config = {"mode": mode, "seed": seed, "ratios": None if ratios is None else list(ratios), "probe": probe_info,
-              "counts": {"train": len(train), "val": len(val_set), "test": len(test_set)}}
-    finetuned = mode == "finetune"
-    if finetuned:
-        resolved = (finetune_config or FinetuneConfig()).resolved(net, len(train), len(classes))
-        if auto_unfreeze and resolved.strategy == "staged":
-            from headstart.transfer.layers import layer_transfer
-
-            config["layers"] = layer_transfer(net, train, val_set, classes, seed=seed).to_dict()
-            resolved.unfreeze = config["layers"]["unfreeze"]
-            say(config["layers"]["sentence"])
-        config["finetune"] = asdict(resolved)
-        if resolved.strategy == "contrastive":
-            # Pairs come from every labeled item (train and validation): nothing here early-stops on
-            # validation, and the probe after it chooses its strength by cross-validation.
-            user = finetune_config or FinetuneConfig()
-            labeled = concat(train, val_set)
-            history += contrastive_tune(net, labeled.items, labeled.label_ids(classes), epochs=user.epochs or 1,
-                                        lr=user.lr or 2e-5, batch_size=min(resolved.batch_size, 16), seed=seed)
-            train_x = compute_features(net, train.items, engine=engine, cache_dir=cache_dir)
-            val_x = compute_features(net, val_set.items, engine=engine, cache_dir=cache_dir)
-            head, probe_info = fit_probe(train_x, train_y, val_x, val_y, len(classes), seed=seed)
-            config["probe"] = probe_info
-            history.append({"epoch": len(history), "stage": "head (probe on tuned features)",
-                            "val_accuracy": probe_info["val_accuracy"], "val_loss": probe_info["val_loss"]})
-        else:
-            pretrained = copy.deepcopy(net.module.state_dict()) if requested == "auto" else None
-            probe_val = float((head.logits(val_x).argmax(1) == val_y).mean()) if len(val_y) else 0.0
-            classifier, epochs, _ = finetune(net, train, val_set, classes, head, resolved, seed=seed,
-                                             engine=engine, cache_dir=cache_dir)
-            history += epochs
-            tuned_val = next(row["val_accuracy"] for row in epochs if row["kept"])
-            config["validation"] = {"probe": probe_val, "finetuned": tuned_val}
-            if pretrained is not None and tuned_val <= probe_val:
-                net.module.load_state_dict(pretrained)
-                # The strength the probe already chose, refit on train+validation: what mode "probe" gives.
-                head = refit_on_all(train_x, train_y, val_x, val_y, len(classes), probe_info["C"], seed=seed)
-                finetuned, mode = False, "probe"
-                config["mode"] = mode
-                config["auto"] = (f"kept the probe: fine-tuning reached {tuned_val:.1%} on the validation split, "
-                                  f"the probe {probe_val:.1%}")
-                say(config["auto"])
-            else:
-                head = LinearHead(classifier.head.weight.detach().numpy().copy(),
-                                  classifier.head.bias.detach().numpy().copy())
-    model = Model(net, head, classes, backbone_options=options, finetuned=finetuned)
+    result = train(net, train_set, val_set, classes, mode=mode, config=finetune_config, seed=seed, engine=engine,
+                   cache_dir=cache_dir, depth_advisor=_layer_depth if auto_unfreeze else None)
+    model = Model(net, result.head, classes, backbone_options=options, finetuned=result.finetuned)
     proba = model.predict_proba(test_set, engine=engine, cache_dir=cache_dir)
     metrics = classification_metrics(test_set.label_ids(classes), proba, classes)
     metrics["seconds"] = time.perf_counter() - started
     if baseline:
-        metrics["baseline"] = scratch_comparison(train, val_set, test_set, classes, proba, seed=seed,
+        metrics["baseline"] = scratch_comparison(train_set, val_set, test_set, classes, proba, seed=seed,
                                                  mirror=mirror)
-    model.info = {"config": config, "metrics": metrics, "history": history,
+    config = {**result.config, "seed": seed, "ratios": None if ratios is None else list(ratios),
+              "counts": {"train": len(train_set), "val": len(val_set), "test": len(test_set)}}
+    model.info = {"config": config, "metrics": metrics, "history": result.history,
                   "manifest": {"data_hash": dataset.content_hash(), "data": dataset.source, "seed": seed}}
     if out is not None:
         save(model, out)
     return model
+
+
+def _three_splits(dataset: Dataset) -> tuple[Dataset, Dataset, Dataset]:
+    train_set, val_set, test_set = (dataset.split(s) for s in ("train", "val", "test"))
+    if len(test_set) == 0:
+        raise DataError("there is no test split to evaluate on", where=dataset.source,
+                        fix="give --test FILE, or a test share in --split")
+    return train_set, val_set, test_set
+
+
+def _layer_depth(backbone, train_set: Dataset, val_set: Dataset, classes: list[str], seed: int) -> dict:
+    """The layer-wise probes' report, whose ``unfreeze`` sets the fine-tune's depth (``auto_unfreeze``)."""
+    from headstart.transfer.layers import layer_transfer
+
+    return layer_transfer(backbone, train_set, val_set, classes, seed=seed).to_dict()
 
 
 def save(model: Model, out: str | Path) -> Path:
@@ -282,10 +232,7 @@ def curve(data, *, backbone: str | None = None, sizes: Sequence | None = None, s
 
     sizes = check_sizes(sizes)
     dataset = prepare(data, test=test, ratios=ratios, seed=seed, **(columns or {}))
-    name = backbone or DEFAULT_BACKBONE[dataset.modality]
-    if backbone_modality(name) != dataset.modality:
-        raise HeadstartError(f"backbone '{name}' is for {backbone_modality(name)}, the data are {dataset.modality}",
-                             where="--backbone", fix=f"use a {dataset.modality} backbone")
+    name = backbone_name_for(dataset.modality, backbone)
     options = backbone_options(image_size, max_length)
     pool = concat(dataset.split("train"), dataset.split("val"))
     result = learning_curve(pool, dataset.split("test"), create_backbone(name, **options), pool.classes,
@@ -304,10 +251,7 @@ def layers(data, *, backbone: str | None = None, out: str | Path | None = None, 
     from headstart.transfer.layers import layer_transfer
 
     dataset = prepare(data, val=val, ratios=ratios, seed=seed, **(columns or {}))
-    name = backbone or DEFAULT_BACKBONE[dataset.modality]
-    if backbone_modality(name) != dataset.modality:
-        raise HeadstartError(f"backbone '{name}' is for {backbone_modality(name)}, the data are {dataset.modality}",
-                             where="--backbone", fix=f"use a {dataset.modality} backbone")
+    name = backbone_name_for(dataset.modality, backbone)
     options = backbone_options(image_size, max_length)
     train = dataset.split("train")
     report = layer_transfer(create_backbone(name, **options), train, dataset.split("val"), train.classes, seed=seed,

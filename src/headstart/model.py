@@ -26,16 +26,11 @@ from headstart.backbones import Backbone, create_backbone
 from headstart.data.dataset import Dataset
 from headstart.errors import ModelError
 from headstart.features.extract import cached_features, compute_features
-from headstart.learn.probe import LinearHead
+from headstart.learn.head import LinearHead
 
 FORMAT = "headstart-model/1"
 VERSIONED = ("headstart", "torch", "transformers", "sentence-transformers", "timm", "scikit-learn", "onnxruntime",
              "numpy", "safetensors")
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def library_versions() -> dict[str, str]:
@@ -102,7 +97,7 @@ class Model:
 
         ``data`` is a Dataset or a list of texts / image paths.
         """
-        return softmax(self.head.logits(self.features(data, **options)))
+        return self.head.proba(self.features(data, **options))
 
     def predict(self, data: Dataset | Sequence[str], **options) -> list[str]:
         """Predicted label names, length n."""

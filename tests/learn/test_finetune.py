@@ -13,9 +13,19 @@ import headstart
 from headstart.backbones import create_backbone
 from headstart.features.extract import compute_features
 from headstart.learn import finetune as finetune_module
-from headstart.learn.finetune import (FinetuneConfig, finetune, first_annealed_epoch, groups_unfrozen,
-                                      predict_logits)
-from headstart.learn.probe import LinearHead, fit_probe
+from headstart.errors import HeadstartError
+from headstart.learn.config import FinetuneConfig
+from headstart.learn.finetune import finetune as finetune_resolved
+from headstart.learn.finetune import first_annealed_epoch, groups_unfrozen, predict_logits
+from headstart.learn.head import LinearHead
+from headstart.learn.probe import fit_probe
+
+
+def finetune(backbone, train, val, classes, head, config, **options):
+    """Fine-tune with ``config`` resolved first, as the trainer does; returns the resolved config too."""
+    resolved = config.resolved(backbone, len(train), len(classes))
+    model, history = finetune_resolved(backbone, train, val, classes, head, resolved, **options)
+    return model, history, resolved
 
 
 # -- the schedule ----------------------------------------------------------------------------------
@@ -61,7 +71,7 @@ def test_first_annealed_epoch_is_past_the_midpoint_and_never_past_the_end():
 # -- resolved defaults -----------------------------------------------------------------------------
 
 def test_resolved_defaults_for_text(tiny_bert_backbone):
-    config = FinetuneConfig()
+    config = FinetuneConfig(strategy="staged")
     resolved = config.resolved(tiny_bert_backbone, 64, 3)  # 3 groups; 2 steps an epoch
     assert resolved is not config and config.epochs is None and config.lr is None  # the original is untouched
     assert resolved.unfreeze == 2  # all but the embeddings
@@ -75,10 +85,11 @@ def test_resolved_defaults_for_text(tiny_bert_backbone):
     explicit = FinetuneConfig(epochs=4, lr=3e-3, unfreeze=99, patience=1).resolved(tiny_bert_backbone, 64, 3)
     assert (explicit.epochs, explicit.lr, explicit.unfreeze, explicit.patience) == (4, 3e-3, 3, 1)
     assert FinetuneConfig(unfreeze=0).resolved(tiny_bert_backbone, 64, 3).unfreeze == 1
-    # strategy "auto": contrastive pairs for few text items a class, staged cross-entropy otherwise
-    assert resolved.strategy == "contrastive" and big.strategy == "staged"
-    assert FinetuneConfig(strategy="staged").resolved(tiny_bert_backbone, 64, 3).strategy == "staged"
-    with pytest.raises(ValueError, match="strategy"):
+    # strategy "auto": contrastive pairs for few text items a class (one epoch at 2e-5 by default),
+    # staged cross-entropy otherwise
+    few = FinetuneConfig().resolved(tiny_bert_backbone, 64, 3)
+    assert (few.strategy, few.epochs, few.lr) == ("contrastive", 1, 2e-5) and big.strategy == "staged"
+    with pytest.raises(HeadstartError, match="strategy"):
         FinetuneConfig(strategy="magic").resolved(tiny_bert_backbone, 64, 3)
 
 
@@ -95,7 +106,7 @@ def test_resolved_defaults_for_images():
     tuned = FinetuneConfig().resolved(backbone, 4500, 10)
     assert tuned.epochs == 12 and tuned.patience == 3
     assert FinetuneConfig().resolved(backbone, 3890, 10).epochs == 14
-    with pytest.raises(ValueError, match="batchnorm"):
+    with pytest.raises(HeadstartError, match="batchnorm"):
         FinetuneConfig(batchnorm="magic").resolved(backbone, 40, 4)
     assert resolved.strategy == "staged"  # contrastive pairs are for text
 
@@ -112,7 +123,7 @@ def topics(tmp_path_factory, tiny_bert_name, write_csv):
     backbone = create_backbone(tiny_bert_name)
     head, _ = fit_probe(compute_features(backbone, train.items, engine="torch"), train.label_ids(classes),
                         compute_features(backbone, val.items, engine="torch"), val.label_ids(classes),
-                        len(classes), refit_on_val=False)
+                        len(classes))
     return train, val, classes, head
 
 
@@ -360,7 +371,8 @@ def test_contrastive_tuning_with_one_seed_gives_the_same_weights_twice(topics, t
     runs = []
     for seed in (5, 5, 6):
         backbone = create_backbone(tiny_bert_name)
-        contrastive_tune(backbone, train.items, train.label_ids(classes), pairs_per_item=4, lr=1e-3, seed=seed)
+        config = FinetuneConfig(pairs_per_item=4, lr=1e-3).resolved(backbone, len(train), len(classes))
+        contrastive_tune(backbone, train.items, train.label_ids(classes), config, seed=seed)
         runs.append(_snapshot(backbone.module))
     same = [all(torch.equal(run[name], runs[0][name]) for name in runs[0]) for run in runs[1:]]
     assert same == [True, False]  # the same seed repeats; another seed draws other pairs

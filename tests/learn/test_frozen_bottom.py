@@ -8,9 +8,10 @@ import torch
 
 import headstart
 from headstart.backbones import create_backbone
-from headstart.learn.finetune import FinetuneConfig, finetune
+from headstart.learn.config import FinetuneConfig
+from headstart.learn.finetune import finetune
 from headstart.learn.frozen_bottom import frozen_bottom
-from headstart.learn.probe import LinearHead
+from headstart.learn.head import LinearHead
 
 
 @pytest.fixture(scope="module")
@@ -119,9 +120,8 @@ def test_finetune_through_the_cut_trains_only_the_top(tmp_path, write_images, na
     groups = backbone.layer_groups()
     before = [[p.detach().clone() for p in group.parameters()] for group in groups]
     head = LinearHead(np.zeros((len(classes), backbone.feature_dim), np.float32), np.zeros(len(classes), np.float32))
-    _, history, resolved = finetune(backbone, train, val, classes, head,
-                                    FinetuneConfig(epochs=2, unfreeze=2, batch_size=4), seed=0,
-                                    cache_dir=tmp_path / "cache")
+    resolved = FinetuneConfig(epochs=2, unfreeze=2, batch_size=4).resolved(backbone, len(train), len(classes))
+    _, history = finetune(backbone, train, val, classes, head, resolved, seed=0, cache_dir=tmp_path / "cache")
     assert [row["frozen_bottom"] for row in history] == ["onnx", "onnx"]
     changed = [any(not torch.equal(a, b) for a, b in zip(old, group.parameters()))
                for old, group in zip(before, groups)]

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from headstart.learn import probe
-from headstart.learn.probe import C_GRID, SMALL_DATA, LinearHead, fit_probe
+from headstart.learn import head as head_module
+from headstart.learn.head import LinearHead
+from headstart.learn.probe import C_GRID, SMALL_DATA, fit_probe, refit_on_all
 
 
 def blobs(n_per_class: int, n_classes: int = 3, dim: int = 8, seed: int = 0, spread: float = 1.0):
@@ -40,7 +41,8 @@ def test_separable_features_are_learned():
     best = max(row["val_accuracy"] for row in info["grid"])
     ties = [row for row in info["grid"] if row["val_accuracy"] >= best - 1e-9]
     assert info["C"] == min(ties, key=lambda row: row["val_loss"])["C"]
-    assert info["val_accuracy"] == best
+    # The reported validation figure is the head's own, on validation items it was not fitted on.
+    assert info["val_accuracy"] == float((head.logits(val_x).argmax(1) == val_y).mean())
 
 
 def test_binary_head_has_two_rows_whose_softmax_is_the_logistic_regression(monkeypatch):
@@ -51,10 +53,11 @@ def test_binary_head_has_two_rows_whose_softmax_is_the_logistic_regression(monke
             fitted.append(self)
             return super().fit(X, y, sample_weight)
 
-    monkeypatch.setattr(probe, "LogisticRegression", Recording)
+    monkeypatch.setattr(head_module, "LogisticRegression", Recording)
     train_x, train_y = blobs(25, n_classes=2, dim=5, seed=3, spread=3.0)  # overlapping: C matters
     val_x, val_y = blobs(8, n_classes=2, dim=5, seed=4, spread=3.0)
-    head, info = fit_probe(train_x, train_y, val_x, val_y, 2, seed=0, refit_on_val=True)
+    _, info = fit_probe(train_x, train_y, val_x, val_y, 2, seed=0)
+    head = refit_on_all(train_x, train_y, val_x, val_y, 2, info["C"], seed=0)
     assert head.weight.shape == (2, 5) and head.bias.shape == (2,)
 
     # The last fit is the refit on train+validation with the chosen C: the head is that model, with
@@ -71,7 +74,7 @@ def test_binary_head_has_two_rows_whose_softmax_is_the_logistic_regression(monke
     reference = LogisticRegression(C=info["C"], max_iter=2000, class_weight="balanced", random_state=0)
     reference.fit((all_x - mean) / std, np.concatenate([train_y, val_y]))
     np.testing.assert_allclose(softmax(head.logits(test_x)), reference.predict_proba((test_x - mean) / std),
-                               atol=2e-3)
+                               atol=5e-3)  # newton-cg's default tolerance against lbfgs
 
 
 def test_near_constant_feature_does_not_blow_up_the_weights():
@@ -96,11 +99,11 @@ def test_small_data_selects_c_by_cross_validation():
     train_x, train_y = blobs(20, seed=10)
     val_x, val_y = blobs(4, seed=11)
     _, info = fit_probe(train_x, train_y, val_x, val_y, 3)
-    assert info["selection"] == "5-fold cross-validation on train+validation"
+    assert info["selection"] == "5-fold cross-validation on the training split"
     # The smallest class sets the number of folds.
     keep = np.concatenate([np.flatnonzero(train_y != 2), np.flatnonzero(train_y == 2)[:2]])
     _, info = fit_probe(train_x[keep], train_y[keep], val_x[val_y != 2], val_y[val_y != 2], 3)
-    assert info["selection"] == "2-fold cross-validation on train+validation"
+    assert info["selection"] == "2-fold cross-validation on the training split"
     # A class with one item cannot be cross-validated: the validation split decides.
     keep = np.concatenate([np.flatnonzero(train_y != 2), np.flatnonzero(train_y == 2)[:1]])
     _, info = fit_probe(train_x[keep], train_y[keep], val_x[val_y != 2], val_y[val_y != 2], 3)
@@ -111,7 +114,7 @@ def test_large_data_selects_c_on_the_validation_split():
     train_x, train_y = blobs(300, dim=4, seed=12, spread=3.0)
     val_x, val_y = blobs(100, dim=4, seed=13, spread=3.0)
     assert len(train_y) + len(val_y) >= SMALL_DATA
-    head, info = fit_probe(train_x, train_y, val_x, val_y, 3, refit_on_val=False)
+    head, info = fit_probe(train_x, train_y, val_x, val_y, 3)
     assert info["selection"] == "validation split"
     # Fit on train only, so the reported figure is this head's accuracy on the validation split.
     accuracy = float((head.logits(val_x).argmax(1) == val_y).mean())

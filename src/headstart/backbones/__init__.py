@@ -4,11 +4,12 @@ from headstart.backbones.base import Backbone
 from headstart.backbones.registry import (
     DEFAULT_BACKBONE,
     backbone_modality,
+    backbone_name_for,
     backbone_options,
     create_backbone,
     list_backbones,
     register_backbone,
 )
 
-__all__ = ["Backbone", "DEFAULT_BACKBONE", "backbone_modality", "backbone_options", "create_backbone",
+__all__ = ["Backbone", "DEFAULT_BACKBONE", "backbone_modality", "backbone_name_for", "backbone_options", "create_backbone",
            "list_backbones", "register_backbone"]

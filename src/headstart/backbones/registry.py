@@ -49,6 +49,23 @@ def backbone_modality(name: str) -> str:
     raise _unknown(name)
 
 
+def backbone_name_for(modality: str, name: str | None = None) -> str:
+    """``name``, or the default backbone of ``modality``; an error when ``name`` is for the other one.
+
+    Args:
+        modality: the data's, ``"text"`` or ``"image"``.
+        name: a registry name the user chose, or None.
+
+    Returns:
+        The registry name to build.
+    """
+    name = name or DEFAULT_BACKBONE[modality]
+    if backbone_modality(name) != modality:
+        raise BackboneError(f"backbone '{name}' is for {backbone_modality(name)}, the data are {modality}",
+                            where="--backbone", fix=f"use a {modality} backbone, e.g. {DEFAULT_BACKBONE[modality]}")
+    return name
+
+
 def backbone_options(image_size: int | None = None, max_length: int | None = None, mirror: bool = True) -> dict:
     """``create_backbone`` options a user chose; defaults are left out, so that a saved model's
     config names only what differs from the backbone's own settings."""

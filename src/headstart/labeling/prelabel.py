@@ -17,8 +17,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from headstart.errors import LabelingError
-from headstart.labeling.issues import out_of_fold_proba
-from headstart.labeling.retrain import load_head, pool_scaling, retrain_probe, softmax_proba
+from headstart.labeling.loop_probe import held_out_proba
+from headstart.learn.head import LinearHead, feature_scaling
+from headstart.labeling.retrain import retrain_probe
 
 
 @dataclass
@@ -62,16 +63,13 @@ def prelabel(project, *, target_precision: float | None = None, accept: bool = F
     """Pre-label the pool with the newest probe (trained now when there is none) and, with a target
     precision, choose the auto-accept threshold; with ``accept``, store the accepted predictions as
     labels of source ``model``. Returns a report dict."""
-    store = project.store
-    version = store.latest_model("probe")
+    version = project.latest_model("probe")
     if version is None:
         retrain_probe(project, seed=seed)
-        version = store.latest_model("probe")
-    proba = softmax_proba(load_head(version.weights), project.features())
-    if store.prediction_version() != version.id:
-        winners = proba.argmax(axis=1)
-        store.replace_predictions(version.id, [row[0] for row in project.table()],
-                                  [project.classes[i] for i in winners], proba.max(axis=1), proba)
+        version = project.latest_model("probe")
+    proba = LinearHead.from_bytes(version.weights).proba(project.features())
+    if project.prediction_version() != version.id:
+        project.store_predictions(version.id, proba)
     report = {"model_version": version.id, "predicted": int(len(proba))}
     if target_precision is None:
         return report
@@ -79,8 +77,8 @@ def prelabel(project, *, target_precision: float | None = None, accept: bool = F
     # Held-out predictions of probes like the one that pre-labeled the pool (the loop's probe, the
     # same C), so that a threshold on their confidence means the same on the pool.
     features = project.features()
-    held_out = out_of_fold_proba(features[positions], y, len(project.classes), folds=folds, seed=seed,
-                                 c=(version.metrics or {}).get("C"), scaling=pool_scaling(features))
+    held_out = held_out_proba(features[positions], y, len(project.classes), folds=folds, seed=seed,
+                                 c=(version.metrics or {}).get("C"), scaling=feature_scaling(features))
     chosen = choose_threshold(held_out.max(axis=1), held_out.argmax(axis=1) == y, target_precision, min_support)
     report["threshold"] = asdict(chosen)
     report["accepted"] = 0
@@ -91,14 +89,12 @@ def prelabel(project, *, target_precision: float | None = None, accept: bool = F
     done = project.done_for(None)
     positions_set = np.zeros(len(proba), dtype=bool)
     positions_set[positions] = True
-    single = np.array([row[4] <= 1 for row in project.table()])  # several annotators' items stay with people
+    single = np.array([row.required <= 1 for row in project.table()])  # several annotators' items stay with people
     take = np.flatnonzero((proba.max(axis=1) >= chosen.threshold) & ~done & ~positions_set & single)
     report["eligible"] = int(len(take))
     if accept and len(take):
         ids = project.ids
         labels = [(ids[i], project.classes[int(proba[i].argmax())], f"model:v{version.id}") for i in take]
-        with store.writing() as session:
-            for item, label, annotator in labels:
-                store._add(session, item, label, annotator, "model", False, version.id)
+        project.add_labels(labels, source="model", model_version=version.id)
         report["accepted"] = int(len(take))
     return report

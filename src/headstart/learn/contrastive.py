@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from headstart.backbones.base import Backbone
+from headstart.learn.config import FinetuneConfig
 from headstart.progress import progress_bar
 
 
@@ -45,13 +46,24 @@ def sample_pairs(labels: np.ndarray, pairs_per_item: int, max_pairs: int,
     return np.array(first)[order], np.array(second)[order], np.array(target, dtype=np.float32)[order]
 
 
-def contrastive_tune(backbone: Backbone, items: list[str], labels: np.ndarray, *, pairs_per_item: int = 40,
-                     max_pairs: int = 6000, batch_size: int = 16, lr: float = 2e-5, epochs: int = 1,
+def contrastive_tune(backbone: Backbone, items: list[str], labels: np.ndarray, config: FinetuneConfig, *,
                      seed: int = 0) -> list[dict]:
-    """Tune ``backbone.module`` in place on pairs of ``items``; return one history row an epoch."""
+    """Tune ``backbone.module`` in place on pairs of ``items``.
+
+    Args:
+        backbone: a text backbone.
+        items, labels: the training texts and their class ids; nothing else is seen.
+        config: a resolved :class:`FinetuneConfig` (``lr``, ``epochs``, ``batch_size``,
+            ``pairs_per_item``, ``max_pairs``).
+        seed: seeds the pairs and their order.
+
+    Returns:
+        One history row an epoch.
+    """
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    first, second, target = sample_pairs(labels, pairs_per_item, max_pairs, rng)
+    lr, epochs, batch_size = config.lr, config.epochs, config.batch_size
+    first, second, target = sample_pairs(labels, config.pairs_per_item, config.max_pairs, rng)
     module = backbone.module
     module.train()
     for parameter in module.parameters():

@@ -29,7 +29,6 @@ import copy
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -38,93 +37,10 @@ from torch import nn
 from headstart.backbones.base import Backbone
 from headstart.data.dataset import Dataset
 from headstart.features.extract import batches_in_length_order, prefetched
+from headstart.learn.config import FinetuneConfig
 from headstart.learn.frozen_bottom import Bottom, frozen_bottom
-from headstart.learn.probe import LinearHead
+from headstart.learn.head import LinearHead
 from headstart.progress import progress_bar
-
-
-@dataclass
-class FinetuneConfig:
-    """Settings of a staged fine-tune. None means: chosen from the data and the backbone.
-
-    Attributes:
-        epochs: passes over the training split (None: enough for ``min_steps`` steps, 3 to 30).
-        lr: learning rate of the head and the top layer group (None: 1e-3 for images; for text
-            1e-4 from ``large_text`` training items, 5e-5 below. SST-2 with MiniLM-L6, test
-            accuracy: on the 6,920 training sentences, seeds 0-2, 1e-4 gave 89.35 +- 0.29% where
-            5e-5 gave 88.94 +- 0.08%; on 300 a class (468 training sentences), seeds 0-5, mode
-            auto, 1e-4 gave 80.43% and 5e-5 81.23% on average (1e-4 worse on three seeds, equal on
-            one, better on two). The threshold between the two sizes was not measured.)
-        layer_decay: each lower group learns at this factor of the rate of the group above.
-        unfreeze: how many layer groups, from the top, are trained by the last stage (None: all
-            but a text model's embeddings; the top half of an image model's groups, since its lower
-            ones are generic edge and texture detectors and, with the largest feature maps, the
-            costliest to train: Fashion-MNIST, 4,500 images, 10 epochs, 91.8% in 325 s with the top
-            3 of 6 groups, 91.8% in 386 s with 4, 91.3% in 437 s with all 6, one run each).
-        unfreeze_fraction: the share of the training steps over which the groups are unfrozen
-            one by one (0: all of them from the first step).
-        batchnorm: ``frozen`` keeps the pretrained running statistics of batch-norm layers,
-            ``adapt`` updates them from the training batches (None: adapt for images).
-        batch_size, weight_decay, dropout (before the head), label_smoothing: as usual.
-        class_weighted: weight the loss by inverse class frequency (for imbalanced data).
-        patience: epochs of the schedule's second half scoring more than a standard error below
-            the best validation accuracy, in a row, before stopping (None: a quarter of the
-            epochs, at least 2).
-        min_steps: training steps the default number of epochs aims at (None: 150 for text, whose
-            pretrained features need little change; 1,650 for images, whose ones need more:
-            on Fashion-MNIST's 4,500 training images, seeds 0-2, 12 epochs gave 91.7 +- 0.1% where
-            10 gave 91.5 +- 0.3%).
-        strategy: ``staged`` (cross-entropy, groups unfrozen from the top), ``contrastive`` (text:
-            sentence pairs, then a probe) or ``auto``: contrastive for text with at most
-            ``few_shot_per_class`` training items a class on average, staged otherwise.
-        large_text: training items from which text fine-tunes at the higher default rate (see lr).
-    """
-
-    epochs: int | None = None
-    lr: float | None = None
-    layer_decay: float = 0.9
-    unfreeze: int | None = None
-    unfreeze_fraction: float = 0.3
-    batchnorm: str | None = None
-    batch_size: int | None = None
-    weight_decay: float = 0.01
-    dropout: float = 0.1
-    label_smoothing: float = 0.1
-    class_weighted: bool = True
-    patience: int | None = None
-    min_steps: int | None = None
-    strategy: str = "auto"
-    few_shot_per_class: int = 100
-    large_text: int = 2000
-
-    def resolved(self, backbone: Backbone, n_train: int, n_classes: int) -> "FinetuneConfig":
-        """A copy with every None replaced by its data- and backbone-dependent default."""
-        config = copy.copy(self)
-        groups = len(backbone.layer_groups())
-        if config.unfreeze is None:
-            config.unfreeze = groups - 1 if backbone.modality == "text" else math.ceil(groups / 2)
-        config.unfreeze = max(1, min(config.unfreeze, groups))
-        if config.batch_size is None:
-            config.batch_size = 16 if backbone.modality == "text" else 32
-        if config.batchnorm is None:
-            config.batchnorm = "adapt" if backbone.modality == "image" else "frozen"
-        if config.batchnorm not in ("frozen", "adapt"):
-            raise ValueError(f"batchnorm must be frozen or adapt, not {config.batchnorm!r}")
-        if config.min_steps is None:
-            config.min_steps = 150 if backbone.modality == "text" else 1650
-        if config.epochs is None:
-            steps_per_epoch = max(1, math.ceil(n_train / config.batch_size))
-            config.epochs = int(np.clip(math.ceil(config.min_steps / steps_per_epoch), 3, 30))
-        if config.lr is None:
-            config.lr = 1e-3 if backbone.modality != "text" else 1e-4 if n_train >= self.large_text else 5e-5
-        if config.strategy == "auto":
-            few = backbone.modality == "text" and n_train <= self.few_shot_per_class * max(1, n_classes)
-            config.strategy = "contrastive" if few else "staged"
-        if config.strategy not in ("staged", "contrastive"):
-            raise ValueError(f"strategy must be auto, staged or contrastive, not {config.strategy!r}")
-        if config.patience is None:
-            config.patience = max(2, math.ceil(config.epochs / 4))
-        return config
 
 
 class Classifier(nn.Module):
@@ -266,111 +182,149 @@ def _set_trainable(model: nn.Module, groups: list[nn.Module], n_top: int, batchn
             module.eval()
 
 
+class _KeptWeights:
+    """Early stopping's choice: among annealed epochs, the latest within a standard error of the best
+    validation accuracy (see the module's docstring), and whether patience has run out."""
+
+    def __init__(self, n_val: int, patience: int):
+        self.n_val, self.patience = n_val, patience
+        self.best, self.epoch, self.state, self.behind = -1.0, None, None, 0
+
+    def offer(self, epoch: int, accuracy: float, model: nn.Module) -> bool:
+        """Consider the weights after ``epoch``; returns whether training should stop."""
+        self.best = max(self.best, accuracy)
+        if accuracy >= self.best - standard_error(self.best, self.n_val):
+            self.epoch, self.behind = epoch, 0
+            self.state = copy.deepcopy(model.state_dict())
+            return False
+        self.behind += 1
+        return self.behind >= self.patience
+
+
+class _Run:
+    """What one fine-tune trains with: the classifier, the frozen bottom's split, the optimizer with
+    one parameter group per layer group, the loss and the step schedule."""
+
+    def __init__(self, backbone: Backbone, train: Dataset, classes: list[str], head: LinearHead,
+                 config: FinetuneConfig, engine: str, cache_dir):
+        self.backbone, self.config = backbone, config
+        self.model = Classifier(backbone.module, backbone.feature_dim, len(classes), config.dropout)
+        self.memory_format = _memory_format(backbone)
+        self.model.to(memory_format=self.memory_format)
+        with torch.no_grad():
+            self.model.head.weight.copy_(torch.from_numpy(head.weight))
+            self.model.head.bias.copy_(torch.from_numpy(head.bias))
+        self.groups = backbone.layer_groups()
+        self.cut = frozen_bottom(backbone, len(self.groups) - config.unfreeze, engine=engine, cache_dir=cache_dir)
+        self.split = _Split(*self.cut[:2]) if self.cut else None
+        self.train_y = torch.from_numpy(train.label_ids(classes))
+        class_weight = None
+        if config.class_weighted:
+            counts = np.bincount(self.train_y.numpy(), minlength=len(classes)).astype(np.float64)
+            class_weight = torch.tensor(np.where(counts > 0, counts.sum() / (len(classes) * np.maximum(counts, 1)),
+                                                 0.0), dtype=torch.float32)
+        self.loss_fn = nn.CrossEntropyLoss(weight=class_weight, label_smoothing=config.label_smoothing)
+        # One parameter group per layer group, all in the optimizer from the start; frozen ones get no
+        # gradients, so AdamW leaves them alone until their stage comes.
+        param_groups = [{"params": list(self.model.head.parameters()), "lr": config.lr, "base_lr": config.lr}]
+        for depth, group in enumerate(reversed(self.groups)):
+            rate = config.lr * config.layer_decay ** depth
+            param_groups.append({"params": list(group.parameters()), "lr": rate, "base_lr": rate})
+        self.optimizer = torch.optim.AdamW(param_groups, weight_decay=config.weight_decay)
+        self.steps_per_epoch = max(1, math.ceil(len(train) / config.batch_size))
+        self.total_steps = self.steps_per_epoch * config.epochs
+        self.step = 0
+
+    def train_epoch(self, train: Dataset, rng: np.random.Generator, advance) -> tuple[list[float], int]:
+        """One pass over ``train``; returns the batch losses and how many top groups trained last."""
+        backbone, config, split = self.backbone, self.config, self.split
+        batches = _training_batches(train, config.batch_size, rng)
+        losses, n_top = [], 0  # 0: set the trainable groups afresh (validation left the model in eval mode)
+        # One augmentation seed a batch, drawn here: the batches are prepared in order, in one
+        # thread, so a run's augmentations depend on its seed only. A backbone that does not
+        # augment (text) draws none, which keeps its shuffles on the stream they had before.
+        batch_seeds = iter(rng.integers(2**31, size=len(batches)).tolist() if backbone.augments
+                           else [None] * len(batches))
+
+        def prepare(items: list[str]) -> dict[str, torch.Tensor]:
+            inputs = backbone.preprocess(items, train=True, seed=next(batch_seeds))
+            return inputs if split is None else split.inputs(inputs)
+
+        for batch, inputs in zip(batches, prefetched(prepare, train.items, batches)):
+            wanted = groups_unfrozen(self.step, self.total_steps, config.unfreeze, config.unfreeze_fraction)
+            if wanted != n_top:
+                n_top = wanted
+                _set_trainable(self.model, self.groups, n_top, config.batchnorm)
+            for group in self.optimizer.param_groups:
+                group["lr"] = group["base_lr"] * rate_factor(self.step, self.total_steps)
+            loss = self.loss_fn(_logits(self.model, split, inputs, self.memory_format), self.train_y[batch])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.optimizer.step()
+            losses.append(loss.item())
+            self.step += 1
+            advance(1)
+        return losses, n_top
+
+    def score(self, val: Dataset, val_y: np.ndarray) -> tuple[float, float]:
+        """(validation loss, validation accuracy) of the current weights."""
+        logits = predict_logits(self.model, self.backbone, val.items, split=self.split)
+        loss = float(nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(val_y)))
+        return loss, float((logits.argmax(1) == val_y).mean())
+
+
 def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str], head: LinearHead,
              config: FinetuneConfig, *, seed: int = 0, engine: str = "auto",
-             cache_dir=None) -> tuple[Classifier, list[dict], FinetuneConfig]:
-    """Fine-tune ``backbone`` with a head started from ``head``.
+             cache_dir=None) -> tuple[Classifier, list[dict]]:
+    """Fine-tune ``backbone.module`` in place with a head started from ``head``.
 
     The layer groups that never train run apart from the rest where the backbone can be cut
     there (``engine`` and ``cache_dir`` as for feature extraction: see learn/frozen_bottom.py).
+    Validation items are only scored, never trained on.
 
-    Returns the model with the weights of the kept epoch (see the module's docstring), the
-    per-epoch history (``epoch, stage, groups_trained, train_loss, val_loss, val_accuracy, lr,
-    annealed, frozen_bottom, seconds, kept``; ``annealed``: the epoch could be kept; ``kept``: it
-    was; ``frozen_bottom``:
-    where the frozen groups ran, ``onnx``, ``torch`` or None for not apart) and the resolved config.
+    Args:
+        backbone, train, val, classes: what to tune, on which labeled splits, with which class order.
+        head: the starting head (the probe's).
+        config: a resolved :class:`FinetuneConfig` (:meth:`FinetuneConfig.resolved`).
+        seed: seeds shuffles, augmentation and dropout.
+
+    Returns:
+        (model, history): the classifier (``backbone.module``, dropout, a linear ``head``) with the
+        kept epoch's weights, frozen and in eval mode;
+        one history row an epoch (``epoch, stage, groups_trained, train_loss, val_loss,
+        val_accuracy, lr, annealed, frozen_bottom, seconds, kept``; ``annealed``: the epoch could be
+        kept; ``kept``: it was; ``frozen_bottom``: where the frozen groups ran, ``onnx``, ``torch``
+        or None for not apart).
     """
+    unresolved = [name for name, value in vars(config).items() if value is None]
+    if unresolved:  # a programming error, not a user's: the trainer resolves once, before any strategy runs
+        raise ValueError(f"finetune needs a resolved FinetuneConfig; {', '.join(unresolved)} left None")
     seed_everything(seed)
     rng = np.random.default_rng(seed)
-    config = config.resolved(backbone, len(train), len(classes))
-    model = Classifier(backbone.module, backbone.feature_dim, len(classes), config.dropout)
-    memory_format = _memory_format(backbone)
-    model.to(memory_format=memory_format)
-    with torch.no_grad():
-        model.head.weight.copy_(torch.from_numpy(head.weight))
-        model.head.bias.copy_(torch.from_numpy(head.bias))
-    groups = backbone.layer_groups()
-    cut = frozen_bottom(backbone, len(groups) - config.unfreeze, engine=engine, cache_dir=cache_dir)
-    split = _Split(*cut[:2]) if cut else None
-    train_y = torch.from_numpy(train.label_ids(classes))
+    run = _Run(backbone, train, classes, head, config, engine, cache_dir)
     val_y = val.label_ids(classes)
-    class_weight = None
-    if config.class_weighted:
-        counts = np.bincount(train_y.numpy(), minlength=len(classes)).astype(np.float64)
-        class_weight = torch.tensor(np.where(counts > 0, counts.sum() / (len(classes) * np.maximum(counts, 1)), 0.0),
-                                    dtype=torch.float32)
-    loss_fn = nn.CrossEntropyLoss(weight=class_weight, label_smoothing=config.label_smoothing)
-
-    # One parameter group per layer group, all in the optimizer from the start; frozen ones get no
-    # gradients, so AdamW leaves them alone until their stage comes.
-    param_groups = [{"params": list(model.head.parameters()), "lr": config.lr, "base_lr": config.lr}]
-    for depth, group in enumerate(reversed(groups)):
-        rate = config.lr * config.layer_decay ** depth
-        param_groups.append({"params": list(group.parameters()), "lr": rate, "base_lr": rate})
-    optimizer = torch.optim.AdamW(param_groups, weight_decay=config.weight_decay)
-    steps_per_epoch = max(1, math.ceil(len(train) / config.batch_size))
-    total_steps = steps_per_epoch * config.epochs
-    annealed_from = first_annealed_epoch(config.epochs, steps_per_epoch)
-
-    best_accuracy, kept_epoch, kept_state, since_kept = -1.0, None, None, 0
-    history, step = [], 0
-    with progress_bar("fine-tuning", total_steps) as advance:
-        for epoch in range(config.epochs):
+    annealed_from = first_annealed_epoch(config.epochs, run.steps_per_epoch)
+    kept, history = _KeptWeights(len(val_y), config.patience), []
+    with progress_bar("fine-tuning", run.total_steps) as advance:
+        for epoch in range(1, config.epochs + 1):
             started = time.perf_counter()
-            batches = _training_batches(train, config.batch_size, rng)
-            losses, n_top = [], 0  # 0: set the trainable groups afresh (validation left the model in eval mode)
-            # One augmentation seed a batch, drawn here: the batches are prepared in order, in one
-            # thread, so a run's augmentations depend on its seed only. A backbone that does not
-            # augment (text) draws none, which keeps its shuffles on the stream they had before.
-            batch_seeds = iter(rng.integers(2**31, size=len(batches)).tolist() if backbone.augments
-                               else [None] * len(batches))
-
-            def prepare(items: list[str]) -> dict[str, torch.Tensor]:
-                inputs = backbone.preprocess(items, train=True, seed=next(batch_seeds))
-                return inputs if split is None else split.inputs(inputs)
-
-            for batch, inputs in zip(batches, prefetched(prepare, train.items, batches)):
-                wanted = groups_unfrozen(step, total_steps, config.unfreeze, config.unfreeze_fraction)
-                if wanted != n_top:
-                    n_top = wanted
-                    _set_trainable(model, groups, n_top, config.batchnorm)
-                for group in optimizer.param_groups:
-                    group["lr"] = group["base_lr"] * rate_factor(step, total_steps)
-                loss = loss_fn(_logits(model, split, inputs, memory_format), train_y[batch])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                losses.append(loss.item())
-                step += 1
-                advance(1)
-            val_logits = predict_logits(model, backbone, val.items, split=split)
-            val_loss = float(nn.functional.cross_entropy(torch.from_numpy(val_logits), torch.from_numpy(val_y)))
-            val_accuracy = float((val_logits.argmax(1) == val_y).mean())
-            history.append({"epoch": epoch + 1, "stage": f"top {n_top}/{len(groups)} groups",
+            losses, n_top = run.train_epoch(train, rng, advance)
+            val_loss, val_accuracy = run.score(val, val_y)
+            history.append({"epoch": epoch, "stage": f"top {n_top}/{len(run.groups)} groups",
                             "groups_trained": n_top, "train_loss": float(np.mean(losses)), "val_loss": val_loss,
-                            "val_accuracy": val_accuracy, "lr": config.lr * rate_factor(step - 1, total_steps),
-                            "annealed": epoch + 1 >= annealed_from, "frozen_bottom": cut[2] if cut else None,
+                            "val_accuracy": val_accuracy, "lr": config.lr * rate_factor(run.step - 1, run.total_steps),
+                            "annealed": epoch >= annealed_from, "frozen_bottom": run.cut[2] if run.cut else None,
                             "seconds": time.perf_counter() - started})
-            if not history[-1]["annealed"]:
-                continue  # mid-schedule weights are not candidates (see the module's docstring)
-            best_accuracy = max(best_accuracy, val_accuracy)
-            if val_accuracy >= best_accuracy - standard_error(best_accuracy, len(val_y)):
-                kept_epoch, since_kept = epoch + 1, 0
-                kept_state = copy.deepcopy(model.state_dict())
-            else:
-                since_kept += 1
-                if since_kept >= config.patience:
-                    break
+            # Mid-schedule weights are not candidates (see the module's docstring).
+            if history[-1]["annealed"] and kept.offer(epoch, val_accuracy, run.model):
+                break
     for row in history:
-        row["kept"] = row["epoch"] == kept_epoch
-    model.load_state_dict(kept_state)
+        row["kept"] = row["epoch"] == kept.epoch
+    model = run.model
+    model.load_state_dict(kept.state)
     model.to(memory_format=torch.contiguous_format)  # safetensors and ONNX export want plain layouts
     model.eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
-    return model, history, config
-
-
-def config_dict(config: FinetuneConfig) -> dict:
-    return asdict(config)
+    return model, history

@@ -1,106 +1,82 @@
-"""A linear probe: regularized logistic regression on frozen features.
+"""A linear probe: a :class:`~headstart.learn.head.LinearHead` on frozen features, its strength chosen.
 
-The regularization strength is chosen on held-out data: by stratified
-cross-validation over train+validation when the data are small (a validation
-split of a few items would pick C by chance), on the validation split
-otherwise. The chosen model is refit on train+validation, and the feature
-scaling is folded into the weights so that the head is one linear layer
-on raw features.
+The regularization strength C is chosen by stratified cross-validation on the training split when
+the data are small (a validation split of a few items would pick C by chance), on the validation
+split otherwise. Either way the head is fitted on the training split only, so its validation
+accuracy is a held-out figure that the trainer can compare fine-tuned models with;
+:func:`refit_on_all` then refits the chosen strength on train+validation once every choice is made.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
+
+from headstart.learn.head import LinearHead, fit_head
 
 C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 SMALL_DATA = 1000  # below this many train+validation items, C is chosen by cross-validation
 
 
-@dataclass
-class LinearHead:
-    """Logits = features @ weight.T + bias. weight: (k, d), bias: (k,)."""
-
-    weight: np.ndarray
-    bias: np.ndarray
-
-    def logits(self, features: np.ndarray) -> np.ndarray:
-        return features @ self.weight.T + self.bias
-
-
-def _fit(features: np.ndarray, labels: np.ndarray, n_classes: int, c: float, seed: int) -> LinearHead:
-    # Standardize, with a floor on the scale: a near-constant feature would otherwise get a huge
-    # weight once the scaling is folded into the head.
-    mean, scale = features.mean(axis=0), features.std(axis=0)
-    scale = np.maximum(scale, 1e-2 * np.median(scale) + 1e-12)
-    # newton-cg: Hessian-vector products converge in few iterations on wide features (seen 20x faster than lbfgs).
-    model = LogisticRegression(C=c, solver="newton-cg", max_iter=1000, class_weight="balanced", random_state=seed)
-    model.fit((features - mean) / scale, labels)
-    coef, intercept = model.coef_, model.intercept_
-    if coef.shape[0] == 1:  # scikit-learn keeps one row for two classes: logits [0, z] give the same softmax
-        coef = np.vstack([np.zeros_like(coef), coef])
-        intercept = np.array([0.0, intercept[0]])
-    # Fold the scaler in: w·(x - mu)/sigma + b = (w/sigma)·x + (b - w·mu/sigma).
-    weight = coef / scale
-    bias = intercept - weight @ mean
-    full_weight = np.zeros((n_classes, features.shape[1]))
-    full_bias = np.full(n_classes, -1e4)  # a class absent from training is never predicted
-    full_weight[model.classes_] = weight
-    full_bias[model.classes_] = bias
-    return LinearHead(full_weight.astype(np.float32), full_bias.astype(np.float32))
-
-
-def _score(head: LinearHead, features: np.ndarray, labels: np.ndarray, n_classes: int) -> tuple[float, float]:
-    logits = head.logits(features)
-    proba = np.exp(logits - logits.max(1, keepdims=True))
-    proba /= proba.sum(1, keepdims=True)
+def score_head(head: LinearHead, features: np.ndarray, labels: np.ndarray, n_classes: int) -> tuple[float, float]:
+    """(accuracy, log loss) of ``head`` on labeled features; (nan, nan) for no items."""
+    if len(labels) == 0:
+        return float("nan"), float("nan")
+    proba = head.proba(features)
     accuracy = float((proba.argmax(1) == labels).mean())
     return accuracy, float(log_loss(labels, proba, labels=list(range(n_classes))))
+
+
+def _cross_validated(x: np.ndarray, y: np.ndarray, n_classes: int, folds: int, seed: int) -> list[tuple]:
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    grid = []
+    for c in C_GRID:
+        scores = [score_head(fit_head(x[a], y[a], n_classes, c=c, seed=seed), x[b], y[b], n_classes)
+                  for a, b in splitter.split(x, y)]
+        grid.append((c, *np.mean(scores, axis=0)))
+    return grid
+
+
+def fit_probe(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray, n_classes: int,
+              *, seed: int = 0) -> tuple[LinearHead, dict]:
+    """Choose C, fit the probe on the training split, score it on the validation split.
+
+    Args:
+        train_x, val_x: features, shapes (n, d) and (m, d); ``val_x`` may be empty.
+        train_y, val_y: integer labels in ``range(n_classes)``.
+        n_classes: the head's output size.
+        seed: seeds the folds and the solver.
+
+    Returns:
+        (head, info) with info ``{"C", "selection", "val_accuracy", "val_loss", "grid"}``: the
+        validation figures are the head's on the validation split (the cross-validated means
+        where there is none).
+    """
+    min_count = np.bincount(train_y, minlength=n_classes)[np.unique(train_y)].min()
+    small = len(train_y) + len(val_y) < SMALL_DATA or len(val_y) == 0
+    if small and min_count >= 2:
+        folds = min(5, int(min_count))
+        selection = f"{folds}-fold cross-validation on the training split"
+        grid = _cross_validated(train_x, train_y, n_classes, folds, seed)
+    elif len(val_y):
+        selection = "validation split"
+        grid = [(c, *score_head(fit_head(train_x, train_y, n_classes, c=c, seed=seed), val_x, val_y, n_classes))
+                for c in C_GRID]
+    else:  # a class with one training item and nothing to validate on
+        selection, grid = "fixed (too few items to choose)", [(1.0, float("nan"), float("nan"))]
+    # Best accuracy; among near-ties the lower loss (accuracy moves in steps of 1/m on small sets).
+    best_accuracy = max(acc for _, acc, _ in grid)
+    c, accuracy, loss = min((row for row in grid if not row[1] < best_accuracy - 1e-9), key=lambda row: row[2])
+    head = fit_head(train_x, train_y, n_classes, c=c, seed=seed)
+    if len(val_y):
+        accuracy, loss = score_head(head, val_x, val_y, n_classes)
+    info = {"C": c, "selection": selection, "val_accuracy": accuracy, "val_loss": loss,
+            "grid": [{"C": g, "val_accuracy": a, "val_loss": l} for g, a, l in grid]}
+    return head, info
 
 
 def refit_on_all(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray, n_classes: int,
                  c: float, *, seed: int = 0) -> LinearHead:
     """The probe of strength ``c`` (one :func:`fit_probe` chose) fitted on train+validation."""
-    return _fit(np.vstack([train_x, val_x]), np.concatenate([train_y, val_y]), n_classes, c, seed)
-
-
-def fit_probe(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray, n_classes: int,
-              *, seed: int = 0, refit_on_val: bool = True) -> tuple[LinearHead, dict]:
-    """Fit the probe; return its head and what was chosen.
-
-    Args:
-        train_x, val_x: features, shapes (n, d) and (m, d).
-        train_y, val_y: integer labels in ``range(n_classes)``.
-        refit_on_val: refit the chosen model on train+validation (True), or on train only.
-
-    Returns:
-        (head, info) with info ``{"C", "selection", "val_accuracy", "val_loss", "grid"}``;
-        the validation figures are those of the chosen C when it was fit on train only
-        (or the cross-validated means).
-    """
-    all_x, all_y = np.vstack([train_x, val_x]), np.concatenate([train_y, val_y])
-    min_count = np.bincount(all_y, minlength=n_classes)[np.unique(all_y)].min()
-    grid = []
-    if len(all_y) < SMALL_DATA and min_count >= 2:
-        selection = f"{min(5, min_count)}-fold cross-validation on train+validation"
-        folds = StratifiedKFold(n_splits=min(5, min_count), shuffle=True, random_state=seed)
-        for c in C_GRID:
-            scores = [_score(_fit(all_x[a], all_y[a], n_classes, c, seed), all_x[b], all_y[b], n_classes)
-                      for a, b in folds.split(all_x, all_y)]
-            grid.append((c, *np.mean(scores, axis=0)))
-    else:
-        selection = "validation split"
-        for c in C_GRID:
-            grid.append((c, *_score(_fit(train_x, train_y, n_classes, c, seed), val_x, val_y, n_classes)))
-    # Best accuracy; among near-ties the lower loss (accuracy moves in steps of 1/m on small sets).
-    best_accuracy = max(acc for _, acc, _ in grid)
-    c, accuracy, loss = min((row for row in grid if row[1] >= best_accuracy - 1e-9), key=lambda row: row[2])
-    # all_x is already stacked here; refit_on_all is for callers that hold the two splits apart.
-    head = _fit(all_x, all_y, n_classes, c, seed) if refit_on_val else _fit(train_x, train_y, n_classes, c, seed)
-    info = {"C": c, "selection": selection, "val_accuracy": accuracy, "val_loss": loss,
-            "grid": [{"C": g, "val_accuracy": a, "val_loss": l} for g, a, l in grid]}
-    return head, info
+    return fit_head(np.vstack([train_x, val_x]), np.concatenate([train_y, val_y]), n_classes, c=c, seed=seed)

@@ -1,0 +1,206 @@
+"""The trainer: a backbone and labeled train/validation splits in; a head, a tuned backbone and a history out.
+
+Its strategies:
+
+- ``probe``: a linear head on frozen features (:mod:`headstart.learn.probe`); always fitted, as the
+  head a fine-tune starts from and the model the ``auto`` mode falls back to.
+- ``contrastive``: few-shot text; the encoder is tuned on sentence pairs, then a probe is fitted on
+  the tuned features (:mod:`headstart.learn.contrastive`).
+- ``staged``: cross-entropy with layer groups unfrozen from the top (:mod:`headstart.learn.finetune`).
+
+Mode ``probe`` stops after the probe; ``finetune`` runs the fine-tuning strategy the configuration
+resolves to; ``auto`` does too, but keeps the probe when it scored better on the validation split by
+more than the standard error of the difference (closer scores cannot be told apart, and fine-tuning is the better model
+on average in every benchmark). A new strategy is a function of the same shape added to
+:data:`FINETUNE_STRATEGIES`.
+
+No strategy trains on validation items: they choose the probe's strength, the kept epoch and the
+fallback, and are scored. Once every choice is made, a head fitted on features (the probe, or the probe
+after contrastive tuning) is refit on train+validation at the chosen strength, as a grid search's
+final refit does: more data, and nothing is judged on validation after it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from headstart.backbones.base import Backbone
+from headstart.data.dataset import Dataset
+from headstart.features.extract import cached_features, compute_features
+from headstart.learn.config import FinetuneConfig, check_mode
+from headstart.learn.contrastive import contrastive_tune
+from headstart.learn.finetune import finetune, seed_everything, standard_error
+from headstart.learn.head import LinearHead
+from headstart.learn.probe import fit_probe, refit_on_all
+from headstart.progress import say
+
+
+@dataclass
+class Splits:
+    """What every strategy trains and chooses on: the backbone, the two labeled splits, the class
+    order, the seed and where frozen forward passes run (``engine``, ``cache_dir``)."""
+
+    backbone: Backbone
+    train: Dataset
+    val: Dataset
+    classes: list[str]
+    seed: int = 0
+    engine: str = "auto"
+    cache_dir: str | Path | None = None
+
+    @property
+    def train_y(self) -> np.ndarray:
+        return self.train.label_ids(self.classes)
+
+    @property
+    def val_y(self) -> np.ndarray:
+        return self.val.label_ids(self.classes)
+
+    def features(self, dataset: Dataset, *, tuned: bool = False) -> np.ndarray:
+        """Features (n, d) of ``dataset``: through the on-disk cache for the pretrained weights,
+        computed afresh once the backbone has been tuned."""
+        if tuned:
+            return compute_features(self.backbone, dataset.items, engine=self.engine, cache_dir=self.cache_dir)
+        return cached_features(self.backbone, dataset.items, dataset.hashes, engine=self.engine,
+                               cache_dir=self.cache_dir)
+
+
+@dataclass
+class Outcome:
+    """One strategy's result.
+
+    Attributes:
+        head: the trained head.
+        tuned: whether the backbone's weights changed.
+        val_accuracy: the model's accuracy on the validation split.
+        history: rows for the report's training curves.
+        record: what was chosen, for the model's config.
+        refit: the head refit on train+validation at the chosen strength (None: keep ``head``).
+    """
+
+    head: LinearHead
+    tuned: bool
+    val_accuracy: float
+    history: list[dict] = field(default_factory=list)
+    record: dict = field(default_factory=dict)
+    refit: Callable[[], LinearHead] | None = None
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        head: the final head.
+        finetuned: whether the backbone was left with tuned weights.
+        history: the probe's row, then a row a fine-tuning epoch.
+        config: every choice, resolved (mode, probe, finetune, validation, auto, layers).
+    """
+
+    head: LinearHead
+    finetuned: bool
+    history: list[dict]
+    config: dict
+
+
+def _probe(splits: Splits, *, tuned: bool = False, stage: str = "head (probe)") -> Outcome:
+    """A probe on the backbone's features as they are now."""
+    train_x, val_x = splits.features(splits.train, tuned=tuned), splits.features(splits.val, tuned=tuned)
+    train_y, val_y = splits.train_y, splits.val_y
+    n_classes = len(splits.classes)
+    head, info = fit_probe(train_x, train_y, val_x, val_y, n_classes, seed=splits.seed)
+    row = {"epoch": 0, "stage": stage, "val_accuracy": info["val_accuracy"], "val_loss": info["val_loss"]}
+    return Outcome(head, tuned, info["val_accuracy"], [row], {"probe": info},
+                   refit=lambda: refit_on_all(train_x, train_y, val_x, val_y, n_classes, info["C"], seed=splits.seed))
+
+
+def contrastive(splits: Splits, config: FinetuneConfig, start: Outcome) -> Outcome:
+    """Tune the encoder on pairs of training texts, then fit a probe on the tuned features."""
+    history = contrastive_tune(splits.backbone, splits.train.items, splits.train_y, config, seed=splits.seed)
+    outcome = _probe(splits, tuned=True, stage="head (probe on tuned features)")
+    outcome.history = history + [{**outcome.history[0], "epoch": len(history) + 1}]
+    return outcome
+
+
+def staged(splits: Splits, config: FinetuneConfig, start: Outcome) -> Outcome:
+    """Fine-tune with layer groups unfrozen from the top, starting from the probe's head."""
+    model, history = finetune(splits.backbone, splits.train, splits.val, splits.classes, start.head, config,
+                              seed=splits.seed, engine=splits.engine, cache_dir=splits.cache_dir)
+    head = LinearHead(model.head.weight.detach().numpy().copy(), model.head.bias.detach().numpy().copy())
+    kept = next(row["val_accuracy"] for row in history if row["kept"])
+    return Outcome(head, True, kept, history)
+
+
+FINETUNE_STRATEGIES: dict[str, Callable[[Splits, FinetuneConfig, Outcome], Outcome]] = {
+    "staged": staged, "contrastive": contrastive}
+DepthAdvisor = Callable[[Backbone, Dataset, Dataset, list, int], dict]
+
+
+def keeps_finetuned(tuned_accuracy: float, probe_accuracy: float, n_val: int) -> bool:
+    """Whether ``auto`` keeps a fine-tuned model: unless the probe scored better on the ``n_val``
+    validation items by more than the standard error of the difference of the two accuracies."""
+    if n_val == 0:
+        return True
+    noise = math.hypot(standard_error(tuned_accuracy, n_val), standard_error(probe_accuracy, n_val))
+    return tuned_accuracy >= probe_accuracy - noise
+
+
+def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: list[str], *, mode: str = "auto",
+          config: FinetuneConfig | None = None, seed: int = 0, engine: str = "auto",
+          cache_dir: str | Path | None = None, depth_advisor: DepthAdvisor | None = None,
+          refit: bool = True) -> TrainResult:
+    """Train a head (and, when fine-tuning, the backbone in place) on ``train_set``.
+
+    Args:
+        backbone: the backbone; fine-tuning changes ``backbone.module`` in place (and ``auto``
+            restores the pretrained weights when it keeps the probe).
+        train_set, val_set: labeled splits; validation items are scored, never trained on.
+        classes: label names, in the head's output order.
+        mode: ``probe``, ``finetune`` or ``auto`` (see the module's docstring).
+        config: fine-tuning settings, resolved here once (default :class:`FinetuneConfig`).
+        seed: seeds the probe's folds and everything fine-tuning draws.
+        engine, cache_dir: where frozen forward passes run and their features are cached.
+        depth_advisor: ``f(backbone, train, val, classes, seed) -> {"unfreeze", "sentence", ...}``,
+            how many layer groups a staged fine-tune trains (default: the configuration's).
+        refit: refit a feature-based head on train+validation once every choice is made.
+
+    Returns:
+        A :class:`TrainResult`.
+    """
+    check_mode(mode)
+    seed_everything(seed)
+    splits = Splits(backbone, train_set, val_set, list(classes), seed, engine, cache_dir)
+    start = _probe(splits)
+    record = {"mode": mode, **start.record}
+    chosen = start
+    if mode != "probe":
+        resolved = (config or FinetuneConfig()).resolved(backbone, len(train_set), len(classes))
+        if depth_advisor is not None and resolved.strategy == "staged":
+            record["layers"] = depth_advisor(backbone, train_set, val_set, list(classes), seed)
+            resolved.unfreeze = record["layers"]["unfreeze"]
+            say(record["layers"]["sentence"])
+        record["finetune"] = asdict(resolved)
+        pretrained = copy.deepcopy(backbone.module.state_dict()) if mode == "auto" else None
+        tuned = FINETUNE_STRATEGIES[resolved.strategy](splits, resolved, start)
+        record.update(tuned.record)
+        record["validation"] = {"probe": start.val_accuracy, "finetuned": tuned.val_accuracy}
+        chosen = tuned
+        if pretrained is not None and not keeps_finetuned(tuned.val_accuracy, start.val_accuracy, len(val_set)):
+            backbone.module.load_state_dict(pretrained)
+            record.update(start.record)
+            record["auto"] = (f"kept the probe: fine-tuning reached {tuned.val_accuracy:.1%} on the validation "
+                              f"split, the probe {start.val_accuracy:.1%}: better beyond the two scores' noise")
+            say(record["auto"])
+            chosen = start
+        record["mode"] = "finetune" if chosen.tuned else "probe"
+        history = start.history + tuned.history
+    else:
+        history = start.history
+    head = chosen.refit() if refit and chosen.refit is not None else chosen.head
+    return TrainResult(head, chosen.tuned, history, record)

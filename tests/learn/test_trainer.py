@@ -1,0 +1,120 @@
+"""The trainer: no strategy trains on validation items, auto's fallback rule, the final refit."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+import headstart
+from headstart.backbones import create_backbone
+from headstart.errors import HeadstartError
+from headstart.learn import trainer
+from headstart.learn.config import FinetuneConfig
+from headstart.learn.probe import refit_on_all
+
+# Selection pinned where it reads validation: few items (the probe's strength by cross-validation on
+# the training split), one epoch (the only one kept), mode finetune (no fallback). What is left to
+# differ between two runs is what was trained on.
+PINNED = {
+    "probe": None,
+    "contrastive": FinetuneConfig(strategy="contrastive", pairs_per_item=4, lr=1e-3),
+    "staged": FinetuneConfig(strategy="staged", epochs=1, lr=1e-3),
+}
+
+
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory, write_csv):
+    path = write_csv(tmp_path_factory.mktemp("trainer") / "topics.csv", n_per_class=14, seed=5)
+    data = headstart.prepare(path, seed=0)
+    return data.split("train"), data.split("val")
+
+
+def _flipped(val):
+    """The validation split with every label moved to the next class."""
+    classes = val.classes
+    return replace(val, labels=[classes[(classes.index(label) + 1) % len(classes)] for label in val.labels])
+
+
+def _run(name, tiny_bert_name, train_set, val_set):
+    backbone = create_backbone(tiny_bert_name)
+    mode = "probe" if name == "probe" else "finetune"
+    result = trainer.train(backbone, train_set, val_set, train_set.classes, mode=mode, config=PINNED[name],
+                           engine="torch", refit=False, seed=3)
+    return result, {k: v.clone() for k, v in backbone.module.state_dict().items()}
+
+
+@pytest.mark.parametrize("name", ["probe", "contrastive", "staged"])
+def test_validation_labels_never_train(name, splits, tiny_bert_name):
+    train_set, val_set = splits
+    flipped = _flipped(val_set)
+    assert all(a != b for a, b in zip(val_set.labels, flipped.labels))
+    first, weights = _run(name, tiny_bert_name, train_set, val_set)
+    second, flipped_weights = _run(name, tiny_bert_name, train_set, flipped)
+    assert first.finetuned == (name != "probe")
+    np.testing.assert_array_equal(first.head.weight, second.head.weight)
+    np.testing.assert_array_equal(first.head.bias, second.head.bias)
+    assert all(torch.equal(weights[k], flipped_weights[k]) for k in weights)
+    # The validation scores did see the flip: validation was read, for scoring only.
+    assert first.history[0]["val_accuracy"] != second.history[0]["val_accuracy"]
+
+
+def test_fine_tuning_strategies_feed_only_training_items(splits, tiny_bert_name, monkeypatch):
+    """Contrastive pairs are drawn from training texts; staged batches are training items."""
+    train_set, val_set = splits
+    paired: list[str] = []
+    real_tune = trainer.contrastive_tune
+
+    def recording_tune(backbone, items, *args, **kwargs):
+        paired.extend(items)
+        return real_tune(backbone, items, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "contrastive_tune", recording_tune)
+    trainer.train(create_backbone(tiny_bert_name), train_set, val_set, train_set.classes, mode="finetune",
+                  config=PINNED["contrastive"], engine="torch")
+    assert sorted(paired) == sorted(train_set.items)
+
+    backbone, batches = create_backbone(tiny_bert_name), []
+    preprocess = backbone.preprocess
+
+    def recording(items, *args, train=False, **kwargs):
+        if train:
+            batches.extend(items)
+        return preprocess(items, *args, train=train, **kwargs)
+
+    monkeypatch.setattr(backbone, "preprocess", recording)
+    trainer.train(backbone, train_set, val_set, train_set.classes, mode="finetune", config=PINNED["staged"],
+                  engine="torch")
+    assert sorted(batches) == sorted(train_set.items)  # one epoch: every training item once, nothing else
+
+
+def test_auto_keeps_the_fine_tune_unless_the_probe_is_ahead_beyond_noise():
+    assert trainer.keeps_finetuned(0.80, 0.80, 500)
+    assert trainer.keeps_finetuned(0.79, 0.80, 500)       # 1 point behind: within the noise (2.6 points)
+    assert not trainer.keeps_finetuned(0.75, 0.80, 500)   # 5 points behind
+    assert trainer.keeps_finetuned(0.50, 0.75, 4)         # one item of four tells nothing
+    assert not trainer.keeps_finetuned(0.25, 1.0, 4)      # three of four does
+    assert trainer.keeps_finetuned(0.0, 1.0, 0)           # nothing to judge on
+
+
+def test_the_chosen_probe_is_refit_on_train_and_validation(splits, tiny_bert_name):
+    train_set, val_set = splits
+    backbone = create_backbone(tiny_bert_name)
+    result = trainer.train(backbone, train_set, val_set, train_set.classes, mode="probe", engine="torch")
+    split = trainer.Splits(backbone, train_set, val_set, train_set.classes, engine="torch")
+    expected = refit_on_all(split.features(train_set), split.train_y, split.features(val_set), split.val_y,
+                            len(train_set.classes), result.config["probe"]["C"])
+    np.testing.assert_allclose(result.head.weight, expected.weight, atol=1e-6)
+    assert result.config["mode"] == "probe" and not result.finetuned
+
+
+def test_unknown_mode_and_strategy_are_clear_errors(splits, tiny_bert_name):
+    train_set, val_set = splits
+    backbone = create_backbone(tiny_bert_name)
+    with pytest.raises(HeadstartError, match="--mode"):
+        trainer.train(backbone, train_set, val_set, train_set.classes, mode="linear")
+    with pytest.raises(HeadstartError, match="strategy"):
+        trainer.train(backbone, train_set, val_set, train_set.classes, mode="finetune",
+                      config=FinetuneConfig(strategy="magic"), engine="torch")
