@@ -365,9 +365,9 @@ def _count_features(stats: list) -> None:
     """Wrap headstart's feature functions in this process so that each call is logged in ``stats``
     as {kind, items, seconds}: 'cached' (cached_features: items asked for), 'computed' (frozen
     features the cache lacked) and 'uncached' (compute_features called directly by the api or
-    the model: forward passes of a tuned backbone)."""
-    import headstart.api as api
+    the trainer or the model: forward passes of a tuned backbone)."""
     import headstart.features.extract as extract
+    import headstart.learn.trainer as trainer
     import headstart.model as model_module
 
     def logged(fn, kind):
@@ -380,10 +380,10 @@ def _count_features(stats: list) -> None:
 
     cached = logged(extract.cached_features, "cached")
     extract.compute_features = logged(extract.compute_features, "computed")  # what cached_features calls
-    for module in (api, model_module):
+    for module in (trainer, model_module):
         if hasattr(module, "compute_features"):
             module.compute_features = logged(module.compute_features, "uncached")
-    api.cached_features = model_module.cached_features = cached
+    trainer.cached_features = model_module.cached_features = cached
 
 
 def _feature_summary(calls: list) -> dict:
@@ -410,9 +410,9 @@ def headstart_job(train_csv: str, test_csv: str, *, backbone: str, mode: str, se
     import torch
     torch.set_num_threads(threads)
     import headstart
-    from headstart.api import choose_mode, read
+    from headstart.api import read
     from headstart.backbones import backbone_modality
-    from headstart.learn.finetune import FinetuneConfig
+    from headstart.learn.config import FinetuneConfig
 
     # What headstart imports lazily is imported here, outside the timing, as the peers do.
     lazy = ["onnxruntime"] + (["sentence_transformers"] if backbone_modality(backbone) == "text"
@@ -429,7 +429,7 @@ def headstart_job(train_csv: str, test_csv: str, *, backbone: str, mode: str, se
     counts = info["counts"]
     row = {"method": mode, "accuracy": model.metrics["accuracy"], "accuracy_reported": model.metrics["accuracy"],
            "seconds": timer.seconds, "n_train": counts["train"], "n_val": counts["val"], "n_test": counts["test"],
-           "auto_mode": choose_mode("auto", counts["train"]), "probe_C": info["probe"]["C"],
+           "auto_mode": "finetune", "probe_C": info["probe"]["C"],
            "probe_selection": info["probe"]["selection"], "finetune": info.get("finetune"),
            "epochs_run": len(model.info["history"]) - 1, "features": _feature_summary(list(calls)),
            "backbone": backbone, "image_size": getattr(model.backbone, "image_size", None),
@@ -488,16 +488,20 @@ def mean_std(values) -> tuple[float | None, float | None]:
 def default_mode_rows(rows: list[dict]) -> list[dict]:
     """What ``mode='auto'`` gives, one row per job of the mode it starts with, named 'auto'.
 
-    Auto fine-tunes, then keeps the probe when the fine-tune's best validation accuracy does not
-    beat the probe's (``validation`` of the row). The kept probe is the one ``mode='probe'`` fits
-    (same strength, refit on train and validation), so its accuracy is the probe row's of the same
-    size and seed; its time is the fine-tune's, which auto spent before deciding."""
+    Auto fine-tunes, then keeps the probe when the probe leads the fine-tune on validation beyond
+    the two scores' noise (``headstart.learn.trainer.keeps_finetuned`` on the row's ``validation``).
+    The kept probe is the one ``mode='probe'`` fits (same strength, refit on train and validation),
+    so its accuracy is the probe row's of the same size and seed; its time is the fine-tune's,
+    which auto spent before deciding."""
+    from headstart.learn.trainer import keeps_finetuned
+
     out = []
     for row in rows:
         if row.get("status") != "ok" or row.get("auto_mode") != row["method"]:
             continue
         validation = row.get("validation") or {}
-        kept_probe = validation and validation["finetuned"] <= validation["probe"]
+        kept_probe = bool(validation) and not keeps_finetuned(validation["finetuned"], validation["probe"],
+                                                              row["n_val"])
         probe = next((r for r in rows if r["method"] == "probe" and r.get("status") == "ok"
                       and r["size"] == row["size"] and r["seed"] == row["seed"]), None)
         if not kept_probe:

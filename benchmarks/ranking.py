@@ -156,21 +156,16 @@ def candidates(case: str, args) -> tuple[list, list[dict]]:
 
 def finetune_accuracy(net, train, val, test, *, epochs, cache_dir) -> dict:
     """headstart's probe then staged fine-tuning (as ``headstart.fit``), tested on ``test``."""
-    from headstart.features.extract import cached_features
-    from headstart.learn.finetune import FinetuneConfig, finetune
-    from headstart.learn.probe import LinearHead, fit_probe
+    from headstart.learn.config import FinetuneConfig
+    from headstart.learn.trainer import train as train_head
     from headstart.model import Model
 
     classes = train.classes
     with common.Timer() as timer:
-        train_x = cached_features(net, train.items, train.hashes, cache_dir=cache_dir)
-        val_x = cached_features(net, val.items, val.hashes, cache_dir=cache_dir)
-        head, _ = fit_probe(train_x, train.label_ids(classes), val_x, val.label_ids(classes), len(classes),
-                            refit_on_val=False)
-        config = FinetuneConfig(epochs=epochs, strategy="staged")
-        classifier, history, _ = finetune(net, train, val, classes, head, config)
-        head = LinearHead(classifier.head.weight.detach().numpy().copy(), classifier.head.bias.detach().numpy().copy())
-        proba = Model(net, head, classes, finetuned=True).predict_proba(test, cache_dir=cache_dir)
+        result = train_head(net, train, val, classes, mode="finetune", cache_dir=cache_dir,
+                            config=FinetuneConfig(epochs=epochs, strategy="staged"))
+        history = result.history[1:]
+        proba = Model(net, result.head, classes, finetuned=True).predict_proba(test, cache_dir=cache_dir)
     accuracy = float((proba.argmax(1) == test.label_ids(classes)).mean())
     return {"accuracy": accuracy, "seconds": timer.seconds, "epochs": len(history)}
 
