@@ -68,18 +68,27 @@ def require_classes(labels: np.ndarray, *, what: str, where: str, fix: str, at_l
     Args:
         labels: class ids (n,).
         what: what needs them, for the message (e.g. "the probe").
-        where, fix: as in every headstart error: the field or source, and what to do.
+        where: as in every headstart error: the field or source at fault.
+        fix: as in every headstart error: what to do.
+        at_least: how many distinct classes are needed.
         error: the :class:`HeadstartError` subclass to raise.
+
+    Raises:
+        HeadstartError: ``error``, when there are fewer classes than ``at_least``.
     """
     found = len(np.unique(labels))
     if found < at_least:
-        raise error(f"{what} needs labels of at least {at_least} classes; there are {len(labels)} labels "
+        count = {2: "two", 3: "three"}.get(at_least, str(at_least))
+        raise error(f"{what} needs labels of at least {count} classes; there are {len(labels)} labels "
                              f"of {found} class(es)", where=where, fix=fix)
 
 
 def feature_scaling(features: np.ndarray) -> Scaling:
-    """(mean, scale) of each feature. The scale has a floor: a near-constant feature would otherwise
-    get a huge weight once the scaling is folded into the head."""
+    """(mean, scale) of each feature, to standardize features with before fitting a head.
+
+    The scale has a floor: a near-constant feature would otherwise get a huge weight once the
+    scaling is folded into the head.
+    """
     mean, scale = features.mean(axis=0), features.std(axis=0)
     return mean, np.maximum(scale, 1e-2 * np.median(scale) + 1e-12)
 
@@ -101,7 +110,7 @@ def fit_head(features: np.ndarray, labels: np.ndarray, n_classes: int, *, c: flo
         The fitted head, float32.
     """
     mean, scale = scaling if scaling is not None else feature_scaling(features)
-    # newton-cg: Hessian-vector products converge in few iterations on wide features (seen 20x faster than lbfgs).
+    # newton-cg: Hessian-vector products converge in few iterations on wide features, far faster than lbfgs.
     model = LogisticRegression(C=c, solver="newton-cg", max_iter=1000, random_state=seed,
                                class_weight="balanced" if class_weighted else None)
     model.fit((features - mean) / scale, labels)
@@ -121,10 +130,13 @@ def out_of_fold_proba(features: np.ndarray, labels: np.ndarray, n_classes: int,
     """Class probabilities (n, n_classes) of each item from a head fitted without it.
 
     Args:
-        features, labels: (n, d) and (n,), with at least two classes.
+        features: (n, d) features.
+        labels: (n,) class ids in ``range(n_classes)``, of at least two classes.
+        n_classes: the probabilities' width.
         fit: fits a head on (features, labels) of the other folds, e.g. ``partial(fit_head, c=...)``
             with ``n_classes`` bound.
         folds: at most this many stratified folds (fewer where the data are small).
+        seed: seeds the folds.
 
     Returns:
         (n, n_classes) probabilities; a fold whose other folds hold one class only gets that
