@@ -1,5 +1,6 @@
 """The public Python API: fit a model, load it, predict with it.
 
+Example:
     import headstart
     model = headstart.fit("reviews.csv")              # text or images, probe or staged fine-tuning
     model.metrics["accuracy"], model.predict(["great product"])
@@ -39,8 +40,25 @@ def read(data: str | Path | Dataset, **columns) -> Dataset:
 
 def prepare(data, *, test=None, val=None, ratios: Sequence[float] | None = None, seed: int = 0,
             **columns) -> Dataset:
-    """Read the sources and give every item a split: a split column is respected, a separate
-    validation or test file is used as such, and the rest is split stratified by ``ratios``."""
+    """Read the sources and give every item a split.
+
+    A split column is respected, a separate validation or test file is used as such, and the rest
+    is split stratified by ``ratios``.
+
+    Args:
+        data: a CSV/TSV/JSONL file or image folder (or a Dataset) with labels.
+        test: a separate labeled file (or Dataset) for testing.
+        val: a separate labeled file (or Dataset) for validation.
+        ratios: train/val/test fractions (see :func:`headstart.data.splits.assign_splits`).
+        seed: the same seed gives the same split.
+        **columns: column names: ``text_column``, ``label_column``, ``split_column``, ``path_column``.
+
+    Returns:
+        One Dataset of every item, each with its split.
+
+    Raises:
+        DataError: both a split column and a separate validation file, or unreadable or unsplittable data.
+    """
     dataset = read(data, **columns)
     if val is not None:
         val_set = read(val, **columns)
@@ -186,6 +204,13 @@ def rank(data, backbones: Sequence[str] | None = None, *, score: str | None = No
             or ``probe``.
         max_items: score a stratified subset of at most this many training items.
         out: a folder for ``ranking.json``, ``ranking.png`` and ``ranking.html`` (nothing written when None).
+        seed: seeds the split and the subset.
+        ratios: train/val/test fractions when the data has no split column (as for :func:`fit`).
+        image_size: the side of images fed to image backbones (default: each backbone's).
+        max_length: tokens per text for text backbones (default: each backbone's).
+        engine: ``auto``/``onnx``/``torch``: where the forward passes run.
+        cache_dir: the features cache (default ``$HEADSTART_CACHE`` or ``~/.cache/headstart``).
+        columns: column names: ``text_column``, ``label_column``, ``split_column``, ``path_column``.
 
     Returns:
         A :class:`~headstart.transfer.rank.Ranking`: ``rows`` best first, ``table()``, ``plot()``.
@@ -203,8 +228,23 @@ def rank(data, backbones: Sequence[str] | None = None, *, score: str | None = No
 
 def scratch_comparison(train: Dataset, val_set: Dataset, test_set: Dataset, classes, proba: np.ndarray, *,
                        seed: int = 0, mirror: bool = True) -> dict:
-    """The from-scratch baseline against the transfer model's test probabilities; a baseline that cannot
-    be fitted on these data is reported as skipped rather than failing the fit."""
+    """The from-scratch baseline against the transfer model's test probabilities.
+
+    A baseline that cannot be fitted on these data is reported as skipped rather than failing the fit.
+
+    Args:
+        train: the training split the baseline learns from.
+        val_set: the validation split.
+        test_set: the test split both models are scored on.
+        classes: label names, in the columns' order of ``proba``.
+        proba: the transfer model's test probabilities (n, k).
+        seed: seeds the baseline and the bootstrap.
+        mirror: whether the image baseline may flip training images (as for :func:`fit`).
+
+    Returns:
+        The comparison (``accuracy``, the difference with its interval, ``verdict``...), or
+        ``{"skipped": reason}``.
+    """
     from headstart.transfer.baseline import compare_with_scratch
 
     say("training the from-scratch baseline")
@@ -220,13 +260,29 @@ def curve(data, *, backbone: str | None = None, sizes: Sequence | None = None, s
           out: str | Path | None = None, seed: int = 0, ratios: Sequence[float] | None = None,
           image_size: int | None = None, max_length: int | None = None, engine: str = "auto",
           cache_dir: str | Path | None = None, columns: dict | None = None):
-    """Learning curves: test accuracy against labels a class, with transfer (a probe on the backbone's
-    frozen features) and without (the from-scratch baseline), over ``seeds`` draws.
+    """Learning curves: test accuracy against labels a class, with transfer and without.
 
-    Labels are drawn from the train and validation splits; ``sizes`` are labels a class (ints and
-    ``"all"``; default 4, 8, 16, ... all). ``out``: a folder for ``curve.json``, ``curve.png`` and
-    ``curve.html``. Returns a :class:`~headstart.transfer.curve.Curve` (``sentence()`` says how
-    many labels transfer saved).
+    With transfer is a probe on the backbone's frozen features, without is the from-scratch
+    baseline; each point is averaged over ``seeds`` draws of labels from the train and validation
+    splits.
+
+    Args:
+        data: labeled data as for :func:`fit`.
+        backbone: a registry name (default: the modality's default backbone).
+        sizes: labels a class, ints and ``"all"`` (default 4, 8, 16, ... all).
+        seeds: draws of labels at each size.
+        test: a separate labeled file (or Dataset) for testing.
+        out: a folder for ``curve.json``, ``curve.png`` and ``curve.html`` (nothing written when None).
+        seed: seeds the split.
+        ratios: train/val/test fractions when the data has no split column (as for :func:`fit`).
+        image_size: the side of images fed to an image backbone (default: the backbone's).
+        max_length: tokens per text for a text backbone (default: the backbone's).
+        engine: ``auto``/``onnx``/``torch``: where the forward passes run.
+        cache_dir: the features cache (default ``$HEADSTART_CACHE`` or ``~/.cache/headstart``).
+        columns: column names: ``text_column``, ``label_column``, ``split_column``, ``path_column``.
+
+    Returns:
+        A :class:`~headstart.transfer.curve.Curve` (``sentence()`` says how many labels transfer saved).
     """
     from headstart.transfer.curve import check_sizes, learning_curve
 
@@ -245,9 +301,23 @@ def curve(data, *, backbone: str | None = None, sizes: Sequence | None = None, s
 def layers(data, *, backbone: str | None = None, out: str | Path | None = None, val=None, seed: int = 0,
            ratios: Sequence[float] | None = None, max_items: int | None = 1000, image_size: int | None = None,
            max_length: int | None = None, columns: dict | None = None):
-    """Probe accuracy of each layer group's features on the validation split, and the recommended
-    fine-tuning depth (:class:`~headstart.transfer.layers.LayerReport`); ``out``: a folder for
-    ``layers.json``, ``layers.png`` and ``layers.html``."""
+    """Probe accuracy of each layer group's features on the validation split, and the fine-tuning depth it suggests.
+
+    Args:
+        data: labeled data as for :func:`fit`.
+        backbone: a registry name (default: the modality's default backbone).
+        out: a folder for ``layers.json``, ``layers.png`` and ``layers.html`` (nothing written when None).
+        val: a separate labeled file (or Dataset) for validation.
+        seed: seeds the split, the subset and the probes.
+        ratios: train/val/test fractions when the data has no split column (as for :func:`fit`).
+        max_items: probe a stratified subset of at most this many training items.
+        image_size: the side of images fed to an image backbone (default: the backbone's).
+        max_length: tokens per text for a text backbone (default: the backbone's).
+        columns: column names: ``text_column``, ``label_column``, ``split_column``, ``path_column``.
+
+    Returns:
+        A :class:`~headstart.transfer.layers.LayerReport` with the recommended ``unfreeze``.
+    """
     from headstart.transfer.layers import layer_transfer
 
     dataset = prepare(data, val=val, ratios=ratios, seed=seed, **(columns or {}))
@@ -269,8 +339,10 @@ def label_init(pool, *, labels=None, db="labels.db", **options):
 
 
 def label_open(db="labels.db", **options):
-    """Open a labeling project: ``.next(n)``, ``.add(item, label)``, ``.status()``
-    (see :class:`headstart.labeling.LabelingProject`)."""
+    """Open a labeling project: ``.next(n)``, ``.add(item, label)``, ``.status()``.
+
+    See :class:`headstart.labeling.LabelingProject`.
+    """
     from headstart.labeling import open_project
 
     return open_project(db, **options)

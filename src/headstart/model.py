@@ -34,6 +34,7 @@ VERSIONED = ("headstart", "torch", "transformers", "sentence-transformers", "tim
 
 
 def library_versions() -> dict[str, str]:
+    """Python's and the installed libraries' versions, for the model folder's manifest."""
     versions = {"python": platform.python_version()}
     for name in VERSIONED:
         try:
@@ -71,16 +72,22 @@ class Model:
 
     @property
     def sees_mirror_images(self) -> bool:
-        """Whether predictions average each image's features with its mirror image's: for image
-        models fine-tuned here, whose training flipped images at random, so that the mirror is as
-        valid a view as the image. On Fashion-MNIST fine-tunes it changed test accuracy by +0.13
-        points on average over 12 runs (-0.05 to +0.32; better in 11), for twice the prediction time.
-        Off where the backbone was built with ``mirror=False``, which also kept training from flipping."""
+        """Whether predictions average each image's features with its mirror image's.
+
+        True for image models fine-tuned here, whose training flipped images at random, so that
+        the mirror is as valid a view as the image: averaging the two gains a little accuracy for
+        twice the prediction time (benchmarks/README.md). Off where the backbone was built with
+        ``mirror=False``, which also kept training from flipping.
+        """
         return self.finetuned and self.backbone.modality == "image" and self.backbone.mirror
 
     def features(self, data: Dataset | Sequence[str], *, engine: str = "auto",
                  cache_dir: str | Path | None = None) -> np.ndarray:
-        """Backbone features (n, d). A frozen backbone's features go through the on-disk cache."""
+        """Backbone features (n, d) of ``data`` (a Dataset, or a list of texts or image paths).
+
+        A frozen backbone's features of a Dataset go through the on-disk cache; a fine-tuned image
+        model's average each image with its mirror (:attr:`sees_mirror_images`).
+        """
         dataset = data if isinstance(data, Dataset) else None
         items = dataset.items if dataset else list(data)
         if dataset is not None and not self.finetuned:
@@ -106,8 +113,18 @@ class Model:
     # -- the folder --------------------------------------------------------------------------
 
     def save(self, folder: str | Path, *, extra_files: dict[str, str] | None = None) -> Path:
-        """Write the model folder. Everything is written to a temporary folder beside it and then
-        moved into place, so an interrupted save never leaves a half-written model."""
+        """Write the model folder and return its path.
+
+        Everything is written to a temporary folder beside it and then moved into place, so an
+        interrupted save never leaves a half-written model.
+
+        Args:
+            folder: the model folder; an existing model folder there is replaced.
+            extra_files: more files to write into it, name -> text (the HTML report, say).
+
+        Raises:
+            ModelError: ``folder`` exists and is not a headstart model folder.
+        """
         folder = Path(folder)
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
@@ -142,7 +159,12 @@ class Model:
 
     @classmethod
     def load(cls, folder: str | Path) -> "Model":
-        """Load a model folder written by :meth:`save`."""
+        """Load a model folder written by :meth:`save`.
+
+        Raises:
+            ModelError: the folder is not a headstart model folder, is of an unknown format, or
+                lacks its weights.
+        """
         folder = Path(folder)
         config_path = folder / "config.json"
         if not config_path.is_file():

@@ -52,7 +52,8 @@ def contrastive_tune(backbone: Backbone, items: list[str], labels: np.ndarray, c
 
     Args:
         backbone: a text backbone.
-        items, labels: the training texts and their class ids; nothing else is seen.
+        items: the training texts; nothing else is seen.
+        labels: their class ids (n,).
         config: a resolved :class:`FinetuneConfig` (``lr``, ``epochs``, ``batch_size``,
             ``pairs_per_item``, ``max_pairs``).
         seed: seeds the pairs and their order.

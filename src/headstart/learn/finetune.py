@@ -7,20 +7,16 @@ top, one more at each stage; the stages fill the first ``unfreeze_fraction``
 of the training steps, so the lower groups, which learn at geometrically
 smaller rates, still get most of the steps. After every epoch the model is
 scored on the validation split, and the weights kept at the end are chosen in
-the schedule's second half only: there the learning rate has decayed below half
-its peak. An epoch scored earlier, at a high learning rate, can top a 500-item
-validation split by luck and test worse than the annealed weights (Fashion-MNIST,
-seed 2: validation peaked at epoch 5 of 10, and its weights tested 1.9 points
-below the other seeds').
+the schedule's second half only, where the learning rate has decayed below half
+its peak: an epoch scored earlier, at a high learning rate, can top a small
+validation split by luck and test worse than the annealed weights
+(benchmarks/README.md).
 
 Among the annealed epochs, a later one is kept unless an earlier one scored
 better by more than the validation accuracy's standard error, and patience
-counts only epochs that fall that far behind. On 500 items that error is about
-one point, larger than the differences between annealed epochs, so the best
-score alone picks noise and stops runs early: Fashion-MNIST, seed 3, validation
-94.2% at epoch 7 of 12, then 93.0, 92.6 and 94.0%; patience stopped the run
-there and kept epoch 7, 90.9% on the test images. With this rule the same run
-trains all 12 epochs and keeps the last: 91.8%.
+counts only epochs that fall that far behind. On a few hundred items that error
+is one to two points, larger than the differences between annealed epochs, so
+the best score alone picks noise and stops runs early (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -53,18 +49,23 @@ class Classifier(nn.Module):
         self.head = nn.Linear(feature_dim, n_classes)
 
     def forward(self, **inputs: torch.Tensor) -> torch.Tensor:
+        """Logits (n, k) of the inputs that ``backbone.preprocess`` gives, as keyword arguments."""
         return self.head(self.dropout(self.features(**inputs)))
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and PyTorch's global generators, which dropout and library code draw from."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
 
 
 def groups_unfrozen(step: int, total_steps: int, stages: int, fraction: float) -> int:
-    """How many top layer groups train at ``step`` (0-based): one more at each of ``stages``
-    equal stages spread over the first ``fraction`` of ``total_steps``, all of them after."""
+    """How many top layer groups train at ``step`` (0-based).
+
+    One more at each of ``stages`` equal stages spread over the first ``fraction`` of
+    ``total_steps``, all of them after.
+    """
     stage_steps = fraction * total_steps / stages
     if stage_steps < 1:
         return stages
@@ -72,12 +73,15 @@ def groups_unfrozen(step: int, total_steps: int, stages: int, fraction: float) -
 
 
 def warmup_steps(total_steps: int) -> int:
+    """Steps of the learning rate's linear warm-up: 6% of ``total_steps``, at least one."""
     return max(1, int(0.06 * total_steps))
 
 
 def rate_factor(step: int, total_steps: int) -> float:
-    """The share of the peak learning rate at ``step`` (0-based): a linear warm-up over the first
-    6% of the steps, then cosine decay to zero."""
+    """The share of the peak learning rate at ``step`` (0-based).
+
+    A linear warm-up over the first 6% of the steps (:func:`warmup_steps`), then cosine decay to zero.
+    """
     warmup = warmup_steps(total_steps)
     if step < warmup:
         return (step + 1) / warmup
@@ -85,8 +89,10 @@ def rate_factor(step: int, total_steps: int) -> float:
 
 
 def first_annealed_epoch(epochs: int, steps_per_epoch: int) -> int:
-    """The first epoch (1-based) whose last step ran at no more than half the peak learning rate:
-    the first whose weights early stopping may keep (the last epoch always may)."""
+    """The first epoch (1-based) whose last step ran at no more than half the peak learning rate.
+
+    It is the first whose weights early stopping may keep (the last epoch always may).
+    """
     total_steps = epochs * steps_per_epoch
 
     def decayed(last_step: int) -> bool:  # past the warm-up and at half the peak or less (cos(pi/2) > 0 in floats)
@@ -116,8 +122,11 @@ def _training_batches(dataset: Dataset, batch_size: int, rng: np.random.Generato
 
 
 def _memory_format(backbone: Backbone) -> torch.memory_format:
-    """Channels-last for images: oneDNN's depthwise and pointwise convolutions run about twice as
-    fast on CPUs in that layout, forward and backward, for the same arithmetic."""
+    """The memory format a backbone trains in: channels-last for images, contiguous otherwise.
+
+    oneDNN's depthwise and pointwise convolutions run faster on CPUs in the channels-last layout,
+    forward and backward, for the same arithmetic (benchmarks/README.md).
+    """
     return torch.channels_last if backbone.modality == "image" else torch.contiguous_format
 
 
@@ -127,9 +136,11 @@ def _laid_out(inputs: dict[str, torch.Tensor], memory_format: torch.memory_forma
 
 
 class _Split:
-    """A classifier's backbone in two: the frozen ``bottom`` (a function, no gradients) and the
-    trained ``top`` module (see learn/frozen_bottom.py). ``inputs`` runs the bottom on
-    preprocessed inputs, in the prefetching thread; ``logits`` the rest."""
+    """A classifier's backbone in two: the frozen ``bottom`` and the trained ``top``.
+
+    The bottom is a function without gradients, the top a module (see learn/frozen_bottom.py).
+    ``inputs`` runs the bottom on preprocessed inputs, in the prefetching thread; ``logits`` the rest.
+    """
 
     def __init__(self, bottom: Bottom, top: nn.Module):
         self.bottom, self.top = bottom, top
@@ -162,10 +173,10 @@ def predict_logits(model: Classifier, backbone: Backbone, items: list[str], batc
 
 
 def _set_trainable(model: nn.Module, groups: list[nn.Module], n_top: int, batchnorm: str) -> None:
-    """Train the top ``n_top`` groups; batch-norm layers of frozen groups (all of them with
-    ``batchnorm='frozen'``) keep their running statistics.
+    """Train the top ``n_top`` groups and freeze the others.
 
-    Frozen statistics keep the features the probe-initialized head was fitted on; adapting
+    Batch-norm layers of frozen groups (all of them with ``batchnorm='frozen'``) keep their
+    running statistics. Frozen statistics keep the features the probe-initialized head was fitted on; adapting
     them in the trained groups helps where the data look unlike the pretraining data (grey
     clothes are not ImageNet photographs).
     """
@@ -183,8 +194,11 @@ def _set_trainable(model: nn.Module, groups: list[nn.Module], n_top: int, batchn
 
 
 class _KeptWeights:
-    """Early stopping's choice: among annealed epochs, the latest within a standard error of the best
-    validation accuracy (see the module's docstring), and whether patience has run out."""
+    """Early stopping's choice of weights, and whether patience has run out.
+
+    Among annealed epochs it keeps the latest within a standard error of the best validation
+    accuracy (see the module's docstring).
+    """
 
     def __init__(self, n_val: int, patience: int):
         self.n_val, self.patience = n_val, patience
@@ -202,8 +216,11 @@ class _KeptWeights:
 
 
 class _Run:
-    """What one fine-tune trains with: the classifier, the frozen bottom's split, the optimizer with
-    one parameter group per layer group, the loss and the step schedule."""
+    """What one fine-tune trains with.
+
+    The classifier, the frozen bottom's split, the optimizer with one parameter group per layer
+    group, the loss and the step schedule.
+    """
 
     def __init__(self, backbone: Backbone, train: Dataset, classes: list[str], head: LinearHead,
                  config: FinetuneConfig, engine: str, cache_dir):
@@ -284,10 +301,15 @@ def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str
     Validation items are only scored, never trained on.
 
     Args:
-        backbone, train, val, classes: what to tune, on which labeled splits, with which class order.
+        backbone: the backbone to tune; ``backbone.module`` changes in place.
+        train: the labeled training split.
+        val: the labeled validation split, scored after every epoch.
+        classes: label names, in the head's output order.
         head: the starting head (the probe's).
         config: a resolved :class:`FinetuneConfig` (:meth:`FinetuneConfig.resolved`).
         seed: seeds shuffles, augmentation and dropout.
+        engine: where the frozen bottom runs: ``auto``, ``onnx`` or ``torch``.
+        cache_dir: where the frozen bottom's ONNX export is kept (default: the feature cache's folder).
 
     Returns:
         (model, history): the classifier (``backbone.module``, dropout, a linear ``head``) with the

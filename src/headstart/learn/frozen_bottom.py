@@ -2,12 +2,10 @@
 
 Staged fine-tuning never trains the lowest layer groups, and their batch-norm layers keep their
 running statistics, so for every batch the bottom is a fixed function: the same inference that
-feature extraction runs. It is also where an image network spends most of its time: on
-EfficientNet-Lite0 at 112 px, batches of 32 on two cores, the frozen stem and first two quarters of
-the blocks took 70% of a training step in eager PyTorch (the depthwise convolutions on the largest
-feature maps), and ONNX Runtime ran them 5 times faster, outputs within 1e-4. So the bottom is
-exported once and runs in ONNX Runtime; only the top goes through autograd. (The whole step gains
-less, about 15%: the top's convolution backward passes are most of what remains.)
+feature extraction runs. It is also where an image network spends most of its time (the depthwise
+convolutions on the largest feature maps), and ONNX Runtime runs it several times faster than eager
+PyTorch. So the bottom is exported once and runs in ONNX Runtime, checked against eager PyTorch
+within 1e-4; only the top goes through autograd (benchmarks/README.md).
 
 One difference from running the network whole: the bottom runs in inference mode, so its blocks
 drop no connections (EfficientNet's stochastic depth acts in the trained blocks only).
@@ -35,11 +33,19 @@ Bottom = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 
 def frozen_bottom(backbone: Backbone, n_groups: int, *, engine: str = "auto",
                   cache_dir: str | Path | None = None) -> tuple[Bottom, nn.Module, str] | None:
-    """``(bottom, top, engine)`` for a backbone whose lowest ``n_groups`` layer groups stay frozen:
-    ``bottom(inputs)`` gives the hidden activations without gradients, ``top(hidden=...)`` the
-    features; None where the backbone cannot be cut there (it then trains whole).
+    """The backbone cut where its lowest ``n_groups`` layer groups stay frozen, the bottom run apart.
 
-    ``engine``: ``auto`` (ONNX Runtime, eager PyTorch where the export fails), ``onnx`` or ``torch``.
+    Args:
+        backbone: the backbone to be fine-tuned.
+        n_groups: how many of the lowest layer groups never train.
+        engine: where the bottom runs: ``auto`` (ONNX Runtime, eager PyTorch where the export
+            fails), ``onnx`` or ``torch``.
+        cache_dir: where the bottom's ONNX export is kept (default: the feature cache's folder).
+
+    Returns:
+        ``(bottom, top, engine)``: ``bottom(inputs)`` gives the hidden activations without
+        gradients, ``top(hidden=...)`` the features, ``engine`` is where the bottom runs (``onnx``
+        or ``torch``); None where the backbone cannot be cut there (it then trains whole).
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
@@ -72,8 +78,8 @@ def _onnx_bottom(backbone: Backbone, bottom: nn.Module, n_groups: int, cache_dir
     if not path.exists():
         export_onnx(backbone, path, module=bottom, output_name="hidden")
     # The bottom runs in the thread that prepares the next batch, beside the top's training step:
-    # half the cores, threads that sleep when idle (two cores, Fashion-MNIST batches: 0.163 s a
-    # step, against 0.185 s with two spinning threads and 0.196 s in the training thread).
+    # half the cores, threads that sleep when idle, so they leave the training step its cores
+    # (the fastest of the arrangements timed: benchmarks/README.md).
     session = session_of(str(path), max(1, torch.get_num_threads() // 2), spinning=False)
 
     def run(inputs: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -43,8 +43,10 @@ def fit_probe(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y
     """Choose C, fit the probe on the training split, score it on the validation split.
 
     Args:
-        train_x, val_x: features, shapes (n, d) and (m, d); ``val_x`` may be empty.
-        train_y, val_y: integer labels in ``range(n_classes)``.
+        train_x: training features, shape (n, d).
+        train_y: training labels (n,), integers in ``range(n_classes)``.
+        val_x: validation features, shape (m, d); may be empty.
+        val_y: validation labels (m,), integers in ``range(n_classes)``.
         n_classes: the head's output size.
         seed: seeds the folds and the solver.
 

@@ -43,8 +43,17 @@ from headstart.progress import say
 
 @dataclass
 class Splits:
-    """What every strategy trains and chooses on: the backbone, the two labeled splits, the class
-    order, the seed and where frozen forward passes run (``engine``, ``cache_dir``)."""
+    """What every strategy trains and chooses on.
+
+    Attributes:
+        backbone: the backbone being trained.
+        train: the labeled training split.
+        val: the labeled validation split.
+        classes: label names, in the head's output order.
+        seed: seeds the probe's folds and everything fine-tuning draws.
+        engine: where frozen forward passes run: ``auto``, ``onnx`` or ``torch``.
+        cache_dir: the feature cache's folder (None: the default one).
+    """
 
     backbone: Backbone
     train: Dataset
@@ -56,15 +65,20 @@ class Splits:
 
     @property
     def train_y(self) -> np.ndarray:
+        """Class ids of the training items, in :attr:`classes` order."""
         return self.train.label_ids(self.classes)
 
     @property
     def val_y(self) -> np.ndarray:
+        """Class ids of the validation items, in :attr:`classes` order."""
         return self.val.label_ids(self.classes)
 
     def features(self, dataset: Dataset, *, tuned: bool = False) -> np.ndarray:
-        """Features (n, d) of ``dataset``: through the on-disk cache for the pretrained weights,
-        computed afresh once the backbone has been tuned."""
+        """Features (n, d) of ``dataset`` under the backbone's current weights.
+
+        The pretrained weights' features go through the on-disk cache; once the backbone has been
+        tuned (``tuned=True``) they are computed afresh.
+        """
         if tuned:
             return compute_features(self.backbone, dataset.items, engine=self.engine, cache_dir=self.cache_dir)
         return cached_features(self.backbone, dataset.items, dataset.hashes, engine=self.engine,
@@ -143,8 +157,11 @@ DepthAdvisor = Callable[[Backbone, Dataset, Dataset, list, int], dict]
 
 
 def keeps_finetuned(tuned_accuracy: float, probe_accuracy: float, n_val: int) -> bool:
-    """Whether ``auto`` keeps a fine-tuned model: unless the probe scored better on the ``n_val``
-    validation items by more than the standard error of the difference of the two accuracies."""
+    """Whether ``auto`` keeps a fine-tuned model rather than the probe.
+
+    It does unless the probe scored better on the ``n_val`` validation items by more than the
+    standard error of the difference of the two accuracies: closer scores cannot be told apart.
+    """
     if n_val == 0:
         return True
     noise = math.hypot(standard_error(tuned_accuracy, n_val), standard_error(probe_accuracy, n_val))
@@ -160,12 +177,14 @@ def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: lis
     Args:
         backbone: the backbone; fine-tuning changes ``backbone.module`` in place (and ``auto``
             restores the pretrained weights when it keeps the probe).
-        train_set, val_set: labeled splits; validation items are scored, never trained on.
+        train_set: the labeled training split.
+        val_set: the labeled validation split; its items are scored, never trained on.
         classes: label names, in the head's output order.
         mode: ``probe``, ``finetune`` or ``auto`` (see the module's docstring).
         config: fine-tuning settings, resolved here once (default :class:`FinetuneConfig`).
         seed: seeds the probe's folds and everything fine-tuning draws.
-        engine, cache_dir: where frozen forward passes run and their features are cached.
+        engine: where frozen forward passes run: ``auto``, ``onnx`` or ``torch``.
+        cache_dir: where their features are cached (None: the default folder).
         depth_advisor: ``f(backbone, train, val, classes, seed) -> {"unfreeze", "sentence", ...}``,
             how many layer groups a staged fine-tune trains (default: the configuration's).
         refit: refit a feature-based head on train+validation once every choice is made.

@@ -1,5 +1,8 @@
-"""Choosing and checking transfer: transferability scores, backbone ranking, the scratch
-baseline and its verdict, layer-wise transferability and learning curves."""
+"""Choosing and checking transfer: which backbone, whether transfer helps, how deep to tune.
+
+Transferability scores, backbone ranking, the scratch baseline and its verdict, layer-wise
+transferability and learning curves.
+"""
 
 from headstart.transfer.scores import hscore, leep, logme, nce, nce_from_features, probe_accuracy
 

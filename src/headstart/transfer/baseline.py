@@ -178,8 +178,18 @@ def _predict(model, x) -> np.ndarray:
 
 
 def fit_scratch(train: Dataset, val: Dataset, classes, *, seed: int = 0, mirror: bool = True):
-    """The scratch baseline of the data's modality fitted on ``train`` (and ``val``); ``mirror``:
-    whether images may be flipped in training."""
+    """The scratch baseline of the data's modality fitted on ``train`` (and ``val``).
+
+    Args:
+        train: the labeled training split.
+        val: the labeled validation split.
+        classes: label names, in the model's output order.
+        seed: seeds the baseline's training.
+        mirror: whether images may be flipped in training.
+
+    Returns:
+        The fitted baseline model of :func:`text_scratch` or :func:`image_scratch`.
+    """
     data = (train.items, train.label_ids(classes), val.items, val.label_ids(classes), len(classes))
     if train.modality == "text":
         return text_scratch(*data, seed=seed)

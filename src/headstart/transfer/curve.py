@@ -55,8 +55,11 @@ def sample_per_class(labels: np.ndarray, n: int | str, seed: int) -> np.ndarray:
 
 
 def inner_split(labels: np.ndarray, seed: int, *, need_val: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(fit, held-out) positions: a stratified fifth held out when ``need_val`` (or for 1,000 items
-    or more) and every class has at least 5 items; otherwise everything to fit, nothing held out."""
+    """(fit, held-out) positions of a curve point's labeled items.
+
+    A stratified fifth is held out when ``need_val`` (or for 1,000 items or more) and every class
+    has at least 5 items; otherwise everything is fitted on and nothing held out.
+    """
     counts = np.bincount(labels)[np.unique(labels)]
     if not (need_val or len(labels) >= 1000) or counts.min() < 5:
         return np.arange(len(labels)), np.arange(0)
@@ -95,8 +98,11 @@ class Curve:
             self.summary = summarize(self.rows)
 
     def saved(self) -> dict:
-        """Labels transfer saved: the smallest point where the transfer model's mean accuracy reaches the
-        scratch model's on all labels. ``labels_needed`` is None when it never does."""
+        """Labels transfer saved, from the smallest point where transfer reaches scratch on all labels.
+
+        That point is where the transfer model's mean accuracy reaches the scratch model's on all
+        labels; ``labels_needed`` is None when it never does.
+        """
         full = self.summary[-1]
         target = full["scratch_mean"]
         reached = next((s for s in self.summary if s["transfer_mean"] >= target), None)
@@ -106,6 +112,7 @@ class Curve:
                 "labels_saved": None if needed is None else full["labels"] - needed}
 
     def sentence(self) -> str:
+        """One sentence: how many labels transfer saved, or that it saved none."""
         s = self.saved()
         base = (f"the scratch model ({self.scratch_method}) trained on all {s['all_labels']:,} labels reaches "
                 f"{s['scratch_all_accuracy']:.1%}")
@@ -117,13 +124,17 @@ class Curve:
                 f"matches it with {s['labels_needed']:,} labels ({s['per_class_needed']} a class), where {base}.")
 
     def to_dict(self) -> dict:
+        """Everything ``curve.json`` holds: the rows, their summary, the labels saved and the sentence."""
         return {"backbone": self.backbone, "scratch_method": self.scratch_method, "n_test": self.n_test,
                 "seconds": self.seconds, "saved": self.saved(), "sentence": self.sentence(),
                 "summary": self.summary, "rows": self.rows}
 
     def plot(self) -> bytes:
-        """PNG: mean accuracy against labels a class (log scale), the band from the lowest to the highest
-        seed, the scratch-on-all-labels level dashed, the matching point circled."""
+        """PNG of mean accuracy against labels a class (log scale), with and without transfer.
+
+        Each curve has a band from the lowest to the highest seed; the scratch-on-all-labels level
+        is dashed and the matching point circled.
+        """
         fig = new_figure(7.5, 4.6)
         ax = fig.add_subplot()
         x = np.array([s["labels"] for s in self.summary], dtype=float)
@@ -188,9 +199,20 @@ def learning_curve(train: Dataset, test: Dataset, backbone, classes: Sequence[st
     """Accuracy on ``test`` against labels a class drawn from ``train``, with and without transfer.
 
     Args:
+        train: the labeled pool that labels are drawn from.
+        test: the labeled test items every point is scored on.
         backbone: a :class:`~headstart.backbones.Backbone` (its features are cached).
+        classes: label names, in the models' output order.
         sizes: labels a class, ints and ``"all"`` (default: :func:`default_sizes`).
         seeds: draws a size (``"all"`` is drawn once: every seed would give the same items).
+        engine: where the frozen forward passes run: ``auto``, ``onnx`` or ``torch``.
+        cache_dir: the feature cache's folder (None: the default one).
+
+    Returns:
+        The :class:`Curve`.
+
+    Raises:
+        HeadstartError: no test items, or sizes that cannot be drawn.
     """
     started = time.perf_counter()
     y, test_y = train.label_ids(list(classes)), test.label_ids(list(classes))

@@ -1,5 +1,6 @@
-"""Which layers transfer: probe accuracy of each layer group's features on the validation split,
-and how deep to fine-tune.
+"""Which layers transfer, and how deep to fine-tune.
+
+The answer comes from probe accuracy of each layer group's features on the validation split.
 
 The output of each layer group (bottom to top, :meth:`Backbone.layer_groups`) is pooled (the
 mean over tokens, mask-weighted, or over the spatial grid) and a logistic-regression probe
@@ -48,8 +49,13 @@ def _pool(output, mask: torch.Tensor | None) -> torch.Tensor:
 
 
 def layer_features(backbone, items: Sequence[str], *, batch_size: int = 32) -> list[np.ndarray | None]:
-    """Pooled output features of every layer group, bottom to top: a list of (n, d_g) arrays
-    (None for a group whose output was never seen). Eager PyTorch, no cache."""
+    """Pooled output features of every layer group, bottom to top.
+
+    Computed with eager PyTorch, without the cache.
+
+    Returns:
+        A list of (n, d_g) arrays, one a group (None for a group whose output was never seen).
+    """
     groups = backbone.layer_groups()
     outputs: dict[int, object] = {}
     hooks = [_last_module(group).register_forward_hook(lambda _m, _i, out, g=g: outputs.__setitem__(g, out))
@@ -73,8 +79,10 @@ def layer_features(backbone, items: Sequence[str], *, batch_size: int = 32) -> l
 
 
 def val_probe_accuracy(train_x, train_y, val_x, val_y, *, seed: int = 0, c_grid=(0.01, 0.1, 1.0)) -> float:
-    """Accuracy on the validation split of a standardized logistic-regression probe fitted on the
-    training split; the best over ``c_grid`` (equally optimistic for every layer)."""
+    """Validation accuracy of a standardized logistic-regression probe fitted on the training split.
+
+    It is the best over ``c_grid``: equally optimistic for every layer.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
@@ -120,17 +128,20 @@ class LayerReport:
                          for group, (accuracy, dim) in enumerate(zip(self.accuracies, self.dims)))
 
     def sentence(self) -> str:
+        """One sentence: the group that probes best and how many top groups to fine-tune."""
         best = int(np.nanargmax([np.nan if a is None else a for a in self.accuracies]))
         return (f"Layer group {best} of {len(self.accuracies)} (0 = bottom) probes best on the validation split "
                 f"({self.accuracies[best]:.1%}); recommended: fine-tune the top {self.unfreeze} group(s), keep the "
                 f"bottom {self.freeze} frozen.")
 
     def to_dict(self) -> dict:
+        """Everything ``layers.json`` holds: accuracies, feature sizes, the recommendation and the sentence."""
         return {"backbone": self.backbone, "accuracies": self.accuracies, "dims": self.dims,
                 "unfreeze": self.unfreeze, "freeze": self.freeze, "n_train": self.n_train, "n_val": self.n_val,
                 "sentence": self.sentence()}
 
     def plot(self) -> bytes:
+        """PNG: probe accuracy per layer group, the groups to fine-tune coloured and the cut marked."""
         fig = new_figure(7.0, 4.0)
         ax = fig.add_subplot()
         x = np.arange(len(self.accuracies))

@@ -42,16 +42,22 @@ _TEMPLATE = """<!DOCTYPE html>
 
 
 class TransferResult(Protocol):
-    """What ``headstart rank``, ``curve`` and ``layers`` print and keep: a plain-text table, one
-    sentence that answers the question, and the files of :func:`result_files` (``save``)."""
+    """What ``headstart rank``, ``curve`` and ``layers`` print and keep.
+
+    A plain-text table, one sentence that answers the question, and the files of
+    :func:`result_files` (``save``).
+    """
 
     stem: str  # the files' name: ranking, curve, layers
 
-    def table(self) -> str: ...
+    def table(self) -> str:
+        """The result as a plain-text table."""
 
-    def sentence(self) -> str: ...
+    def sentence(self) -> str:
+        """One sentence that answers the question."""
 
-    def save(self, folder: str | Path) -> Path: ...
+    def save(self, folder: str | Path) -> Path:
+        """Write the result's JSON, PNG and HTML files into ``folder`` and return it."""
 
 
 def result_files(folder: str | Path, stem: str) -> dict[str, Path]:
@@ -61,6 +67,7 @@ def result_files(folder: str | Path, stem: str) -> dict[str, Path]:
 
 
 def cell(value) -> str:
+    """A table cell's text: a dash for None, four significant digits for a float."""
     if value is None:
         return "\u2014"
     if isinstance(value, float):
@@ -81,8 +88,11 @@ def table_text(columns: Sequence[str], rows: Sequence[Sequence]) -> str:
 
 def write_page(path: str | Path, *, title: str, sentences: Sequence[str] = (),
                sections: Sequence[dict] = ()) -> Path:
-    """Write the page atomically. A section: ``title``, optional ``text`` (paragraphs), ``png``
-    (bytes), ``columns`` and ``rows`` (a table)."""
+    """Write an HTML page of sentences and sections, atomically.
+
+    A section is a dict: ``title``, and optionally ``text`` (paragraphs), ``png`` (bytes), ``columns``
+    and ``rows`` (a table).
+    """
     path = Path(path)
     prepared = []
     for section in sections:
@@ -98,8 +108,11 @@ def write_page(path: str | Path, *, title: str, sentences: Sequence[str] = (),
 
 def write_result(folder: str | Path, stem: str, *, payload, picture: bytes, title: str,
                  sentences: Sequence[str] = (), sections: Sequence[dict] = ()) -> Path:
-    """Write ``<stem>.json`` (``payload``), ``<stem>.png`` (``picture``) and ``<stem>.html`` into
-    ``folder``: the three files every transfer report leaves (the page inlines its own plots)."""
+    """Write the three files every transfer report leaves into ``folder``.
+
+    They are ``<stem>.json`` (``payload``), ``<stem>.png`` (``picture``) and ``<stem>.html`` (the
+    page inlines its own plots).
+    """
     files = result_files(folder, stem)
     write_json(files["data"], payload)
     write_bytes(files["plot"], picture)

@@ -1,6 +1,9 @@
-"""Rank candidate backbones before fine-tuning any: transferability scores from cached features
-of the training split, and what each backbone costs (parameters, feature size, ms per item).
+"""Rank candidate backbones before fine-tuning any.
 
+Transferability scores come from cached features of the training split, beside what each backbone
+costs (parameters, feature size, ms per item).
+
+Example:
     ranking = rank_backbones(train, ["minilm-l6", "st:all-mpnet-base-v2"])
     print(ranking.table()); ranking.save("runs/rank")    # ranking.json, ranking.png, ranking.html
 """
@@ -24,11 +27,8 @@ from headstart.progress import say
 from headstart.transfer import page
 from headstart.transfer.scores import SCORES, hscore, leep, logme, nce, nce_from_features, probe_accuracy
 
-# H-score: it ranked best in the full run of benchmarks/ranking.py (2026-11-24; 1,000-item subsets
-# of Fashion-MNIST, SST-2 and TREC, 3 to 4 candidates each): mean Kendall tau against fine-tuned
-# accuracy 1.00, against 0.89 for the CV probe and 0.78 for LogME. All three order the text
-# candidates right; on Fashion-MNIST, fine-tuned EfficientNet-Lite0/1/2 accuracies moved by up to
-# 4 points between two runs, more than they differ, so that case cannot tell the scores apart yet.
+# H-score: it ordered candidates by their fine-tuned accuracy best of the scores in the ranking
+# benchmark (benchmarks/README.md).
 DEFAULT_SCORE = "hscore"
 TIMING_ITEMS = 16
 
@@ -47,8 +47,11 @@ def source_probabilities(backbone, features: np.ndarray) -> np.ndarray | None:
 
 def score_features(features: np.ndarray, labels: np.ndarray, *, source_proba: np.ndarray | None = None,
                    seed: int = 0) -> dict[str, float | None]:
-    """Every score of :data:`SCORES` for one backbone's features; LEEP is None without ``source_proba``,
-    NCE uses the source classes where there are some and k-means clusters otherwise."""
+    """Every score of :data:`SCORES` for one backbone's features.
+
+    LEEP is None without ``source_proba``; NCE uses the source classes where there are some and
+    k-means clusters otherwise.
+    """
     scores: dict[str, float | None] = {"logme": logme(features, labels), "hscore": hscore(features, labels)}
     if source_proba is not None:
         scores["nce"] = nce(source_proba.argmax(axis=1), labels)
@@ -62,8 +65,10 @@ def score_features(features: np.ndarray, labels: np.ndarray, *, source_proba: np
 
 def ms_per_item(backbone, items: Sequence[str], *, engine: str = "auto", cache_dir=None,
                 n: int = TIMING_ITEMS) -> float:
-    """Measured milliseconds per item of preprocessing plus a frozen forward pass on this machine:
-    the median of three timed batches of ``n`` items, after one untimed warm-up."""
+    """Measured milliseconds per item of preprocessing plus a frozen forward pass on this machine.
+
+    The median of three timed batches of ``n`` items, after one untimed warm-up.
+    """
     sample = list(items[:n])
     forward, _ = forward_function(backbone, engine, cache_dir)
     forward(backbone.preprocess(sample))
@@ -76,8 +81,11 @@ def ms_per_item(backbone, items: Sequence[str], *, engine: str = "auto", cache_d
 
 
 def pareto_front(cost: Sequence[float], value: Sequence[float]) -> list[bool]:
-    """Whether each point is on the Pareto front: no other point costs as little or less and is
-    worth as much or more, with one of the two strictly."""
+    """Whether each point is on the Pareto front of low cost and high value.
+
+    A point is on it when no other point costs as little or less and is worth as much or more,
+    with one of the two strictly.
+    """
     cost, value = np.asarray(cost, float), np.asarray(value, float)
     return [not bool(np.any((cost <= c) & (value >= v) & ((cost < c) | (value > v))))
             for c, v in zip(cost, value)]
@@ -114,9 +122,11 @@ class Ranking:
 
     @property
     def best(self) -> str:
+        """The best candidate's name by the ranking's score."""
         return self.rows[0]["backbone"]
 
     def to_dict(self) -> dict:
+        """Everything ``ranking.json`` holds: the score, the rows and the skipped candidates."""
         return {"score": self.score, "score_description": SCORES[self.score], "n_items": self.n_items,
                 "seconds": self.seconds, "rows": self.rows, "skipped": self.skipped}
 
@@ -174,8 +184,10 @@ class Ranking:
 
 
 def candidate_names(modality: str, names: Sequence | None) -> tuple[list, bool]:
-    """The candidates (registry names or Backbone objects) and whether the user chose them (then a
-    failure to load is an error)."""
+    """The candidates (registry names or Backbone objects) and whether the user chose them.
+
+    A chosen candidate that fails to load is an error; a default one is skipped.
+    """
     if names:
         for name in names:
             kind = name.modality if isinstance(name, Backbone) else backbone_modality(name)
@@ -198,6 +210,9 @@ def rank_backbones(train: Dataset, backbones: Sequence | None = None, *, score: 
             reference); default: every registered backbone of the data's modality.
         score: the score to rank by, one of :data:`SCORES`.
         max_items: score a stratified subset of at most this many items (None: all).
+        seed: seeds the subset and the scores' folds and clusters.
+        engine: where the frozen forward passes run: ``auto``, ``onnx`` or ``torch``.
+        cache_dir: the feature cache's folder (None: the default one).
         backbone_options: ``create_backbone`` options (``image_size``, ``max_length``).
     """
     if score not in SCORES:

@@ -49,10 +49,10 @@ def _check(features: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.nda
 
 def logme_evidence(features: np.ndarray, target: np.ndarray, *, max_iter: int = 100,
                    tol: float = 1e-6) -> tuple[float, float, float]:
-    """Maximized log evidence of ``target`` (n,) under y = f·w + noise, w ~ N(0, I/alpha),
-    noise ~ N(0, 1/beta), and the maximizing (alpha, beta).
+    """Maximized log evidence of ``target`` (n,) under a Bayesian linear model, and its (alpha, beta).
 
-    The evidence is ``log N(y; 0, I/beta + F F^T / alpha)``; alpha and beta are found by MacKay's
+    The model is y = f·w + noise, w ~ N(0, I/alpha), noise ~ N(0, 1/beta). The evidence is
+    ``log N(y; 0, I/beta + F F^T / alpha)``; alpha and beta are found by MacKay's
     fixed-point updates (alpha = gamma / |m|^2, beta = (n - gamma) / |y - F m|^2), computed from
     one SVD of F as in the LogME paper's Algorithm 2.
 
@@ -86,7 +86,7 @@ def _logme_svd(u, s, y, d, *, max_iter: int = 100, tol: float = 1e-6) -> tuple[f
 
 
 def _log_evidence(alpha, beta, sigma, z, outside, n, d) -> float:
-    """log p(y | alpha, beta) of the linear model, from the SVD of F (Bishop, PRML eq. 3.86)."""
+    """Log p(y | alpha, beta) of the linear model, from the SVD of F (Bishop, PRML eq. 3.86)."""
     shrink = alpha + beta * sigma
     m_norm = float(((beta * np.sqrt(sigma) * z / shrink) ** 2).sum())
     residual = float(((alpha * z / shrink) ** 2).sum()) + outside
@@ -96,8 +96,10 @@ def _log_evidence(alpha, beta, sigma, z, outside, n, d) -> float:
 
 
 def logme(features: np.ndarray, labels: np.ndarray) -> float:
-    """LogME (You et al., ICML 2021): the mean over classes of the maximized log evidence per item
-    of a Bayesian linear regression from the features to the one-hot label column.
+    """LogME (You et al., ICML 2021): how well a Bayesian linear model on the features explains the labels.
+
+    It is the mean over classes of the maximized log evidence per item of a Bayesian linear
+    regression from the features to the one-hot label column.
 
     Args:
         features: (n, d) frozen features.
@@ -150,8 +152,10 @@ def hscore(features: np.ndarray, labels: np.ndarray, *, shrinkage: bool = True) 
 # -- NCE and LEEP ---------------------------------------------------------------------------------
 
 def nce(source_labels: np.ndarray, target_labels: np.ndarray) -> float:
-    """NCE (Tran et al., ICCV 2019): ``-H(Y|Z)`` from the empirical joint distribution of source
-    labels Z and target labels Y (natural log). 0 when Z determines Y; ``-H(Y)`` when Z says nothing.
+    """NCE (Tran et al., ICCV 2019): ``-H(Y|Z)`` of target labels Y given source labels Z.
+
+    Computed from their empirical joint distribution (natural log): 0 when Z determines Y,
+    ``-H(Y)`` when Z says nothing.
     """
     z = np.asarray(source_labels).astype(np.int64)
     y = np.asarray(target_labels).astype(np.int64)
@@ -167,9 +171,10 @@ def nce(source_labels: np.ndarray, target_labels: np.ndarray) -> float:
 
 def nce_from_features(features: np.ndarray, labels: np.ndarray, *, n_clusters: int | None = None,
                       seed: int = 0) -> float:
-    """NCE with k-means clusters of the (standardized) features as the source labels, for backbones
-    without source classes (in the spirit of N-LEEP, Li et al., CVPR 2021, which uses a Gaussian
-    mixture). ``n_clusters`` defaults to ``max(2k, min(n / 10, 64))``, at most n / 2.
+    """NCE with k-means clusters of the (standardized) features as the source labels.
+
+    For backbones without source classes, in the spirit of N-LEEP (Li et al., CVPR 2021, which
+    uses a Gaussian mixture). ``n_clusters`` defaults to ``max(2k, min(n / 10, 64))``, at most n / 2.
     """
     from sklearn.cluster import KMeans
 
@@ -230,8 +235,8 @@ def probe_accuracy(features: np.ndarray, labels: np.ndarray, *, folds: int = 5, 
         a, b = row_space(scaler.transform(f[train]), scaler.transform(f[test]))
         # One model along the C path, weakest regularization last: each fit starts from the last
         # solution, so the later fits take a few iterations instead of dozens. tol=1e-2: the
-        # predicted classes settle long before the loss does (on TREC, 1,600 items, minilm-l6 and
-        # mpnet-base: the same accuracies as at 1e-4, in a ninth of the time).
+        # predicted classes settle long before the loss does (same accuracies as at 1e-4, in a
+        # fraction of the time: benchmarks/README.md).
         model = LogisticRegression(max_iter=500, tol=1e-2, warm_start=True, random_state=seed)
         for i in np.argsort(c_grid):
             model.set_params(C=c_grid[i]).fit(a, y[train])
@@ -240,13 +245,15 @@ def probe_accuracy(features: np.ndarray, labels: np.ndarray, *, folds: int = 5, 
 
 
 def row_space(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both sets in coordinates of the span of the training rows, when there are fewer rows than
-    features. An L2-regularized linear model's optimal weights lie in that span (its gradient is a
+    """Both sets in coordinates of the span of the training rows, when there are fewer rows than features.
+
+    An L2-regularized linear model's optimal weights lie in that span (its gradient is a
     combination of the rows), so its predictions are unchanged, and fitting is much faster.
 
     The basis comes from the eigenvectors of the rows' Gram matrix (n x n) rather than an SVD of the
     (n x d) rows: with train = U S Vt, the coordinates are U S for the training rows and
-    test @ train.T @ U / S for the others."""
+    test @ train.T @ U / S for the others.
+    """
     if train.shape[0] >= train.shape[1]:
         return train, test
     eigenvalues, u = np.linalg.eigh(train @ train.T)
