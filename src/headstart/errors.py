@@ -6,7 +6,13 @@ The CLI prints ``str(error)`` on one line and exits with code 2.
 
 
 class HeadstartError(Exception):
-    """Base class: a problem the user can fix. Never a bug in headstart."""
+    """Base class: a problem the user can fix. Never a bug in headstart.
+
+    Args:
+        message: what is wrong.
+        where: the file, row, field or option at fault, printed before the message.
+        fix: what to do about it, printed after the message.
+    """
 
     def __init__(self, message: str, *, where: str | None = None, fix: str | None = None):
         self.message = message

@@ -35,8 +35,9 @@ FILE_MODE = 0o644  # mkstemp creates 0600; reports, predictions and exports are 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """A temporary path beside ``path`` to write to; renamed to ``path`` when the block ends
-    without an error, removed when it raises.
+    """A temporary path beside ``path`` to write to, renamed to ``path`` when the block succeeds.
+
+    It is removed when the block raises.
 
     Args:
         path: the file to create or replace; its folder is created when missing.
@@ -60,8 +61,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w", *, newline: str | None = None) -> Iterator[IO]:
-    """``open(path, mode)`` for writing, through :func:`atomic_path`: the file appears, complete
-    and flushed to disk, only when the block ends without an error.
+    """``open(path, mode)`` for writing, through :func:`atomic_path`.
+
+    The file appears, complete and flushed to disk, only when the block ends without an error.
 
     Args:
         path: the file to create or replace.

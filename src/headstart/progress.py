@@ -13,6 +13,7 @@ _console = Console(stderr=True)
 
 
 def quiet() -> bool:
+    """Whether ``HEADSTART_QUIET`` is set (to anything but 0): then no bars and no status lines."""
     return os.environ.get("HEADSTART_QUIET", "") not in ("", "0")
 
 

@@ -50,10 +50,13 @@ class Backbone(ABC):
         """The module's parameters in groups for staged unfreezing, from the bottom (input) to the top."""
 
     def split(self, n_bottom_groups: int) -> tuple[nn.Module, nn.Module] | None:
-        """The module cut in two, ``(bottom, top)``, with ``top(bottom(**inputs))`` equal to
-        ``module(**inputs)`` and the bottom holding the lowest ``n_bottom_groups`` layer groups.
-        The bottom takes the module's inputs, the top one tensor named ``hidden``. None (the
-        default) where the backbone cannot be cut there; fine-tuning then runs the module whole."""
+        """The module cut in two, ``(bottom, top)``, so that a frozen bottom can run apart.
+
+        ``top(hidden=bottom(**inputs))`` equals ``module(**inputs)``, and the bottom holds the lowest
+        ``n_bottom_groups`` layer groups. The bottom takes the module's inputs, the top one tensor
+        named ``hidden``. None (the default) where the backbone cannot be cut there; fine-tuning
+        then runs the module whole.
+        """
         return None
 
     @abstractmethod
@@ -62,6 +65,7 @@ class Backbone(ABC):
 
     @property
     def num_params(self) -> int:
+        """The module's parameter count."""
         return sum(p.numel() for p in self.module.parameters())
 
     def fingerprint(self) -> str:
@@ -69,7 +73,7 @@ class Backbone(ABC):
 
         Hashing the weights (not the name) means a re-initialized or fine-tuned
         backbone never reads another one's cached features or ONNX export. It is computed
-        afresh each time (a tenth of a second for 20M parameters) because fine-tuning
+        afresh each time, cheap next to a forward pass over a data set, because fine-tuning
         changes the weights in place.
         """
         digest = hashlib.sha256(f"{self.modality}|{sorted(self.settings().items())}".encode())
@@ -94,7 +98,7 @@ class Backbone(ABC):
 
     @torch.no_grad()
     def embed(self, items: Sequence[str]) -> torch.Tensor:
-        """Features of ``items`` with eager PyTorch, shape (n, feature_dim). The reference for ONNX."""
+        """Features of ``items`` with eager PyTorch, shape (n, feature_dim): the reference for ONNX."""
         self.module.eval()
         inputs = self.preprocess(items)
         return self.module(**inputs)

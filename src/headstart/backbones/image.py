@@ -52,19 +52,21 @@ class ImageBackbone(Backbone):
 
     def preprocess(self, items: Sequence[str], *, train: bool = False,
                    seed: int | None = None) -> dict[str, torch.Tensor]:
+        """Uint8 pixels (n, 3, size, size) of the image files; augmented from ``seed`` when ``train``."""
         if not train:
             return {"pixels": torch.stack([self.eval_transform(load_image(path)) for path in items])}
         rng = np.random.default_rng(seed)
         return {"pixels": torch.stack([self.augmented(load_image(path), rng) for path in items])}
 
     def augmented(self, image, rng: np.random.Generator) -> torch.Tensor:
-        """Light augmentation for fine-tuning on few images: a crop of 85-100% of the area at aspect
-        1:1.1 to 1.1:1, resized to the input; a random left-right flip (where ``mirror``); brightness, contrast and
-        saturation each scaled by 0.8-1.2, in random order.
+        """Light augmentation for fine-tuning on few images, drawn from ``rng``.
+
+        A crop of 85-100% of the area at aspect 1:1.1 to 1.1:1, resized to the input; a random
+        left-right flip (where ``mirror``); brightness, contrast and saturation each scaled by
+        0.8-1.2, in random order.
 
         Crops keep most of the image and its shape: small data sets are often of single, centred
-        objects that a tight or stretched crop would cut away or distort (Fashion-MNIST, 4,500
-        training images, 9 epochs: 91.3% with crops of 60-100% at 3:4 to 4:3, 91.6% with these).
+        objects that a tight or stretched crop would cut away or distort (benchmarks/README.md).
         The parameters come from ``rng``, not from PyTorch's global generator: batches are prepared
         in another thread than the one that trains, whose dropout draws from that generator, so
         with it the order of draws, and a run's result, depended on timing.
@@ -79,6 +81,7 @@ class ImageBackbone(Backbone):
         return pixels
 
     def layer_groups(self) -> list[nn.Module]:
+        """The module's layer groups, bottom to top, as its family defines them."""
         return self._groups()
 
     @staticmethod
@@ -87,19 +90,23 @@ class ImageBackbone(Backbone):
         return {**inputs, "pixels": inputs["pixels"].flip(-1)}
 
     def split(self, n_bottom_groups: int) -> tuple[nn.Module, nn.Module] | None:
+        """The module's own cut (:meth:`Backbone.split`), where its family has one."""
         split = getattr(self.module, "split", None)
         return split(n_bottom_groups) if split else None
 
     def settings(self) -> dict:
+        """Image size, normalization and the evaluation resize: what changes the features besides the weights."""
         return {"image_size": self.image_size, "mean": list(self.mean), "std": list(self.std),
                 "eval_resize": "crop 0.875, whole image when smaller than the input", "pixels": "uint8"}
 
 
 def _crop_box(height: int, width: int, rng: np.random.Generator, scale=(0.85, 1.0),
               ratio=(1 / 1.1, 1.1)) -> tuple[int, int, int, int]:
-    """(top, left, height, width) of a random crop of ``scale`` of the area at an aspect in
-    ``ratio`` (log-uniform), the way random resized crops draw them; the whole image when ten
-    draws do not fit."""
+    """(top, left, height, width) of a random crop of ``scale`` of the area at an aspect in ``ratio``.
+
+    The aspect is drawn log-uniform, the way random resized crops draw them; the whole image is
+    returned when ten draws do not fit.
+    """
     for _ in range(10):
         area = height * width * rng.uniform(*scale)
         aspect = math.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1])))
@@ -111,10 +118,13 @@ def _crop_box(height: int, width: int, rng: np.random.Generator, scale=(0.85, 1.
 
 
 class EvalResize(nn.Module):
-    """Resize for evaluation: photos larger than the input are resized on the short side and
-    center-cropped, as ImageNet models were evaluated (crop 0.875); images smaller than the input
-    (thumbnails, scans of single objects) are tightly framed, so all of them is kept and stretched
-    to the input size (seen: +0.5 points for a Fashion-MNIST probe)."""
+    """Resize for evaluation: center-crop photos, keep small images whole.
+
+    Photos larger than the input are resized on the short side and center-cropped, as ImageNet
+    models were evaluated (crop 0.875); images smaller than the input (thumbnails, scans of single
+    objects) are tightly framed, so all of them is kept and stretched to the input size
+    (benchmarks/README.md).
+    """
 
     CROP = 0.875
 
@@ -125,6 +135,7 @@ class EvalResize(nn.Module):
         self.whole = T.Resize((size, size))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """The image (3, H, W) resized to the input size."""
         return self.whole(image) if max(image.shape[-2:]) < self.size else self.crop(image)
 
 
@@ -147,9 +158,11 @@ class PixelFeatures(nn.Module):
                              persistent=False)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Features (n, d) of uint8 pixels (n, 3, H, W)."""
         return self.features(_normalized(pixels, self.scale, self.shift))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Features (n, d) of normalized pixels; each network family defines it."""
         raise NotImplementedError
 
 
@@ -169,16 +182,21 @@ class _TimmFeatures(PixelFeatures):
     """
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The timm model's pooled features of normalized pixels."""
         return self.net(x)
 
     def layer_groups(self) -> list[nn.Module]:
+        """The coarse layer groups timm defines, bottom to top, as modules (see the class docstring)."""
         owner = _timm_group_of_parameters(self.net)
         modules: list[list[nn.Module]] = [[] for _ in range(max(owner.values(), default=0) + 1)]
         loose: list[list[nn.Parameter]] = [[] for _ in modules]
 
         def assign(prefix: str, module: nn.Module) -> None:
-            """The largest submodules whose parameters are all in one group; parameters held
-            directly by a module that spans groups (a ViT's position embeddings) go on their own."""
+            """Put the largest submodules whose parameters are all in one group into that group.
+
+            Parameters held directly by a module that spans groups (a ViT's position embeddings)
+            go into their group on their own.
+            """
             indices = {owner[prefix + name] for name, _ in module.named_parameters()}
             if len(indices) == 1:
                 modules[indices.pop()].append(module)
@@ -203,10 +221,12 @@ class _TimmFeatures(PixelFeatures):
                 for part in (child if isinstance(child, nn.Sequential) else [child])]
 
     def split(self, n_bottom_groups: int) -> tuple[nn.Module, nn.Module] | None:
-        """(bottom, top) as :meth:`_EfficientNetFeatures.split` gives them: the bottom is the
-        longest run of first children holding exactly the lowest groups' parameters (parameterless
-        children, pooling say, go with it). None where no run does, or it does not compute what
-        the whole network does."""
+        """(bottom, top) as :meth:`_EfficientNetFeatures.split` gives them, or None.
+
+        The bottom is the longest run of first children holding exactly the lowest groups'
+        parameters (parameterless children, pooling say, go with it). None where no run does, or
+        it does not compute what the whole network does.
+        """
         groups = self.layer_groups()
         if not 0 < n_bottom_groups < len(groups):
             return None
@@ -238,8 +258,11 @@ class _TimmFeatures(PixelFeatures):
 
 
 def _timm_group_of_parameters(net: nn.Module) -> dict[str, int]:
-    """Parameter name -> timm's coarse layer group (0 = stem); what timm leaves out goes with the
-    top group, as its layer decay does. One group where a model defines no grouping."""
+    """Parameter name -> timm's coarse layer group (0 = stem).
+
+    What timm leaves out goes with the top group, as its layer decay does; a model that defines no
+    grouping is one group.
+    """
     from timm.models import group_parameters
 
     names = [name for name, _ in net.named_parameters()]
@@ -310,10 +333,12 @@ class _EfficientNetFeatures(PixelFeatures):
         return net._swish(net._bn1(net._conv_head(x))).mean(dim=(2, 3))
 
     def split(self, n_bottom_groups: int) -> tuple[nn.Module, nn.Module] | None:
-        """(bottom, top) modules with ``top(hidden=bottom(pixels))`` equal to ``self(pixels)``, the
-        bottom holding the lowest ``n_bottom_groups`` layer groups; None where no group (or every
+        """(bottom, top) modules with ``top(hidden=bottom(pixels))`` equal to ``self(pixels)``, or None.
+
+        The bottom holds the lowest ``n_bottom_groups`` layer groups; None where no group (or every
         one) would be in the bottom. Each holds only its own layers, so that switching one between
-        training and inference leaves the other as it is."""
+        training and inference leaves the other as it is.
+        """
         if not 0 < n_bottom_groups < len(self.layer_groups()) - 1:
             return None
         cut = min(len(self.net._blocks), (n_bottom_groups - 1) * self._quarter())
@@ -321,8 +346,11 @@ class _EfficientNetFeatures(PixelFeatures):
 
 
 class _DepthRates:
-    """EfficientNet's drop-connect rate of block ``index``: rising with depth, as the network's own
-    forward pass sets it (the blocks drop connections in training mode only)."""
+    """EfficientNet's drop-connect rate of block ``index``, rising with depth.
+
+    The rates are the ones the network's own forward pass sets (the blocks drop connections in
+    training mode only).
+    """
 
     def __init__(self, net: nn.Module):
         self.rate, self.blocks = net._global_params.drop_connect_rate, len(net._blocks)
@@ -388,8 +416,8 @@ def efficientnet_lite(name: str, *, pretrained: bool = True, image_size: int | N
         raise BackboneError(f"the backbone '{name}' needs efficientnet-lite-pytorch",
                             fix="pip install efficientnet-lite-pytorch") from error
     # 'Same' padding computed once for the backbone's fixed input size: constant pads export to ONNX
-    # as constants that ONNX Runtime folds into the convolutions (about 10% faster than padding
-    # computed per input, outputs equal within 3e-6).
+    # as constants that ONNX Runtime folds into the convolutions, faster than padding computed per
+    # input for the same outputs (benchmarks/README.md).
     net = EfficientNet.from_name(arch, image_size=image_size or native_size)
     if pretrained:
         try:

@@ -17,6 +17,15 @@ from headstart.errors import BackboneError
 
 @dataclass(frozen=True)
 class BackboneEntry:
+    """A registered backbone.
+
+    Attributes:
+        name: the registry name.
+        modality: ``"text"`` or ``"image"``.
+        factory: ``factory(**options)`` builds the backbone.
+        description: one line for listings: the model, its size and the package it comes from.
+    """
+
     name: str
     modality: str
     factory: Callable[..., Backbone]
@@ -67,8 +76,11 @@ def backbone_name_for(modality: str, name: str | None = None) -> str:
 
 
 def backbone_options(image_size: int | None = None, max_length: int | None = None, mirror: bool = True) -> dict:
-    """``create_backbone`` options a user chose; defaults are left out, so that a saved model's
-    config names only what differs from the backbone's own settings."""
+    """``create_backbone`` options a user chose, defaults left out.
+
+    Leaving them out means a saved model's config names only what differs from the backbone's own
+    settings.
+    """
     options = {k: v for k, v in {"image_size": image_size, "max_length": max_length}.items() if v}
     if not mirror:
         options["mirror"] = False

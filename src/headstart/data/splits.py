@@ -15,17 +15,18 @@ from headstart.errors import DataError
 _SPLIT_FIX = "e.g. --split 0.7,0.2,0.1 for train,val,test, or --split 0.8,0.2,0 with a separate test file"
 DEFAULT_RATIOS = (0.7, 0.2, 0.1)
 # With a separate test file and no --split, validation only has to pick the kept epoch and the
-# probe's strength: a few hundred items do that, and the rest train. Fashion-MNIST, 5,000 images:
-# the default's 22% held 1,110 out of training, and 10% (500) gave 91.3% against 90.6%; 5% (250)
-# gave 91.83% and 91.90% against 91.41% and 91.79% with 500 (seeds 2 and 0, fine-tuned).
+# probe's strength: a few hundred items do that, and the rest train, which tests better than
+# holding more out (benchmarks/README.md).
 VAL_ITEMS_ENOUGH = 250
 MIN_VAL_SHARE = 0.05
 
 
 def default_val_share(n_items: int) -> float:
-    """Validation's share of ``n_items`` labeled items when a separate test file is given and no
-    ratios: 70:20 (2/9) up to VAL_ITEMS_ENOUGH validation items, then VAL_ITEMS_ENOUGH items, and
-    never below MIN_VAL_SHARE."""
+    """Validation's share of ``n_items`` labeled items when a separate test file is given and no ratios.
+
+    It is 70:20 (2/9) up to VAL_ITEMS_ENOUGH validation items, then VAL_ITEMS_ENOUGH items, and
+    never below MIN_VAL_SHARE.
+    """
     share = DEFAULT_RATIOS[1] / (DEFAULT_RATIOS[0] + DEFAULT_RATIOS[1])
     if n_items * share <= VAL_ITEMS_ENOUGH:
         return share

@@ -92,8 +92,11 @@ def _epochs(rows: Sequence[Mapping]) -> np.ndarray:
 
 
 def _mark_stages(fig: Figure, axes, x: np.ndarray, stages: list) -> None:
-    """Dashed lines where the stage changes, light shading on every other stage, and
-    the stage names in a band above the top panel (stacked when they would overlap)."""
+    """Mark the fine-tuning stages on the training curves.
+
+    Dashed lines where the stage changes, light shading on every other stage, and the stage names
+    in a band above the top panel (stacked when they would overlap).
+    """
     starts = [0] + [i for i in range(1, len(stages)) if stages[i] != stages[i - 1]]
     if all(s is None for s in stages):
         return

@@ -31,9 +31,9 @@ ENGINES = ("auto", "onnx", "torch")
 
 def export_onnx(backbone: Backbone, path: str | Path, module: torch.nn.Module | None = None,
                 output_name: str = "features") -> Path:
-    """Write the backbone's feature module (or ``module``, which takes the same inputs) to an
-    ONNX file (temporary name, then rename).
+    """Write the backbone's feature module (or ``module``, which takes the same inputs) to an ONNX file.
 
+    The file is written under a temporary name and then renamed, so a failed export leaves none.
     Text encoders are traced with plain ("eager") attention, which ONNX Runtime's transformer
     optimizer recognizes and fuses into single attention and layer-norm kernels; the fused graph
     is kept only when its outputs match the unfused one within 1e-5.
@@ -87,6 +87,7 @@ def _fuse_transformer(path: Path, backbone: Backbone, example: dict[str, torch.T
 
 
 def example_inputs(backbone: Backbone) -> dict[str, torch.Tensor]:
+    """Preprocessed inputs of two example items: what exports trace and checks compare on."""
     if backbone.modality == "text":
         return backbone.preprocess(["an example sentence to trace the encoder",
                                     "a second, longer one, so that the batch needs padding"])
@@ -103,9 +104,12 @@ def onnx_session(backbone: Backbone, cache_dir: str | Path | None = None):
 
 @functools.lru_cache(maxsize=4)
 def session_of(path: str, threads: int, spinning: bool = True):
-    """One session per exported file and process: building one costs a few hundred milliseconds.
+    """The ONNX Runtime session of an exported file, one per file, thread count and process.
+
+    Sessions are kept because building one is slow next to running a batch (benchmarks/README.md).
     ``spinning=False`` for a session that runs beside other work: its idle threads then sleep
-    instead of spinning on cores that work needs."""
+    instead of spinning on cores that work needs.
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -161,8 +165,10 @@ def prefetched(preprocess: Callable[[list[str]], dict], items: Sequence[str],
 def compute_features(backbone: Backbone, items: Sequence[str], *, engine: str = "auto", batch_size: int = 64,
                      cache_dir: str | Path | None = None, description: str = "features",
                      view: Callable[[dict], dict] | None = None) -> np.ndarray:
-    """Features of ``items`` (no cache), shape (n, feature_dim), float32; ``view`` changes the
-    preprocessed inputs first (a mirror image, say)."""
+    """Features of ``items`` (no cache), shape (n, feature_dim), float32.
+
+    ``view`` changes the preprocessed inputs first (a mirror image, say).
+    """
     forward, _ = forward_function(backbone, engine, cache_dir)
     out = np.zeros((len(items), backbone.feature_dim), dtype=np.float32)
     batches = batches_in_length_order(items, backbone.modality, batch_size)
