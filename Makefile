@@ -4,7 +4,7 @@ READY := $(VENV)/.headstart-ready
 
 .PHONY: demo test clean-cache
 
-$(READY): pyproject.toml scripts/setup.sh
+$(READY): pyproject.toml constraints.txt scripts/setup.sh
 	bash scripts/setup.sh
 	touch $(READY)
 

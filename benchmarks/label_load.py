@@ -1,6 +1,6 @@
 """Load test of the labeling web API: simulated annotators posting labels over HTTP, on loopback only.
 
-For each backend (SQLite, then PostgreSQL on a throwaway cluster from headstart.labeling.pgcluster):
+For each backend (SQLite, then PostgreSQL on a throwaway cluster from tests/labeling/pgcluster.py):
 
 1. **steady**: ``--annotators`` (20) threads, each with its own token, fetch batches
    (``GET /api/next``) and post labels (``POST /api/labels``) for ``--seconds`` (60), with
@@ -40,6 +40,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# the throwaway PostgreSQL cluster is a test helper, kept with the labeling tests
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "labeling"))
 from common import print_table, print_targets, target, write_results  # noqa: E402
 
 HOST = "127.0.0.1"  # loopback only: this script never sends traffic anywhere else
@@ -367,7 +369,7 @@ def bench_backend(name: str, db_for, args, work: Path) -> list[dict]:
 
 
 def _free_port() -> int:
-    from headstart.labeling.pgcluster import free_port
+    from pgcluster import free_port
 
     return free_port()
 
@@ -396,7 +398,7 @@ def main() -> None:
     if args.quick:
         args.annotators, args.seconds, args.kill_seconds, args.items = 5, 10.0, 8.0, 2_000
 
-    from headstart.labeling.pgcluster import PostgresCluster, PostgresUnavailable
+    from pgcluster import PostgresCluster, PostgresUnavailable
 
     rows, notes = [], []
     with tempfile.TemporaryDirectory(prefix="headstart-load-") as scratch:

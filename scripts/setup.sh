@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up headstart's environment: Debian packages, then a virtual environment in .venv.
 # Safe to run again: what is already installed is kept. `make` runs it only when
-# pyproject.toml or this script changed.
+# pyproject.toml, constraints.txt or this script changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,5 +23,7 @@ fi
 PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-# torch 2.14.1 and torchvision 0.29.1 come from the wheels on local disk where they exist.
-.venv/bin/python -m pip install -q -e ".[models,dev,bench]"
+# headstart with every extra its tests and benchmarks use (label: headstart.labeling), at the exact
+# versions of constraints.txt, the set that installs offline here (torch and torchvision come from
+# the wheels on local disk where they exist).
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[models,label,dev,bench]"

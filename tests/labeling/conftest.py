@@ -1,10 +1,11 @@
-# System package for the PostgreSQL tests (add to scripts/setup.sh): Debian's `postgresql`
-#     apt-get install -y postgresql
-# It gives initdb/pg_ctl (under /usr/lib/postgresql/<version>/bin). The store tests run against a
-# throwaway cluster (headstart.labeling.pgcluster, shared with benchmarks/label_load.py); without
-# the binaries they skip with that reason.
 """Fixtures of the labeling tests: a store URL for SQLite and for a real PostgreSQL server,
-random features in clusters, and small pools."""
+random features in clusters, and small pools.
+
+The PostgreSQL tests need Debian's ``postgresql`` package (scripts/setup.sh installs it): initdb and
+pg_ctl start a throwaway cluster (``pgcluster.py`` here, shared with benchmarks/label_load.py);
+without them they skip with that reason. They carry the ``server`` marker: ``-m "not server"``
+leaves them out.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ from labeling_helpers import blobs, write_pool
 
 @pytest.fixture(scope="session")
 def postgres_server():
-    """A throwaway PostgreSQL cluster (``headstart.labeling.pgcluster.PostgresCluster``), started once.
+    """A throwaway PostgreSQL cluster (``pgcluster.PostgresCluster``), started once.
     Skips with the reason where PostgreSQL is absent."""
-    from headstart.labeling.pgcluster import PostgresCluster, PostgresUnavailable
+    from pgcluster import PostgresCluster, PostgresUnavailable
 
     cluster = PostgresCluster()
     try:
@@ -38,7 +39,7 @@ def postgres_url(postgres_server) -> str:
     return postgres_server.new_database()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.server)])
 def db(request, tmp_path) -> str:
     """Where a store lives: a SQLite file, then a PostgreSQL database (skipped where absent)."""
     if request.param == "sqlite":

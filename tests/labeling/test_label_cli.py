@@ -92,7 +92,30 @@ def test_the_labeling_loop_from_the_command_line(tmp_path, pool, tiny_bert_name)
     assert fitted.exit_code == 0, fitted.output
 
 
+def test_retrain_if_due_trains_once_enough_labels_arrived_and_not_while_another_holds_the_lock(
+        tmp_path, pool, tiny_bert_name):
+    """What `label add` starts in the background: `label retrain --if-due`, here in this process."""
+    path, truth = pool
+    db = tmp_path / "p.db"
+    assert invoke("label", "init", path, "--labels", "food,sports,tech", "--db", db, "--backbone", tiny_bert_name,
+                  "--retrain-every", 6).exit_code == 0
+    project = open_project(db)
+    items = list(truth)[:6]
+    for item in items[:5]:
+        project.add(item, truth[item], annotator="ana")
+    assert invoke("label", "retrain", "--if-due", "--db", db).exit_code == 0
+    assert project.model_versions() == []  # not due yet
+    project.add(items[5], truth[items[5]], annotator="ana")
+    with project.retrain_lock():  # another retrain is running: this one leaves the labels to it
+        assert invoke("label", "retrain", "--if-due", "--db", db).exit_code == 0
+        assert project.model_versions() == []
+    result = invoke("label", "retrain", "--if-due", "--db", db)
+    assert result.exit_code == 0 and "model version 1: 6 labels" in result.output, result.output
+
+
+@pytest.mark.subprocess
 def test_add_starts_a_background_retrain_when_due(tmp_path, pool, tiny_bert_name):
+    """The whole chain, end to end: `label add` in a process of its own starts the detached retrain."""
     path, truth = pool
     db = tmp_path / "p.db"
     assert invoke("label", "init", path, "--labels", "food,sports,tech", "--db", db, "--backbone", tiny_bert_name,
@@ -100,16 +123,15 @@ def test_add_starts_a_background_retrain_when_due(tmp_path, pool, tiny_bert_name
     items = list(truth)[:6]
     for item in items[:5]:
         assert invoke("label", "add", item, truth[item], "--db", db).exit_code == 0
-    assert open_project(db).store.model_versions() == []
+    assert open_project(db).model_versions() == []
     command = [sys.executable, "-m", "headstart.cli", "label", "add", items[5], truth[items[5]], "--db", str(db)]
-    started = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy(), timeout=120)
     assert done.returncode == 0, done.stderr
-    deadline = time.monotonic() + 120
-    while not open_project(db).store.model_versions() and time.monotonic() < deadline:
+    project = open_project(db)
+    deadline = time.monotonic() + 120  # the retrain is detached: nothing to wait on but the store
+    while not project.model_versions() and time.monotonic() < deadline:
         time.sleep(0.5)
-    versions = open_project(db).store.model_versions()
-    assert [(v.kind, v.n_labels) for v in versions] == [("probe", 6)], f"no retrain after {time.monotonic() - started}s"
+    assert [(v.kind, v.n_labels) for v in project.model_versions()] == [("probe", 6)]
 
 
 def test_init_keeps_the_backbone_options_for_the_features(tmp_path, image_folder):
@@ -122,7 +144,7 @@ def test_init_keeps_the_backbone_options_for_the_features(tmp_path, image_folder
     assert result.exit_code == 0, result.output
     project = open_project(str(db))
     assert project.backbone_options == {"image_size": 64, "mirror": False}
-    paths = [row[2] for row in project.table()][:4]
+    paths = [row.content for row in project.table()][:4]
     at_64 = compute_features(create_backbone("effnet-lite0", image_size=64), paths, engine="torch")
     at_224 = compute_features(create_backbone("effnet-lite0"), paths, engine="torch")
     assert np.allclose(project.features()[:4], at_64, atol=1e-4) and not np.allclose(at_64, at_224, atol=1e-2)

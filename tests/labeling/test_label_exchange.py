@@ -68,13 +68,13 @@ def test_a_labeled_export_trains_with_headstart_fit(tmp_path, text_csv, tiny_ber
 
 
 def test_label_studio_round_trip(tmp_path):
-    from headstart.labeling.retrain import head_bytes
-    from headstart.learn.probe import LinearHead
     import numpy as np
 
+    from headstart.learn.head import LinearHead
+
     first = project_with_labels(tmp_path, "a")
-    version = first.store.add_model_version("probe", status="done", weights=head_bytes(
-        LinearHead(np.zeros((2, 4), np.float32), np.array([0.0, 1.0], np.float32))))
+    version = first.add_model_version("probe", status="done", weights=LinearHead(
+        np.zeros((2, 4), np.float32), np.array([0.0, 1.0], np.float32)).to_bytes())
     first.store.replace_predictions(version, [1, 2], ["pos", "pos"], [0.73, 0.73], [[0.27, 0.73]] * 2)
     tasks_path = export_label_studio(first, tmp_path / "tasks.json")
     tasks = json.loads(tasks_path.read_text())

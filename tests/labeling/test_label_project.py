@@ -16,7 +16,7 @@ def test_init_from_csv_keeps_ids_items_and_imports_given_labels(tmp_path):
     pool = write_pool(tmp_path / "pool.csv", 6, labels={1: "pos", 4: "neg"})
     project = init_project(pool, labels="neg,pos", db=tmp_path / "p.db", backbone="minilm-l6")
     assert project.ids == [f"i{i}" for i in range(6)]
-    assert project.table()[2][2] == "item number 2"
+    assert project.table()[2].content == "item number 2"
     imported = project.store.current_labels()
     assert [(r.item, r.label, r.source, r.annotator) for r in imported] == [
         ("i1", "pos", "import", "import:pool.csv"), ("i4", "neg", "import", "import:pool.csv")]
@@ -95,7 +95,7 @@ def test_next_cold_start_then_skips_labeled_items(blob_project):
 
 def test_second_annotator_is_offered_items_the_first_began(blob_project):
     project, truth = blob_project(multi_share=0.2, annotators_per_item=2)
-    multi = [row[1] for row in project.table() if row[4] == 2]
+    multi = [row.external_id for row in project.table() if row.required == 2]
     assert 10 <= len(multi) <= 40  # about 20% of 120
     project.add(multi[0], "c0", annotator="ana")
     offered = project.next(2, annotator="ben")

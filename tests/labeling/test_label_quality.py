@@ -7,7 +7,8 @@ import pytest
 
 from headstart.errors import LabelingError
 from headstart.labeling.agreement import agreement_report
-from headstart.labeling.issues import find_issues, label_issues, out_of_fold_proba
+from headstart.labeling.issues import find_issues, label_issues
+from headstart.labeling.loop_probe import held_out_proba
 from headstart.labeling.prelabel import choose_threshold, prelabel
 from labeling_helpers import blobs
 
@@ -76,7 +77,7 @@ def test_out_of_fold_and_find_issues_catch_flipped_labels():
     flipped = rng.choice(len(truth), 18, replace=False)
     given = truth.copy()
     given[flipped] = (given[flipped] + rng.integers(1, 3, len(flipped))) % 3
-    proba = out_of_fold_proba(features, given, 3)
+    proba = held_out_proba(features, given, 3)
     found = find_issues(given, proba)
     hits = np.intersect1d(found, flipped)
     assert len(hits) / len(flipped) >= 0.8          # recall

@@ -176,4 +176,4 @@ def test_ids_keep_counting_after_init(tmp_path, db):
     with project.store.writing() as session:
         session.add(Item(external_id="late", content="added later", content_hash="0" * 64, origin="test",
                          required_labels=1))
-    assert project.store.item_table()[-1][:2] == (4, "late")
+    assert (project.store.item_table()[-1].id, project.store.item_table()[-1].external_id) == (4, "late")

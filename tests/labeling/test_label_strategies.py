@@ -11,10 +11,10 @@ from labeling_helpers import blobs
 
 
 def proba_from(features, labels, labeled):
-    from headstart.labeling.retrain import fit_labeled_probe, softmax_proba
+    from headstart.labeling.loop_probe import fit_labeled_probe
 
     head, _ = fit_labeled_probe(features[labeled], labels[labeled], labels.max() + 1)
-    return softmax_proba(head, features)
+    return head.proba(features)
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES + ("default",))

@@ -60,17 +60,17 @@ def read_dataset(path: str | Path, *, text_column: str = "text", label_column: s
     if suffix not in TABLE_SUFFIXES:
         raise DataError(f"unsupported file type '{suffix or path.name}'", where=str(path),
                         fix="give a .csv, .tsv or .jsonl file, or a folder of images in class subfolders")
-    text = _read_utf8(path)
+    text = read_utf8(path)
     if not text.strip():
         raise DataError("the file is empty", where=str(path), fix="add a header line and at least one row")
-    rows, columns = _parse_jsonl(path, text) if suffix == ".jsonl" else _parse_delimited(path, text, suffix)
+    rows, columns = parse_table(path, text)
     if not rows:
         raise DataError("the file has no data rows", where=str(path), fix="add at least one row below the header")
     return _rows_to_dataset(path, rows, columns, text_column=text_column, label_column=label_column,
                             split_column=split_column, path_column=path_column, require_labels=require_labels)
 
 
-def _read_utf8(path: Path) -> str:
+def read_utf8(path: Path) -> str:
     """The file's text; a UTF-8 byte-order mark (Excel's "CSV UTF-8") is dropped."""
     try:
         data = path.read_bytes()
@@ -86,7 +86,21 @@ def _read_utf8(path: Path) -> str:
                         where=str(path), fix="re-save the file as UTF-8, e.g. Excel's 'CSV UTF-8' format") from error
 
 
-def _parse_delimited(path: Path, text: str, suffix: str) -> tuple[list[Row], list[str]]:
+def parse_table(path: Path, text: str) -> tuple[list[Row], list[str]]:
+    """Rows and columns of a table's text, parsed by the file's suffix: JSONL, else CSV or TSV.
+
+    Args:
+        path: the file (its suffix picks the format; its name goes into each row's origin).
+        text: the file's text, as :func:`read_utf8` returns it.
+
+    Returns:
+        (rows, columns): each row is (origin such as "pool.csv row 12", field name -> value).
+    """
+    suffix = path.suffix.lower()
+    return parse_jsonl(path, text) if suffix == ".jsonl" else parse_delimited(path, text, suffix)
+
+
+def parse_delimited(path: Path, text: str, suffix: str) -> tuple[list[Row], list[str]]:
     """Rows of a CSV/TSV; the header is row 1 and row numbers count records, as a spreadsheet shows them."""
     dialect = csv.excel_tab if suffix == ".tsv" else csv.excel
     records = csv.reader(io.StringIO(text, newline=""), dialect)
@@ -112,7 +126,7 @@ def _parse_delimited(path: Path, text: str, suffix: str) -> tuple[list[Row], lis
     return rows, header
 
 
-def _parse_jsonl(path: Path, text: str) -> tuple[list[Row], list[str]]:
+def parse_jsonl(path: Path, text: str) -> tuple[list[Row], list[str]]:
     """Rows of a JSONL file (one JSON object per line; blank lines skipped); columns in first-seen order."""
     rows: list[Row] = []
     columns: dict[str, None] = {}

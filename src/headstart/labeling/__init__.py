@@ -7,13 +7,35 @@
 
 Modules, one concept each: ``models`` and ``store`` (SQL store, Alembic ``migrations``), ``project``
 (a pool and a label set), ``strategies`` (active learning), ``prelabel`` (auto-accept at a target
-precision), ``retrain``, ``issues`` (confident learning), ``agreement`` (several annotators) and
-``exchange`` (CSV/JSONL and Label Studio).
+precision), ``retrain``, ``issues`` (confident learning), ``agreement`` (several annotators),
+``exchange`` (CSV/JSONL and Label Studio), ``locks`` (one retrain at a time), ``users`` and ``web``
+(the page). Code outside ``project`` and ``store`` talks to a :class:`LabelingProject`, never
+to its store.
 """
 
-from headstart.labeling.project import DEFAULT_DB, LabelingProject, init_project, open_project, read_pool
-from headstart.labeling.store import LabelRecord, Store
-from headstart.labeling.strategies import DEFAULT_STRATEGY, STRATEGIES, select
+from importlib import import_module
 
-__all__ = ["DEFAULT_DB", "DEFAULT_STRATEGY", "LabelRecord", "LabelingProject", "STRATEGIES", "Store", "init_project",
-           "open_project", "read_pool", "select"]
+# The names load on first use (PEP 562): `headstart label --help` and the rest of headstart import
+# this package without its store (SQLAlchemy, Alembic), which comes with the ``label`` extra.
+_LAZY = {
+    "DEFAULT_DB": "headstart.labeling.project", "ItemRow": "headstart.labeling.store",
+    "LabelRecord": "headstart.labeling.store", "LabelingProject": "headstart.labeling.project",
+    "Store": "headstart.labeling.store", "init_project": "headstart.labeling.project",
+    "open_project": "headstart.labeling.project", "read_pool": "headstart.labeling.project",
+    "DEFAULT_STRATEGY": "headstart.labeling.strategies", "STRATEGIES": "headstart.labeling.strategies",
+    "select": "headstart.labeling.strategies",
+}
+__all__ = ["DEFAULT_DB", "DEFAULT_STRATEGY", "ItemRow", "LabelRecord", "LabelingProject", "STRATEGIES", "Store",
+           "init_project", "open_project", "read_pool", "select"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'headstart.labeling' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -24,7 +24,7 @@ def rating_matrix(project) -> tuple[list[str], list[str], np.ndarray]:
     (items, annotators) of class ids, NaN where an annotator gave none. Model labels are left out."""
     lookup = {name: i for i, name in enumerate(project.classes)}
     by_item: dict[str, dict[str, int]] = {}
-    for record in project.store.current_labels(("person", "import")):
+    for record in project.current_labels(("person", "import")):
         by_item.setdefault(record.item, {})[record.annotator] = lookup[record.label]
     items = [item for item, given in by_item.items() if len(given) >= 2]
     annotators = sorted({a for item in items for a in by_item[item]})
@@ -110,7 +110,7 @@ def agreement_report(project, *, queue: bool = True) -> dict:
     """Agreement figures, consensus and annotator quality; disagreements go to the review queue."""
     items, annotators, ratings = rating_matrix(project)
     if not items:
-        raise LabelingError("no item has labels from two annotators yet", where=project.store.where,
+        raise LabelingError("no item has labels from two annotators yet", where=project.where,
                             fix="init with --multi-share 0.1 and let two annotators label (`label next --annotator`)")
     classes = project.classes
     proba, _ = project.current_proba()
@@ -126,7 +126,7 @@ def agreement_report(project, *, queue: bool = True) -> dict:
             given = ", ".join(f"{annotators[j]}: {classes[int(ratings[i, j])]}"
                               for j in range(len(annotators)) if not np.isnan(ratings[i, j]))
             entries.append((items[i], "disagreement", given, classes[int(labels[i])]))
-        project.store.add_review(entries)
+        project.add_review(entries)
     return {"items": len(items), "annotators": annotators, "pairs": cohen_pairs(annotators, ratings),
             "fleiss_kappa": fleiss_value, "fleiss_items": fleiss_items,
             "krippendorff_alpha": krippendorff_alpha(ratings), "consensus_method": method,

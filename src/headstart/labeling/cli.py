@@ -6,13 +6,8 @@ also ``$HEADSTART_LABEL_DB``).
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Optional
@@ -99,20 +94,13 @@ def add(item: str = typer.Argument(..., help="Item id."), label: str = typer.Arg
         retrain: bool = typer.Option(True, help="Start a background retrain when enough labels arrived."),
         db: Optional[str] = DB) -> None:
     """Store one label (committed before this returns)."""
-    from headstart.labeling.retrain import due
+    from headstart.labeling.retrain import retrain_if_due
 
     project = _open(db)
     record = project.add(item, label, annotator=annotator, replace=replace)
     typer.echo(f"{record.item}\t{record.label}\t{record.annotator}\t{record.created_at.isoformat()}")
-    if retrain and due(project):
-        _spawn_retrain(_db(db))
-
-
-def _spawn_retrain(db: str) -> None:
-    """``headstart label retrain --if-due`` in a detached process: the person never waits for it."""
-    subprocess.Popen([sys.executable, "-m", "headstart.cli", "--quiet", "label", "retrain", "--if-due", "--db", db],
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                     start_new_session=True)
+    if retrain:
+        retrain_if_due(project)  # a detached process: the person never waits for it
 
 
 @label_app.command()
@@ -147,16 +135,13 @@ def retrain(if_due: bool = typer.Option(False, "--if-due", help="Only when enoug
         except KeyboardInterrupt:
             retrainer.stop()
         return
-    lock_path = Path(tempfile.gettempdir()) / f"headstart-retrain-{hashlib.sha1(_db(db).encode()).hexdigest()[:16]}"
-    with open(lock_path, "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | (fcntl.LOCK_NB if if_due else 0))
-        except BlockingIOError:
+    with project.retrain_lock(blocking=not if_due) as held:
+        if not held:
             return  # a retrain is running; it will see these labels next time
         if if_due and not due(project):
             return
         version = retrain_probe(project)
-    metrics = project.store.latest_model("probe").metrics
+    metrics = project.latest_model("probe").metrics
     accuracy = metrics.get("accuracy")
     typer.echo(f"model version {version}: {metrics['n_labels']} labels, "
                f"estimated accuracy {accuracy:.4f} ({metrics['accuracy_estimate']})" if accuracy is not None else
@@ -213,13 +198,13 @@ def issues(folds: int = typer.Option(5, help="Folds of the out-of-fold predictio
 
     project = _open(db)
     if resolve is not None:
-        project.store.resolve_review(resolve)
+        project.resolve_review(resolve)
         typer.echo(f"review {resolve} resolved")
         return
     if not list_only:
         found = label_issues(project, folds=folds)
         typer.echo(f"{len(found)} likely label issue(s) queued for review")
-    for entry in project.store.review_queue():
+    for entry in project.review_queue():
         typer.echo(f"{entry['review_id']}\t{entry['id']}\t{entry['reason']}\tsuggested "
                    f"{entry['suggested_label']}\t{entry['detail']}")
 
@@ -310,9 +295,7 @@ def user_add(name: str = typer.Argument(..., help="User name (letters, digits, .
              role: str = typer.Option("annotator", help="annotator, reviewer or admin."),
              db: Optional[str] = DB) -> None:
     """Add a user and print their sign-in token (shown this once; only its hash is stored)."""
-    from headstart.labeling.users import add_user
-
-    token = add_user(_open(db).store, name, role)
+    token = _open(db).add_user(name, role)
     typer.echo(f"user {name} ({role}) added; token (shown once, keep it safe):")
     typer.echo(token)
 
@@ -321,16 +304,12 @@ def user_add(name: str = typer.Argument(..., help="User name (letters, digits, .
 @friendly
 def user_token(name: str = typer.Argument(..., help="User name."), db: Optional[str] = DB) -> None:
     """Give a user a new token (the old one stops working) and print it."""
-    from headstart.labeling.users import new_token
-
-    typer.echo(new_token(_open(db).store, name))
+    typer.echo(_open(db).new_token(name))
 
 
 @user_app.command("list")
 @friendly
 def user_list(db: Optional[str] = DB) -> None:
     """The users and their roles."""
-    from headstart.labeling.users import list_users
-
-    for person in list_users(_open(db).store):
+    for person in _open(db).users():
         typer.echo(f"{person.name}\t{person.role}")

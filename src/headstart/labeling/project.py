@@ -14,6 +14,7 @@ folder's are the files' paths inside the folder. A ``label`` column in the pool 
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -23,11 +24,14 @@ from sqlalchemy import insert, text
 
 from headstart.backbones import DEFAULT_BACKBONE, backbone_modality, backbone_options
 from headstart.data import read_dataset
-from headstart.data.sources import _parse_delimited, _parse_jsonl, _read_utf8
+from headstart.data.sources import parse_table, read_utf8
 from headstart.errors import DataError, LabelingError
-from headstart.labeling.models import Item, Label, Project, utcnow
-from headstart.labeling.store import LabelRecord, Store
+from headstart.labeling import users as accounts
+from headstart.labeling.locks import retrain_lock
+from headstart.labeling.models import SOURCES, Item, Label, ModelVersion, Project, utcnow
+from headstart.labeling.store import ItemRow, LabelRecord, Store
 from headstart.labeling.strategies import select
+from headstart.learn.head import LinearHead
 
 DEFAULT_DB = "labels.db"
 
@@ -55,9 +59,7 @@ def read_pool(path: str | Path, *, id_column: str = "id", text_column: str = "te
         ids = [Path(item).relative_to(path.absolute()).as_posix() for item in dataset.items]
         given = [""] * len(ids)
     else:
-        text = _read_utf8(path)
-        rows, columns = (_parse_jsonl(path, text) if path.suffix.lower() == ".jsonl"
-                         else _parse_delimited(path, text, path.suffix.lower()))
+        rows, columns = parse_table(path, read_utf8(path))
         kind = "field" if path.suffix.lower() == ".jsonl" else "column"
         if id_column in columns:
             ids = []
@@ -172,8 +174,10 @@ def open_project(db: str | Path = DEFAULT_DB, **options) -> "LabelingProject":
 
 
 class LabelingProject:
-    """A project's store with its items' features. Heavier steps live in their own modules
-    (prelabel, retrain, issues, agreement, exchange) and take a project.
+    """A labeling project: its items with their features, and everything its store keeps (labels,
+    model versions and jobs, predictions, the review queue, users), reached through these methods.
+    Heavier steps live in their own modules (prelabel, retrain, issues, agreement, exchange, web) and
+    take a project; only this class talks to the :class:`Store`.
 
     Args:
         store: the opened store.
@@ -186,10 +190,16 @@ class LabelingProject:
                  engine: str = "auto"):
         self.store = store
         self._features = features
-        self._table = None
+        self._table: list[ItemRow] | None = None
         self._position = None
         self.cache_dir = cache_dir
         self.engine = engine
+
+    # -- the project's settings ----------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.store.project.name
 
     @property
     def classes(self) -> list[str]:
@@ -200,28 +210,58 @@ class LabelingProject:
         return self.store.project.modality
 
     @property
+    def backbone(self) -> str:
+        """The registry name of the backbone that gives the items' features."""
+        return self.store.project.backbone
+
+    @property
+    def source(self) -> str:
+        """The pool's file or folder, as given at init."""
+        return self.store.project.source
+
+    @property
+    def where(self) -> str:
+        """What error messages name for the store: the SQLite file, or the URL without its password."""
+        return self.store.where
+
+    @property
+    def url(self) -> str:
+        """The store's URL, password included: for a process that opens the same store, never for messages."""
+        return self.store.url
+
+    @property
     def settings(self) -> dict:
         return dict(self.store.project.settings)
+
+    def update_settings(self, **settings) -> None:
+        """Change settings (e.g. ``retrain_every``); the others keep their values."""
+        self.store.update_settings(**settings)
 
     @property
     def backbone_options(self) -> dict:
         """``create_backbone`` options chosen at init (image_size, max_length, mirror); none is a default."""
         return dict(self.settings.get("backbone_options", {}))
 
-    def table(self):
-        """(id, external_id, content, hash, required) of every item; items never change after init."""
+    # -- items ---------------------------------------------------------------------------------
+
+    def table(self) -> list[ItemRow]:
+        """Every item in the store's order (the order of :meth:`features`); items never change after init."""
         if self._table is None:
             self._table = self.store.item_table()
         return self._table
 
     @property
     def ids(self) -> list[str]:
-        return [row[1] for row in self.table()]
+        return [row.external_id for row in self.table()]
 
     def position(self) -> dict[str, int]:
         if self._position is None:
-            self._position = {row[1]: i for i, row in enumerate(self.table())}
+            self._position = {row.external_id: i for i, row in enumerate(self.table())}
         return self._position
+
+    def item(self, item: str) -> dict:
+        """One item with its current labels and stored prediction; LabelingError for an unknown id."""
+        return self.store.item(item)
 
     def features(self) -> np.ndarray:
         """Features of every item (n, d) from the project's backbone, through the features cache."""
@@ -230,15 +270,49 @@ class LabelingProject:
             from headstart.features.extract import cached_features
 
             table = self.table()
-            backbone = create_backbone(self.store.project.backbone, **self.backbone_options)
-            self._features = cached_features(backbone, [row[2] for row in table], [row[3] for row in table],
+            backbone = create_backbone(self.backbone, **self.backbone_options)
+            self._features = cached_features(backbone, [row.content for row in table], [row.hash for row in table],
                                              engine=self.engine, cache_dir=self.cache_dir)
         return self._features
+
+    # -- labels --------------------------------------------------------------------------------
 
     def add(self, item: str, label: str, *, annotator: str = "default", replace: bool = False,
             source: str = "person") -> LabelRecord:
         """Store one label (committed when this returns); see :meth:`Store.add_label`."""
         return self.store.add_label(item, label, annotator=annotator, source=source, replace=replace)
+
+    def add_labels(self, labels: Sequence[tuple[str, str, str]], *, source: str = "import", replace: bool = False,
+                   model_version: int | None = None) -> list[LabelRecord]:
+        """Store (item, label, annotator) labels in one transaction, all or none; see :meth:`Store.add_labels`."""
+        return self.store.add_labels(labels, source=source, replace=replace, model_version=model_version)
+
+    def check_label(self, label: str, where: str) -> str:
+        """``label`` stripped; LabelingError naming ``where`` when it is not in the label set."""
+        return self.store.check_label(label, where)
+
+    def current_labels(self, sources: Sequence[str] = SOURCES) -> list[LabelRecord]:
+        """Every current (not superseded) label of the given sources, by item then label."""
+        return self.store.current_labels(sources)
+
+    def label_history(self) -> list[tuple[LabelRecord, str | None]]:
+        """Every label ever stored, with when it was superseded (None while current)."""
+        return self.store.label_history()
+
+    def count_labels(self, sources: Sequence[str] = ("person", "import")) -> int:
+        return self.store.count_labels(sources)
+
+    def withdraw_last(self, annotator: str) -> LabelRecord | None:
+        """Undo the annotator's newest label (kept in the history); None when there is none."""
+        return self.store.withdraw_last(annotator)
+
+    def progress(self, annotator: str) -> dict:
+        """Items, items with a current label, and the annotator's current labels."""
+        return self.store.progress(annotator)
+
+    def labeled_by(self, items: Sequence[str]) -> dict[str, tuple[int, list[tuple[str, str]]]]:
+        """For some items: (labels the item takes, [(annotator, source)] of its current labels)."""
+        return self.store.labeled_by(items)
 
     def resolved(self, *, include_model: bool = False, records: list[LabelRecord] | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
@@ -247,8 +321,7 @@ class LabelingProject:
         Auto-accepted model labels count only with ``include_model``. ``records``: the current
         labels, when the caller has them already."""
         sources = ("person", "import", "model") if include_model else ("person", "import")
-        records = self.store.current_labels(sources) if records is None else \
-            [r for r in records if r.source in sources]
+        records = self.current_labels(sources) if records is None else [r for r in records if r.source in sources]
         votes: dict[str, list[str]] = {}
         for record in records:
             votes.setdefault(record.item, []).append(record.label)
@@ -269,10 +342,10 @@ class LabelingProject:
         take, those this annotator has labeled already, and single-annotator items the model labeled."""
         table = self.table()
         lookup = self.position()
-        required = np.array([row[4] for row in table])
+        required = np.array([row.required for row in table])
         have = np.zeros(len(table), dtype=int)
         done = np.zeros(len(table), dtype=bool)
-        for record in self.store.current_labels() if records is None else records:
+        for record in self.current_labels() if records is None else records:
             i = lookup[record.item]
             if record.source == "model":
                 done[i] |= required[i] <= 1
@@ -281,32 +354,105 @@ class LabelingProject:
             done[i] |= annotator is not None and record.annotator == annotator
         return done | (have >= required)
 
+    # -- model versions, jobs and predictions --------------------------------------------------
+
+    def model_versions(self) -> list[ModelVersion]:
+        """Every model version (probes, fine-tunes, queued jobs), oldest first."""
+        return self.store.model_versions()
+
+    def latest_model(self, kind: str | None = None) -> ModelVersion | None:
+        """The newest finished model version (of ``kind``: "probe", "finetune"), None before any."""
+        return self.store.latest_model(kind)
+
+    def add_model_version(self, kind: str, *, status: str = "queued", n_labels: int = 0, metrics: dict | None = None,
+                          weights: bytes | None = None, path: str | None = None) -> int:
+        """Record a model version (a finished probe, or a queued job); returns its id."""
+        return self.store.add_model_version(kind, status=status, n_labels=n_labels, metrics=metrics,
+                                            weights=weights, path=path)
+
+    def update_model_version(self, version: int, **values) -> None:
+        """Change a model version's fields (status, path, metrics, error, n_labels)."""
+        self.store.update_model_version(version, **values)
+
+    def claim_job(self, kind: str | None = None) -> ModelVersion | None:
+        """The oldest queued job, marked running (one worker gets it); None when none is queued."""
+        return self.store.claim_job(kind)
+
+    def store_predictions(self, version: int, proba: np.ndarray, classes: Sequence[str] | None = None) -> None:
+        """Keep model ``version``'s pre-labels of every item, replacing older ones: the probabilities
+        ``proba`` (n_items, n_classes) in item order, over ``classes`` (default: the project's)."""
+        classes = list(self.classes if classes is None else classes)
+        self.store.replace_predictions(version, [row.id for row in self.table()],
+                                       [classes[i] for i in proba.argmax(axis=1)], proba.max(axis=1), proba)
+
+    def predictions(self) -> list[tuple[str, str, float, list[float], int]]:
+        """(item, label, confidence, probabilities, model version) of every stored prediction."""
+        return self.store.predictions()
+
+    def predictions_of(self, items: Sequence[str]) -> dict[str, dict]:
+        """The stored predictions of some items, by item id (items without one are left out)."""
+        return self.store.predictions_of(items)
+
+    def prediction_version(self) -> int | None:
+        """The model version of the stored predictions (None when there are none)."""
+        return self.store.prediction_version()
+
+    def retrain_lock(self, *, blocking: bool = True) -> AbstractContextManager[bool]:
+        """The store's retrain lock (see :func:`headstart.labeling.locks.retrain_lock`)."""
+        return retrain_lock(self.url, blocking=blocking)
+
     def current_proba(self) -> tuple[np.ndarray | None, int | None]:
         """Class probabilities of every item from the newest probe (None before any), and its version."""
-        from headstart.labeling.retrain import load_head
-
-        version = self.store.latest_model("probe")
+        version = self.latest_model("probe")
         if version is None:
             return None, None
-        head = load_head(version.weights)
-        logits = self.features() @ head.weight.T + head.bias
-        logits -= logits.max(axis=1, keepdims=True)
-        proba = np.exp(logits)
-        return proba / proba.sum(axis=1, keepdims=True), version.id
+        return LinearHead.from_bytes(version.weights).proba(self.features()), version.id
+
+    # -- the review queue ----------------------------------------------------------------------
+
+    def add_review(self, entries: Sequence[tuple[str, str, str, str | None]]) -> int:
+        """Queue (item, reason, detail, suggested label) entries; returns how many were new."""
+        return self.store.add_review(entries)
+
+    def review_queue(self, status: str = "open") -> list[dict]:
+        """The review entries of ``status`` ("open", "resolved"), oldest first."""
+        return self.store.review_queue(status)
+
+    def resolve_review(self, review_id: int) -> None:
+        self.store.resolve_review(review_id)
+
+    # -- users of the web page -----------------------------------------------------------------
+
+    def add_user(self, name: str, role: str) -> str:
+        """Add a user; returns their token (shown this once). See :mod:`headstart.labeling.users`."""
+        return accounts.add_user(self.store, name, role)
+
+    def new_token(self, name: str) -> str:
+        """Give a user a new token (the old one stops working); returns it."""
+        return accounts.new_token(self.store, name)
+
+    def authenticate(self, token: str | None) -> accounts.Person | None:
+        """The user whose token this is, or None."""
+        return accounts.authenticate(self.store, token)
+
+    def users(self) -> list[accounts.Person]:
+        return accounts.list_users(self.store)
+
+    # -- batches and figures -------------------------------------------------------------------
 
     def next(self, n: int = 10, *, strategy: str = "default", annotator: str | None = None,
              seed: int = 0) -> list[dict]:
         """The next ``n`` items for ``annotator``: first multi-annotator items that others have begun,
         then the strategy's picks. Each is ``{"id", "content", "prediction", "confidence", "reason"}``."""
         table = self.table()
-        records = self.store.current_labels()  # read once: the store may be large
+        records = self.current_labels()  # read once: the store may be large
         done = self.done_for(annotator, records)
         positions, y = self.resolved(records=records)
         labeled = np.zeros(len(table), dtype=bool)
         labeled[positions] = True
         labels = np.full(len(table), -1)
         labels[positions] = y
-        started = [i for i, row in enumerate(table) if row[4] > 1 and not done[i] and labeled[i]]
+        started = [i for i, row in enumerate(table) if row.required > 1 and not done[i] and labeled[i]]
         picked = list(started[:n])
         proba, version = self.current_proba()
         candidates = np.flatnonzero(~done & ~labeled)
@@ -319,7 +465,7 @@ class LabelingProject:
         out = []
         for i in picked:
             row = table[int(i)]
-            entry = {"id": row[1], "content": row[2], "prediction": None, "confidence": None,
+            entry = {"id": row.external_id, "content": row.content, "prediction": None, "confidence": None,
                      "reason": "second annotator" if i in started else strategy if proba is not None
                      else "cold start (diverse items)"}
             if proba is not None:
@@ -331,7 +477,7 @@ class LabelingProject:
 
     def status(self) -> dict:
         """Counts of items, labels by source, annotators, model versions and open reviews."""
-        records = self.store.current_labels()
+        records = self.current_labels()
         by_source: dict[str, int] = {}
         annotators: dict[str, int] = {}
         for record in records:
@@ -339,11 +485,11 @@ class LabelingProject:
             if record.source == "person":
                 annotators[record.annotator] = annotators.get(record.annotator, 0) + 1
         positions, _ = self.resolved(include_model=True)
-        versions = self.store.model_versions()
+        versions = self.model_versions()
         latest = next((v for v in reversed(versions) if v.status == "done"), None)
         return {"items": len(self.table()), "labeled_items": int(len(positions)), "labels": by_source,
                 "annotators": annotators, "classes": self.classes,
                 "model_versions": [{"id": v.id, "kind": v.kind, "status": v.status, "n_labels": v.n_labels,
                                     "accuracy": v.metrics.get("accuracy")} for v in versions],
                 "latest_model": None if latest is None else latest.id,
-                "open_reviews": len(self.store.review_queue())}
+                "open_reviews": len(self.review_queue())}

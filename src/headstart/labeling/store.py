@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, NamedTuple, Sequence
 
 from sqlalchemy import create_engine, event, func, select, update
 from sqlalchemy.engine import Engine, make_url
@@ -75,6 +75,18 @@ def migrate(engine: Engine) -> None:
             return
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+class ItemRow(NamedTuple):
+    """An item as stored: ``id`` is the store's own key, ``external_id`` the pool's id (what people and
+    the API use), ``content`` the text or the image's path, ``hash`` the content hash, ``required``
+    how many annotators' labels the item takes."""
+
+    id: int
+    external_id: str
+    content: str
+    hash: str
+    required: int
 
 
 @dataclass(frozen=True)
@@ -184,13 +196,13 @@ class Store:
 
     # -- items ---------------------------------------------------------------------------------
 
-    def item_table(self) -> list[tuple[int, str, str, str, int]]:
-        """(id, external_id, content, content_hash, required_labels) of every item, by id.
-        Read through the driver's cursor: for 100,000 items SQLAlchemy's row objects cost more than the read."""
+    def item_table(self) -> list[ItemRow]:
+        """Every item, by id. Read through the driver's cursor: for 100,000 items SQLAlchemy's row
+        objects cost more than the read."""
         with self.engine.connect() as connection:
             rows = connection.exec_driver_sql("SELECT id, external_id, content, content_hash, required_labels "
                                               "FROM items ORDER BY id").fetchall()
-        return [tuple(row) for row in rows]
+        return [ItemRow(*row) for row in rows]
 
     def count_items(self) -> int:
         with self.reading() as session:
@@ -231,12 +243,13 @@ class Store:
                                      fix="look at the item again and pass --replace to correct it") from error
 
     def add_labels(self, labels: Sequence[tuple[str, str, str]], *, source: str = "import",
-                   replace: bool = False) -> list[LabelRecord]:
+                   replace: bool = False, model_version: int | None = None) -> list[LabelRecord]:
         """Store many (item, label, annotator) labels in one transaction: all of them or, on an error
-        (unknown item, label outside the set, a conflict), none."""
+        (unknown item, label outside the set, a conflict), none. ``model_version``: the model that
+        gave them (auto-accepted labels)."""
         try:
             with self.writing() as session:
-                return [self._add(session, item, label, annotator, source, replace, None)
+                return [self._add(session, item, label, annotator, source, replace, model_version)
                         for item, label, annotator in labels]
         except IntegrityError as error:
             raise LabelConflictError("an item was labeled by someone else during the import; nothing was stored",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+from headstart.labeling.retrain import BackgroundRetrainer
 from headstart.labeling.web.review import LOW_CONFIDENCE
 
 
@@ -173,22 +174,45 @@ def test_the_api_works_on_both_backends(make_web, db):
     assert status["progress"] == {"items": 30, "labeled_items": 8, "mine": 2}
 
 
-def test_labels_from_the_page_retrain_the_model_in_the_background(make_web):
+class InlineRetrainer(BackgroundRetrainer):
+    """The background retrainer's own look at the store, run at ``notify()`` in the caller's thread
+    instead of a thread's: what it did is done when the request that notified it returns."""
+
+    def start(self) -> "InlineRetrainer":
+        return self
+
+    def notify(self) -> None:
+        self.run_once()
+
+
+def test_labels_from_the_page_retrain_the_model(make_web):
     from fastapi.testclient import TestClient
 
-    web = make_web(seeded=6, retrain=True)
-    web.project.store.update_settings(retrain_every=4)
+    web = make_web(seeded=6, retrain=True, retrainer=InlineRetrainer)
+    web.project.update_settings(retrain_every=4)
     with TestClient(web.app, base_url="http://127.0.0.1") as client:  # runs the app's startup: the retrainer
+        assert isinstance(web.app.state.retrainer, InlineRetrainer)
         items = [i["id"] for i in client.get("/api/next?n=4", headers=web.auth()).json()["items"]]
         position = web.project.position()
         for item in items:
             label = web.project.classes[web.truth[position[item]]]
             assert client.post("/api/labels", json={"id": item, "label": label}, headers=web.auth()).status_code == 200
-        retrainer = web.app.state.retrainer
-        assert retrainer.wait_idle(60)
-        assert retrainer.errors == []
+        assert web.app.state.retrainer.errors == []
         versions = client.get("/api/status", headers=web.auth()).json()["model_versions"]
     assert [v["n_labels"] for v in versions] == [6, 10]
+
+
+def test_a_lease_ends_after_its_time_on_the_clock(make_web):
+    """Leases run on the injected clock: the item held by one annotator goes to another once it expires."""
+    from headstart.labeling.web.assign import Assignments
+
+    web = make_web(seeded=0, n_per_class=2)
+    now = [1000.0]
+    assignments = Assignments(web.project, lease_seconds=600, clock=lambda: now[0])
+    held = {entry["id"] for entry in assignments.batch("ana", 6)}
+    assert len(held) == 6 and assignments.batch("ben", 6) == []  # the pool's six items are ana's
+    now[0] += 601
+    assert {entry["id"] for entry in assignments.batch("ben", 6)} == held
 
 
 def test_admin_overview_has_the_agreement_of_two_annotators(make_web):

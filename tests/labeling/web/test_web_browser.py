@@ -19,8 +19,9 @@ from PIL import Image
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium "
-                                                               "(apt-get install -y chromium)")
+pytestmark = [pytest.mark.browser, pytest.mark.server,
+              pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium "
+                                                               "(apt-get install -y chromium)")]
 
 
 def _free_port() -> int:

@@ -3,6 +3,7 @@ through the app itself)."""
 
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner
 
 from headstart.cli import app
@@ -54,6 +55,8 @@ def test_serve_listens_on_loopback_by_default():
     assert "127.0.0.1" in result.output and "--port" in result.output and "--no-retrain" in result.output
 
 
+@pytest.mark.subprocess
+@pytest.mark.server
 def test_serve_starts_the_page_with_one_command(tmp_path, tiny_bert_name):
     """`headstart label serve` on a project of a real (tiny) backbone: features, sign-in page, a batch."""
     import os
@@ -66,7 +69,7 @@ def test_serve_starts_the_page_with_one_command(tmp_path, tiny_bert_name):
     from labeling_helpers import write_pool
 
     from headstart.labeling import init_project
-    from headstart.labeling.pgcluster import free_port
+    from pgcluster import free_port
     from headstart.labeling.users import add_user
 
     db = str(tmp_path / "p.db")

@@ -81,7 +81,7 @@ class ReviewAction(BaseModel):
 
 def item_views(project: LabelingProject, entries: list[dict]) -> list[ItemOut]:
     """The page's view of items: content or media URL, and the stored prediction's top three classes."""
-    stored = project.store.predictions_of([entry["id"] for entry in entries])
+    stored = project.predictions_of([entry["id"] for entry in entries])
     classes = project.classes
     views = []
     for entry in entries:
@@ -108,43 +108,42 @@ def next_items(request: Request, n: int = Query(5, ge=1, le=100), restart: bool 
         project: LabelingProject = Depends(get_project)) -> Batch:
     entries = request.app.state.assignments.batch(person.name, n, restart=restart)
     return Batch(items=item_views(project, entries), classes=project.classes,
-                 progress=Progress(**project.store.progress(person.name)))
+                 progress=Progress(**project.progress(person.name)))
 
 
 @router.post("/labels", response_model=Stored, summary="Store one label (committed before the answer)")
 def post_label(body: LabelIn, request: Request, person: Person = Depends(current_user),
                project: LabelingProject = Depends(get_project)) -> Stored:
-    record = project.store.add_label(body.id, body.label, annotator=person.name, source="person",
-                                     replace=body.replace)
+    record = project.add(body.id, body.label, annotator=person.name, replace=body.replace)
     request.app.state.assignments.done(person.name, body.id)
     if request.app.state.retrainer is not None:
         request.app.state.retrainer.notify()
-    return Stored(label=record.row(), progress=Progress(**project.store.progress(person.name)))
+    return Stored(label=record.row(), progress=Progress(**project.progress(person.name)))
 
 
 @router.post("/undo", response_model=Undone, summary="Withdraw the caller's last label")
 def undo(request: Request, person: Person = Depends(current_user),
          project: LabelingProject = Depends(get_project)) -> Undone:
-    record = project.store.withdraw_last(person.name)
+    record = project.withdraw_last(person.name)
     item = None
     if record is not None:
         request.app.state.assignments.back(person.name, record.item)
-        item = item_views(project, [project.store.item(record.item) | {"reason": "undone"}])[0]
+        item = item_views(project, [project.item(record.item) | {"reason": "undone"}])[0]
     return Undone(undone=None if record is None else record.row(), item=item,
-                  progress=Progress(**project.store.progress(person.name)))
+                  progress=Progress(**project.progress(person.name)))
 
 
 @router.post("/skip", summary="Pass on an item (not shown to the caller again while the server runs)")
 def skip(body: ItemRef, request: Request, person: Person = Depends(current_user),
          project: LabelingProject = Depends(get_project)) -> dict:
-    project.store.item(body.id)  # an unknown id is a 400 naming it
+    project.item(body.id)  # an unknown id is a 400 naming it
     request.app.state.assignments.skip(person.name, body.id)
     return {"skipped": body.id}
 
 
 @router.get("/status", summary="Counts of items, labels, annotators, model versions and open reviews")
 def status(person: Person = Depends(current_user), project: LabelingProject = Depends(get_project)) -> dict:
-    return {**project.status(), "progress": project.store.progress(person.name), "user": person.name}
+    return {**project.status(), "progress": project.progress(person.name), "user": person.name}
 
 
 @router.get("/review", summary="The open review queue, with reasons and suggested labels")
@@ -179,7 +178,7 @@ def export(format: Literal["csv", "jsonl"] = Query("csv"), every_label: bool = Q
 
     folder = tempfile.mkdtemp(prefix="headstart-export-")
     path = export_labels(project, Path(folder) / f"labels.{format}", every_label=every_label)
-    return FileResponse(path, filename=f"{project.store.project.name}-labels.{format}",
+    return FileResponse(path, filename=f"{project.name}-labels.{format}",
                         background=BackgroundTask(_remove, Path(folder)))
 
 
@@ -216,7 +215,7 @@ media = APIRouter(tags=["labeling"])
 @media.get("/media/{path:path}", summary="An image of the pool (only files that are items of the pool)",
            response_class=FileResponse)
 def media_file(path: str, person: Person = Depends(current_user), project: LabelingProject = Depends(get_project)):
-    root = Path(project.store.project.source).resolve()
+    root = Path(project.source).resolve()
     if project.modality != "image" or not root.is_dir():
         raise HTTPException(404, "this project has no images")
     target = (root / path).resolve()
@@ -224,7 +223,7 @@ def media_file(path: str, person: Person = Depends(current_user), project: Label
     if not target.is_relative_to(root) or not target.is_file():
         raise HTTPException(404, f"no image '{path}' in the pool")
     try:
-        project.store.item(target.relative_to(root).as_posix())
+        project.item(target.relative_to(root).as_posix())
     except LabelingError:
         raise HTTPException(404, f"'{path}' is not an item of the pool") from None
     return FileResponse(target, headers={"Cache-Control": "private, max-age=3600"})

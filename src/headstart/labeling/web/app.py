@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,13 +30,17 @@ from headstart.labeling.web.limits import MAX_BODY_BYTES, LimitBody, ResponseHea
 
 
 def create_app(project: LabelingProject, *, strategy: str = "default", lease_seconds: float = 600.0,
-               retrain: bool = False, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+               retrain: bool = False, retrainer: Callable[[LabelingProject], Any] | None = None,
+               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     """The labeling app over ``project``.
 
     Args:
         strategy: the active-learning strategy that orders the items (see ``headstart label next``).
         lease_seconds: how long a fetched item stays with its annotator before others get it.
-        retrain: retrain the probe in a background thread as labels arrive (``retrain_every``).
+        retrain: retrain the probe as labels arrive (``retrain_every``).
+        retrainer: with ``retrain``, what retrains: called with the project when the server starts;
+            what it returns gets ``start()``, ``notify()`` after each label, and ``stop()`` at the end.
+            Default: :class:`~headstart.labeling.retrain.BackgroundRetrainer` (a thread).
         max_body_bytes: the largest request body (uploads included); bigger ones get 413.
     """
     if strategy != "default" and strategy not in STRATEGIES:  # say so now, not at the first batch
@@ -46,12 +51,12 @@ def create_app(project: LabelingProject, *, strategy: str = "default", lease_sec
         if retrain:
             from headstart.labeling.retrain import BackgroundRetrainer
 
-            app.state.retrainer = BackgroundRetrainer(project).start()
+            app.state.retrainer = (retrainer or BackgroundRetrainer)(project).start()
         yield
         if app.state.retrainer is not None:
             app.state.retrainer.stop()
 
-    app = FastAPI(title=f"headstart labeling: {project.store.project.name}", lifespan=lifespan,
+    app = FastAPI(title=f"headstart labeling: {project.name}", lifespan=lifespan,
                   description="Label items with a model's help. Send `Authorization: Bearer TOKEN` "
                               "(a token from `headstart label user add NAME --role ROLE`).")
     app.state.project = project

@@ -47,7 +47,7 @@ class Assignments:
             self._out = {item: kept for item, holders in self._out.items()
                          if (kept := {who: until for who, until in holders.items()
                                       if until > now and not (restart and who == annotator)})}
-            latest = self.project.store.latest_model("probe")
+            latest = self.project.latest_model("probe")
             model = None if latest is None else latest.id
             fresh = model == self._ranked_model and now - self._ranked_at <= self.max_age
             picked = self._pick(annotator, n) if fresh else []
@@ -67,7 +67,7 @@ class Assignments:
         for start in range(0, len(self._ranked), 4 * n):
             chunk = [e for e in self._ranked[start:start + 4 * n] if e["id"] not in skipped
                      and annotator not in self._out.get(e["id"], {})]
-            labels = self.project.store.labeled_by([e["id"] for e in chunk])
+            labels = self.project.labeled_by([e["id"] for e in chunk])
             for entry in chunk:
                 required, given = labels[entry["id"]]
                 people = [who for who, source in given if source != "model"]

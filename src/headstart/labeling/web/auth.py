@@ -19,7 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from headstart.labeling.project import LabelingProject
-from headstart.labeling.users import Person, authenticate, csrf_token
+from headstart.labeling.users import Person, csrf_token
 
 SESSION_COOKIE = "headstart_session"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -44,7 +44,7 @@ def request_token(request: Request) -> tuple[str | None, bool]:
 async def current_user(request: Request, project: LabelingProject = Depends(get_project),
                        bearer: HTTPAuthorizationCredentials | None = Security(BEARER)) -> Person:
     token, from_cookie = (bearer.credentials, False) if bearer else request_token(request)
-    person = await run_in_threadpool(authenticate, project.store, token)  # a query: off the event loop
+    person = await run_in_threadpool(project.authenticate, token)  # a query: off the event loop
     if person is None:
         what = "no sign-in token was sent" if not token else "the sign-in token is not valid"
         raise HTTPException(401, f"{what}; send 'Authorization: Bearer TOKEN' with a token from "

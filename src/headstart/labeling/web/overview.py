@@ -11,7 +11,7 @@ from headstart.labeling.store import iso
 
 
 def overview(project: LabelingProject, *, plot: bool = True) -> dict:
-    records = project.store.current_labels()
+    records = project.current_labels()
     per_class = {name: {"person": 0, "import": 0, "model": 0} for name in project.classes}
     per_annotator: dict[str, int] = {}
     for record in records:
@@ -20,7 +20,7 @@ def overview(project: LabelingProject, *, plot: bool = True) -> dict:
             per_annotator[record.annotator] = per_annotator.get(record.annotator, 0) + 1
     versions = [{"id": v.id, "kind": v.kind, "status": v.status, "n_labels": v.n_labels,
                  "accuracy": v.metrics.get("accuracy"), "created_at": iso(v.created_at)}
-                for v in project.store.model_versions()]
+                for v in project.model_versions()]
     try:
         from headstart.labeling.agreement import agreement_report
 
@@ -31,7 +31,7 @@ def overview(project: LabelingProject, *, plot: bool = True) -> dict:
     result = {"items": len(project.table()), "labels": len(records), "per_class": per_class,
               "per_annotator": dict(sorted(per_annotator.items(), key=lambda pair: -pair[1])),
               "agreement": agreement, "model_versions": versions,
-              "open_reviews": len(project.store.review_queue())}
+              "open_reviews": len(project.review_queue())}
     if plot:
         result["accuracy_svg"] = accuracy_svg(versions)
     return result

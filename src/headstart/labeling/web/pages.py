@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from headstart.errors import HeadstartError
 from headstart.labeling.project import LabelingProject
-from headstart.labeling.users import Person, authenticate, csrf_token
+from headstart.labeling.users import Person, csrf_token
 from headstart.labeling.web import api, review
 from headstart.labeling.web.auth import SESSION_COOKIE, current_user, get_project, request_token, require
 from headstart.labeling.web.overview import overview
@@ -27,7 +27,7 @@ def render(request: Request, name: str, person: Person | None, status_code: int 
     token, _ = request_token(request)
     project: LabelingProject = request.app.state.project
     return templates.TemplateResponse(request, name, {
-        "user": person, "csrf": csrf_token(token) if person and token else "", "project": project.store.project,
+        "user": person, "csrf": csrf_token(token) if person and token else "", "project": project,
         "classes": project.classes, **context}, status_code=status_code)
 
 
@@ -50,7 +50,7 @@ def login(request: Request, token: str = Form("", max_length=200), login_csrf: s
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not hmac.compare_digest(login_csrf, expected):
         return login_form(request, 403, "The sign-in form has expired or came from another site; sign in again here.")
-    person = authenticate(project.store, token.strip())
+    person = project.authenticate(token.strip())
     if person is None:
         return login_form(request, 401, "That token is not valid. Ask an admin for one (`headstart label user add`).")
     landing = "/admin" if person.role == "admin" else "/review" if person.role == "reviewer" else "/"

@@ -11,11 +11,11 @@ LOW_CONFIDENCE = "low-confidence auto-accept"
 
 def queue_low_confidence(project: LabelingProject, *, limit: int = 20) -> int:
     """Queue the ``limit`` auto-accepted (model) labels with the lowest stored confidence."""
-    accepted = project.store.current_labels(("model",))
-    predictions = project.store.predictions_of([record.item for record in accepted])
+    accepted = project.current_labels(("model",))
+    predictions = project.predictions_of([record.item for record in accepted])
     scored = sorted(((predictions[r.item]["confidence"], r) for r in accepted if r.item in predictions),
                     key=lambda pair: pair[0])[:limit]
-    return project.store.add_review([
+    return project.add_review([
         (record.item, LOW_CONFIDENCE, f"auto-accepted as '{record.label}' at confidence {confidence:.2f}",
          predictions[record.item]["label"]) for confidence, record in scored])
 
@@ -34,14 +34,14 @@ def scan(project: LabelingProject) -> dict:
             found[name] = int(check())
         except LabelingError as error:
             notes.append(f"{name}: {error.message}")
-    return {"found": found, "notes": notes, "open": len(project.store.review_queue())}
+    return {"found": found, "notes": notes, "open": len(project.review_queue())}
 
 
 def open_entries(project: LabelingProject, limit: int = 50) -> list[dict]:
     """The open review entries, oldest first, each with its item's content and current labels."""
-    entries = project.store.review_queue()[:limit]
+    entries = project.review_queue()[:limit]
     for entry in entries:
-        item = project.store.item(entry["id"])
+        item = project.item(entry["id"])
         entry["content"] = item["content"] if project.modality == "text" else None
         entry["media"] = None if project.modality == "text" else media_url(entry["id"])
         entry["labels"] = item["labels"]
@@ -51,7 +51,7 @@ def open_entries(project: LabelingProject, limit: int = 50) -> list[dict]:
 def resolve(project: LabelingProject, review_id: int, action: str, label: str | None, reviewer: str) -> dict:
     """``keep`` the item's labels, or ``relabel`` it with ``label`` (the reviewer's label replaces the
     current one); the entry is resolved either way."""
-    entry = next((e for e in project.store.review_queue() if e["review_id"] == review_id), None)
+    entry = next((e for e in project.review_queue() if e["review_id"] == review_id), None)
     if entry is None:
         raise LabelingError(f"no open review entry {review_id}", where="review_id",
                             fix="reload the review page; someone may have resolved it")
@@ -60,8 +60,8 @@ def resolve(project: LabelingProject, review_id: int, action: str, label: str | 
         if not label:
             raise LabelingError("relabel needs a label", where="label",
                                 fix=f"send one of: {', '.join(project.classes)}")
-        record = project.store.add_label(entry["id"], label, annotator=reviewer, source="person", replace=True)
-    project.store.resolve_review(review_id)
+        record = project.add(entry["id"], label, annotator=reviewer, replace=True)
+    project.resolve_review(review_id)
     return {"review_id": review_id, "id": entry["id"], "action": action,
             "label": None if record is None else record.row()}
 

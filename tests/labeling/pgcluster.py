@@ -1,5 +1,7 @@
-"""A throwaway PostgreSQL cluster for tests and benchmarks: initdb and pg_ctl in a temporary folder,
-loopback only, trust authentication, fsync off (nothing in it is meant to outlive the run).
+"""A throwaway PostgreSQL cluster for the labeling tests and benchmarks/label_load.py: initdb and
+pg_ctl in a temporary folder, loopback only, trust authentication, fsync off (nothing in it is
+meant to outlive the run). A test helper, not part of the package: the tests import it as
+``pgcluster`` (this folder is on their path), the benchmark puts this folder on ``sys.path``.
 
     cluster = PostgresCluster()
     url = cluster.start()          # postgresql://headstart@127.0.0.1:PORT ; raises PostgresUnavailable
