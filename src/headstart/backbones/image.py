@@ -143,10 +143,10 @@ class PixelFeatures(nn.Module):
     """A feature network behind its own input normalization: uint8 pixels in, features out.
 
     Normalizing inside the module, rather than per image in preprocessing, puts that work in the
-    forward pass, where ONNX Runtime does it on every core in one sweep over the batch (preprocessing
-    is then a third of its cost, and no longer holds the forward pass back), and a quarter of the
-    bytes cross from preprocessing to the model. The constants are buffers outside the state dict,
-    so saved weights keep their names.
+    forward pass, where ONNX Runtime does it on every core in one sweep over the batch (in
+    preprocessing it was a sizeable share of the cost, enough to hold the forward pass back:
+    benchmarks/README.md), and a quarter of the bytes cross from preprocessing to the model. The
+    constants are buffers outside the state dict, so saved weights keep their names.
     """
 
     def __init__(self, net: nn.Module, mean: Sequence[float], std: Sequence[float]):

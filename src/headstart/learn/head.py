@@ -110,7 +110,8 @@ def fit_head(features: np.ndarray, labels: np.ndarray, n_classes: int, *, c: flo
         The fitted head, float32.
     """
     mean, scale = scaling if scaling is not None else feature_scaling(features)
-    # newton-cg: Hessian-vector products converge in few iterations on wide features, far faster than lbfgs.
+    # newton-cg: Hessian-vector products converge in few iterations on wide features, far faster than
+    # lbfgs (benchmarks/README.md).
     model = LogisticRegression(C=c, solver="newton-cg", max_iter=1000, random_state=seed,
                                class_weight="balanced" if class_weighted else None)
     model.fit((features - mean) / scale, labels)
