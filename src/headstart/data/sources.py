@@ -40,7 +40,10 @@ def read_dataset(path: str | Path, *, text_column: str = "text", label_column: s
             A table is text when it has ``text_column``, else images when it has ``path_column``
             (image paths relative to the table's folder). A folder holds one subfolder per class;
             subfolders named train/val/test that each hold class subfolders also fill ``splits``.
-        text_column, label_column, split_column, path_column: column (JSONL: field) names.
+        text_column: the column (JSONL: field) of the texts.
+        label_column: the column of the labels.
+        split_column: the column of each row's split (train, val, test), where the data has one.
+        path_column: the column of image paths, for a table of images.
         require_labels: when False, a missing label column, or any empty label, gives
             ``labels=None`` (an unlabeled pool), and a folder is read as a flat pool of images.
 
