@@ -122,6 +122,7 @@ for i in range(int(sys.argv[2])):
 """
 
 
+@pytest.mark.subprocess
 def test_sigkill_in_a_burst_loses_no_acknowledged_label(tmp_path, db):
     n = 400
     make_project(tmp_path, db, n=n)
