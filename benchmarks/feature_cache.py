@@ -1,7 +1,7 @@
 """Opening the feature cache and reading 1,000 random items, at 10k, 100k and 1M cached vectors.
 
-headstart's FeatureCache (an SQLite index of hash -> (shard, row), rows read through memory maps
-of only the shards that hold them) against the cache it replaced, copied here as the peer
+headstart's FeatureCache (an SQLite index of hash -> (shard, row), only the byte ranges of the
+rows asked for read from their shards) against the cache it replaced, copied here as the peer
 ``DictOfAllShards`` (FeatureCache as of commit 00e7d6f: every shard loaded into one dict at open).
 Both read the same folder: shards of 1,000 to 10,000 rows of 384 float32 (minilm-l6's width), as
 extraction writes them, built once per size with headstart's cache under ``--cache-dir``
