@@ -73,8 +73,8 @@ class Backbone(ABC):
 
         Hashing the weights (not the name) means a re-initialized or fine-tuned
         backbone never reads another one's cached features or ONNX export. It is computed
-        afresh each time, cheap next to a forward pass over a data set, because fine-tuning
-        changes the weights in place.
+        afresh each time, cheap next to a forward pass over a data set (benchmarks/README.md),
+        because fine-tuning changes the weights in place.
         """
         digest = hashlib.sha256(f"{self.modality}|{sorted(self.settings().items())}".encode())
         for key, tensor in sorted(self.module.state_dict().items()):
