@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import headstart
+from headstart import api
 from headstart.errors import DataError, HeadstartError
 from headstart.features import extract
 from headstart.learn import trainer
