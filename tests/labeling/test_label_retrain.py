@@ -75,7 +75,7 @@ def test_background_retrainer_never_holds_up_labeling(blob_project, monkeypatch)
     assert [v.n_labels for v in project.model_versions()] == [10, 30]
 
 
-def test_one_retrain_lock_per_store_and_its_holders_exclude_each_other(blob_project, tmp_path):
+def test_one_retrain_lock_per_store_and_its_holders_exclude_each_other(blob_project):
     from headstart.labeling.locks import retrain_lock
 
     project, _ = blob_project()
