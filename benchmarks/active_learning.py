@@ -9,7 +9,7 @@ strategy of a seed), fits the probe, measures test accuracy, asks the strategy f
 - Fashion-MNIST: a pool of 10,000 train images, the 10,000 test images; ``effnet-lite0``;
 - synthetic: overlapping Gaussian classes with 5% label noise (no downloads; for smoke runs).
 
-The probe in the loop is the labeling loop's own (``headstart.labeling.retrain.fit_loop_probe``:
+The probe in the loop is the labeling loop's own (``headstart.labeling.loop_probe.fit_loop_probe``:
 a fixed C over pool-standardized features; ``--c`` changes C), as ``headstart label retrain``
 fits it. The reference is headstart's probe trained on the whole labeled pool with C chosen on
 held-out data (``fit_labeled_probe``), the model a user would train once everything is labeled.
@@ -42,7 +42,7 @@ try:
 except ImportError:
     from benchmarks import common
 
-from headstart.labeling.retrain import LOOP_C
+from headstart.labeling.loop_probe import LOOP_C
 from headstart.labeling.strategies import DEFAULT_STRATEGY, STRATEGIES, select
 
 SMALL_TEXT = ("st-breaking-ties", "st-least-confidence", "st-entropy", "st-greedy-coreset")
@@ -142,13 +142,14 @@ def loop_probe(kind: str, x_pool: np.ndarray, n_classes: int, c: float, seed: in
     features). ``reference``: scikit-learn's ``LogisticRegression()`` with its defaults on the raw
     features, the plainest probe, to compare with figures measured with it (its full-pool accuracy
     on SST-2 is 81.1%)."""
-    from headstart.labeling.retrain import fit_loop_probe, pool_scaling, softmax_proba
+    from headstart.labeling.loop_probe import fit_loop_probe
+    from headstart.learn.head import feature_scaling
 
     if kind == "headstart":
-        scaling = pool_scaling(x_pool)
+        scaling = feature_scaling(x_pool)
         def fit(x, y):
             head = fit_loop_probe(x, y, n_classes, scaling, c=c, seed=seed)
-            return lambda features: softmax_proba(head, features)
+            return head.proba
         return fit
     from sklearn.linear_model import LogisticRegression
 
@@ -196,7 +197,8 @@ def labels_to_reach(points: list, target: float) -> int | None:
 
 def label_issues_check(x: np.ndarray, y: np.ndarray, seed: int = 0, share: float = 0.10) -> dict:
     """Flip ``share`` of the labels at random; precision and recall of confident learning's flags."""
-    from headstart.labeling.issues import find_issues, out_of_fold_proba
+    from headstart.labeling.issues import find_issues
+    from headstart.labeling.loop_probe import held_out_proba
 
     rng = np.random.default_rng(seed)
     k = int(y.max() + 1)
@@ -204,7 +206,7 @@ def label_issues_check(x: np.ndarray, y: np.ndarray, seed: int = 0, share: float
     noisy = y.copy()
     noisy[flipped] = (noisy[flipped] + rng.integers(1, k, len(flipped))) % k
     started = time.perf_counter()
-    found = find_issues(noisy, out_of_fold_proba(x, noisy, k, seed=seed))
+    found = find_issues(noisy, held_out_proba(x, noisy, k, seed=seed))
     hits = len(np.intersect1d(found, flipped))
     return {"flipped": int(len(flipped)), "flagged": int(len(found)), "true_flags": hits,
             "precision": hits / max(1, len(found)), "recall": hits / len(flipped),
@@ -248,12 +250,12 @@ def run_dataset(name: str, args) -> dict:
     started = time.perf_counter()
     x, y, x_test, y_test, backbone = LOADERS[name](args.pool, args.test)
     feature_seconds = time.perf_counter() - started
-    from headstart.labeling.retrain import fit_labeled_probe, softmax_proba
+    from headstart.labeling.loop_probe import fit_labeled_probe
 
     n_classes = int(max(y.max(), y_test.max()) + 1)
     loop_full = float((loop_probe(args.probe, x, n_classes, args.c, 0)(x, y)(x_test).argmax(1) == y_test).mean())
     full = loop_full if args.probe == "reference" else \
-        float((softmax_proba(fit_labeled_probe(x, y, n_classes)[0], x_test).argmax(1) == y_test).mean())
+        float((fit_labeled_probe(x, y, n_classes)[0].proba(x_test).argmax(1) == y_test).mean())
     target = TARGET_SHARE * full
     print(f"\n{name}: pool {len(y)}, test {len(y_test)}, {backbone}; full-pool probe {full:.4f}, "
           f"target {target:.4f}; loop probe on the whole pool {loop_full:.4f} (features {feature_seconds:.0f} s)", flush=True)
