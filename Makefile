@@ -2,7 +2,7 @@
 VENV := .venv
 READY := $(VENV)/.headstart-ready
 
-.PHONY: demo test clean-cache
+.PHONY: demo test test-fast clean-cache
 
 $(READY): pyproject.toml constraints.txt scripts/setup.sh
 	bash scripts/setup.sh
@@ -15,6 +15,11 @@ demo: $(READY)
 
 test: $(READY)
 	$(VENV)/bin/python -m pytest tests -q
+
+# The unit tests only, in under a minute: no packaged models or shared data (integration), and no
+# processes, servers or browsers of their own (tests/conftest.py marks those).
+test-fast: $(READY)
+	$(VENV)/bin/python -m pytest tests -q -m "not integration and not subprocess and not server and not browser"
 
 clean-cache:
 	rm -rf $${HEADSTART_CACHE:-$$HOME/.cache/headstart}

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import os
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -79,6 +81,12 @@ _REQUIREMENTS = {
 
 
 def pytest_configure(config):
+    # One intra-op thread, set before anything imports torch (test processes inherit it): on the tiny
+    # test models a second thread costs more in hand-offs than it saves, many times more on a busy
+    # machine, and sums of floats do not depend on the core count. OMP_NUM_THREADS=2 overrides it.
+    threads = os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if "torch" in sys.modules:  # imported by a plugin already: too late for the variable
+        sys.modules["torch"].set_num_threads(int(threads))
     for name, (_, reason) in _REQUIREMENTS.items():
         config.addinivalue_line("markers", f"{name}: integration test; skipped when {reason}")
 
@@ -89,11 +97,66 @@ def pytest_runtest_setup(item):
             pytest.skip(f"skipped: {reason}")
 
 
-@pytest.hookimpl(tryfirst=True)  # before -m selects on the marker
+# -- what a test starts: subprocess, server, browser ---------------------------------------------
+# `make test-fast` leaves these out (with integration). A test gets its marker from the names its code
+# refers to, and the code of the fixtures and test-module helpers it uses, so a new test is marked
+# without anyone remembering to: `subprocess.run` in a helper marks every test that calls the helper.
+
+_STARTS = {
+    "subprocess": {"subprocess", "Popen", "multiprocessing", "ProcessPoolExecutor", "fork"},
+    "server": {"uvicorn", "PostgresCluster"},
+    "browser": {"sync_playwright", "async_playwright"},
+}
+_TESTS = Path(__file__).resolve().parent
+_own_names: dict = {}
+
+
+def _names_of(function) -> set[str]:
+    """The global and attribute names in ``function``'s own code, nested functions, lambdas and
+    comprehensions included (they are constants of their parent's code)."""
+    code = function.__code__
+    if code not in _own_names:
+        names, stack = set(), [code]
+        while stack:
+            current = stack.pop()
+            names.update(current.co_names)
+            stack.extend(const for const in current.co_consts if hasattr(const, "co_names"))
+        _own_names[code] = names
+    return _own_names[code]
+
+
+def _is_test_code(value) -> bool:
+    source = getattr(getattr(value, "__code__", None), "co_filename", None)
+    return source is not None and Path(source).resolve().is_relative_to(_TESTS)
+
+
+def _referenced_names(item) -> set[str]:
+    """The names the test function, its fixtures and the test helpers they call refer to."""
+    info = getattr(item, "_fixtureinfo", None)
+    todo = [getattr(item, "function", None)]
+    for fixture in getattr(info, "names_closure", ()):
+        todo += [definition.func for definition in info.name2fixturedefs.get(fixture, ())]
+    names, seen = set(), set()
+    while todo:
+        function = todo.pop()
+        if not _is_test_code(function) or function.__code__ in seen:
+            continue
+        seen.add(function.__code__)
+        own = _names_of(function)
+        names |= own
+        todo += [function.__globals__.get(name) for name in own]
+    return names
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the markers
 def pytest_collection_modifyitems(items):
     for item in items:
         if any(item.get_closest_marker(name) for name in _REQUIREMENTS):
             item.add_marker(pytest.mark.integration)
+        names = _referenced_names(item)
+        for marker, starters in _STARTS.items():
+            if names & starters and item.get_closest_marker(marker) is None:
+                item.add_marker(marker)
 
 
 # Aliases of the markers (the test files write pytest.mark.requires_minilm and so on).

@@ -47,6 +47,7 @@ def test_fit_writes_the_folder_and_prints_the_accuracy(text_csv, tiny_bert_name,
     assert config["counts"] == {"train": 24, "val": 6, "test": 6}
 
 
+@pytest.mark.requires_effnet  # the default image backbone: the packaged EfficientNet-Lite0
 def test_fit_no_mirror_fine_tunes_images_that_stay_unmirrored(image_folder, tmp_path):
     out = tmp_path / "unmirrored"
     result = invoke("fit", image_folder, "--mode", "finetune", "--no-mirror", "--image-size", 32, "--epochs", 1,
@@ -201,6 +202,7 @@ def test_bad_input_is_one_line_and_exit_code_2(case, tmp_path, text_csv, image_f
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no staging or report file left either
 
 
+@pytest.mark.requires_effnet
 def test_max_length_with_an_image_backbone_does_not_apply(image_folder, tmp_path):
     out = tmp_path / "out"
     result = invoke("fit", image_folder, "--backbone", "effnet-lite0", "--max-length", "64", "--image-size", 32,
