@@ -73,7 +73,8 @@ def test_split_column_is_respected(text_csv, tiny_bert_name, tmp_path):
 
     path = text_csv(n_per_class=30, split=split)
     before = _listing(tmp_path)
-    model = headstart.fit(path, backbone=tiny_bert_name, mode="probe", seed=5)
+    # baseline=False here and below: the scratch baseline has its tests in tests/transfer/test_baseline.py
+    model = headstart.fit(path, backbone=tiny_bert_name, mode="probe", seed=5, baseline=False)
     assert model.info["config"]["counts"] == {"train": 60, "val": 15, "test": 15}
     assert model.metrics["n"] == 15
     assert model.metrics["accuracy"] >= 0.7  # chance is 1/3
@@ -83,7 +84,7 @@ def test_split_column_is_respected(text_csv, tiny_bert_name, tmp_path):
 def test_separate_test_file_is_the_test_split(text_csv, tiny_bert_name):
     data = text_csv("data.csv", n_per_class=20, seed=1)
     test = text_csv("test.csv", n_per_class=4, seed=2)
-    model = headstart.fit(data, test=test, backbone=tiny_bert_name, mode="probe")
+    model = headstart.fit(data, test=test, backbone=tiny_bert_name, mode="probe", baseline=False)
     counts = model.info["config"]["counts"]
     assert counts["test"] == 12 and counts["train"] + counts["val"] == 60
     assert counts["val"] == 12  # val share 0.2 / (0.7 + 0.2) of each class of 20, rounded
@@ -94,7 +95,7 @@ def test_separate_validation_file_is_the_validation_split(text_csv, tiny_bert_na
     data = text_csv("data.csv", n_per_class=20, seed=1)
     val = text_csv("val.csv", n_per_class=3, seed=3)
     test = text_csv("test.csv", n_per_class=4, seed=2)
-    model = headstart.fit(data, val=val, test=test, backbone=tiny_bert_name, mode="probe")
+    model = headstart.fit(data, val=val, test=test, backbone=tiny_bert_name, mode="probe", baseline=False)
     assert model.info["config"]["counts"] == {"train": 60, "val": 9, "test": 12}
     prepared = headstart.prepare(data, val=val, test=test)
     assert prepared.splits == ["train"] * 60 + ["val"] * 9 + ["test"] * 12
@@ -129,11 +130,11 @@ def test_second_fit_reads_the_feature_cache(learnable_csv, tiny_bert_name, tmp_p
 
     monkeypatch.setattr(extract, "compute_features", counting)
     first = headstart.fit(learnable_csv, backbone=tiny_bert_name, mode="probe", seed=0, engine="torch",
-                          cache_dir=tmp_path)
+                          cache_dir=tmp_path, baseline=False)
     assert len(computed) == 90 and len(set(computed)) == 90  # train, val and test, each once
     computed.clear()
     second = headstart.fit(learnable_csv, backbone=tiny_bert_name, mode="probe", seed=1, engine="torch",
-                           cache_dir=tmp_path)
+                           cache_dir=tmp_path, baseline=False)
     assert computed == []  # another split of the same items: all read from the cache
     assert headstart.prepare(learnable_csv, seed=1).splits != headstart.prepare(learnable_csv, seed=0).splits
     assert second.metrics["accuracy"] >= 0.7 and first.metrics["accuracy"] >= 0.7
