@@ -13,7 +13,7 @@ from headstart.backbones import create_backbone
 from headstart.errors import HeadstartError
 from headstart.learn import trainer
 from headstart.learn.config import FinetuneConfig
-from headstart.learn.probe import refit_on_all
+from headstart.learn.probe import final_probe
 
 # Selection pinned where it reads validation: few items (the probe's strength by cross-validation on
 # the training split), one epoch (the only one kept), mode finetune (no fallback). What is left to
@@ -73,7 +73,7 @@ def test_fine_tuning_strategies_feed_only_training_items(splits, tiny_bert_name,
 
     monkeypatch.setattr(trainer, "contrastive_tune", recording_tune)
     trainer.train(create_backbone(tiny_bert_name), train_set, val_set, train_set.classes, mode="finetune",
-                  config=PINNED["contrastive"], engine="torch")
+                  config=PINNED["contrastive"], engine="torch", refit=False)
     assert sorted(paired) == sorted(train_set.items)
 
     backbone, batches = create_backbone(tiny_bert_name), []
@@ -90,6 +90,28 @@ def test_fine_tuning_strategies_feed_only_training_items(splits, tiny_bert_name,
     assert sorted(batches) == sorted(train_set.items)  # one epoch: every training item once, nothing else
 
 
+def test_the_final_refit_tunes_the_pretrained_encoder_on_every_label(splits, tiny_bert_name, monkeypatch):
+    """Once auto has judged on validation, contrastive tuning is redone from the pretrained weights on
+    pairs of train+validation texts; the validation figures reported are the held-out run's."""
+    train_set, val_set = splits
+    calls: list[tuple[list[str], dict]] = []
+    real_tune = trainer.contrastive_tune
+
+    def recording_tune(backbone, items, *args, **kwargs):
+        calls.append((list(items), {k: v.clone() for k, v in backbone.module.state_dict().items()}))
+        return real_tune(backbone, items, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "contrastive_tune", recording_tune)
+    result = trainer.train(create_backbone(tiny_bert_name), train_set, val_set, train_set.classes, mode="auto",
+                           config=PINNED["contrastive"], engine="torch")
+    assert result.finetuned and result.config["refit"] == "train+validation"
+    (held_out, start), (final, restart) = calls
+    assert sorted(held_out) == sorted(train_set.items)
+    assert sorted(final) == sorted(train_set.items + val_set.items)
+    assert all(torch.equal(start[k], restart[k]) for k in start)  # both from the pretrained weights
+    assert result.config["validation"]["finetuned"] == result.history[-1]["val_accuracy"]
+
+
 def test_auto_keeps_the_fine_tune_unless_the_probe_is_ahead_beyond_noise():
     assert trainer.keeps_finetuned(0.80, 0.80, 500)
     assert trainer.keeps_finetuned(0.79, 0.80, 500)       # 1 point behind: within the noise (2.6 points)
@@ -104,8 +126,8 @@ def test_the_chosen_probe_is_refit_on_train_and_validation(splits, tiny_bert_nam
     backbone = create_backbone(tiny_bert_name)
     result = trainer.train(backbone, train_set, val_set, train_set.classes, mode="probe", engine="torch")
     split = trainer.Splits(backbone, train_set, val_set, train_set.classes, engine="torch")
-    expected = refit_on_all(split.features(train_set), split.train_y, split.features(val_set), split.val_y,
-                            len(train_set.classes), result.config["probe"]["C"])
+    expected, _ = final_probe(split.features(train_set), split.train_y, split.features(val_set), split.val_y,
+                              len(train_set.classes), result.config["probe"]["C"])
     np.testing.assert_allclose(result.head.weight, expected.weight, atol=1e-6)
     assert result.config["mode"] == "probe" and not result.finetuned
 

@@ -4,7 +4,7 @@ The regularization strength C is chosen by stratified cross-validation on the tr
 the data are small (a validation split of a few items would pick C by chance), on the validation
 split otherwise. Either way the head is fitted on the training split only, so its validation
 accuracy is a held-out figure that the trainer can compare fine-tuned models with;
-:func:`refit_on_all` then refits the chosen strength on train+validation once every choice is made.
+:func:`final_probe` then fits on train+validation once every choice is made.
 """
 
 from __future__ import annotations
@@ -76,6 +76,31 @@ def fit_probe(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y
     info = {"C": c, "selection": selection, "val_accuracy": accuracy, "val_loss": loss,
             "grid": [{"C": g, "val_accuracy": a, "val_loss": l} for g, a, l in grid]}
     return head, info
+
+
+def final_probe(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray, n_classes: int,
+                c: float, *, seed: int = 0) -> tuple[LinearHead, float]:
+    """The probe fitted on train+validation once every choice is made, and its strength.
+
+    Small data: the strength is chosen again by cross-validation over every label (the folds then
+    hold more items than the training split alone gave); otherwise the strength ``c`` that the
+    validation split chose is kept.
+
+    Args:
+        train_x, val_x: features, shapes (n, d) and (m, d).
+        train_y, val_y: integer labels in ``range(n_classes)``.
+        n_classes: the head's output size.
+        c: the strength :func:`fit_probe` chose.
+        seed: seeds the folds and the solver.
+
+    Returns:
+        (head, strength).
+    """
+    all_x, all_y = np.vstack([train_x, val_x]), np.concatenate([train_y, val_y])
+    if len(all_y) < SMALL_DATA:
+        head, info = fit_probe(all_x, all_y, all_x[:0], all_y[:0], n_classes, seed=seed)
+        return head, info["C"]
+    return fit_head(all_x, all_y, n_classes, c=c, seed=seed), c
 
 
 def refit_on_all(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray, n_classes: int,

@@ -15,9 +15,10 @@ on average in every benchmark). A new strategy is a function of the same shape a
 :data:`FINETUNE_STRATEGIES`.
 
 No strategy trains on validation items: they choose the probe's strength, the kept epoch and the
-fallback, and are scored. Once every choice is made, a head fitted on features (the probe, or the probe
-after contrastive tuning) is refit on train+validation at the chosen strength, as a grid search's
-final refit does: more data, and nothing is judged on validation after it.
+fallback, and are scored. Once every choice is made, the chosen model is refit on train+validation,
+as a grid search's final refit does: more data, and nothing is judged on validation after it. The
+probe is fitted again on every label (:func:`headstart.learn.probe.final_probe`); contrastive tuning
+is redone on pairs of every labeled text; a staged fine-tune, judged epoch by epoch, is kept as it is.
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ import numpy as np
 
 from headstart.backbones.base import Backbone
 from headstart.data.dataset import Dataset
+from headstart.data.splits import concat
 from headstart.features.extract import cached_features, compute_features
 from headstart.learn.config import FinetuneConfig, check_mode
 from headstart.learn.contrastive import contrastive_tune
 from headstart.learn.finetune import finetune, seed_everything, standard_error
 from headstart.learn.head import LinearHead
-from headstart.learn.probe import fit_probe, refit_on_all
+from headstart.learn.probe import final_probe, fit_probe
 from headstart.progress import say
 
 
@@ -95,7 +97,7 @@ class Outcome:
         val_accuracy: the model's accuracy on the validation split.
         history: rows for the report's training curves.
         record: what was chosen, for the model's config.
-        refit: the head refit on train+validation at the chosen strength (None: keep ``head``).
+        refit: fits the final model on train+validation, returning its head (None: keep ``head``).
     """
 
     head: LinearHead
@@ -130,15 +132,31 @@ def _probe(splits: Splits, *, tuned: bool = False, stage: str = "head (probe)") 
     n_classes = len(splits.classes)
     head, info = fit_probe(train_x, train_y, val_x, val_y, n_classes, seed=splits.seed)
     row = {"epoch": 0, "stage": stage, "val_accuracy": info["val_accuracy"], "val_loss": info["val_loss"]}
-    return Outcome(head, tuned, info["val_accuracy"], [row], {"probe": info},
-                   refit=lambda: refit_on_all(train_x, train_y, val_x, val_y, n_classes, info["C"], seed=splits.seed))
+
+    def refit() -> LinearHead:
+        return final_probe(train_x, train_y, val_x, val_y, n_classes, info["C"], seed=splits.seed)[0]
+
+    return Outcome(head, tuned, info["val_accuracy"], [row], {"probe": info}, refit=refit)
 
 
 def contrastive(splits: Splits, config: FinetuneConfig, start: Outcome) -> Outcome:
-    """Tune the encoder on pairs of training texts, then fit a probe on the tuned features."""
+    """Tune the encoder on pairs of training texts, then fit a probe on the tuned features.
+
+    Its refit tunes the pretrained encoder again, on pairs of every labeled text: with a few labels a
+    class, the validation split holds a fifth of them, too many to leave out of the final model.
+    """
+    pretrained = copy.deepcopy(splits.backbone.module.state_dict())
     history = contrastive_tune(splits.backbone, splits.train.items, splits.train_y, config, seed=splits.seed)
     outcome = _probe(splits, tuned=True, stage="head (probe on tuned features)")
     outcome.history = history + [{**outcome.history[0], "epoch": len(history) + 1}]
+
+    def refit() -> LinearHead:
+        splits.backbone.module.load_state_dict(pretrained)
+        labeled = concat(splits.train, splits.val)
+        contrastive_tune(splits.backbone, labeled.items, labeled.label_ids(splits.classes), config, seed=splits.seed)
+        return _probe(splits, tuned=True).refit()
+
+    outcome.refit = refit
     return outcome
 
 
@@ -187,7 +205,8 @@ def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: lis
         cache_dir: where their features are cached (None: the default folder).
         depth_advisor: ``f(backbone, train, val, classes, seed) -> {"unfreeze", "sentence", ...}``,
             how many layer groups a staged fine-tune trains (default: the configuration's).
-        refit: refit a feature-based head on train+validation once every choice is made.
+        refit: refit the chosen model on train+validation once every choice is made (see the module's
+            docstring); False keeps what the strategy trained on the training split.
 
     Returns:
         A :class:`TrainResult`.
@@ -221,5 +240,8 @@ def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: lis
         history = start.history + tuned.history
     else:
         history = start.history
-    head = chosen.refit() if refit and chosen.refit is not None else chosen.head
+    head = chosen.head
+    if refit and chosen.refit is not None:
+        head = chosen.refit()
+        record["refit"] = "train+validation"
     return TrainResult(head, chosen.tuned, history, record)

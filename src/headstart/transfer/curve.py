@@ -26,7 +26,7 @@ from matplotlib.ticker import ScalarFormatter
 from headstart.data.dataset import Dataset
 from headstart.errors import HeadstartError
 from headstart.features.extract import cached_features
-from headstart.learn.probe import fit_probe, refit_on_all
+from headstart.learn.probe import final_probe, fit_probe
 from headstart.output import figure_png, new_figure
 from headstart.progress import progress_bar
 from headstart.transfer import page
@@ -238,7 +238,7 @@ def learning_curve(train: Dataset, test: Dataset, backbone, classes: Sequence[st
 def _one_point(train, x, y, pick, test, test_x, test_y, n_classes, seed) -> dict:
     fit, held = (pick[i] for i in inner_split(y[pick], seed, need_val=False))
     _, info = fit_probe(x[fit], y[fit], x[held], y[held], n_classes, seed=seed)
-    head = refit_on_all(x[fit], y[fit], x[held], y[held], n_classes, info["C"], seed=seed)
+    head, _ = final_probe(x[fit], y[fit], x[held], y[held], n_classes, info["C"], seed=seed)
     transfer = float((head.logits(test_x).argmax(1) == test_y).mean())
     items = train.items
     if train.modality == "text":
