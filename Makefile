@@ -17,9 +17,13 @@ test: $(READY)
 	$(VENV)/bin/python -m pytest tests -q
 
 # The unit tests only, in under a minute: no packaged models or shared data (integration), and no
-# processes, servers or browsers of their own (tests/conftest.py marks those).
+# processes, servers or browsers of their own (tests/conftest.py marks those). Temporary files go to
+# tmpfs where there is one (TMPDIR wins): the tests' SQLite commits and the removal of old temporary
+# folders otherwise wait on the disk; one old folder is kept there, not three, to spare memory.
 test-fast: $(READY)
-	$(VENV)/bin/python -m pytest tests -q -m "not integration and not subprocess and not server and not browser"
+	TMPDIR="$${TMPDIR:-$$(test -d /dev/shm && echo /dev/shm || echo /tmp)}" \
+	$(VENV)/bin/python -m pytest tests -q -o tmp_path_retention_count=1 \
+	  -m "not integration and not subprocess and not server and not browser"
 
 clean-cache:
 	rm -rf $${HEADSTART_CACHE:-$$HOME/.cache/headstart}
