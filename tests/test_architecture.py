@@ -31,7 +31,7 @@ def test_every_folder_of_modules_is_a_regular_package():
 
 
 def test_the_import_linter_contracts_are_kept(capsys):
-    from importlinter import api  # noqa: F401 - importing it registers the contract types
+    from importlinter import api  # noqa: F401 - importing it configures import-linter (readers, printer)
     from importlinter.application import use_cases
 
     # cache_dir=None: nothing written into the working tree
@@ -74,12 +74,7 @@ def import_graph(source: Path = SOURCE) -> dict[str, dict[str, int]]:
     for name, path in paths.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         is_package = path.name == "__init__.py"
-        edges: dict[str, int] = {}
-
-        def add(target: str | None, line: int) -> None:
-            if target and target != name:
-                edges.setdefault(target, line)
-
+        imports: list[tuple[str | None, int]] = []  # (imported module, line)
         root_attributes = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
                            and isinstance(node.value, ast.Name) and node.value.id == ROOT}
         for node in ast.walk(tree):
@@ -87,10 +82,9 @@ def import_graph(source: Path = SOURCE) -> dict[str, dict[str, int]]:
                 for alias in node.names:
                     if alias.name.split(".")[0] != ROOT:
                         continue
-                    add(existing(alias.name), node.lineno)
+                    imports.append((existing(alias.name), node.lineno))
                     if alias.name == ROOT and alias.asname is None:
-                        for attribute in sorted(root_attributes & lazy.keys()):
-                            add(lazy[attribute], node.lineno)
+                        imports += [(lazy[attribute], node.lineno) for attribute in root_attributes & lazy.keys()]
             elif isinstance(node, ast.ImportFrom):
                 if node.level:
                     package = name if is_package else name.rpartition(".")[0]
@@ -103,11 +97,15 @@ def import_graph(source: Path = SOURCE) -> dict[str, dict[str, int]]:
                     continue
                 for alias in node.names:
                     if f"{base}.{alias.name}" in paths:
-                        add(f"{base}.{alias.name}", node.lineno)
+                        imports.append((f"{base}.{alias.name}", node.lineno))
                     elif base == ROOT and alias.name in lazy:
-                        add(lazy[alias.name], node.lineno)
+                        imports.append((lazy[alias.name], node.lineno))
                     else:
-                        add(existing(base), node.lineno)
+                        imports.append((existing(base), node.lineno))
+        edges: dict[str, int] = {}
+        for target, line in imports:
+            if target and target != name:
+                edges[target] = min(line, edges.get(target, line))
         graph[name] = edges
     return graph
 
@@ -180,7 +178,7 @@ def circles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
 
 
 def chain(graph: dict[str, dict[str, int]], circle: list[str]) -> str:
-    return circle[0] + "".join(f" -> {b} (l.{graph[a][b]})" for a, b in zip(circle, circle[1:]))
+    return circle[0] + "".join(f" -> {b} (l.{graph[a][b]})" for a, b in zip(circle, circle[1:], strict=False))
 
 
 def test_no_module_imports_itself_round_a_circle():
