@@ -16,7 +16,7 @@ demo: $(READY)
 test: $(READY)
 	$(VENV)/bin/python -m pytest tests -q
 
-# The unit tests only, in under a minute: no packaged models or shared data (integration), and no
+# The unit tests only, in about a minute: no packaged models or shared data (integration), and no
 # processes, servers or browsers of their own (tests/conftest.py marks those). Temporary files go to
 # tmpfs where there is one (TMPDIR wins): the tests' SQLite commits and the removal of old temporary
 # folders otherwise wait on the disk; one old folder is kept there, not three, to spare memory.
