@@ -222,3 +222,19 @@ def test_a_chain_names_each_import_line(tmp_path):
                                                   "b.py": "\n\nimport headstart.a\n"}))
     [circle] = circles(graph)
     assert chain(graph, circle) == "headstart.a -> headstart.b (l.2) -> headstart.a (l.3)"
+
+
+LONGEST_FUNCTION = 80  # lines; a longer one is doing several things that deserve names
+
+
+def test_no_function_runs_over_eighty_lines():
+    long = []
+    for path in sorted((SOURCE / ROOT).rglob("*.py")):
+        if "migrations" in path.parts:  # Alembic's generated revisions are data, not logic
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > LONGEST_FUNCTION:
+                    long.append(f"{path.relative_to(SOURCE)}:{node.lineno} {node.name}: {lines} lines")
+    assert not long, "split these functions:\n" + "\n".join(long)
