@@ -97,15 +97,18 @@ def test_the_final_refit_tunes_the_pretrained_encoder_on_every_label(splits, tin
     calls: list[tuple[list[str], dict]] = []
     real_tune = trainer.contrastive_tune
 
-    def recording_tune(backbone, items, *args, **kwargs):
-        calls.append((list(items), {k: v.clone() for k, v in backbone.module.state_dict().items()}))
-        return real_tune(backbone, items, *args, **kwargs)
+    def recording_tune(backbone, items, labels, config, **kwargs):
+        calls.append((list(items), {k: v.clone() for k, v in backbone.module.state_dict().items()},
+                      config.pairs_per_item))
+        return real_tune(backbone, items, labels, config, **kwargs)
 
     monkeypatch.setattr(trainer, "contrastive_tune", recording_tune)
+    config = FinetuneConfig(strategy="contrastive", pairs_per_item=12, lr=1e-3)
     result = trainer.train(create_backbone(tiny_bert_name), train_set, val_set, train_set.classes, mode="auto",
-                           config=PINNED["contrastive"], engine="torch")
+                           config=config, engine="torch")
     assert result.finetuned and result.config["refit"] == "train+validation"
-    (held_out, start), (final, restart) = calls
+    (held_out, start, judged_pairs), (final, restart, final_pairs) = calls
+    assert (judged_pairs, final_pairs) == (3, 12)  # the judged run is a quarter of the final one
     assert sorted(held_out) == sorted(train_set.items)
     assert sorted(final) == sorted(train_set.items + val_set.items)
     assert all(torch.equal(start[k], restart[k]) for k in start)  # both from the pretrained weights

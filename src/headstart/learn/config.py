@@ -63,6 +63,9 @@ class FinetuneConfig:
         large_text: training items from which staged text fine-tuning takes the higher default rate.
         pairs_per_item, max_pairs: contrastive tuning pairs each item this many times, at most
             ``max_pairs`` pairs in all, so many classes or items never make the pair set explode.
+        held_out_pairs_per_item: pairs an item in the contrastive run that is judged on validation
+            before the final run on every label (None: a quarter of ``pairs_per_item``, at least 2):
+            it only has to tell whether tuning beats the probe, and the final run trains anyway.
     """
 
     strategy: str = "auto"
@@ -83,6 +86,7 @@ class FinetuneConfig:
     large_text: int = 2000
     pairs_per_item: int = 40
     max_pairs: int = 6000
+    held_out_pairs_per_item: int | None = None
 
     def resolved(self, backbone: Backbone, n_train: int, n_classes: int) -> "FinetuneConfig":
         """A copy with every None replaced by its data- and backbone-dependent default.
@@ -128,4 +132,6 @@ class FinetuneConfig:
                          else 1e-4 if n_train >= self.large_text else 5e-5)
         if config.patience is None:
             config.patience = max(2, math.ceil(config.epochs / 4))
+        if config.held_out_pairs_per_item is None:
+            config.held_out_pairs_per_item = max(2, config.pairs_per_item // 4)
         return config

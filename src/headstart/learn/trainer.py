@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -142,11 +142,14 @@ def _probe(splits: Splits, *, tuned: bool = False, stage: str = "head (probe)") 
 def contrastive(splits: Splits, config: FinetuneConfig, start: Outcome) -> Outcome:
     """Tune the encoder on pairs of training texts, then fit a probe on the tuned features.
 
-    Its refit tunes the pretrained encoder again, on pairs of every labeled text: with a few labels a
-    class, the validation split holds a fifth of them, too many to leave out of the final model.
+    This held-out run draws ``held_out_pairs_per_item`` pairs an item: it is judged on validation
+    and decides. Its refit tunes the pretrained encoder again, on the full pairs of every labeled
+    text: with a few labels a class, the validation split holds a fifth of them, too many to leave
+    out of the final model.
     """
     pretrained = copy.deepcopy(splits.backbone.module.state_dict())
-    history = contrastive_tune(splits.backbone, splits.train.items, splits.train_y, config, seed=splits.seed)
+    judged = replace(config, pairs_per_item=config.held_out_pairs_per_item)
+    history = contrastive_tune(splits.backbone, splits.train.items, splits.train_y, judged, seed=splits.seed)
     outcome = _probe(splits, tuned=True, stage="head (probe on tuned features)")
     outcome.history = history + [{**outcome.history[0], "epoch": len(history) + 1}]
 
