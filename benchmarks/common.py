@@ -203,13 +203,12 @@ def write_results(name: str, payload: dict) -> Path:
 
 
 def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
+    from headstart.output import json_value
+
+    try:
+        return json_value(value)
+    except TypeError:  # a results file keeps whatever a job returned, as text
         return str(value)
-    return str(value)
 
 
 # --------------------------------------------------------------------------- sampling

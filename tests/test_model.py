@@ -194,14 +194,14 @@ def test_saving_over_a_model_folder_replaces_it(probe_run, tmp_path):
 
 def test_a_failure_during_save_leaves_no_partial_folder(probe_run, tmp_path, monkeypatch):
     model, _ = probe_run
-    real = model_module._write_json
+    real = model_module.write_json
 
     def failing(path, value):
         if path.name == "manifest.json":
             raise OSError(28, "No space left on device")
         real(path, value)
 
-    monkeypatch.setattr(model_module, "_write_json", failing)
+    monkeypatch.setattr(model_module, "write_json", failing)
     with pytest.raises(OSError, match="No space"):
         model.save(tmp_path / "new")
     assert _listing(tmp_path) == []
@@ -210,7 +210,7 @@ def test_a_failure_during_save_leaves_no_partial_folder(probe_run, tmp_path, mon
     monkeypatch.undo()
     model.save(tmp_path / "old")
     saved = {name: (tmp_path / "old" / name).read_bytes() for name in _listing(tmp_path / "old")}
-    monkeypatch.setattr(model_module, "_write_json", failing)
+    monkeypatch.setattr(model_module, "write_json", failing)
     with pytest.raises(OSError):
         headstart.api.save(model, tmp_path / "old")
     assert _listing(tmp_path) == ["old"] + [f"old/{n}" for n in sorted(saved)]

@@ -27,6 +27,7 @@ from headstart.data.dataset import Dataset
 from headstart.errors import ModelError
 from headstart.features.extract import cached_features, compute_features
 from headstart.learn.head import LinearHead
+from headstart.output import write_json
 
 FORMAT = "headstart-model/1"
 VERSIONED = ("headstart", "torch", "transformers", "sentence-transformers", "timm", "scikit-learn", "onnxruntime",
@@ -138,11 +139,11 @@ class Model:
                       "backbone": {"name": self.backbone.name, "options": self.backbone_options,
                                    **self.backbone.describe()},
                       **self.info.get("config", {})}
-            _write_json(staging / "config.json", config)
-            _write_json(staging / "labels.json", self.classes)
-            _write_json(staging / "metrics.json", self.metrics)
-            _write_json(staging / "history.json", self.info.get("history", []))
-            _write_json(staging / "manifest.json", {
+            write_json(staging / "config.json", config)
+            write_json(staging / "labels.json", self.classes)
+            write_json(staging / "metrics.json", self.metrics)
+            write_json(staging / "history.json", self.info.get("history", []))
+            write_json(staging / "manifest.json", {
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "versions": library_versions(), **self.info.get("manifest", {})})
             for name, text in (extra_files or {}).items():
@@ -196,20 +197,6 @@ class Model:
                 "manifest": _read_json(folder / "manifest.json", {})}
         return cls(backbone, LinearHead(tensors["weight"], tensors["bias"]), config["classes"],
                    backbone_options=options, finetuned=config["finetuned"], info=info)
-
-
-def _write_json(path: Path, value) -> None:
-    path.write_text(json.dumps(value, indent=2, default=_plain) + "\n", encoding="utf-8")
-
-
-def _plain(value):
-    if isinstance(value, (np.generic,)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (Path, torch.dtype)):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
 def _read_json(path: Path, default):

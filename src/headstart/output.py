@@ -104,16 +104,26 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
     return Path(path)
 
 
-def _plain(value):
-    """JSON for what ``json`` cannot write itself: numpy values and arrays, paths, other numbers."""
+def json_value(value):
+    """A JSON-writable form of what ``json`` cannot write itself (its ``default=`` hook).
+
+    Args:
+        value: a numpy scalar or array, a path, a dtype, or anything ``float()`` takes (a 0-d tensor).
+
+    Returns:
+        A number, a list, or a string.
+
+    Raises:
+        TypeError: for anything else, as ``json`` expects of its hook.
+    """
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
-    if isinstance(value, Path):
+    if isinstance(value, Path) or type(value).__name__ == "dtype":  # numpy's and torch's dtypes
         return str(value)
     try:
-        return float(value)  # e.g. a 0-d tensor
+        return float(value)
     except (TypeError, ValueError):
         raise TypeError(f"cannot write {type(value).__name__} to JSON") from None
 
@@ -127,7 +137,7 @@ def write_json(path: str | Path, obj) -> Path:
     Returns:
         ``path`` as a Path.
     """
-    return write_text(path, json.dumps(obj, indent=2, default=_plain) + "\n")
+    return write_text(path, json.dumps(obj, indent=2, default=json_value) + "\n")
 
 
 def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence]) -> Path:
