@@ -120,6 +120,7 @@ def test_auto_keeps_the_fine_tune_unless_the_probe_is_ahead_beyond_noise():
     assert trainer.keeps_finetuned(0.79, 0.80, 500)       # 1 point behind: within the noise (2.6 points)
     assert not trainer.keeps_finetuned(0.75, 0.80, 500)   # 5 points behind
     assert trainer.keeps_finetuned(0.50, 0.75, 4)         # one item of four tells nothing
+    assert trainer.keeps_finetuned(0.75, 1.0, 4)          # nor does a perfect probe on four
     assert not trainer.keeps_finetuned(0.25, 1.0, 4)      # three of four does
     assert trainer.keeps_finetuned(0.0, 1.0, 0)           # nothing to judge on
 

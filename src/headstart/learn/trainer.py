@@ -182,11 +182,16 @@ def keeps_finetuned(tuned_accuracy: float, probe_accuracy: float, n_val: int) ->
 
     It does unless the probe scored better on the ``n_val`` validation items by more than the
     standard error of the difference of the two accuracies: closer scores cannot be told apart.
+    Each error is taken at the accuracy with one right and one wrong item added (Agresti and Caffo),
+    so that a perfect score on four items does not count as certain.
     """
     if n_val == 0:
         return True
-    noise = math.hypot(standard_error(tuned_accuracy, n_val), standard_error(probe_accuracy, n_val))
-    return tuned_accuracy >= probe_accuracy - noise
+
+    def error(accuracy: float) -> float:
+        return standard_error((accuracy * n_val + 1) / (n_val + 2), n_val)
+
+    return tuned_accuracy >= probe_accuracy - math.hypot(error(tuned_accuracy), error(probe_accuracy))
 
 
 def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: list[str], *, mode: str = "auto",
