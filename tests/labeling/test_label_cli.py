@@ -134,6 +134,7 @@ def test_add_starts_a_background_retrain_when_due(tmp_path, pool, tiny_bert_name
     assert [(v.kind, v.n_labels) for v in project.model_versions()] == [("probe", 6)]
 
 
+@pytest.mark.requires_effnet  # the project's default image backbone: the packaged EfficientNet-Lite0
 def test_init_keeps_the_backbone_options_for_the_features(tmp_path, image_folder):
     from headstart.backbones import create_backbone
     from headstart.features.extract import compute_features
