@@ -1,8 +1,8 @@
 """headstart: transfer learning on small labeled datasets, for text and images."""
 
-from importlib import import_module
 
 from headstart.errors import BackboneError, DataError, HeadstartError, ModelError
+from headstart.lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -15,15 +15,4 @@ _LAZY = {
     "FinetuneConfig": "headstart.learn.config", "Model": "headstart.model",
 }
 __all__ = ["BackboneError", "DataError", "HeadstartError", "ModelError", *_LAZY]
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'headstart' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

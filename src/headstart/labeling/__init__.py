@@ -13,7 +13,7 @@ precision), ``retrain``, ``issues`` (confident learning), ``agreement`` (several
 to its store.
 """
 
-from importlib import import_module
+from headstart.lazy import lazy_attributes
 
 # The names load on first use (PEP 562): `headstart label --help` and the rest of headstart import
 # this package without its store (SQLAlchemy, Alembic), which comes with the ``label`` extra.
@@ -27,15 +27,4 @@ _LAZY = {
 }
 __all__ = ["DEFAULT_DB", "DEFAULT_STRATEGY", "ItemRow", "LabelRecord", "LabelingProject", "STRATEGIES", "Store",
            "init_project", "open_project", "read_pool", "select"]
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'headstart.labeling' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())
