@@ -31,7 +31,7 @@ def test_migrations_create_exactly_the_models(db):
     with store.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
         revision = MigrationContext.configure(connection).get_current_revision()
-    assert revision == "0002"  # 0002: users of the web page
+    assert revision == "0003"  # 0003: sign-in sessions and item leases
     assert diff == []
     Store.open(db).close()  # a second open finds the schema current
 

@@ -16,6 +16,10 @@ One project per database. The schema is created and upgraded only by the Alembic
 - ``review``: items for a person to look at again: annotator disagreements and label issues.
 - ``users``: the people who sign in to the web page: a name, a role (admin, reviewer, annotator)
   and the sha256 of their token (the token itself is shown once and never stored).
+- ``sessions``: signed-in browsers: the sha256 of the session id the cookie holds, its user, its CSRF
+  token, and when it expires or was ended (logout), so that a session can be revoked on the server.
+- ``leases``: items handed out and not yet labeled, per annotator, until when; in the database so
+  that every server on it sees them and two servers never hand out the same item at once.
 """
 
 from __future__ import annotations
@@ -129,3 +133,23 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(10))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Session(Base):
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Lease(Base):
+    __tablename__ = "leases"
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    annotator: Mapped[str] = mapped_column(String(200), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
