@@ -21,7 +21,7 @@ _LAZY = {
     "DEFAULT_DB": "headstart.labeling.project", "ItemRow": "headstart.labeling.store",
     "LabelRecord": "headstart.labeling.store", "LabelingProject": "headstart.labeling.project",
     "Store": "headstart.labeling.store", "init_project": "headstart.labeling.project",
-    "open_project": "headstart.labeling.project", "read_pool": "headstart.labeling.project",
+    "open_project": "headstart.labeling.project", "read_pool": "headstart.labeling.pool",
     "DEFAULT_STRATEGY": "headstart.labeling.strategies", "STRATEGIES": "headstart.labeling.strategies",
     "select": "headstart.labeling.strategies",
 }

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections import Counter
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -23,82 +22,16 @@ import numpy as np
 from sqlalchemy import insert, text
 
 from headstart.backbones import DEFAULT_BACKBONE, backbone_modality, backbone_options
-from headstart.data import read_dataset
-from headstart.data.sources import parse_table, read_utf8
-from headstart.errors import DataError, LabelingError
+from headstart.errors import LabelingError
 from headstart.labeling import users as accounts
 from headstart.labeling.locks import retrain_lock
 from headstart.labeling.models import SOURCES, Item, Label, ModelVersion, Project, utcnow
+from headstart.labeling.pool import parse_label_set, read_pool
 from headstart.labeling.store import ItemRow, LabelRecord, Store
 from headstart.labeling.strategies import select
 from headstart.learn.head import LinearHead
 
 DEFAULT_DB = "labels.db"
-
-
-@dataclass
-class Pool:
-    """A pool read from a file or folder: ids, items, content hashes, origins and given labels."""
-
-    modality: str
-    ids: list[str]
-    items: list[str]
-    hashes: list[str]
-    origins: list[str]
-    labels: list[str]  # "" where none was given
-    source: str
-
-
-def read_pool(path: str | Path, *, id_column: str = "id", text_column: str = "text", path_column: str = "path",
-              label_column: str = "label") -> Pool:
-    """Read a pool (CSV/TSV/JSONL or image folder). Raises DataError on duplicate or empty ids."""
-    path = Path(path)
-    dataset = read_dataset(path, require_labels=False, text_column=text_column, path_column=path_column,
-                           label_column=label_column, split_column="\0no split column")
-    if path.is_dir():
-        ids = [Path(item).relative_to(path.absolute()).as_posix() for item in dataset.items]
-        given = [""] * len(ids)
-    else:
-        rows, columns = parse_table(path, read_utf8(path))
-        kind = "field" if path.suffix.lower() == ".jsonl" else "column"
-        if id_column in columns:
-            ids = []
-            for origin, record in rows:
-                value = record.get(id_column)
-                value = "" if value is None else str(value).strip()
-                if not value:
-                    raise DataError("the id is empty", where=f"{origin}, {kind} '{id_column}'",
-                                    fix="give every item an id, or remove the id column to number rows")
-                ids.append(value)
-        else:
-            ids = [origin.rsplit(" ", 1)[-1] for origin, _ in rows]
-        given = [("" if record.get(label_column) is None else str(record.get(label_column)).strip())
-                 for _, record in rows]
-    first: dict[str, str] = {}
-    for item_id, origin in zip(ids, dataset.origins):
-        if item_id in first:
-            raise DataError(f"id '{item_id}' appears twice: {first[item_id]} and {origin}", where=str(path),
-                            fix="make the ids unique")
-        first[item_id] = origin
-    return Pool(dataset.modality, ids, dataset.items, dataset.hashes, dataset.origins, given, str(path))
-
-
-def parse_label_set(labels: str | Sequence[str] | None, pool: Pool) -> list[str]:
-    """The label set: given (a list or 'a,b,c'), else the labels the pool has."""
-    if labels is None:
-        names = sorted({label for label in pool.labels if label})
-        source = "the pool's label column"
-    else:
-        names = [part.strip() for part in (labels.split(",") if isinstance(labels, str) else labels)]
-        names = [name for name in names if name]
-        source = "--labels"
-        repeated = sorted({name for name in names if names.count(name) > 1})
-        if repeated:
-            raise LabelingError(f"label '{repeated[0]}' is given twice", where=source, fix="list each label once")
-    if len(names) < 2:
-        raise LabelingError(f"a label set needs at least two labels, got {len(names)}", where=source,
-                            fix="give them with --labels a,b,c")
-    return names
 
 
 def init_project(pool: str | Path, *, labels: str | Sequence[str] | None = None, db: str | Path = DEFAULT_DB,

@@ -215,15 +215,18 @@ media = APIRouter(tags=["labeling"])
 @media.get("/media/{path:path}", summary="An image of the pool (only files that are items of the pool)",
            response_class=FileResponse)
 def media_file(path: str, person: Person = Depends(current_user), project: LabelingProject = Depends(get_project)):
-    root = Path(project.source).resolve()
-    if project.modality != "image" or not root.is_dir():
+    from headstart.labeling.pool import image_inside, image_root
+
+    if project.modality != "image":
         raise HTTPException(404, "this project has no images")
-    target = (root / path).resolve()
-    # resolve() follows '..' and symbolic links, so a path that ends up outside the pool is refused
-    if not target.is_relative_to(root) or not target.is_file():
-        raise HTTPException(404, f"no image '{path}' in the pool")
+    if "\0" in path or len(path) > 500:  # no item has such an id; a database may refuse the NUL byte
+        raise HTTPException(404, "no such image in the pool")
     try:
-        project.item(target.relative_to(root).as_posix())
+        content = project.item(path)["content"]
     except LabelingError:
         raise HTTPException(404, f"'{path}' is not an item of the pool") from None
+    # checked again now: a link planted after init must not lead outside the pool's folder
+    target = image_inside(image_root(project.source), content)
+    if target is None:
+        raise HTTPException(404, f"the image of '{path}' is missing or outside the pool's folder")
     return FileResponse(target, headers={"Cache-Control": "private, max-age=3600"})
