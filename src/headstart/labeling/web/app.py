@@ -27,6 +27,7 @@ from headstart.labeling.strategies import STRATEGIES
 from headstart.labeling.web import api, pages
 from headstart.labeling.web.assign import Assignments
 from headstart.labeling.web.limits import MAX_BODY_BYTES, LimitBody, ResponseHeaders
+from headstart.labeling.web.redact import public_message
 
 
 def create_app(project: LabelingProject, *, strategy: str = "default", lease_seconds: float = 600.0,
@@ -77,6 +78,7 @@ def _is_page(request: Request) -> bool:
 
 
 def _answer(request: Request, status: int, message: str, headers: dict | None = None):
+    message = public_message(message)  # a file's name, never where the server keeps it
     if _is_page(request):
         if status == 401 and request.method == "GET":
             return RedirectResponse("/login", status_code=303)
