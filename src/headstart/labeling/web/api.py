@@ -6,6 +6,7 @@ its own short transaction, so a label is committed before its response is sent.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 from typing import Literal
@@ -188,19 +189,29 @@ def import_file(file: UploadFile = File(description=".csv/.jsonl with id and lab
                 person: Person = Depends(require("admin")), project: LabelingProject = Depends(get_project)) -> dict:
     from headstart.labeling.exchange import import_labels
 
-    suffix = Path(file.filename or "").suffix.lower()
+    name = upload_name(file.filename)
+    suffix = Path(name).suffix.lower()
     if suffix not in IMPORT_SUFFIXES:
-        raise LabelingError(f"cannot import '{file.filename}'", where="file",
+        raise LabelingError(f"cannot import '{name}'", where="file",
                             fix=f"upload a {', '.join(IMPORT_SUFFIXES)} file")
     folder = Path(tempfile.mkdtemp(prefix="headstart-import-"))
     try:
-        path = folder / f"upload{suffix}"
+        path = folder / name  # the upload's own name: the one its errors and its annotator name show
         with open(path, "wb") as handle:
             while chunk := file.file.read(1 << 20):
                 handle.write(chunk)
-        return {"imported": import_labels(project, path, replace=replace), "file": file.filename}
+        return {"imported": import_labels(project, path, replace=replace), "file": name}
     finally:
         _remove(folder)
+
+
+def upload_name(filename: str | None) -> str:
+    """An uploaded file's own name, safe as a file name here: its last part (a browser may send a
+    whole path), letters, digits and ``. _ -`` only, at most 100 characters."""
+    name = re.sub(r"[^\w.\- ]", "_", (filename or "").replace("\\", "/").rsplit("/", 1)[-1]).strip()
+    stem, dot, suffix = name.rpartition(".")
+    name = f"{stem[:90]}.{suffix[:9]}" if dot else name[:100]
+    return name if name.strip("._ ") else "upload"
 
 
 def _remove(folder: Path) -> None:

@@ -17,6 +17,7 @@ from headstart.labeling.users import Person, csrf_token
 from headstart.labeling.web import api, review
 from headstart.labeling.web.auth import SESSION_COOKIE, current_user, get_project, request_token, require
 from headstart.labeling.web.overview import overview
+from headstart.labeling.web.redact import public_message
 
 LOGIN_COOKIE = "headstart_login"
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -105,12 +106,13 @@ def admin_page(request: Request, person: Person = Depends(require("admin")),
 
 
 @router.post("/admin/import")
-def admin_import(file: UploadFile = File(...), person: Person = Depends(require("admin")),
+def admin_import(request: Request, file: UploadFile = File(...), person: Person = Depends(require("admin")),
                  project: LabelingProject = Depends(get_project)):
     try:
         result = api.import_file(file, False, person, project)
-    except HeadstartError as error:
-        return _back("/admin", f"nothing imported: {error}")
+    except HeadstartError as error:  # the admin page again, with the problem: a 400 as from the API
+        return render(request, "admin.html", person, status_code=400, data=overview(project),
+                      message=f"nothing imported: {public_message(str(error))}")
     return _back("/admin", f"{result['imported']} label(s) imported from {result['file']}")
 
 
