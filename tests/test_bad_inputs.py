@@ -71,3 +71,27 @@ def test_predict_with_a_head_of_another_model_says_it_does_not_fit(model_copy, l
     _write(model_copy / "config.json", json.dumps({**config, "classes": [*config["classes"], "extra"]}))
     line = one_line_error("predict", model_copy, learnable_csv)
     assert "head.safetensors" in line and "does not fit the model's 4 classes" in line
+
+
+# -- fit: data files that break JSON and Unicode -----------------------------------------------------
+
+GOOD_LINES = '{"text": "the team won", "label": "sports"}\n{"text": "sweet soup", "label": "food"}\n'
+
+
+@pytest.mark.parametrize("bad_line, expected", [
+    ("[" * 200_000, "nested too deeply"),
+    ('{"text": "a", "label": ' + "9" * 5000 + "}", "4300 digits"),
+    ('{"text": "half a pair \\ud83d here", "label": "food"}', "surrogate pair ('\\ud83d')"),
+    ('{"text": "a \\u0000 NUL", "label": "food"}', "NUL character ('\\x00')"),
+], ids=["nested", "long-int", "lone-surrogate", "nul"])
+def test_fit_on_a_jsonl_line_python_cannot_take_names_the_line(tmp_path, bad_line, expected):
+    data = _write(tmp_path / "data.jsonl", GOOD_LINES + bad_line + "\n")
+    line = one_line_error("fit", data, "--out", tmp_path / "out")
+    assert "data.jsonl line 3" in line and expected in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_fit_on_a_csv_cell_with_a_nul_names_the_row_and_field(tmp_path):
+    data = _write(tmp_path / "data.csv", "text,label\nthe team,sports\nsweet\x00soup,food\n")
+    line = one_line_error("fit", data, "--out", tmp_path / "out")
+    assert "data.csv row 3" in line and "field 'text'" in line and "NUL" in line
