@@ -95,3 +95,24 @@ def test_fit_on_a_csv_cell_with_a_nul_names_the_row_and_field(tmp_path):
     data = _write(tmp_path / "data.csv", "text,label\nthe team,sports\nsweet\x00soup,food\n")
     line = one_line_error("fit", data, "--out", tmp_path / "out")
     assert "data.csv row 3" in line and "field 'text'" in line and "NUL" in line
+
+
+# -- label status: files that are not a labeling project ----------------------------------------------
+
+def test_label_status_on_a_file_that_is_not_a_database(tmp_path):
+    db = _write(tmp_path / "labels.db", b"just some bytes, not SQLite " * 40)
+    line = one_line_error("label", "status", "--db", db)
+    assert str(db) in line and "file is not a database" in line
+
+
+def test_label_status_on_another_programs_sqlite_file_leaves_it_untouched(tmp_path):
+    db = tmp_path / "photos.db"
+    with sqlite3.connect(db) as connection:
+        connection.execute("CREATE TABLE albums (name TEXT)")
+    connection.close()
+    line = one_line_error("label", "status", "--db", db)
+    assert str(db) in line and "not a headstart labeling database" in line
+    with sqlite3.connect(db) as connection:
+        tables = [name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    connection.close()
+    assert tables == ["albums"]  # no alembic_version, items, labels... written into it
