@@ -19,6 +19,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.numpy import load_file as load_numpy, save_file as save_numpy
 from safetensors.torch import load_file as load_torch, save_file as save_torch
 
@@ -164,43 +165,112 @@ class Model:
 
         Raises:
             ModelError: the folder is not a headstart model folder, is of an unknown format, or
-                lacks its weights.
+                its config, labels or weights are missing, damaged or do not fit together.
         """
         folder = Path(folder)
         config_path = folder / "config.json"
         if not config_path.is_file():
             raise ModelError("not a headstart model folder (no config.json)", where=str(folder),
                              fix="give the folder that `headstart fit --out` wrote")
-        config = json.loads(config_path.read_text())
-        if config.get("format") != FORMAT:
-            raise ModelError(f"unknown model format {config.get('format')!r}", where=str(config_path),
+        config = _read_json(config_path, None)
+        if not isinstance(config, dict) or config.get("format") != FORMAT:
+            found = config.get("format") if isinstance(config, dict) else config
+            raise ModelError(f"unknown model format {_shown(found)}", where=str(config_path),
                              fix=f"this headstart reads {FORMAT}")
-        name, options = config["backbone"]["name"], config["backbone"].get("options", {})
-        pretrained = config["backbone"].get("pretrained", True)
+        name, options, pretrained, finetuned, classes = _backbone_config(config, config_path)
+        # The head first: a damaged folder is found before the backbone's seconds of loading.
+        head = _load_head(folder / "head.safetensors", len(classes))
         if not pretrained:
             options = {**options, "pretrained": False}
         backbone = create_backbone(name, **options)
-        if config["finetuned"] or not pretrained:
+        if finetuned or not pretrained:
             weights = folder / "backbone.safetensors"
             if not weights.is_file():
                 raise ModelError("the fine-tuned weights are missing", where=str(weights),
                                  fix="copy the whole model folder")
-            backbone.module.load_state_dict(load_torch(str(weights)))
+            try:
+                backbone.module.load_state_dict(load_torch(str(weights)))
+            except (SafetensorError, OSError, RuntimeError) as error:  # truncated, or another backbone's
+                raise ModelError(f"cannot load the fine-tuned weights ({_first_line(error)})", where=str(weights),
+                                 fix=_COPY_AGAIN) from error
             backbone.module.eval()
-        try:
-            tensors = load_numpy(str(folder / "head.safetensors"))
-        except FileNotFoundError as error:
-            raise ModelError("the head weights are missing", where=str(folder / "head.safetensors"),
-                             fix="copy the whole model folder") from error
         info = {"config": config, "metrics": _read_json(folder / "metrics.json", {}),
                 "history": _read_json(folder / "history.json", []),
                 "manifest": _read_json(folder / "manifest.json", {})}
-        return cls(backbone, LinearHead(tensors["weight"], tensors["bias"]), config["classes"],
-                   backbone_options=options, finetuned=config["finetuned"], info=info)
+        return cls(backbone, head, classes, backbone_options=options, finetuned=finetuned, info=info)
+
+
+_COPY_AGAIN = "copy the whole model folder again, or fit the model again"
+
+
+def _shown(value, limit: int = 60) -> str:
+    """``repr(value)``, cut to about ``limit`` characters: a damaged file's content can be anything."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
 
 
 def _read_json(path: Path, default):
-    return json.loads(path.read_text()) if path.is_file() else default
+    """The JSON in ``path``, or ``default`` when there is no such file.
+
+    Raises:
+        ModelError: the file is not UTF-8 JSON (truncated, overwritten, nested past Python's limit).
+    """
+    if not path.is_file():
+        return default
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
+        reason = "nested too deeply" if isinstance(error, RecursionError) else _first_line(error)
+        raise ModelError(f"not readable JSON ({reason})", where=str(path), fix=_COPY_AGAIN) from error
+
+
+def _backbone_config(config: dict, path: Path) -> tuple[str, dict, bool, bool, list[str]]:
+    """(backbone name, backbone options, pretrained, finetuned, classes) from a model's config.json.
+
+    Raises:
+        ModelError: a field is missing or of the wrong type, naming it.
+    """
+    backbone = config.get("backbone")
+    backbone = backbone if isinstance(backbone, dict) else {}
+    fields = {"backbone.name": (backbone.get("name"), str),
+              "backbone.options": (backbone.get("options", {}), dict),
+              "backbone.pretrained": (backbone.get("pretrained", True), bool),
+              "finetuned": (config.get("finetuned"), bool),
+              "classes": (config.get("classes"), list)}
+    for field, (value, kind) in fields.items():
+        if not isinstance(value, kind):
+            raise ModelError(f"field '{field}' is {_shown(value)}, expected a {kind.__name__}", where=str(path),
+                             fix=_COPY_AGAIN)
+    classes = fields["classes"][0]
+    if len(classes) < 2 or not all(isinstance(name, str) for name in classes):
+        raise ModelError(f"field 'classes' is {_shown(classes)}, expected two or more label names",
+                         where=str(path), fix=_COPY_AGAIN)
+    return tuple(value for value, _ in fields.values())  # type: ignore[return-value]
+
+
+def _load_head(path: Path, n_classes: int) -> LinearHead:
+    """The linear head in ``head.safetensors``, checked against the number of classes.
+
+    Raises:
+        ModelError: the file is missing, truncated, or holds no head of ``n_classes`` rows.
+    """
+    if not path.is_file():
+        raise ModelError("the head weights are missing", where=str(path), fix="copy the whole model folder")
+    try:
+        tensors = load_numpy(str(path))
+    except (SafetensorError, OSError) as error:
+        raise ModelError(f"cannot read the head weights ({_first_line(error)})", where=str(path),
+                         fix=_COPY_AGAIN) from error
+    weight, bias = tensors.get("weight"), tensors.get("bias")
+    if weight is None or bias is None or weight.ndim != 2 or bias.shape != (len(weight),) \
+            or len(weight) != n_classes:
+        raise ModelError(f"the head does not fit the model's {n_classes} classes", where=str(path),
+                         fix=_COPY_AGAIN)
+    return LinearHead(weight, bias)
 
 
 def _replace_folder(staging: Path, folder: Path) -> None:

@@ -227,3 +227,21 @@ def test_eval_resize_keeps_small_images_whole_and_center_crops_photos():
     cropped = resize(photo)
     assert cropped.shape == (3, 32, 32)
     assert cropped.max() == 0.0
+
+
+def test_text_preprocess_cuts_a_huge_text_before_tokenizing(tiny_bert_backbone, monkeypatch):
+    """The tokenizer reads a whole text before truncating it: a text given directly (not through a
+    data reader) is cut to MAX_TEXT_CHARS first."""
+    from headstart.data.dataset import MAX_TEXT_CHARS
+
+    tokenizer = tiny_bert_backbone.tokenizer
+    seen = []
+
+    def recording(texts, **options):
+        seen.extend(len(text) for text in texts)
+        return tokenizer(texts, **options)
+
+    monkeypatch.setattr(tiny_bert_backbone, "tokenizer", recording)
+    batch = tiny_bert_backbone.preprocess(["team " * (MAX_TEXT_CHARS // 2), "soup"])
+    assert seen == [MAX_TEXT_CHARS, 4]
+    assert batch["input_ids"].shape[1] == tiny_bert_backbone.max_length

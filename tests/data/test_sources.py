@@ -258,3 +258,25 @@ def test_image_table_missing_image_names_row(tmp_path):
         read_dataset(path)
     message = str(info.value)
     assert "labels.csv row 3" in message and "'path'" in message and "gone.png" in message
+
+
+def test_jsonl_lines_end_at_newline_only(tmp_path):
+    """U+2028 and the other Unicode line breaks may stand in a JSON string as they are."""
+    path = write(tmp_path / "d.jsonl", '{"text": "one\u2028two\x85three", "label": "a"}\r\n{"text": "b", "label": "b"}\n')
+    data = read_dataset(path)
+    assert data.items == ["one\u2028two\x85three", "b"]
+    assert data.origins == ["d.jsonl line 1", "d.jsonl line 2"]
+
+
+def test_a_text_over_the_limit_is_cut_with_one_warning_naming_the_row(tmp_path, caplog):
+    from headstart.data.dataset import MAX_TEXT_CHARS
+
+    long = "word " * (MAX_TEXT_CHARS // 5 + 1000)
+    path = write(tmp_path / "d.csv", f"text,label\nshort,a\n{long},b\n{long}x,b\n")
+    with caplog.at_level("WARNING"):
+        data = read_dataset(path)
+    assert [len(item) for item in data.items] == [5, MAX_TEXT_CHARS, MAX_TEXT_CHARS]
+    assert data.hashes[1] == text_hash(long[:MAX_TEXT_CHARS])
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert warnings == [f"d.csv row 3, column 'text': the text has {len(long):,} characters; only its first "
+                        f"{MAX_TEXT_CHARS:,} are used (and 1 more rows)"]

@@ -12,6 +12,7 @@ from torch import nn
 
 from headstart.backbones.base import Backbone
 from headstart.backbones.packaged import split_zip_parts, unpack_split_zip
+from headstart.data.dataset import MAX_TEXT_CHARS
 from headstart.errors import BackboneError
 
 
@@ -56,10 +57,15 @@ class TextBackbone(Backbone):
 
     def preprocess(self, items: Sequence[str], *, train: bool = False,
                    seed: int | None = None) -> dict[str, torch.Tensor]:
-        """Token ids and attention masks of ``items``, truncated to ``max_length``; text is not augmented."""
+        """Token ids and attention masks of ``items``, truncated to ``max_length``; text is not augmented.
+
+        Texts are cut to ``MAX_TEXT_CHARS`` characters first, as the data readers cut them: the
+        tokenizer reads a whole text before truncating, and a text of millions of characters
+        given here directly would take minutes.
+        """
         # Pad to the longest item of the batch, not to max_length: short texts cost less.
-        batch = self.tokenizer(list(items), padding=True, truncation=True, max_length=self.max_length,
-                               return_tensors="pt")
+        batch = self.tokenizer([item[:MAX_TEXT_CHARS] for item in items], padding=True, truncation=True,
+                               max_length=self.max_length, return_tensors="pt")
         return {name: batch[name] for name in self.input_names}
 
     def layer_groups(self) -> list[nn.Module]:

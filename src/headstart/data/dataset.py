@@ -12,6 +12,10 @@ TEXT = "text"
 IMAGE = "image"
 SPLITS = ("train", "val", "test")
 
+# The longest text a reader keeps, in characters: backbones read a few hundred tokens of each text,
+# and tokenizing a whole 50 MB cell first takes minutes. Longer texts are cut, with a warning.
+MAX_TEXT_CHARS = 100_000
+
 
 def text_hash(text: str) -> str:
     """Content hash of a text item (its UTF-8 bytes)."""

@@ -33,8 +33,13 @@ def load_image(path: str | Path) -> Image.Image:
             (``where`` is the path, ``fix`` says what to do).
     """
     path = Path(path)
-    if not path.is_file():
-        what = "is a folder, not an image file" if path.is_dir() else "image file not found"
+    try:
+        is_file, is_dir = path.is_file(), path.is_dir()
+    except OSError as error:  # a name too long for the file system, say
+        raise DataError(f"cannot look up the image file ({error.strerror or error})", where=str(path)[:300],
+                        fix="check the path, or remove the item that points to it") from error
+    if not is_file:
+        what = "is a folder, not an image file" if is_dir else "image file not found"
         raise DataError(what, where=str(path), fix="check the path, or remove the item that points to it")
     try:
         # verify() checks the structure without decoding; it leaves the image unusable,

@@ -9,12 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from headstart.data.dataset import IMAGE, TEXT, Dataset, file_hash, text_hash
+from headstart.data.dataset import IMAGE, MAX_TEXT_CHARS, TEXT, Dataset, file_hash, text_hash
 from headstart.data.images import IMAGE_EXTENSIONS, is_image_file, load_image
 from headstart.errors import DataError
 
@@ -29,6 +31,18 @@ _ALLOWED_SPLITS = "train, val (or validation, valid, dev), test"
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 Row = tuple[str, dict[str, Any]]  # (origin such as "reviews.csv row 12", field name -> value)
+
+# What no text holds: NUL (PostgreSQL refuses it) and halves of UTF-16 surrogate pairs, which
+# JSON's \ud800 escapes can produce and which cannot be written as UTF-8.
+_FORBIDDEN_CHARACTER = re.compile("[\x00\ud800-\udfff]")
+
+log = logging.getLogger(__name__)
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, for quoting a bad cell in an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def read_dataset(path: str | Path, *, text_column: str = "text", label_column: str = "label",
@@ -133,7 +147,9 @@ def parse_jsonl(path: Path, text: str) -> tuple[list[Row], list[str]]:
     """Rows of a JSONL file (one JSON object per line; blank lines skipped); columns in first-seen order."""
     rows: list[Row] = []
     columns: dict[str, None] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at "\n" (a "\r" before it is JSON whitespace): splitlines() would also cut at
+    # U+2028 and the other Unicode line breaks, which JSON strings may hold as they are.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         origin = f"{path.name} line {number}"
@@ -142,6 +158,12 @@ def parse_jsonl(path: Path, text: str) -> tuple[list[Row], list[str]]:
         except json.JSONDecodeError as error:
             raise DataError(f"malformed JSON ({error.msg} at column {error.colno})", where=origin,
                             fix="write one complete JSON object per line") from error
+        except RecursionError as error:
+            raise DataError("the JSON is nested too deeply to read", where=origin,
+                            fix="write one flat JSON object per line") from error
+        except ValueError as error:  # an integer of more digits than Python converts
+            raise DataError(f"cannot read the JSON ({str(error).partition(':')[0]})", where=origin,
+                            fix="write long numbers as strings") from error
         if not isinstance(record, dict):
             names = {list: "an array", str: "a string", bool: "true/false", type(None): "null"}
             got = names.get(type(record), "a number")
@@ -157,6 +179,11 @@ def _cell(value: Any, origin: str, field: str) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
+        bad = _FORBIDDEN_CHARACTER.search(value)
+        if bad:
+            what = "a NUL character" if bad.group() == "\x00" else "half of a UTF-16 surrogate pair"
+            raise DataError(f"field '{field}' holds {what} ({shown(bad.group())}), which no text may hold",
+                            where=origin, fix="remove it from the file")
         return value
     if isinstance(value, (bool, int, float)):
         return json.dumps(value)
@@ -168,7 +195,7 @@ def _rows_to_dataset(path: Path, rows: list[Row], columns: list[str], *, text_co
                      split_column: str, path_column: str, require_labels: bool) -> Dataset:
     """Check the columns and every row, then build the Dataset."""
     kind = "field" if path.suffix.lower() == ".jsonl" else "column"
-    found = ", ".join(f"'{c}'" for c in columns) or "none"
+    found = ", ".join(shown(c) for c in columns[:20]) + (", ..." if len(columns) > 20 else "") or "none"
     if text_column in columns:
         modality, item_column = TEXT, text_column
     elif path_column in columns:
@@ -187,12 +214,16 @@ def _rows_to_dataset(path: Path, rows: list[Row], columns: list[str], *, text_co
     labels: list[str] = []
     splits: list[str] | None = [] if split_column in columns else None
     origins: list[str] = []
+    too_long: list[tuple[str, int]] = []  # (origin, length) of each text cut to MAX_TEXT_CHARS
     for origin, record in rows:
         value = _cell(record.get(item_column), origin, item_column)
         where = f"{origin}, {kind} '{item_column}'"
         if modality == TEXT:
             if not value.strip():
                 raise DataError("the text is empty", where=where, fix="write the text or delete the row")
+            if len(value) > MAX_TEXT_CHARS:
+                too_long.append((origin, len(value)))
+                value = value[:MAX_TEXT_CHARS]
             items.append(value)
             hashes.append(text_hash(value))
         else:
@@ -207,10 +238,20 @@ def _rows_to_dataset(path: Path, rows: list[Row], columns: list[str], *, text_co
             splits.append(_normalize_split(_cell(record.get(split_column), origin, split_column),
                                            f"{origin}, {kind} '{split_column}'"))
         origins.append(origin)
+    if too_long:
+        _warn_cut(too_long, kind, item_column)
     # Without require_labels a partly labeled file is an unlabeled pool: a label is all or nothing.
     keep_labels = has_labels and all(labels)
     return Dataset(modality=modality, items=items, hashes=hashes, labels=labels if keep_labels else None,
                    splits=splits, origins=origins, source=str(path))
+
+
+def _warn_cut(too_long: list[tuple[str, int]], kind: str, column: str) -> None:
+    """One warning for all the texts cut to MAX_TEXT_CHARS, naming the first."""
+    origin, length = too_long[0]
+    others = f" (and {len(too_long) - 1} more rows)" if len(too_long) > 1 else ""
+    log.warning("%s, %s '%s': the text has %s characters; only its first %s are used%s", origin, kind, column,
+                f"{length:,}", f"{MAX_TEXT_CHARS:,}", others)
 
 
 def _check_image(table: Path, value: str, where: str) -> str:
@@ -221,7 +262,7 @@ def _check_image(table: Path, value: str, where: str) -> str:
     try:
         load_image(image_path)
     except DataError as error:
-        raise DataError(f"{error.message}: {image_path}", where=where, fix=error.fix) from error
+        raise DataError(f"{error.message}: {shown(image_path, 300)}", where=where, fix=error.fix) from error
     return image_path
 
 
@@ -229,8 +270,8 @@ def _normalize_split(value: str, where: str) -> str:
     """``train``/``val``/``test`` from a split cell (case-insensitive, aliases accepted)."""
     split = SPLIT_ALIASES.get(value.strip().lower())
     if split is None:
-        shown = f"'{value}'" if value.strip() else "empty"
-        raise DataError(f"split is {shown}; allowed values: {_ALLOWED_SPLITS}", where=where,
+        found = shown(value) if value.strip() else "empty"
+        raise DataError(f"split is {found}; allowed values: {_ALLOWED_SPLITS}", where=where,
                         fix="fix the value, or remove the split column to let headstart split the data")
     return split
 

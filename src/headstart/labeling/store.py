@@ -18,9 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, NamedTuple, Sequence
 
-from sqlalchemy import create_engine, event, func, select, update
+from sqlalchemy import create_engine, event, func, inspect, select, update
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from headstart.errors import LabelConflictError, LabelingError
@@ -151,8 +151,15 @@ class Store:
                                         "or give the right --db")
         store = cls(url)
         try:
+            # An SQLite file of some other program's is left as it is, not given our tables.
+            if not create and store.engine.dialect.name == "sqlite" \
+                    and "alembic_version" not in inspect(store.engine).get_table_names():
+                store.close()
+                raise LabelingError("not a headstart labeling database", where=str(where),
+                                    fix="give the --db that `headstart label init` created")
             migrate(store._write_engine)
-        except OperationalError as error:
+        except DatabaseError as error:  # OperationalError, or "file is not a database"
+            store.close()
             raise LabelingError(f"cannot open the database ({error.orig})", where=str(where),
                                 fix="check the path or URL, and that the server is running") from error
         return store
