@@ -45,3 +45,7 @@ class LabelingError(HeadstartError):
 
 class LabelConflictError(LabelingError):
     """A second label for an item that takes one, written without asking to replace the first."""
+
+
+class NotAllowedError(LabelingError):
+    """A signed-in user's role does not allow this change (another person's label, say)."""

@@ -23,8 +23,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from headstart.errors import LabelConflictError, LabelingError
-from headstart.labeling.models import SOURCES, Item, Label, ModelVersion, Prediction, Project, ReviewEntry, utcnow
+from headstart.errors import LabelConflictError, LabelingError, NotAllowedError
+from headstart.labeling.models import (ROLES, SOURCES, Item, Label, ModelVersion, Prediction, Project, ReviewEntry,
+                                      utcnow)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_MS = 30_000
@@ -232,7 +233,7 @@ class Store:
         return label
 
     def add_label(self, item: str, label: str, *, annotator: str = "default", source: str = "person",
-                  replace: bool = False, model_version: int | None = None) -> LabelRecord:
+                  replace: bool = False, model_version: int | None = None, role: str | None = None) -> LabelRecord:
         """Store one label in its own transaction; when this returns, the label is committed.
 
         On an item that takes one label, a second label is a :class:`LabelConflictError` unless
@@ -240,10 +241,14 @@ class Store:
         (a person's label always supersedes an auto-accepted one). The same label by the same
         annotator again is a no-op returning the stored one. On an item that takes several
         annotators, each annotator has a slot of their own.
+
+        ``role``: the signed-in role of ``annotator`` (the web page). An annotator may replace only
+        their own label; replacing another person's is a :class:`NotAllowedError` unless the role is
+        reviewer or admin. None (the CLI, scripts with the database in hand) may replace any label.
         """
         try:
             with self.writing() as session:
-                return self._add(session, item, label, annotator, source, replace, model_version)
+                return self._add(session, item, label, annotator, source, replace, model_version, role)
         except IntegrityError as error:  # another process wrote the same slot between our read and write
             raise LabelConflictError(f"item '{item}' was labeled by someone else at the same time; "
                                      f"'{label}' was not stored", where=self.where,
@@ -256,14 +261,14 @@ class Store:
         gave them (auto-accepted labels)."""
         try:
             with self.writing() as session:
-                return [self._add(session, item, label, annotator, source, replace, model_version)
+                return [self._add(session, item, label, annotator, source, replace, model_version, None)
                         for item, label, annotator in labels]
         except IntegrityError as error:
             raise LabelConflictError("an item was labeled by someone else during the import; nothing was stored",
                                      where=self.where, fix="run the import again") from error
 
     def _add(self, session: Session, item: str, label: str, annotator: str, source: str, replace: bool,
-             model_version: int | None) -> LabelRecord:
+             model_version: int | None, role: str | None) -> LabelRecord:
         if source not in SOURCES:
             raise LabelingError(f"unknown label source '{source}'", where="source", fix=f"use one of {SOURCES}")
         annotator = str(annotator).strip() or "default"
@@ -280,6 +285,11 @@ class Store:
                     f"item '{item}' already has the label '{existing.label}' by '{existing.annotator}' "
                     f"({existing.source}, {iso(existing.created_at)}); '{label}' was not stored",
                     where=self.where, fix="pass replace=True (CLI: --replace) to correct it")
+            if existing.source != "model" and existing.annotator != annotator and not _may_replace_others(role):
+                raise NotAllowedError(
+                    f"item '{item}' has the label '{existing.label}' by '{existing.annotator}'; an {role} may "
+                    f"replace only their own labels, so '{label}' was not stored", where=f"item '{item}'",
+                    fix="ask a reviewer to correct it (the review page), or label another item")
         new = Label(item_id=row.id, label=label, annotator=annotator, source=source, slot=slot,
                     created_at=utcnow(), model_version_id=model_version)
         if existing is not None:
@@ -303,19 +313,27 @@ class Store:
         return [LabelRecord(*row) for row in rows]
 
     def withdraw_last(self, annotator: str) -> LabelRecord | None:
-        """Undo the annotator's newest current label from a person: it stays in the history, superseded
-        by nothing, and the label it had replaced (if any) is current again. None when there is none."""
+        """Undo the annotator's newest label from a person that is still current: it stays in the
+        history, superseded by nothing, and the label it had replaced (if any) is current again. A
+        label someone else has replaced meanwhile is theirs to undo, not this annotator's. None when
+        there is none."""
         with self.writing() as session:
-            label = session.scalars(select(Label).where(
-                Label.annotator == annotator, Label.source == "person", Label.superseded_at.is_(None))
-                .order_by(Label.id.desc())).first()
-            if label is None:
-                return None
-            label.superseded_at = utcnow()
-            session.flush()  # free the slot before the replaced label takes it back
-            previous = session.scalars(select(Label).where(Label.superseded_by == label.id)).first()
-            if previous is not None:
-                previous.superseded_at, previous.superseded_by = None, None
+            while True:
+                label = session.scalars(select(Label).where(
+                    Label.annotator == annotator, Label.source == "person", Label.superseded_at.is_(None))
+                    .order_by(Label.id.desc())).first()
+                if label is None:
+                    return None
+                # compare-and-set: on PostgreSQL a concurrent replace may supersede it after our read,
+                # and then it is not ours to withdraw any more (SQLite's BEGIN IMMEDIATE rules that out)
+                withdrawn = session.execute(
+                    update(Label).where(Label.id == label.id, Label.superseded_at.is_(None))
+                    .values(superseded_at=utcnow()).execution_options(synchronize_session=False))
+                if withdrawn.rowcount == 1:
+                    break
+            session.execute(update(Label).where(Label.superseded_by == label.id)  # what it replaced is current again
+                            .values(superseded_at=None, superseded_by=None)
+                            .execution_options(synchronize_session=False))
             return _record(label, session.get(Item, label.item_id).external_id)
 
     def progress(self, annotator: str) -> dict:
@@ -475,6 +493,12 @@ class Store:
                 raise LabelingError(f"no review entry {review_id}", where=self.where,
                                     fix="see `headstart label issues --list`")
             entry.status, entry.resolved_at = "resolved", utcnow()
+
+
+def _may_replace_others(role: str | None) -> bool:
+    """Whether a person signed in with ``role`` may replace another person's label (None: not signed
+    in through the web page, so the database is in their hands anyway)."""
+    return role is None or ROLES.index(role) >= ROLES.index("reviewer")
 
 
 def _record(label: Label, external_id: str) -> LabelRecord:

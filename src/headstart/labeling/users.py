@@ -21,7 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from headstart.errors import LabelingError
 from headstart.labeling.models import ROLES, User, utcnow
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
+# used with fullmatch: "$" would also match before a trailing newline, letting "ana\n" in
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def csrf_token(token: str) -> str:
 def add_user(store, name: str, role: str) -> str:
     """Create a user and return their new token (the only time it is shown). Raises LabelingError for
     a bad name or role, or a name already taken."""
-    if not NAME.match(name or ""):
+    if not NAME.fullmatch(name or ""):
         raise LabelingError(f"user name '{name}' is not allowed", where="NAME",
                             fix="use letters, digits and . _ @ - (at most 100 characters)")
     if role not in ROLES:

@@ -71,6 +71,7 @@ class Stored(BaseModel):
 
 class Undone(BaseModel):
     undone: dict | None = Field(description="the label withdrawn, or null when there was none")
+    message: str = Field(description="which label of which item was withdrawn, in words")
     item: ItemOut | None
     progress: Progress
 
@@ -115,14 +116,14 @@ def next_items(request: Request, n: int = Query(5, ge=1, le=100), restart: bool 
 @router.post("/labels", response_model=Stored, summary="Store one label (committed before the answer)")
 def post_label(body: LabelIn, request: Request, person: Person = Depends(current_user),
                project: LabelingProject = Depends(get_project)) -> Stored:
-    record = project.add(body.id, body.label, annotator=person.name, replace=body.replace)
+    record = project.add(body.id, body.label, annotator=person.name, replace=body.replace, role=person.role)
     request.app.state.assignments.done(person.name, body.id)
     if request.app.state.retrainer is not None:
         request.app.state.retrainer.notify()
     return Stored(label=record.row(), progress=Progress(**project.progress(person.name)))
 
 
-@router.post("/undo", response_model=Undone, summary="Withdraw the caller's last label")
+@router.post("/undo", response_model=Undone, summary="Withdraw the caller's newest label that is still current")
 def undo(request: Request, person: Person = Depends(current_user),
          project: LabelingProject = Depends(get_project)) -> Undone:
     record = project.withdraw_last(person.name)
@@ -130,7 +131,9 @@ def undo(request: Request, person: Person = Depends(current_user),
     if record is not None:
         request.app.state.assignments.back(person.name, record.item)
         item = item_views(project, [project.item(record.item) | {"reason": "undone"}])[0]
-    return Undone(undone=None if record is None else record.row(), item=item,
+    said = ("you have no current label to withdraw" if record is None else
+            f"withdrew your label '{record.label}' of item '{record.item}' (given {record.row()['created_at']})")
+    return Undone(undone=None if record is None else record.row(), message=said, item=item,
                   progress=Progress(**project.progress(person.name)))
 
 

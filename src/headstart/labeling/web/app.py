@@ -3,9 +3,10 @@
     app = create_app(project)            # serve with uvicorn; see `headstart label serve`
 
 Errors: a :class:`~headstart.errors.HeadstartError` (an unknown item, a label outside the set) is a
-400 with its one-line message (409 for a conflicting label), a malformed request is a 422 naming
-the field, a body over the limit a 413, a database that cannot be reached a 503. The API answers ``{"detail": message}``; the pages show
-the message (and send a signed-out browser to the sign-in page).
+400 with its one-line message (409 for a conflicting label, 403 for a change the role does not
+allow), a malformed request is a 422 naming the field, a body over the limit a 413, a database that
+cannot be reached a 503. The API answers ``{"detail": message}``; the pages show the message (and
+send a signed-out browser to the sign-in page).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
-from headstart.errors import HeadstartError, LabelConflictError, LabelingError
+from headstart.errors import HeadstartError, LabelConflictError, LabelingError, NotAllowedError
 from headstart.labeling.project import LabelingProject
 from headstart.labeling.strategies import STRATEGIES
 from headstart.labeling.web import api, pages
@@ -89,7 +90,8 @@ def _answer(request: Request, status: int, message: str, headers: dict | None = 
 def _handle_errors(app: FastAPI) -> None:
     @app.exception_handler(HeadstartError)
     async def headstart_error(request: Request, error: HeadstartError):
-        return _answer(request, 409 if isinstance(error, LabelConflictError) else 400, str(error))
+        status = 409 if isinstance(error, LabelConflictError) else 403 if isinstance(error, NotAllowedError) else 400
+        return _answer(request, status, str(error))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException):
