@@ -282,7 +282,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on (127.
     if host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(f"listening on {host}: tokens travel in plain HTTP; put a TLS proxy in front for a shared server")
     typer.echo(f"labeling page on http://{host}:{port}/ (API documentation: /docs); Ctrl-C stops")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # SIGTERM or Ctrl-C: requests in flight get 5 s to finish, then the server stops anyway
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
 
 
 user_app = typer.Typer(no_args_is_help=True, help="People who sign in to the labeling page.")

@@ -29,7 +29,9 @@ def find_issues(labels: np.ndarray, proba: np.ndarray) -> np.ndarray:
     sub = sub / np.clip(sub.sum(axis=1, keepdims=True), 1e-12, None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        found = find_label_issues(remap[labels], sub, return_indices_ranked_by="self_confidence")
+        # n_jobs=1: cleanlab's default forks a multiprocessing pool, and a fork of a threaded server
+        # (the web page runs this) can deadlock, leaving workers that hold its socket and ignore SIGTERM
+        found = find_label_issues(remap[labels], sub, return_indices_ranked_by="self_confidence", n_jobs=1)
     return np.asarray(found, dtype=np.int64)
 
 

@@ -157,9 +157,9 @@ def review_queue(limit: int = Query(50, ge=1, le=500), person: Person = Depends(
 
 
 @router.post("/review/scan", summary="Queue label issues, disagreements and low-confidence auto-accepts")
-def review_scan(person: Person = Depends(require("reviewer")),
+def review_scan(request: Request, person: Person = Depends(require("reviewer")),
                 project: LabelingProject = Depends(get_project)) -> dict:
-    return review.scan(project)
+    return request.app.state.jobs.run("the review scan", review.scan, project)
 
 
 @router.post("/review/{review_id}", summary="Resolve a review entry: keep the labels, or relabel")

@@ -5,8 +5,9 @@
 Errors: a :class:`~headstart.errors.HeadstartError` (an unknown item, a label outside the set) is a
 400 with its one-line message (409 for a conflicting label, 403 for a change the role does not
 allow), a malformed request is a 422 naming the field, a body over the limit a 413, a database that
-cannot be reached a 503. The API answers ``{"detail": message}``; the pages show the message (and
-send a signed-out browser to the sign-in page).
+cannot be reached a 503, and so is a long job that is busy or over its time limit
+(:mod:`~headstart.labeling.web.jobs`). The API answers ``{"detail": message}``; the pages show the
+message (and send a signed-out browser to the sign-in page).
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ from headstart.labeling.project import LabelingProject
 from headstart.labeling.strategies import STRATEGIES
 from headstart.labeling.web import api, pages
 from headstart.labeling.web.assign import Assignments
+from headstart.labeling.web.jobs import DEFAULT_TIME_LIMIT, LongJobs
 from headstart.labeling.web.limits import MAX_BODY_BYTES, LimitBody, ResponseHeaders
 from headstart.labeling.web.redact import public_message
 
 
 def create_app(project: LabelingProject, *, strategy: str = "default", lease_seconds: float = 600.0,
                retrain: bool = False, retrainer: Callable[[LabelingProject], Any] | None = None,
-               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+               max_body_bytes: int = MAX_BODY_BYTES, job_time_limit: float = DEFAULT_TIME_LIMIT) -> FastAPI:
     """The labeling app over ``project``.
 
     Args:
@@ -44,6 +46,7 @@ def create_app(project: LabelingProject, *, strategy: str = "default", lease_sec
             what it returns gets ``start()``, ``notify()`` after each label, and ``stop()`` at the end.
             Default: :class:`~headstart.labeling.retrain.BackgroundRetrainer` (a thread).
         max_body_bytes: the largest request body (uploads included); bigger ones get 413.
+        job_time_limit: seconds a long job (the review scan) may take before its request gets 503.
     """
     if strategy != "default" and strategy not in STRATEGIES:  # say so now, not at the first batch
         raise LabelingError(f"unknown strategy '{strategy}'", where="--strategy",
@@ -56,7 +59,7 @@ def create_app(project: LabelingProject, *, strategy: str = "default", lease_sec
             app.state.retrainer = (retrainer or BackgroundRetrainer)(project).start()
         yield
         if app.state.retrainer is not None:
-            app.state.retrainer.stop()
+            app.state.retrainer.stop(timeout=3)  # a retrain in progress must not hold up a stopping server
 
     app = FastAPI(title=f"headstart labeling: {project.name}", lifespan=lifespan,
                   description="Label items with a model's help. Send `Authorization: Bearer TOKEN` "
@@ -64,6 +67,7 @@ def create_app(project: LabelingProject, *, strategy: str = "default", lease_sec
     app.state.project = project
     app.state.assignments = Assignments(project, strategy=strategy, lease_seconds=lease_seconds)
     app.state.retrainer = None
+    app.state.jobs = LongJobs(time_limit=job_time_limit)
     app.add_middleware(LimitBody, limit=max_body_bytes)
     app.add_middleware(ResponseHeaders)
     app.include_router(api.router)

@@ -82,8 +82,9 @@ def review_page(request: Request, person: Person = Depends(require("reviewer")),
 
 
 @router.post("/review/scan")
-def review_scan(person: Person = Depends(require("reviewer")), project: LabelingProject = Depends(get_project)):
-    result = review.scan(project)
+def review_scan(request: Request, person: Person = Depends(require("reviewer")),
+                project: LabelingProject = Depends(get_project)):
+    result = request.app.state.jobs.run("the review scan", review.scan, project)
     found = ", ".join(f"{name} {count}" for name, count in result["found"].items())
     return _back("/review", "; ".join(filter(None, [f"found: {found}" if found else "", *result["notes"]])))
 
