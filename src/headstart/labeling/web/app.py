@@ -27,6 +27,7 @@ from headstart.labeling.project import LabelingProject
 from headstart.labeling.strategies import STRATEGIES
 from headstart.labeling.web import api, pages
 from headstart.labeling.web.assign import Assignments
+from headstart.labeling.web.csp import ContentSecurityPolicy
 from headstart.labeling.web.limits import MAX_BODY_BYTES, LimitBody, ResponseHeaders
 
 
@@ -65,6 +66,7 @@ def create_app(project: LabelingProject, *, strategy: str = "default", lease_sec
     app.state.retrainer = None
     app.add_middleware(LimitBody, limit=max_body_bytes)
     app.add_middleware(ResponseHeaders)
+    app.add_middleware(ContentSecurityPolicy)
     app.include_router(api.router)
     app.include_router(api.media)
     app.include_router(pages.router)
