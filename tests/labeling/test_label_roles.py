@@ -12,10 +12,10 @@ from headstart.labeling.web import create_app
 
 
 @pytest.fixture
-def web(blob_project):
-    """A 3-class project with no labels, users ana and ben (annotators), rita (reviewer), adam (admin),
-    and a client; ``call(name, path, **json)`` posts as that user."""
-    project, _ = blob_project(n_per_class=4)
+def web(blob_project, db):
+    """A 3-class project with no labels (on SQLite, then PostgreSQL), users ana and ben (annotators),
+    rita (reviewer), adam (admin), and a client; ``call(name, path, **json)`` posts as that user."""
+    project, _ = blob_project(db=db, n_per_class=4)
     tokens = {name: add_user(project.store, name, role) for name, role in
               (("ana", "annotator"), ("ben", "annotator"), ("rita", "reviewer"), ("adam", "admin"))}
     client = TestClient(create_app(project), base_url="http://127.0.0.1")

@@ -68,6 +68,18 @@ def test_each_session_has_its_own_csrf_token(web):
     assert first.post("/api/labels", json={"id": item, "label": "c0"}, headers={"X-CSRF-Token": one}).status_code == 200
 
 
+@pytest.mark.server
+def test_sessions_end_and_expire_on_postgresql_too(make_web, postgres_url):
+    web = make_web(db=postgres_url, seeded=0, n_per_class=2)
+    csrf = web.sign_in("annotator")
+    copied = browser(web)
+    copied.cookies.set(SESSION_COOKIE, web.client.cookies.get(SESSION_COOKIE))
+    assert copied.get("/api/status").status_code == 200
+    web.client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
+    assert copied.get("/api/status").status_code == 401
+    test_an_expired_session_is_refused(web)
+
+
 def test_an_expired_session_is_refused(web):
     signed_in = sessions.start(web.project.store, web.tokens["annotator"], seconds=-1)
     assert signed_in is not None and sessions.look_up(web.project.store, signed_in.session_id) is None
