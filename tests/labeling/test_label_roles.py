@@ -12,10 +12,10 @@ from headstart.labeling.web import create_app
 
 
 @pytest.fixture
-def web(blob_project):
-    """A 3-class project with no labels, users ana and ben (annotators), rita (reviewer), adam (admin),
-    and a client; ``call(name, path, **json)`` posts as that user."""
-    project, _ = blob_project(n_per_class=4)
+def web(blob_project, db):
+    """A 3-class project with no labels (on SQLite, then PostgreSQL), users ana and ben (annotators),
+    rita (reviewer), adam (admin), and a client; ``call(name, path, **json)`` posts as that user."""
+    project, _ = blob_project(db=db, n_per_class=4)
     tokens = {name: add_user(project.store, name, role) for name, role in
               (("ana", "annotator"), ("ben", "annotator"), ("rita", "reviewer"), ("adam", "admin"))}
     client = TestClient(create_app(project), base_url="http://127.0.0.1")
@@ -89,3 +89,30 @@ def test_a_user_name_with_a_newline_or_space_is_refused(blob_project, name):
     with pytest.raises(LabelingError, match="is not allowed"):
         add_user(project.store, name, "annotator")
     assert project.users() == []
+
+
+@pytest.mark.server
+def test_undo_does_not_withdraw_a_label_replaced_after_it_was_read(blob_project, postgres_url):
+    """PostgreSQL lets a reviewer's replace commit between undo's read and its write (SQLite's
+    BEGIN IMMEDIATE does not): the replaced label is not withdrawn and nothing it had replaced comes back."""
+    from sqlalchemy import event
+
+    from headstart.labeling.store import Store
+
+    project, _ = blob_project(db=postgres_url, n_per_class=2)
+    item = project.ids[0]
+    project.add(item, "c0", annotator="ana")
+    project.add(item, "c1", annotator="ana", replace=True, role="annotator")  # her own correction
+    reviewer = Store.open(postgres_url)
+    replaced = []
+
+    def replace_first(connection, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("UPDATE LABELS SET SUPERSEDED_AT") and not replaced:
+            replaced.append(reviewer.add_label(item, "c2", annotator="rita", replace=True, role="reviewer"))
+    event.listen(project.store.engine, "before_cursor_execute", replace_first)
+    try:
+        assert project.withdraw_last("ana") is None  # her only current label was replaced meanwhile
+    finally:
+        event.remove(project.store.engine, "before_cursor_execute", replace_first)
+        reviewer.close()
+    assert replaced and labels_of(project, item) == [("c2", "rita")]

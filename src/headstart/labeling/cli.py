@@ -268,6 +268,9 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on (127.
           port: int = typer.Option(8000, help="Port."),
           strategy: str = typer.Option("default", help="Order of the items (as in `headstart label next`)."),
           retrain: bool = typer.Option(True, help="Retrain the probe in the background as labels arrive."),
+          behind_proxy: bool = typer.Option(False, "--behind-proxy", help=(
+              "Behind a TLS proxy on this machine: trust its X-Forwarded-Proto/-For headers, so sign-in cookies "
+              "are Secure (a proxy elsewhere: list its address in FORWARDED_ALLOW_IPS).")),
           db: Optional[str] = DB) -> None:
     """Serve the labeling web page and its JSON API (sign in with a token from `label user add`)."""
     import uvicorn
@@ -283,7 +286,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on (127.
         typer.echo(f"listening on {host}: tokens travel in plain HTTP; put a TLS proxy in front for a shared server")
     typer.echo(f"labeling page on http://{host}:{port}/ (API documentation: /docs); Ctrl-C stops")
     # SIGTERM or Ctrl-C: requests in flight get 5 s to finish, then the server stops anyway
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=behind_proxy,
+                timeout_graceful_shutdown=5)
 
 
 user_app = typer.Typer(no_args_is_help=True, help="People who sign in to the labeling page.")
@@ -304,7 +308,7 @@ def user_add(name: str = typer.Argument(..., help="User name (letters, digits, .
 @user_app.command("token")
 @friendly
 def user_token(name: str = typer.Argument(..., help="User name."), db: Optional[str] = DB) -> None:
-    """Give a user a new token (the old one stops working) and print it."""
+    """Give a user a new token and print it; the old token and the user's signed-in browsers stop working."""
     typer.echo(_open(db).new_token(name))
 
 

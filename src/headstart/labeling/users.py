@@ -10,16 +10,16 @@ guards guessable secrets; these are not guessable), and a lookup is one indexed 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from headstart.errors import LabelingError
 from headstart.labeling.models import ROLES, User, utcnow
+from headstart.labeling.models import Session as SignIn
 
 # used with fullmatch: "$" would also match before a trailing newline, letting "ana\n" in
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
@@ -41,12 +41,6 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def csrf_token(token: str) -> str:
-    """The form token of a signed-in session: derived from its secret sign-in token, so it needs no
-    server state and a page on another site cannot know it."""
-    return hmac.new(token.encode("utf-8"), b"headstart-csrf", hashlib.sha256).hexdigest()
-
-
 def add_user(store, name: str, role: str) -> str:
     """Create a user and return their new token (the only time it is shown). Raises LabelingError for
     a bad name or role, or a name already taken."""
@@ -66,13 +60,16 @@ def add_user(store, name: str, role: str) -> str:
 
 
 def new_token(store, name: str) -> str:
-    """Replace a user's token (the old one stops working) and return the new one."""
+    """Replace a user's token and return the new one. The old token stops working, and so do the
+    browser sessions signed in with it (a leaked token or cookie is revoked in one step)."""
     token = secrets.token_urlsafe(32)
     with store.writing() as session:
         user = session.scalars(select(User).where(User.name == name)).first()
         if user is None:
             raise LabelingError(f"no user '{name}'", where="NAME", fix="add them with `headstart label user add`")
         user.token_hash = hash_token(token)
+        session.execute(update(SignIn).where(SignIn.user_id == user.id, SignIn.ended_at.is_(None))
+                        .values(ended_at=utcnow()))
     return token
 
 

@@ -18,6 +18,17 @@ class Web:
     def auth(self, role: str = "annotator") -> dict:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
 
+    def sign_in(self, role: str, client=None) -> str:
+        """Sign ``client`` (default: this one) in through the sign-in form, as a browser does; returns
+        the session's CSRF token (read from the page, where the page's script reads it)."""
+        import re
+
+        client = client or self.client
+        nonce = re.search(r'name="login_csrf" value="([^"]+)"', client.get("/login").text).group(1)
+        signed = client.post("/login", data={"token": self.tokens[role], "login_csrf": nonce}, follow_redirects=False)
+        assert signed.status_code == 303, signed.text
+        return re.search(r'name="csrf" content="([^"]+)"', client.get("/").text).group(1)
+
 
 @pytest.fixture
 def make_web(blob_project):

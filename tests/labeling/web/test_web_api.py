@@ -227,6 +227,6 @@ def test_admin_overview_has_the_agreement_of_two_annotators(make_web):
     assert agreement["items"] == 6 and agreement["disagreements"] == 1
     assert agreement["pairs"][0]["annotators"] == ["annotator", "reviewer"]
     assert agreement["pairs"][0]["agreement"] == 5 / 6
-    web.client.cookies.set("headstart_session", web.tokens["admin"])
+    web.sign_in("admin")
     page = web.client.get("/admin").text
     assert "Fleiss" in page and "annotator / reviewer" in page

@@ -71,8 +71,13 @@ def browser():
         chromium.close()
 
 
+CSP_VIOLATIONS: list[str] = []  # what the browser refused under the pages' Content-Security-Policy
+
+
 def sign_in(browser, base: str, token: str, shot: str | None = None):
     page = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
+    page.on("console", lambda message: CSP_VIOLATIONS.append(message.text)
+            if "Content Security Policy" in message.text else None)
     page.goto(f"{base}/login")
     if shot:
         page.screenshot(path=str(ARTIFACTS / shot))
@@ -112,7 +117,7 @@ def test_label_undo_review_and_admin_in_a_browser(served, browser):
     assert page.inner_text("#session-text").startswith("9 /")
     assert {(r.item, r.label) for r in store.current_labels() if r.annotator == "annotator"} == set(labeled[:-1])
     # ten labels and the undo, each measured from its key to the painted item (recorded two frames later)
-    page.wait_for_function("window.headstartTimings.length === 11")
+    page.wait_for_function("() => window.headstartTimings.length === 11")
     timings = page.evaluate("window.headstartTimings")
     (ARTIFACTS / "label_page_timings.json").write_text(json.dumps(
         {"what": "ms from keydown to the next item painted (two animation frames), headless Chromium, loopback",
@@ -145,6 +150,7 @@ def test_label_undo_review_and_admin_in_a_browser(served, browser):
     # nine, less the one the reviewer replaced, plus the new one
     assert "annotator\t9" in per_annotator and "reviewer\t1" in per_annotator
     admin.screenshot(path=str(ARTIFACTS / "web-7-admin-after.png"), full_page=True)
+    assert CSP_VIOLATIONS == []  # the pages' scripts, styles and the plot all load under the policy
 
 
 def test_an_image_is_scaled_to_fit_the_page(tmp_path, browser):
@@ -162,7 +168,7 @@ def test_an_image_is_scaled_to_fit_the_page(tmp_path, browser):
     token = add_user(store, "ana", "annotator")
     with serving(create_app(project)) as base:
         page = sign_in(browser, base, token)
-        page.wait_for_function("document.getElementById('item-image').naturalWidth > 0")
+        page.wait_for_function("() => document.getElementById('item-image').naturalWidth > 0")
         box = page.locator("#item-image").bounding_box()
         assert box["width"] <= 1366 and box["y"] + box["height"] <= 768
         assert abs(box["width"] / box["height"] - 1.5) < 0.02  # scaled, not stretched

@@ -7,7 +7,6 @@ import re
 import pytest
 from PIL import Image
 
-from headstart.labeling.users import csrf_token
 from headstart.labeling.web.auth import SESSION_COOKIE
 
 API_ROUTES = [("get", "/api/next"), ("post", "/api/labels"), ("post", "/api/undo"), ("post", "/api/skip"),
@@ -185,11 +184,15 @@ def test_a_database_that_cannot_be_reached_is_a_503_with_a_message(make_web, mon
 
 
 def test_cookie_requests_that_change_something_need_the_csrf_token(make_web):
+    from fastapi.testclient import TestClient
+
     web = make_web()
-    web.client.cookies.set(SESSION_COOKIE, web.tokens["reviewer"])
-    good = csrf_token(web.tokens["reviewer"])
+    with TestClient(web.app, base_url="http://127.0.0.1") as other:
+        theirs = web.sign_in("annotator", other)  # another browser's session: its CSRF token is its own
+    good = web.sign_in("reviewer")
     item = web.client.get("/api/next?n=1").json()["items"][0]["id"]  # a read needs none
-    for headers in ({}, {"X-CSRF-Token": "forged"}, {"X-CSRF-Token": csrf_token(web.tokens["annotator"])}):
+    for headers in ({}, {"X-CSRF-Token": "forged"}, {"X-CSRF-Token": theirs},
+                    {"X-CSRF-Token": "é".encode("latin-1")}):  # non-ASCII: 403, not a 500
         response = web.client.post("/api/labels", json={"id": item, "label": "c0"}, headers=headers)
         assert response.status_code == 403 and "CSRF" in response.json()["detail"]
     assert web.project.store.item(item)["labels"] == []
@@ -229,7 +232,7 @@ def test_uploads_over_the_limit_get_413(make_web):
 
 def test_the_admin_page_import_form_is_size_limited_too(make_web):
     web = make_web(seeded=0, max_body_bytes=2000)
-    web.client.cookies.set(SESSION_COOKIE, web.tokens["admin"])
-    response = web.client.post("/admin/import", data={"csrf_token": csrf_token(web.tokens["admin"])},
+    csrf = web.sign_in("admin")
+    response = web.client.post("/admin/import", data={"csrf_token": csrf},
                                files={"file": ("big.csv", "i1,c0\n" * 1000, "text/csv")}, follow_redirects=False)
     assert response.status_code == 413

@@ -28,6 +28,7 @@ from headstart.labeling.project import LabelingProject
 from headstart.labeling.strategies import STRATEGIES
 from headstart.labeling.web import api, pages
 from headstart.labeling.web.assign import Assignments
+from headstart.labeling.web.csp import ContentSecurityPolicy
 from headstart.labeling.web.jobs import DEFAULT_TIME_LIMIT, LongJobs
 from headstart.labeling.web.limits import MAX_BODY_BYTES, LimitBody, ResponseHeaders
 from headstart.labeling.web.redact import public_message
@@ -70,6 +71,7 @@ def create_app(project: LabelingProject, *, strategy: str = "default", lease_sec
     app.state.jobs = LongJobs(time_limit=job_time_limit)
     app.add_middleware(LimitBody, limit=max_body_bytes)
     app.add_middleware(ResponseHeaders)
+    app.add_middleware(ContentSecurityPolicy)
     app.include_router(api.router)
     app.include_router(api.media)
     app.include_router(pages.router)

@@ -1,34 +1,39 @@
 """The HTML pages: sign-in, labeling (the page's script talks to the JSON API), review and admin.
-Forms post with the session's CSRF token (see ``auth``) and redirect back (post/redirect/get)."""
+Forms post with the session's CSRF token (see ``auth``) and redirect back (post/redirect/get) with a
+``?message=`` that the server signs: a message in a link from elsewhere is not shown."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from pathlib import Path
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from headstart.errors import HeadstartError
+from headstart.labeling import sessions
 from headstart.labeling.project import LabelingProject
-from headstart.labeling.users import Person, csrf_token
+from headstart.labeling.users import Person
 from headstart.labeling.web import api, review
-from headstart.labeling.web.auth import SESSION_COOKIE, current_user, get_project, request_token, require
+from headstart.labeling.web.auth import SESSION_COOKIE, current_user, get_project, page_csrf, require
 from headstart.labeling.web.overview import overview
 from headstart.labeling.web.redact import public_message
 
 LOGIN_COOKIE = "headstart_login"
+# per process: a redirect's message is read back by the server that signed it, moments later
+MESSAGE_KEY = secrets.token_bytes(32)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter(include_in_schema=False)
 
 
 def render(request: Request, name: str, person: Person | None, status_code: int = 200, **context) -> HTMLResponse:
-    token, _ = request_token(request)
     project: LabelingProject = request.app.state.project
     return templates.TemplateResponse(request, name, {
-        "user": person, "csrf": csrf_token(token) if person and token else "", "project": project,
+        "user": person, "csrf": page_csrf(request) if person else "", "project": project,
         "classes": project.classes, **context}, status_code=status_code)
 
 
@@ -36,7 +41,8 @@ def login_form(request: Request, status_code: int = 200, error: str = "") -> HTM
     """The sign-in form with a fresh one-time value, also set as a SameSite cookie (double submit)."""
     nonce = secrets.token_urlsafe(16)
     response = render(request, "login.html", None, status_code=status_code, error=error, login_csrf=nonce)
-    response.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict", max_age=3600)
+    response.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict", max_age=3600,
+                        secure=_https(request))
     return response
 
 
@@ -49,24 +55,33 @@ def login_page(request: Request) -> HTMLResponse:
 def login(request: Request, token: str = Form("", max_length=200), login_csrf: str = Form("", max_length=100),
           project: LabelingProject = Depends(get_project)):
     expected = request.cookies.get(LOGIN_COOKIE, "")
-    if not expected or not hmac.compare_digest(login_csrf, expected):
+    if not expected or not hmac.compare_digest(login_csrf.encode(), expected.encode()):
         return login_form(request, 403, "The sign-in form has expired or came from another site; sign in again here.")
-    person = project.authenticate(token.strip())
-    if person is None:
+    signed_in = sessions.start(project.store, token.strip())
+    if signed_in is None:
         return login_form(request, 401, "That token is not valid. Ask an admin for one (`headstart label user add`).")
-    landing = "/admin" if person.role == "admin" else "/review" if person.role == "reviewer" else "/"
-    response = RedirectResponse(landing, status_code=303)
-    # HttpOnly: the page's script never needs the token; SameSite=Strict: other sites' requests go without it
-    response.set_cookie(SESSION_COOKIE, token.strip(), httponly=True, samesite="strict", max_age=12 * 3600)
+    role = signed_in.person.role
+    response = RedirectResponse("/admin" if role == "admin" else "/review" if role == "reviewer" else "/",
+                                status_code=303)
+    # the session id, not the token; HttpOnly: the page's script never needs it; SameSite=Strict: other
+    # sites' requests go without it; Secure over HTTPS, so it never travels in plain HTTP after that
+    response.set_cookie(SESSION_COOKIE, signed_in.session_id, httponly=True, samesite="strict",
+                        max_age=sessions.SESSION_SECONDS, secure=_https(request))
     response.delete_cookie(LOGIN_COOKIE)
     return response
 
 
 @router.post("/logout")
-def logout(person: Person = Depends(current_user)):
+def logout(request: Request, person: Person = Depends(current_user), project: LabelingProject = Depends(get_project)):
+    sessions.end(project.store, request.cookies.get(SESSION_COOKIE))  # a copy of the cookie stops working too
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
+
+
+def _https(request: Request) -> bool:
+    """Whether the browser reached us over HTTPS (behind a proxy, uvicorn reads X-Forwarded-Proto)."""
+    return request.url.scheme == "https"
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -77,8 +92,7 @@ def label_page(request: Request, person: Person = Depends(current_user)) -> HTML
 @router.get("/review", response_class=HTMLResponse)
 def review_page(request: Request, person: Person = Depends(require("reviewer")),
                 project: LabelingProject = Depends(get_project)) -> HTMLResponse:
-    return render(request, "review.html", person, entries=review.open_entries(project),
-                  message=request.query_params.get("message", ""))
+    return render(request, "review.html", person, entries=review.open_entries(project), message=_message(request))
 
 
 @router.post("/review/scan")
@@ -102,8 +116,7 @@ def review_resolve(review_id: int, action: str = Form(...), label: str = Form(""
 @router.get("/admin", response_class=HTMLResponse)
 def admin_page(request: Request, person: Person = Depends(require("admin")),
                project: LabelingProject = Depends(get_project)) -> HTMLResponse:
-    return render(request, "admin.html", person, data=overview(project),
-                  message=request.query_params.get("message", ""))
+    return render(request, "admin.html", person, data=overview(project), message=_message(request))
 
 
 @router.post("/admin/import")
@@ -118,6 +131,16 @@ def admin_import(request: Request, file: UploadFile = File(...), person: Person 
 
 
 def _back(path: str, message: str) -> RedirectResponse:
-    from urllib.parse import urlencode
+    query = urlencode({"message": message, "signature": _signature(message)})
+    return RedirectResponse(f"{path}?{query}" if message else path, status_code=303)
 
-    return RedirectResponse(f"{path}?{urlencode({'message': message})}" if message else path, status_code=303)
+
+def _signature(message: str) -> str:
+    return hmac.new(MESSAGE_KEY, message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _message(request: Request) -> str:
+    """The ``?message=`` of a redirect from this server; "" for one it did not sign (a link from
+    elsewhere cannot put words such as "paste your token at ..." on the page)."""
+    message, signature = request.query_params.get("message", ""), request.query_params.get("signature", "")
+    return message if message and hmac.compare_digest(signature.encode(), _signature(message).encode()) else ""
