@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import html
 import json
+import re
 import xml.etree.ElementTree as ElementTree
 
 import pytest
@@ -15,9 +16,8 @@ from headstart.cli import app as cli
 from headstart.errors import HeadstartError
 from headstart.labeling import init_project
 from headstart.labeling.exchange import export_labels, import_labels, label_studio_config
-from headstart.labeling.users import add_user, csrf_token
+from headstart.labeling.users import add_user
 from headstart.labeling.web import create_app
-from headstart.labeling.web.auth import SESSION_COOKIE
 from headstart.labeling.web.redact import public_message
 from labeling_helpers import write_pool
 
@@ -71,6 +71,13 @@ def test_a_hostile_file_is_a_clear_error_and_stores_nothing(project, tmp_path, n
     assert project.count_labels() == 0
 
 
+def sign_in(client, token: str) -> str:
+    """Sign in through the form as a browser does; the session's CSRF token, read from the page."""
+    nonce = re.search(r'name="login_csrf" value="([^"]+)"', client.get("/login").text).group(1)
+    assert client.post("/login", data={"token": token, "login_csrf": nonce}, follow_redirects=False).status_code == 303
+    return re.search(r'name="csrf" content="([^"]+)"', client.get("/").text).group(1)
+
+
 @pytest.mark.parametrize("name", ["empty.csv", "nested.json", "nested.jsonl", "annotations.json", "result.json",
                                   "value.json", "annotator.csv"])
 def test_the_api_and_the_admin_form_answer_400_naming_the_uploaded_file(project, name):
@@ -82,8 +89,7 @@ def test_the_api_and_the_admin_form_answer_400_naming_the_uploaded_file(project,
         assert response.status_code == 400, response.text
         detail = response.json()["detail"]
         assert detail.startswith(name) and problem in detail and "headstart-import-" not in detail, detail
-        client.cookies.set(SESSION_COOKIE, token)
-        form = client.post("/admin/import", data={"csrf_token": csrf_token(token)},
+        form = client.post("/admin/import", data={"csrf_token": sign_in(client, token)},
                            files={"file": (name, body, "text/plain")})
         assert form.status_code == 400 and f"nothing imported: {name}" in html.unescape(form.text)
         assert problem in html.unescape(form.text)
