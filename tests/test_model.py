@@ -156,6 +156,27 @@ def test_a_model_of_images_that_must_not_be_mirrored_predicts_from_the_image_alo
     np.testing.assert_allclose(loaded.features(paths, engine="torch"), plain, atol=1e-5)
 
 
+def test_one_text_is_one_item_not_one_per_character(probe_run):
+    model, _ = probe_run
+    text = TEXTS[0]
+    proba = model.predict_proba(text)
+    assert proba.shape == (1, len(model.classes))  # was (36, 3): one row per character
+    np.testing.assert_allclose(proba, model.predict_proba([text]), atol=1e-6)
+    assert model.predict(text) == model.predict([text]) and len(model.predict(text)) == 1
+
+
+def test_one_image_path_is_one_item_as_a_str_or_a_path(image_folder):
+    backbone = create_backbone("timm:resnet18", pretrained=False, image_size=32)
+    rng = np.random.default_rng(0)
+    head = LinearHead(rng.normal(0, 0.1, (3, 512)).astype(np.float32), np.zeros(3, np.float32))
+    model = Model(backbone, head, ["blue", "dark", "red"], backbone_options={"image_size": 32})
+    path = sorted(image_folder.rglob("*.png"))[0]
+    expected = model.predict_proba([str(path)], engine="torch")
+    for one in (path, str(path)):
+        np.testing.assert_allclose(model.predict_proba(one, engine="torch"), expected, atol=1e-6)
+        assert model.predict(one, engine="torch") == [model.classes[int(expected.argmax())]]
+
+
 # -- saves that must not happen, or fail half-way --------------------------------------------------------
 
 def test_existing_folder_that_is_not_a_model_is_refused(probe_run, tmp_path):

@@ -83,15 +83,15 @@ class Model:
         """
         return self.finetuned and self.backbone.modality == "image" and self.backbone.mirror
 
-    def features(self, data: Dataset | Sequence[str], *, engine: str = "auto",
+    def features(self, data: Dataset | Sequence[str] | str | os.PathLike, *, engine: str = "auto",
                  cache_dir: str | Path | None = None) -> np.ndarray:
-        """Backbone features (n, d) of ``data`` (a Dataset, or a list of texts or image paths).
+        """Backbone features (n, d) of ``data``: a Dataset, a list of texts or image paths, or one of them.
 
         A frozen backbone's features of a Dataset go through the on-disk cache; a fine-tuned image
         model's average each image with its mirror (:attr:`sees_mirror_images`).
         """
         dataset = data if isinstance(data, Dataset) else None
-        items = dataset.items if dataset else list(data)
+        items = dataset.items if dataset else _items(data)
         if dataset is not None and not self.finetuned:
             return cached_features(self.backbone, items, dataset.hashes, engine=engine, cache_dir=cache_dir)
         features = compute_features(self.backbone, items, engine=engine, cache_dir=cache_dir, description="predicting")
@@ -101,15 +101,17 @@ class Model:
             features /= 2
         return features
 
-    def predict_proba(self, data: Dataset | Sequence[str], **options) -> np.ndarray:
+    def predict_proba(self, data: Dataset | Sequence[str] | str | os.PathLike, **options) -> np.ndarray:
         """Class probabilities, shape (n, len(classes)), columns in :attr:`classes` order.
 
-        ``data`` is a Dataset or a list of texts / image paths.
+        ``data`` is a Dataset, a list of texts / image paths, or one text or image path (a ``str`` or
+        ``Path``), which is one item: its probabilities come as shape (1, len(classes)), as
+        scikit-learn's estimators answer one sample.
         """
         return self.head.proba(self.features(data, **options))
 
-    def predict(self, data: Dataset | Sequence[str], **options) -> list[str]:
-        """Predicted label names, length n."""
+    def predict(self, data: Dataset | Sequence[str] | str | os.PathLike, **options) -> list[str]:
+        """Predicted label names, length n; one text or image path gives a list of one label."""
         return [self.classes[i] for i in self.predict_proba(data, **options).argmax(axis=1)]
 
     # -- the folder --------------------------------------------------------------------------
@@ -201,6 +203,13 @@ class Model:
 
 
 _COPY_AGAIN = "copy the whole model folder again, or fit the model again"
+
+
+def _items(data: Sequence[str] | str | os.PathLike) -> list[str]:
+    """The items of ``data`` as strings; one text or path is one item, not a sequence of characters."""
+    if isinstance(data, (str, os.PathLike)):
+        return [os.fspath(data)]
+    return [os.fspath(item) for item in data]
 
 
 def _shown(value, limit: int = 60) -> str:
