@@ -1,8 +1,9 @@
 """A trained model as a folder: safetensors weights, config, labels, metrics and a manifest.
 
 The folder loads without the training code or pickles: the backbone is
-rebuilt from its registry name, fine-tuned weights come from
-``backbone.safetensors`` and the head from ``head.safetensors``.
+rebuilt from its registry name (a backbone from a local folder is copied
+into the model folder, see :mod:`headstart.backbones.portable`), fine-tuned
+weights come from ``backbone.safetensors`` and the head from ``head.safetensors``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from safetensors.numpy import load_file as load_numpy, save_file as save_numpy
 from safetensors.torch import load_file as load_torch, save_file as save_torch
 
 from headstart.backbones import Backbone, create_backbone
+from headstart.backbones.portable import bundle, resolve
 from headstart.data.dataset import Dataset
 from headstart.errors import ModelError
 from headstart.features.extract import cached_features, compute_features
@@ -137,10 +139,14 @@ class Model:
             if self.finetuned or not self.backbone.pretrained:  # weights the registry cannot rebuild
                 state = {k: v.contiguous() for k, v in self.backbone.module.state_dict().items()}
                 save_torch(state, str(staging / "backbone.safetensors"))
+            # A backbone from a local folder is copied in: the folder must load where that one is not.
+            name = bundle(self.backbone.name, staging)
+            described = {**self.backbone.describe(), "name": name}
+            if name != self.backbone.name:
+                described["source"] = name.partition(":")[2]  # not this machine's path
             config = {"format": FORMAT, "modality": self.backbone.modality, "classes": self.classes,
                       "finetuned": self.finetuned,
-                      "backbone": {"name": self.backbone.name, "options": self.backbone_options,
-                                   **self.backbone.describe()},
+                      "backbone": {"name": name, "options": self.backbone_options, **described},
                       **self.info.get("config", {})}
             write_json(staging / "config.json", config)
             write_json(staging / "labels.json", self.classes)
@@ -153,8 +159,8 @@ class Model:
                 (staging / name).write_text(text, encoding="utf-8")
             # mkdtemp makes a private folder; a model folder is meant to be shared like any output.
             staging.chmod(0o755)
-            for path in staging.iterdir():
-                path.chmod(0o644)
+            for path in staging.rglob("*"):
+                path.chmod(0o755 if path.is_dir() else 0o644)
             _replace_folder(staging, folder)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -184,7 +190,7 @@ class Model:
         head = _load_head(folder / "head.safetensors", len(classes))
         if not pretrained:
             options = {**options, "pretrained": False}
-        backbone = create_backbone(name, **options)
+        backbone = create_backbone(resolve(name, folder), **options)
         if finetuned or not pretrained:
             weights = folder / "backbone.safetensors"
             if not weights.is_file():
