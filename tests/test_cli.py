@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from headstart.backbones import create_backbone
 from headstart.cli import app
 from headstart.data import read_dataset
+from headstart.learn.head import LinearHead
 from headstart.model import Model
 
 runner = CliRunner()
@@ -74,19 +76,21 @@ def test_fit_states_the_scratch_verdict_once(text_csv, tiny_bert_name, tmp_path,
     assert (result.stdout + result.stderr).count("Verdict:") == 1
 
 
+NEW_TEXTS = ["the coach and the team win the match", "spicy pasta with cheese", "my laptop screen", "a robot chip"]
+
+
 def test_predict_writes_one_row_an_item_with_probabilities(probe_run, tmp_path):
     _, folder = probe_run
     data = tmp_path / "new.csv"
-    data.write_text("text\nthe coach and the team win the match\nspicy pasta with cheese\nmy laptop screen\n"
-                    "a robot chip\n", encoding="utf-8")
+    data.write_text("text\n" + "\n".join(NEW_TEXTS) + "\n", encoding="utf-8")
     out = tmp_path / "predictions" / "new.csv"
     result = invoke("predict", folder, data, "--out", out)
     assert result.exit_code == 0, result.output
     assert "4 predictions written" in result.stderr
     rows = _read_csv(out.read_text(encoding="utf-8"))
     classes = json.loads((folder / "labels.json").read_text())
-    assert list(rows[0]) == ["item", "prediction", "confidence", *[f"p_{c}" for c in classes]]
-    assert [row["item"] for row in rows] == [f"new.csv row {i}" for i in range(2, 6)]
+    assert list(rows[0]) == ["text", "prediction", "confidence", *[f"p_{c}" for c in classes]]
+    assert [row["text"] for row in rows] == NEW_TEXTS  # was an 'item' column: "new.csv row 2"...
     proba = np.array([[float(row[f"p_{c}"]) for c in classes] for row in rows])
     np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-5)
     expected = Model.load(folder).predict_proba(read_dataset(data, require_labels=False))
@@ -99,6 +103,53 @@ def test_predict_writes_one_row_an_item_with_probabilities(probe_run, tmp_path):
     result = invoke("predict", folder, data)
     assert result.exit_code == 0, result.output
     assert _read_csv(result.stdout) == rows
+
+
+def test_predict_keeps_the_input_columns_and_puts_the_id_first(probe_run, tmp_path):
+    _, folder = probe_run
+    data = _write(tmp_path / "tickets.csv", "text,channel,ticket\n" + "".join(
+        f'"{text}",{channel},T-{i}\n' for i, (text, channel) in enumerate(zip(NEW_TEXTS, "ewew"))))
+    out = tmp_path / "predictions.csv"
+    result = invoke("predict", folder, data, "--id-column", "ticket", "--out", out)
+    assert result.exit_code == 0, result.output
+    rows = _read_csv(out.read_text(encoding="utf-8"))
+    classes = json.loads((folder / "labels.json").read_text())
+    assert list(rows[0]) == ["ticket", "text", "channel", "prediction", "confidence", *[f"p_{c}" for c in classes]]
+    assert [(row["ticket"], row["text"], row["channel"]) for row in rows] == \
+        [(f"T-{i}", text, channel) for i, (text, channel) in enumerate(zip(NEW_TEXTS, "ewew"))]
+    expected = Model.load(folder).predict_proba(NEW_TEXTS)
+    assert [row["prediction"] for row in rows] == [classes[i] for i in expected.argmax(1)]
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("text,ticket\nthe team,1\nsome soup,2\n", ["--id-column", "'id'", "'text'", "'ticket'"]),
+    ("text,id\nthe team,1\nsome soup,\n", ["tickets.csv row 3", "column 'id'", "empty"]),
+    ("text,id\nthe team,7\nsome soup,8\nthe chip,7\n", ["tickets.csv row 4", "column 'id'", "'7'", "row 2"]),
+], ids=["missing", "empty", "repeated"])
+def test_a_bad_id_column_is_one_line_and_writes_nothing(probe_run, tmp_path, content, expected):
+    _, folder = probe_run
+    data = _write(tmp_path / "tickets.csv", content)
+    out = tmp_path / "out" / "predictions.csv"
+    result = invoke("predict", folder, data, "--id-column", "id", "--out", out)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for part in expected:
+        assert part in lines[0], (part, lines[0])
+    assert not out.parent.exists()
+
+
+def test_predict_on_a_folder_of_images_names_each_image_relative_to_the_folder(image_folder, tmp_path):
+    backbone = create_backbone("timm:resnet18", pretrained=False, image_size=32)
+    rng = np.random.default_rng(0)
+    head = LinearHead(rng.normal(0, 0.1, (3, 512)).astype(np.float32), np.zeros(3, np.float32))
+    folder = Model(backbone, head, ["blue", "dark", "red"], backbone_options={"image_size": 32}).save(tmp_path / "m")
+    result = invoke("predict", folder, image_folder, "--id-column", "path")
+    assert result.exit_code == 0, result.output
+    rows = _read_csv(result.stdout)
+    assert list(rows[0])[:2] == ["path", "prediction"]
+    paths = sorted(p.relative_to(image_folder).as_posix() for p in image_folder.rglob("*.png"))
+    assert [row["path"] for row in rows] == paths and paths[0] == "blue/blue_00.png"
 
 
 def test_report_prints_the_metrics(probe_run):
@@ -215,7 +266,7 @@ def test_report_of_a_folder_that_is_not_a_model(tmp_path):
     result = invoke("report", tmp_path)
     assert result.exit_code == 2
     assert result.stderr.strip().startswith("error: ") and str(tmp_path) in result.stderr
-    result = invoke("predict", tmp_path, tmp_path / "x.csv")
+    result = invoke("predict", tmp_path, _write(tmp_path / "x.csv", "text\nthe team\n"))
     assert result.exit_code == 2 and "config.json" in result.stderr
 
 

@@ -37,7 +37,9 @@ def test_folder_contents(probe_run, learnable_csv):
     config = json.loads((folder / "config.json").read_text())
     assert config["format"] == FORMAT and config["modality"] == "text" and config["mode"] == "probe"
     assert config["classes"] == ["food", "sports", "tech"] and config["finetuned"] is False
-    assert config["backbone"]["name"] == model.backbone.name and config["backbone"]["feature_dim"] == 32
+    # The tiny BERT is a local folder (hf:<folder>): the model folder carries a copy of it.
+    assert config["backbone"]["name"] == "hf:./backbone" and config["backbone"]["feature_dim"] == 32
+    assert (folder / "backbone" / "config.json").is_file()
     assert json.loads((folder / "labels.json").read_text()) == ["food", "sports", "tech"]
 
     metrics = json.loads((folder / "metrics.json").read_text())
@@ -156,6 +158,70 @@ def test_a_model_of_images_that_must_not_be_mirrored_predicts_from_the_image_alo
     np.testing.assert_allclose(loaded.features(paths, engine="torch"), plain, atol=1e-5)
 
 
+def test_one_text_is_one_item_not_one_per_character(probe_run):
+    model, _ = probe_run
+    text = TEXTS[0]
+    proba = model.predict_proba(text)
+    assert proba.shape == (1, len(model.classes))  # was (36, 3): one row per character
+    np.testing.assert_allclose(proba, model.predict_proba([text]), atol=1e-6)
+    assert model.predict(text) == model.predict([text]) and len(model.predict(text)) == 1
+
+
+def test_one_image_path_is_one_item_as_a_str_or_a_path(image_folder):
+    backbone = create_backbone("timm:resnet18", pretrained=False, image_size=32)
+    rng = np.random.default_rng(0)
+    head = LinearHead(rng.normal(0, 0.1, (3, 512)).astype(np.float32), np.zeros(3, np.float32))
+    model = Model(backbone, head, ["blue", "dark", "red"], backbone_options={"image_size": 32})
+    path = sorted(image_folder.rglob("*.png"))[0]
+    expected = model.predict_proba([str(path)], engine="torch")
+    for one in (path, str(path)):
+        np.testing.assert_allclose(model.predict_proba(one, engine="torch"), expected, atol=1e-6)
+        assert model.predict(one, engine="torch") == [model.classes[int(expected.argmax())]]
+
+
+@pytest.mark.parametrize("prefix", ["hf", "st"])
+def test_a_model_folder_copied_elsewhere_loads_without_the_backbone_folder(prefix, tiny_bert_folder, tiny_st_folder,
+                                                                           tmp_path, monkeypatch):
+    """A backbone read from a folder travels inside the model folder: copied to another machine (here:
+    the original backbone folder removed, another working directory), the model predicts the same."""
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(tiny_bert_folder if prefix == "hf" else tiny_st_folder, work / "encoders" / "tiny")
+    monkeypatch.chdir(work)
+    backbone = create_backbone(f"{prefix}:encoders/tiny")  # relative to the working directory, as people type it
+    rng = np.random.default_rng(0)
+    head = LinearHead(rng.normal(0, 0.5, (3, 32)).astype(np.float32), np.zeros(3, np.float32))
+    model = Model(backbone, head, ["food", "sports", "tech"], backbone_options={"max_length": 32})
+    model.save(work / "runs" / "tiny")
+    expected = model.predict_proba(TEXTS, engine="torch")
+
+    elsewhere = tmp_path / "other-machine"
+    shutil.copytree(work / "runs" / "tiny", elsewhere / "tiny")
+    shutil.rmtree(work)
+    monkeypatch.chdir(elsewhere)
+    config_text = (elsewhere / "tiny" / "config.json").read_text()
+    assert str(tmp_path) not in config_text and "encoders/tiny" not in config_text
+    assert json.loads(config_text)["backbone"]["name"] == f"{prefix}:./backbone"
+    loaded = Model.load("tiny")
+    np.testing.assert_allclose(loaded.predict_proba(TEXTS, engine="torch"), expected, atol=1e-6)
+    assert loaded.backbone.max_length == 32
+
+    shutil.rmtree(elsewhere / "tiny" / "backbone")
+    with pytest.raises(ModelError, match="copy of its backbone is missing"):
+        Model.load("tiny")
+
+
+@pytest.mark.requires_minilm
+def test_a_packaged_backbone_is_stored_by_its_registry_name_not_a_path(tmp_path):
+    backbone = create_backbone("minilm-l6")
+    head = LinearHead(np.zeros((2, 384), np.float32), np.zeros(2, np.float32))
+    folder = Model(backbone, head, ["neg", "pos"]).save(tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["backbone"]["name"] == "minilm-l6" and "/" not in config["backbone"]["source"]
+    assert not (folder / "backbone").exists()
+
+
 # -- saves that must not happen, or fail half-way --------------------------------------------------------
 
 def test_existing_folder_that_is_not_a_model_is_refused(probe_run, tmp_path):
@@ -209,11 +275,13 @@ def test_a_failure_during_save_leaves_no_partial_folder(probe_run, tmp_path, mon
     # Over an existing model: the old one stays whole.
     monkeypatch.undo()
     model.save(tmp_path / "old")
-    saved = {name: (tmp_path / "old" / name).read_bytes() for name in _listing(tmp_path / "old")}
+    listing = _listing(tmp_path)
+    saved = {name: (tmp_path / "old" / name).read_bytes() for name in _listing(tmp_path / "old")
+             if (tmp_path / "old" / name).is_file()}
     monkeypatch.setattr(model_module, "write_json", failing)
     with pytest.raises(OSError):
         headstart.api.save(model, tmp_path / "old")
-    assert _listing(tmp_path) == ["old"] + [f"old/{n}" for n in sorted(saved)]
+    assert _listing(tmp_path) == listing
     assert {name: (tmp_path / "old" / name).read_bytes() for name in saved} == saved
     monkeypatch.undo()
     assert Model.load(tmp_path / "old").classes == model.classes

@@ -18,6 +18,7 @@ import numpy as np
 
 from headstart.backbones import backbone_name_for, backbone_options, create_backbone
 from headstart.data import Dataset, assign_splits, read_dataset
+from headstart.data.input_table import read_input_table
 from headstart.data.splits import concat
 from headstart.errors import DataError
 from headstart.evaluate import classification_metrics, write_report
@@ -183,10 +184,40 @@ def predict(model: Model | str | Path, data, **columns) -> tuple[Dataset, np.nda
     """Read ``data`` (labels optional) and return it with class probabilities (n, k)."""
     model = model if isinstance(model, Model) else load(model)
     dataset = read_dataset(data, require_labels=False, **columns) if not isinstance(data, Dataset) else data
+    _check_modality(model, dataset)
+    return dataset, model.predict_proba(dataset)
+
+
+def predict_table(model: Model | str | Path, data: str | Path, *, id_column: str | None = None,
+                  text_column: str = "text", path_column: str = "path") -> tuple[list[str], list[list[str]]]:
+    """Predictions a user can join: the input's columns, then the prediction and its probabilities.
+
+    Args:
+        model: a Model, or its folder.
+        data: a CSV/TSV/JSONL file or a folder of images; labels not needed.
+        id_column: the column naming each row: it goes first and must be filled in and unique.
+        text_column: the column of the texts.
+        path_column: the column of image paths (a folder's images are listed under this name,
+            relative to the folder).
+
+    Returns:
+        (header, rows): one row per input row, in its order, every cell a string; the columns are
+        the input's, then ``prediction``, ``confidence`` and ``p_<class>`` in ``model.classes`` order.
+
+    Raises:
+        DataError: unreadable data, data of the other modality, or a missing, empty or repeated id.
+    """
+    # The data first: a bad row is found before the model's seconds of loading.
+    table = read_input_table(data, id_column=id_column, text_column=text_column, path_column=path_column)
+    model = model if isinstance(model, Model) else load(model)
+    _check_modality(model, table.dataset)
+    return table.with_predictions(model.classes, model.predict_proba(table.dataset))
+
+
+def _check_modality(model: Model, dataset: Dataset) -> None:
     if dataset.modality != model.backbone.modality:
         raise DataError(f"the model reads {model.backbone.modality}, the data are {dataset.modality}",
                         where=dataset.source)
-    return dataset, model.predict_proba(dataset)
 
 
 # -- choosing and checking transfer (headstart.transfer) ------------------------------------------

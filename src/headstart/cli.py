@@ -111,15 +111,14 @@ def fit(data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image
 def predict(model_dir: Path = typer.Argument(..., help="A model folder written by `headstart fit`."),
             data: Path = typer.Argument(..., help="CSV/TSV/JSONL file or image folder; labels not needed."),
             out: Optional[Path] = typer.Option(None, help="CSV to write (default: stdout)."),
+            id_column: Optional[str] = typer.Option(None, help="Column naming each row (filled in, unique); "
+                                                               "it goes first."),
             text_column: str = TEXT_COLUMN, path_column: str = PATH_COLUMN) -> None:
-    """Predict labels and class probabilities; write them as CSV."""
+    """Predict labels and class probabilities; write them as CSV beside the input's own columns."""
     from headstart import api
 
-    model = api.load(model_dir)
-    dataset, proba = api.predict(model, data, text_column=text_column, path_column=path_column)
-    header = ["item", "prediction", "confidence", *[f"p_{name}" for name in model.classes]]
-    rows = [[origin, model.classes[p.argmax()], f"{p.max():.6f}", *[f"{v:.6f}" for v in p]]
-            for origin, p in zip(dataset.origins, proba)]
+    header, rows = api.predict_table(model_dir, data, id_column=id_column, text_column=text_column,
+                                     path_column=path_column)
     if out is None:
         writer = csv.writer(sys.stdout)
         writer.writerow(header)

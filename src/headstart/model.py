@@ -1,8 +1,9 @@
 """A trained model as a folder: safetensors weights, config, labels, metrics and a manifest.
 
 The folder loads without the training code or pickles: the backbone is
-rebuilt from its registry name, fine-tuned weights come from
-``backbone.safetensors`` and the head from ``head.safetensors``.
+rebuilt from its registry name (a backbone from a local folder is copied
+into the model folder, see :mod:`headstart.backbones.portable`), fine-tuned
+weights come from ``backbone.safetensors`` and the head from ``head.safetensors``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from safetensors.numpy import load_file as load_numpy, save_file as save_numpy
 from safetensors.torch import load_file as load_torch, save_file as save_torch
 
 from headstart.backbones import Backbone, create_backbone
+from headstart.backbones.portable import bundle, resolve
 from headstart.data.dataset import Dataset
 from headstart.errors import ModelError
 from headstart.features.extract import cached_features, compute_features
@@ -83,15 +85,15 @@ class Model:
         """
         return self.finetuned and self.backbone.modality == "image" and self.backbone.mirror
 
-    def features(self, data: Dataset | Sequence[str], *, engine: str = "auto",
+    def features(self, data: Dataset | Sequence[str] | str | os.PathLike, *, engine: str = "auto",
                  cache_dir: str | Path | None = None) -> np.ndarray:
-        """Backbone features (n, d) of ``data`` (a Dataset, or a list of texts or image paths).
+        """Backbone features (n, d) of ``data``: a Dataset, a list of texts or image paths, or one of them.
 
         A frozen backbone's features of a Dataset go through the on-disk cache; a fine-tuned image
         model's average each image with its mirror (:attr:`sees_mirror_images`).
         """
         dataset = data if isinstance(data, Dataset) else None
-        items = dataset.items if dataset else list(data)
+        items = dataset.items if dataset else _items(data)
         if dataset is not None and not self.finetuned:
             return cached_features(self.backbone, items, dataset.hashes, engine=engine, cache_dir=cache_dir)
         features = compute_features(self.backbone, items, engine=engine, cache_dir=cache_dir, description="predicting")
@@ -101,15 +103,17 @@ class Model:
             features /= 2
         return features
 
-    def predict_proba(self, data: Dataset | Sequence[str], **options) -> np.ndarray:
+    def predict_proba(self, data: Dataset | Sequence[str] | str | os.PathLike, **options) -> np.ndarray:
         """Class probabilities, shape (n, len(classes)), columns in :attr:`classes` order.
 
-        ``data`` is a Dataset or a list of texts / image paths.
+        ``data`` is a Dataset, a list of texts / image paths, or one text or image path (a ``str`` or
+        ``Path``), which is one item: its probabilities come as shape (1, len(classes)), as
+        scikit-learn's estimators answer one sample.
         """
         return self.head.proba(self.features(data, **options))
 
-    def predict(self, data: Dataset | Sequence[str], **options) -> list[str]:
-        """Predicted label names, length n."""
+    def predict(self, data: Dataset | Sequence[str] | str | os.PathLike, **options) -> list[str]:
+        """Predicted label names, length n; one text or image path gives a list of one label."""
         return [self.classes[i] for i in self.predict_proba(data, **options).argmax(axis=1)]
 
     # -- the folder --------------------------------------------------------------------------
@@ -135,10 +139,14 @@ class Model:
             if self.finetuned or not self.backbone.pretrained:  # weights the registry cannot rebuild
                 state = {k: v.contiguous() for k, v in self.backbone.module.state_dict().items()}
                 save_torch(state, str(staging / "backbone.safetensors"))
+            # A backbone from a local folder is copied in: the folder must load where that one is not.
+            name = bundle(self.backbone.name, staging)
+            described = {**self.backbone.describe(), "name": name}
+            if name != self.backbone.name:
+                described["source"] = name.partition(":")[2]  # not this machine's path
             config = {"format": FORMAT, "modality": self.backbone.modality, "classes": self.classes,
                       "finetuned": self.finetuned,
-                      "backbone": {"name": self.backbone.name, "options": self.backbone_options,
-                                   **self.backbone.describe()},
+                      "backbone": {"name": name, "options": self.backbone_options, **described},
                       **self.info.get("config", {})}
             write_json(staging / "config.json", config)
             write_json(staging / "labels.json", self.classes)
@@ -151,8 +159,8 @@ class Model:
                 (staging / name).write_text(text, encoding="utf-8")
             # mkdtemp makes a private folder; a model folder is meant to be shared like any output.
             staging.chmod(0o755)
-            for path in staging.iterdir():
-                path.chmod(0o644)
+            for path in staging.rglob("*"):
+                path.chmod(0o755 if path.is_dir() else 0o644)
             _replace_folder(staging, folder)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -182,7 +190,7 @@ class Model:
         head = _load_head(folder / "head.safetensors", len(classes))
         if not pretrained:
             options = {**options, "pretrained": False}
-        backbone = create_backbone(name, **options)
+        backbone = create_backbone(resolve(name, folder), **options)
         if finetuned or not pretrained:
             weights = folder / "backbone.safetensors"
             if not weights.is_file():
@@ -201,6 +209,13 @@ class Model:
 
 
 _COPY_AGAIN = "copy the whole model folder again, or fit the model again"
+
+
+def _items(data: Sequence[str] | str | os.PathLike) -> list[str]:
+    """The items of ``data`` as strings; one text or path is one item, not a sequence of characters."""
+    if isinstance(data, (str, os.PathLike)):
+        return [os.fspath(data)]
+    return [os.fspath(item) for item in data]
 
 
 def _shown(value, limit: int = 60) -> str:

