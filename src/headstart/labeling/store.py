@@ -3,11 +3,9 @@
     store = Store.open("labels.db")                      # or "postgresql://user@host/db"
     store.add_label("item-17", "positive", annotator="ana")
 
-Durability: SQLite runs in WAL mode with ``synchronous=FULL``, so a label is on disk when
-:meth:`Store.add_label` returns; a process killed right after loses nothing it acknowledged.
-Write transactions on SQLite start with ``BEGIN IMMEDIATE`` (a second writer waits for the
-lock instead of failing half-way); readers never block writers (WAL), so training that reads the
-pool never holds up labeling. The schema comes from the Alembic migrations, run on open.
+A label is on disk when :meth:`Store.add_label` returns, and training that reads the pool never
+holds up labeling (:mod:`~headstart.labeling.database`: WAL, full sync, ``BEGIN IMMEDIATE``). The
+schema comes from the Alembic migrations, run on open.
 """
 
 from __future__ import annotations
@@ -18,65 +16,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, NamedTuple, Sequence
 
-from sqlalchemy import create_engine, event, func, inspect, select, update
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import create_engine, func, inspect, select, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from headstart.errors import LabelConflictError, LabelingError, NotAllowedError
+from headstart.labeling.database import database_url, migrate, sqlite_engine
 from headstart.labeling.models import (ROLES, SOURCES, Item, Label, ModelVersion, Prediction, Project, ReviewEntry,
                                       utcnow)
-
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-SQLITE_BUSY_MS = 30_000
-
-
-def database_url(where: str | Path) -> str:
-    """A SQLAlchemy URL from a path (SQLite) or a URL; ``postgresql://`` uses psycopg 3."""
-    text = str(where)
-    if "://" not in text:
-        return f"sqlite:///{Path(text).expanduser().absolute()}"
-    if text.startswith("postgresql://") or text.startswith("postgres://"):
-        return "postgresql+psycopg://" + text.split("://", 1)[1]
-    return text
-
-
-def _sqlite_engine(url: str, immediate: bool) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection, _record):
-        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (pysqlite's own is deferred)
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine
-
-
-def migrate(engine: Engine) -> None:
-    """Bring the database's schema to the newest migration (Alembic, run in-process)."""
-    from alembic import command
-    from alembic.config import Config
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(config).get_current_head()
-    with engine.begin() as connection:
-        if MigrationContext.configure(connection).get_current_revision() == head:
-            return
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
-
 
 class ItemRow(NamedTuple):
     """An item as stored: ``id`` is the store's own key, ``external_id`` the pool's id (what people and
@@ -129,8 +77,8 @@ class Store:
         self.where = make_url(url).database if self.dialect == "sqlite" else \
             make_url(url).render_as_string(hide_password=True)
         if self.dialect == "sqlite":
-            self.engine = _sqlite_engine(url, immediate=False)
-            self._write_engine = _sqlite_engine(url, immediate=True)
+            self.engine = sqlite_engine(url, immediate=False)
+            self._write_engine = sqlite_engine(url, immediate=True)
         else:
             self.engine = self._write_engine = create_engine(url, pool_pre_ping=True)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
