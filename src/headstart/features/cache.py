@@ -37,6 +37,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from headstart.paths import mark_used
+
 INDEX_NAME = "index.sqlite"
 _SCHEMA_VERSION = 2  # another version's index is dropped and rebuilt from the shards
 _SCHEMA = """
@@ -210,6 +212,7 @@ class FeatureCache:
         self._readable: dict[int, bool] = {}  # shards checked so far
         self._places: dict[str, tuple[int, int]] = {}  # hashes located so far: get() after missing()
         if self.folder.is_dir():
+            mark_used(self.folder)
             self._open_index()
             self._reconcile()
 

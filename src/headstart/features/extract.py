@@ -23,7 +23,7 @@ import torch
 from headstart.backbones.base import Backbone
 from headstart.features.cache import FeatureCache
 from headstart.output import atomic_path
-from headstart.paths import default_cache_dir
+from headstart.paths import default_cache_dir, mark_used
 from headstart.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,8 @@ def onnx_session(backbone: Backbone, cache_dir: str | Path | None = None):
     path = Path(cache_dir or default_cache_dir()) / "onnx" / f"{backbone.fingerprint()[:24]}.onnx"
     if not path.exists():
         export_onnx(backbone, path)
+    else:
+        mark_used(path)
     return session_of(str(path), torch.get_num_threads())
 
 

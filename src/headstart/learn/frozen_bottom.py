@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from headstart.backbones.base import Backbone
-from headstart.paths import default_cache_dir
+from headstart.paths import default_cache_dir, mark_used
 from headstart.features.extract import ENGINES, example_inputs, export_onnx, session_of
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,8 @@ def _onnx_bottom(backbone: Backbone, bottom: nn.Module, n_groups: int, cache_dir
     path = Path(cache_dir or default_cache_dir()) / "onnx" / f"{backbone.fingerprint()[:24]}-bottom{n_groups}.onnx"
     if not path.exists():
         export_onnx(backbone, path, module=bottom, output_name="hidden")
+    else:
+        mark_used(path)
     # The bottom runs in the thread that prepares the next batch, beside the top's training step:
     # half the cores, threads that sleep when idle, so they leave the training step its cores
     # (the fastest of the arrangements timed: benchmarks/README.md).
