@@ -27,6 +27,7 @@ from safetensors.torch import load_file as load_torch, save_file as save_torch
 from headstart.backbones import Backbone, create_backbone
 from headstart.backbones.portable import bundle, resolve
 from headstart.data.dataset import Dataset
+from headstart.data.sources import shown
 from headstart.errors import ModelError
 from headstart.features.extract import cached_features, compute_features
 from headstart.learn.head import LinearHead
@@ -183,7 +184,7 @@ class Model:
         config = _read_json(config_path, None)
         if not isinstance(config, dict) or config.get("format") != FORMAT:
             found = config.get("format") if isinstance(config, dict) else config
-            raise ModelError(f"unknown model format {_shown(found)}", where=str(config_path),
+            raise ModelError(f"unknown model format {shown(found)}", where=str(config_path),
                              fix=f"this headstart reads {FORMAT}")
         name, options, pretrained, finetuned, classes = _backbone_config(config, config_path)
         # The head first: a damaged folder is found before the backbone's seconds of loading.
@@ -216,12 +217,6 @@ def _items(data: Sequence[str] | str | os.PathLike) -> list[str]:
     if isinstance(data, (str, os.PathLike)):
         return [os.fspath(data)]
     return [os.fspath(item) for item in data]
-
-
-def _shown(value, limit: int = 60) -> str:
-    """``repr(value)``, cut to about ``limit`` characters: a damaged file's content can be anything."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _first_line(error: BaseException) -> str:
@@ -258,11 +253,11 @@ def _backbone_config(config: dict, path: Path) -> tuple[str, dict, bool, bool, l
               "classes": (config.get("classes"), list)}
     for field, (value, kind) in fields.items():
         if not isinstance(value, kind):
-            raise ModelError(f"field '{field}' is {_shown(value)}, expected a {kind.__name__}", where=str(path),
+            raise ModelError(f"field '{field}' is {shown(value)}, expected a {kind.__name__}", where=str(path),
                              fix=_COPY_AGAIN)
     classes = fields["classes"][0]
     if len(classes) < 2 or not all(isinstance(name, str) for name in classes):
-        raise ModelError(f"field 'classes' is {_shown(classes)}, expected two or more label names",
+        raise ModelError(f"field 'classes' is {shown(classes)}, expected two or more label names",
                          where=str(path), fix=_COPY_AGAIN)
     return tuple(value for value, _ in fields.values())  # type: ignore[return-value]
 

@@ -115,3 +115,17 @@ def _handle_errors(app: FastAPI) -> None:
             field = ".".join(str(part) for part in problem.get("loc", ()) if part != "body") or "body"
             problems.append(f"{field}: {problem.get('msg', 'invalid')}")
         return _answer(request, 422, "; ".join(problems) + " (see /docs for the request's fields)")
+
+    # The schema documents that answer as it is, {"detail": message}, not as FastAPI's list of problems.
+    build_schema = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            components = build_schema().get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in components:
+                components["HTTPValidationError"] = {"title": "HTTPValidationError", "type": "object",
+                                                     "properties": {"detail": {"title": "Detail", "type": "string"}},
+                                                     "required": ["detail"]}
+        return app.openapi_schema
+
+    app.openapi = openapi
