@@ -9,11 +9,12 @@ An item that takes one label is leased to one annotator at a time; an item that 
 annotators may be leased to each of them once. A lease ``seconds`` old is free again (whoever held
 it closed the page). Times come from ``clock`` (wall-clock seconds, as every server must agree).
 
-Taking is atomic across processes. SQLite: the write transaction starts with ``BEGIN IMMEDIATE``
-(:meth:`Store.writing <headstart.labeling.store.Store.writing>`), so takes on one database run one
-after another. PostgreSQL: the candidate items' rows are locked ``FOR NO KEY UPDATE SKIP LOCKED``,
-so a concurrent take passes over the items another take is deciding on (``NO KEY``: labels, which
-only reference an item, are not held up by the lock).
+Taking is atomic across processes: takes on one database run one after another, each seeing the
+leases of the one before. SQLite: the write transaction starts with ``BEGIN IMMEDIATE``
+(:meth:`Store.writing <headstart.labeling.store.Store.writing>`). PostgreSQL: the transaction
+first takes one advisory lock, held until it ends. Row locks with ``SKIP LOCKED`` were tried first:
+a take then passed over every candidate another take had locked, and came back short or empty
+while the other server was deciding (and two takes locking rows in different orders can deadlock).
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Sequence
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from headstart.labeling.models import Item, Lease
 from headstart.labeling.store import Store
+
+# The key of the PostgreSQL advisory lock that puts takes on one database in a row ("lease" in ASCII).
+_TAKING = 0x6C65617365
 
 
 class Leases:
@@ -40,13 +44,13 @@ class Leases:
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), timezone.utc)
 
-    def _lock(self, session: Session, items: Sequence[str], *, skip_locked: bool) -> dict[str, tuple[int, int]]:
-        """The items' (store id, labels required) by external id; on PostgreSQL their rows are locked
-        until the transaction ends (``skip_locked``: rows another transaction holds are left out)."""
+    def _taking(self, session: Session, items: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """Wait for the other takes on this database to end; then the items' (store id, labels
+        required) by external id."""
+        if self.store.dialect == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _TAKING})
         query = select(Item.external_id, Item.id, Item.required_labels).where(
             Item.external_id.in_([str(item) for item in items]))
-        if self.store.dialect == "postgresql":
-            query = query.with_for_update(key_share=True, skip_locked=skip_locked)
         return {external: (item_id, required) for external, item_id, required in session.execute(query)}
 
     def take(self, annotator: str, items: Sequence[str], n: int) -> list[str]:
@@ -58,7 +62,7 @@ class Leases:
         until = now + timedelta(seconds=self.seconds)
         granted: list[str] = []
         with self.store.writing() as session:
-            rows = self._lock(session, items, skip_locked=True)
+            rows = self._taking(session, items)
             ids = [item_id for item_id, _ in rows.values()]
             session.execute(delete(Lease).where(Lease.item_id.in_(ids), Lease.expires_at <= now))
             holders: dict[int, set[str]] = {}
@@ -66,7 +70,7 @@ class Leases:
                 holders.setdefault(item_id, set()).add(who)
             for external in map(str, items):
                 if external not in rows:
-                    continue  # unknown, or being leased by another server right now
+                    continue  # not an item of the pool
                 item_id, required = rows[external]
                 held = holders.setdefault(item_id, set())
                 if annotator in held or (required <= 1 and held):
@@ -83,7 +87,7 @@ class Leases:
         even while someone else holds the item (an undone label gives its item back to its author)."""
         until = self._now() + timedelta(seconds=self.seconds)
         with self.store.writing() as session:
-            rows = self._lock(session, [item], skip_locked=False)
+            rows = self._taking(session, [item])
             if str(item) not in rows:
                 return
             item_id = rows[str(item)][0]
