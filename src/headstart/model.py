@@ -3,7 +3,8 @@
 The folder loads without the training code or pickles: the backbone is
 rebuilt from its registry name (a backbone from a local folder is copied
 into the model folder, see :mod:`headstart.backbones.portable`), fine-tuned
-weights come from ``backbone.safetensors`` and the head from ``head.safetensors``.
+weights come from ``backbone/`` in their own library's layout (:mod:`headstart.backbones.layouts`)
+and the head from ``head.safetensors``.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.numpy import load_file as load_numpy, save_file as save_numpy
-from safetensors.torch import load_file as load_torch, save_file as save_torch
 
 from headstart.backbones import Backbone, create_backbone
+from headstart.backbones.layouts import load_weights, save_weights, weights_missing
 from headstart.backbones.portable import bundle, resolve
 from headstart.data.dataset import Dataset
 from headstart.errors import ModelError
@@ -137,10 +138,9 @@ class Model:
         try:
             save_numpy({"weight": self.head.weight, "bias": self.head.bias}, str(staging / "head.safetensors"))
             if self.finetuned or not self.backbone.pretrained:  # weights the registry cannot rebuild
-                state = {k: v.contiguous() for k, v in self.backbone.module.state_dict().items()}
-                save_torch(state, str(staging / "backbone.safetensors"))
-            # A backbone from a local folder is copied in: the folder must load where that one is not.
-            name = bundle(self.backbone.name, staging)
+                name = save_weights(self.backbone, staging)
+            else:  # a backbone from a local folder is copied in: the folder must load where that one is not
+                name = bundle(self.backbone.name, staging)
             described = {**self.backbone.describe(), "name": name}
             if name != self.backbone.name:
                 described["source"] = name.partition(":")[2]  # not this machine's path
@@ -190,17 +190,13 @@ class Model:
         head = _load_head(folder / "head.safetensors", len(classes))
         if not pretrained:
             options = {**options, "pretrained": False}
+        own_weights = finetuned or not pretrained
+        if own_weights and (missing := weights_missing(folder)) is not None:
+            raise ModelError("the fine-tuned weights are missing", where=str(missing),
+                             fix="copy the whole model folder")
         backbone = create_backbone(resolve(name, folder), **options)
-        if finetuned or not pretrained:
-            weights = folder / "backbone.safetensors"
-            if not weights.is_file():
-                raise ModelError("the fine-tuned weights are missing", where=str(weights),
-                                 fix="copy the whole model folder")
-            try:
-                backbone.module.load_state_dict(load_torch(str(weights)))
-            except (SafetensorError, OSError, RuntimeError) as error:  # truncated, or another backbone's
-                raise ModelError(f"cannot load the fine-tuned weights ({_first_line(error)})", where=str(weights),
-                                 fix=_COPY_AGAIN) from error
+        if own_weights:
+            load_weights(backbone, folder)
             backbone.module.eval()
         info = {"config": config, "metrics": _read_json(folder / "metrics.json", {}),
                 "history": _read_json(folder / "history.json", []),
