@@ -79,7 +79,8 @@ def _save_sentence_transformer(backbone: Backbone, folder: Path, scratch: Path) 
                    Pooling(backbone.feature_dim, pooled.pooling)]
         if pooled.normalize:
             modules.append(Normalize())
-        SentenceTransformer(modules=modules, device="cpu").save(str(folder))
+        # No model card of its own: the model folder describes the model.
+        SentenceTransformer(modules=modules, device="cpu").save(str(folder), create_model_card=False)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
