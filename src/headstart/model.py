@@ -194,10 +194,14 @@ class Model:
         if own_weights and (missing := weights_missing(folder)) is not None:
             raise ModelError("the fine-tuned weights are missing", where=str(missing),
                              fix="copy the whole model folder")
-        backbone = create_backbone(resolve(name, folder), **options)
+        # A timm network with weights of its own is built without the hub's, which would be downloaded
+        # only to be replaced (and could not be, offline).
+        hub_weights = {"pretrained": False} if own_weights and name.startswith("timm:") else {}
+        backbone = create_backbone(resolve(name, folder), **{**options, **hub_weights})
         if own_weights:
             load_weights(backbone, folder)
             backbone.module.eval()
+            backbone.pretrained = pretrained  # tuned from pretrained weights, or a random initialization
         info = {"config": config, "metrics": _read_json(folder / "metrics.json", {}),
                 "history": _read_json(folder / "history.json", []),
                 "manifest": _read_json(folder / "manifest.json", {})}

@@ -141,3 +141,15 @@ def test_a_folder_saved_before_the_layout_still_loads(image_folder, tmp_path):
     save_file({k: v.contiguous() for k, v in backbone.module.state_dict().items()}, str(folder / "backbone.safetensors"))
     np.testing.assert_allclose(Model.load(folder).predict_proba(paths, engine="torch"),
                                model.predict_proba(paths, engine="torch"), atol=1e-6)
+
+
+def test_a_finetuned_timm_model_loads_where_the_hub_weights_cannot_be_downloaded(image_folder, tmp_path):
+    """Its own weights replace the hub's, so loading does not fetch those (the tests run with HF_HUB_OFFLINE=1)."""
+    backbone = _nudged(create_backbone("timm:resnet18", pretrained=False, image_size=32))
+    backbone.pretrained = True  # as if tuned from the hub's ImageNet weights, which this machine lacks
+    model = _model(backbone, ("blue", "dark", "red"), image_size=32)
+    paths = [str(p) for p in sorted(image_folder.rglob("*.png"))[::5]]
+    loaded = Model.load(model.save(tmp_path / "tuned"))
+    assert loaded.backbone.pretrained and loaded.backbone.fingerprint() == backbone.fingerprint()
+    np.testing.assert_allclose(loaded.predict_proba(paths, engine="torch"), model.predict_proba(paths, engine="torch"),
+                               atol=1e-6)
