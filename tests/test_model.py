@@ -62,13 +62,15 @@ def test_folder_contents(probe_run, learnable_csv):
     assert html.lstrip().lower().startswith("<!doctype html") and "accuracy" in html.lower()
 
 
-def test_finetuned_folder_holds_the_backbone_weights_once(finetune_run):
+def test_finetuned_folder_holds_the_backbone_weights_once(finetune_run, tiny_bert_folder):
     """In the sentence-transformers layout of backbone/, which the folder's config names: no second copy."""
     model, folder = finetune_run
     assert not (folder / "backbone.safetensors").exists()
     config = json.loads((folder / "config.json").read_text())
     assert config["finetuned"] is True and config["mode"] == "finetune"
     assert config["backbone"]["name"] == "st:./backbone"
+    # Tuned from a local folder (hf:<path>): no path of this machine is recorded as its origin.
+    assert "finetuned_from" not in config["backbone"] and str(tiny_bert_folder) not in json.dumps(config)
     assert [p.name for p in folder.rglob("*.safetensors") if p.parent.name == "backbone"] == ["model.safetensors"]
     weights = load_file(str(folder / "backbone" / "model.safetensors"))
     state = model.backbone.module.encoder.state_dict()

@@ -26,7 +26,7 @@ from safetensors.numpy import load_file as load_numpy, save_file as save_numpy
 
 from headstart.backbones import Backbone, create_backbone
 from headstart.backbones.layouts import load_weights, save_weights, weights_missing
-from headstart.backbones.portable import bundle, resolve
+from headstart.backbones.portable import bundle, local_folder, resolve
 from headstart.data.dataset import Dataset
 from headstart.errors import ModelError
 from headstart.features.extract import cached_features, compute_features
@@ -144,6 +144,8 @@ class Model:
             described = {**self.backbone.describe(), "name": name}
             if name != self.backbone.name:
                 described["source"] = name.partition(":")[2]  # not this machine's path
+                if local_folder(self.backbone.name) is None:  # a registry name or hub id: where the weights began
+                    described["finetuned_from"] = self.backbone.name
             config = {"format": FORMAT, "modality": self.backbone.modality, "classes": self.classes,
                       "finetuned": self.finetuned,
                       "backbone": {"name": name, "options": self.backbone_options, **described},

@@ -153,3 +153,15 @@ def test_a_finetuned_timm_model_loads_where_the_hub_weights_cannot_be_downloaded
     assert loaded.backbone.pretrained and loaded.backbone.fingerprint() == backbone.fingerprint()
     np.testing.assert_allclose(loaded.predict_proba(paths, engine="torch"), model.predict_proba(paths, engine="torch"),
                                atol=1e-6)
+
+
+@pytest.mark.requires_minilm
+def test_a_finetuned_registry_text_backbone_names_where_it_began(tmp_path):
+    backbone = _nudged(create_backbone("minilm-l6"))
+    model = _model(backbone, ("neg", "pos"))
+    folder = model.save(tmp_path / "tuned")
+    described = json.loads((folder / "config.json").read_text())["backbone"]
+    assert described["name"] == "st:./backbone" and described["finetuned_from"] == "minilm-l6"
+    assert described["normalize"] is True and (folder / "backbone" / "2_Normalize").is_dir()
+    np.testing.assert_allclose(Model.load(folder).predict_proba(TEXTS, engine="torch"),
+                               model.predict_proba(TEXTS, engine="torch"), atol=1e-6)
