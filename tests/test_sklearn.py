@@ -162,3 +162,13 @@ def test_a_text_backbone_given_image_paths_or_an_image_backbone_given_texts(text
     texts, labels = texts_and_labels
     with pytest.raises(HeadstartError, match="no image file"):
         HeadstartClassifier(backbone="timm:resnet18").fit(texts, labels)
+
+
+@pytest.mark.requires_effnet
+def test_image_paths_are_images_with_the_default_image_backbone(image_folder):
+    paths = sorted(image_folder.rglob("*.png"))
+    labels = [path.parent.name for path in paths]
+    clf = HeadstartClassifier(mode="probe", image_size=64, engine="torch").fit(paths, labels)
+    assert clf.model_.backbone.name == "effnet-lite0" and list(clf.classes_) == ["blue", "dark", "red"]
+    assert clf.score([str(path) for path in paths], labels) > 0.9  # the colour gives the class
+    assert clf.predict_proba(paths[:4]).shape == (4, 3)
