@@ -62,15 +62,20 @@ def test_folder_contents(probe_run, learnable_csv):
     assert html.lstrip().lower().startswith("<!doctype html") and "accuracy" in html.lower()
 
 
-def test_finetuned_folder_holds_the_backbone_weights(finetune_run):
+def test_finetuned_folder_holds_the_backbone_weights_once(finetune_run, tiny_bert_folder):
+    """In the sentence-transformers layout of backbone/, which the folder's config names: no second copy."""
     model, folder = finetune_run
-    assert (folder / "backbone.safetensors").is_file()
+    assert not (folder / "backbone.safetensors").exists()
     config = json.loads((folder / "config.json").read_text())
     assert config["finetuned"] is True and config["mode"] == "finetune"
-    weights = load_file(str(folder / "backbone.safetensors"))
-    state = model.backbone.module.state_dict()
+    assert config["backbone"]["name"] == "st:./backbone"
+    # Tuned from a local folder (hf:<path>): no path of this machine is recorded as its origin.
+    assert "finetuned_from" not in config["backbone"] and str(tiny_bert_folder) not in json.dumps(config)
+    assert [p.name for p in folder.rglob("*.safetensors") if p.parent.name == "backbone"] == ["model.safetensors"]
+    weights = load_file(str(folder / "backbone" / "model.safetensors"))
+    state = model.backbone.module.encoder.state_dict()
     assert set(weights) == set(state)
-    for key in state:
+    for key in weights:
         np.testing.assert_array_equal(weights[key], state[key].numpy())
 
 
@@ -308,7 +313,7 @@ def test_loading_an_incomplete_or_foreign_folder_is_a_model_error(probe_run, fin
     with pytest.raises(ModelError, match="head"):
         Model.load(no_head)
     no_backbone = shutil.copytree(finetune_folder, tmp_path / "no_backbone")
-    (no_backbone / "backbone.safetensors").unlink()
+    (no_backbone / "backbone" / "model.safetensors").unlink()
     with pytest.raises(ModelError, match="fine-tuned weights"):
         Model.load(no_backbone)
     other = shutil.copytree(probe_folder, tmp_path / "other")

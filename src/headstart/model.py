@@ -3,7 +3,8 @@
 The folder loads without the training code or pickles: the backbone is
 rebuilt from its registry name (a backbone from a local folder is copied
 into the model folder, see :mod:`headstart.backbones.portable`), fine-tuned
-weights come from ``backbone.safetensors`` and the head from ``head.safetensors``.
+weights come from ``backbone/`` in their own library's layout (:mod:`headstart.backbones.layouts`)
+and the head from ``head.safetensors``.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.numpy import load_file as load_numpy, save_file as save_numpy
-from safetensors.torch import load_file as load_torch, save_file as save_torch
 
 from headstart.backbones import Backbone, create_backbone
-from headstart.backbones.portable import bundle, resolve
+from headstart.backbones.layouts import load_weights, save_weights, weights_missing
+from headstart.backbones.portable import bundle, local_folder, resolve
 from headstart.data.dataset import Dataset
 from headstart.data.sources import shown
 from headstart.errors import ModelError
@@ -138,13 +139,14 @@ class Model:
         try:
             save_numpy({"weight": self.head.weight, "bias": self.head.bias}, str(staging / "head.safetensors"))
             if self.finetuned or not self.backbone.pretrained:  # weights the registry cannot rebuild
-                state = {k: v.contiguous() for k, v in self.backbone.module.state_dict().items()}
-                save_torch(state, str(staging / "backbone.safetensors"))
-            # A backbone from a local folder is copied in: the folder must load where that one is not.
-            name = bundle(self.backbone.name, staging)
+                name = save_weights(self.backbone, staging)
+            else:  # a backbone from a local folder is copied in: the folder must load where that one is not
+                name = bundle(self.backbone.name, staging)
             described = {**self.backbone.describe(), "name": name}
             if name != self.backbone.name:
                 described["source"] = name.partition(":")[2]  # not this machine's path
+                if local_folder(self.backbone.name) is None:  # a registry name or hub id: where the weights began
+                    described["finetuned_from"] = self.backbone.name
             config = {"format": FORMAT, "modality": self.backbone.modality, "classes": self.classes,
                       "finetuned": self.finetuned,
                       "backbone": {"name": name, "options": self.backbone_options, **described},
@@ -191,18 +193,18 @@ class Model:
         head = _load_head(folder / "head.safetensors", len(classes))
         if not pretrained:
             options = {**options, "pretrained": False}
-        backbone = create_backbone(resolve(name, folder), **options)
-        if finetuned or not pretrained:
-            weights = folder / "backbone.safetensors"
-            if not weights.is_file():
-                raise ModelError("the fine-tuned weights are missing", where=str(weights),
-                                 fix="copy the whole model folder")
-            try:
-                backbone.module.load_state_dict(load_torch(str(weights)))
-            except (SafetensorError, OSError, RuntimeError) as error:  # truncated, or another backbone's
-                raise ModelError(f"cannot load the fine-tuned weights ({_first_line(error)})", where=str(weights),
-                                 fix=_COPY_AGAIN) from error
+        own_weights = finetuned or not pretrained
+        if own_weights and (missing := weights_missing(folder)) is not None:
+            raise ModelError("the fine-tuned weights are missing", where=str(missing),
+                             fix="copy the whole model folder")
+        # A timm network with weights of its own is built without the hub's, which would be downloaded
+        # only to be replaced (and could not be, offline).
+        hub_weights = {"pretrained": False} if own_weights and name.startswith("timm:") else {}
+        backbone = create_backbone(resolve(name, folder), **{**options, **hub_weights})
+        if own_weights:
+            load_weights(backbone, folder)
             backbone.module.eval()
+            backbone.pretrained = pretrained  # tuned from pretrained weights, or a random initialization
         info = {"config": config, "metrics": _read_json(folder / "metrics.json", {}),
                 "history": _read_json(folder / "history.json", []),
                 "manifest": _read_json(folder / "manifest.json", {})}
