@@ -1,5 +1,5 @@
-"""The server's Prometheus metrics: requests by path and status, their latency, items predicted,
-and the size and time of each model call (how well micro-batching fills its batches).
+"""The server's Prometheus metrics: requests by path and status, their latency, those in progress,
+items predicted, and the size and time of each model call (how well micro-batching fills its batches).
 
 Each app has a registry of its own, so two apps in one process (tests) count apart.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 # The paths the server answers; anything else is counted as "other", so a scan of random URLs
 # cannot grow the number of time series without bound.
@@ -26,6 +26,8 @@ class ServerMetrics:
                                 ["path", "status"], registry=self.registry)
         self.latency = Histogram("headstart_request_seconds", "Time from a request's arrival to its answer.",
                                  ["path"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.in_progress = Gauge("headstart_requests_in_progress", "Requests received and not yet answered.",
+                                 ["path"], registry=self.registry)
         self.items = Counter("headstart_items_predicted", "Items (texts or images) predicted.",
                              registry=self.registry)
         self.batch_items = Histogram("headstart_batch_items", "Items per model call (requests batched together).",
@@ -35,7 +37,7 @@ class ServerMetrics:
 
     def observe_request(self, path: str, status: int, seconds: float) -> None:
         """Count a request answered with ``status`` after ``seconds``."""
-        path = path if path in KNOWN_PATHS else "other"
+        path = known_path(path)
         self.requests.labels(path=path, status=str(status)).inc()
         self.latency.labels(path=path).observe(seconds)
 
@@ -50,6 +52,11 @@ class ServerMetrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
+def known_path(path: str) -> str:
+    """``path`` as a metrics label: one of :data:`KNOWN_PATHS`, or ``"other"``."""
+    return path if path in KNOWN_PATHS else "other"
+
+
 class MeasureRequests:
     """ASGI middleware: every HTTP request's status and latency go to ``metrics``; a request that
     ends in an error before answering counts as a 500."""
@@ -62,6 +69,8 @@ class MeasureRequests:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         began, status = time.perf_counter(), 500
+        in_progress = self.metrics.in_progress.labels(path=known_path(scope["path"]))
+        in_progress.inc()
 
         async def send_status(message):
             nonlocal status
@@ -72,4 +81,5 @@ class MeasureRequests:
         try:
             await self.app(scope, receive, send_status)
         finally:
+            in_progress.dec()
             self.metrics.observe_request(scope["path"], status, time.perf_counter() - began)
