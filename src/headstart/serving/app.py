@@ -1,5 +1,6 @@
-"""The prediction server's app: ``POST /predict``, ``GET /health``, ``GET /ready``, ``GET /metrics``
-and the OpenAPI page at ``/docs``.
+"""The prediction server's app: predict, health, readiness, metrics and the OpenAPI page.
+
+It answers ``POST /predict``, ``GET /health``, ``GET /ready``, ``GET /metrics`` and ``/docs``.
 
     app = create_app(lambda: headstart.load("runs/reviews"))   # serve with uvicorn; see serving.server
 
@@ -62,6 +63,7 @@ class ServingState:
         self.error: str | None = None
 
     def start_loading(self) -> None:
+        """Load the model in a background thread; the batcher starts once it is loaded."""
         threading.Thread(target=self._load, name="headstart-load", daemon=True).start()
 
     def _load(self) -> None:
@@ -78,6 +80,11 @@ class ServingState:
                                     on_batch=self.metrics.observe_batch, **self.batch_options).start()
 
     def ready_batcher(self) -> MicroBatcher:
+        """The loaded model's batcher.
+
+        Raises:
+            HTTPException: 503 while the model loads, or after it failed to load.
+        """
         if self.batcher is None:
             raise HTTPException(503, f"the model failed to load: {self.error}" if self.error
                                 else "the model is still loading; GET /ready answers 200 once it is loaded")

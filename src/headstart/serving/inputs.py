@@ -69,8 +69,11 @@ def _json_type(value) -> str:
 
 
 async def save_images(request: Request, limits: Limits, folder: Path) -> list[str]:
-    """Save the uploaded files of a multipart body into ``folder``, each checked to be a readable
-    image; returns their paths, in upload order."""
+    """Save the uploaded files of a multipart body into ``folder``, each checked to be a readable image.
+
+    Returns:
+        The saved files' paths, in upload order.
+    """
     # one more than allowed, so that a request over the limit gets this module's message
     form = await request.form(max_files=limits.max_items + 1, max_fields=limits.max_items + 1)
     uploads = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]

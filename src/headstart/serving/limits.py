@@ -46,6 +46,7 @@ class LimitBody:
         self.limit = limit
 
     async def __call__(self, scope, receive, send):
+        """Answer 413 for a body over the limit, else pass the request on."""
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope["headers"]).get(b"content-length")

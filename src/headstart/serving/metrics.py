@@ -1,5 +1,7 @@
-"""The server's Prometheus metrics: requests by path and status, their latency, those in progress,
-items predicted, and the size and time of each model call (how well micro-batching fills its batches).
+"""The prediction server's Prometheus metrics.
+
+Requests by path and status, their latency, those in progress, items predicted, and the size and
+time of each model call (how well micro-batching fills its batches).
 
 Each app has a registry of its own, so two apps in one process (tests) count apart.
 """
@@ -58,14 +60,17 @@ def known_path(path: str) -> str:
 
 
 class MeasureRequests:
-    """ASGI middleware: every HTTP request's status and latency go to ``metrics``; a request that
-    ends in an error before answering counts as a 500."""
+    """ASGI middleware: every HTTP request's status and latency go to ``metrics``.
+
+    A request that ends in an error before answering counts as a 500.
+    """
 
     def __init__(self, app, metrics: ServerMetrics):
         self.app = app
         self.metrics = metrics
 
     async def __call__(self, scope, receive, send):
+        """Pass the request on, counting it."""
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         began, status = time.perf_counter(), 500
