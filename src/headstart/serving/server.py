@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import uvicorn
+
 from headstart.serving.app import create_app
 
 
@@ -26,8 +28,6 @@ def serve(load_model: Callable[[], Any], *, host: str = "127.0.0.1", port: int =
     Raises:
         Exception: whatever ``load_model`` raised (a ModelError for a folder that is not a model).
     """
-    import uvicorn
-
     failures: list[BaseException] = []
     server: uvicorn.Server | None = None
 
