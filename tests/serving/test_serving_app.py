@@ -103,6 +103,8 @@ BAD_TEXT_REQUESTS = {
     "a number": ({"json": {"texts": ["fine", 3]}}, 422, "texts[1] is a number"),
     "a null": ({"json": {"texts": [None]}}, 422, "texts[0] is a null"),
     "an empty text": ({"json": {"texts": ["fine", "   "]}}, 422, "texts[1] is empty"),
+    "a lone surrogate": ({"content": b'{"texts": ["fine", "\\ud800 hello"]}',
+                          "headers": {"content-type": "application/json"}}, 422, "texts[1] holds an unpaired"),
     "a text too long": ({"json": {"texts": ["x" * 501]}}, 422, "at most 500"),
     "too many items": ({"json": {"texts": ["a"] * 9}}, 413, "at most 8 per request"),
     "a body too large": ({"json": {"texts": ["word " * 20] * 8 * 100}}, 413, "larger than"),

@@ -57,6 +57,11 @@ async def read_texts(request: Request, limits: Limits) -> list[str]:
             raise HTTPException(422, f"texts[{index}] is a {_json_type(text)}, not a string")
         if not text.strip():
             raise HTTPException(422, f"texts[{index}] is empty: send text to classify, or leave the item out")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # JSON allows a lone surrogate (\ud800), which no tokenizer takes
+            raise HTTPException(422, f"texts[{index}] holds an unpaired surrogate escape; send valid Unicode "
+                                     "(UTF-8)") from None
         if len(text) > limits.max_text_chars:
             raise HTTPException(422, f"texts[{index}] has {len(text)} characters; send at most "
                                      f"{limits.max_text_chars} (the model reads only the beginning)")
