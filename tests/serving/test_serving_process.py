@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,6 +66,7 @@ def in_progress(url: str) -> float:
     return 0.0
 
 
+@pytest.mark.server  # uvicorn runs inside the child process, where the marker's name lookup cannot see it
 def test_sigterm_answers_the_requests_in_flight_then_exits(probe_run, tmp_path):
     _, folder = probe_run
     script = tmp_path / "slow_server.py"
@@ -104,6 +106,7 @@ def test_sigterm_answers_the_requests_in_flight_then_exits(probe_run, tmp_path):
     assert server.returncode in (0, -signal.SIGTERM), output
 
 
+@pytest.mark.server
 def test_serve_on_a_folder_that_is_not_a_model_says_so_in_one_line(tmp_path):
     port = free_port()
     done = subprocess.run([sys.executable, "-m", "headstart.cli", "serve", str(tmp_path), "--port", str(port)],
