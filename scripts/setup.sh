@@ -26,4 +26,4 @@ PYTHON="${PYTHON:-python3}"
 # headstart with every extra its tests and benchmarks use (label: headstart.labeling), at the exact
 # versions of constraints.txt, the set that installs offline here (torch and torchvision come from
 # the wheels on local disk where they exist).
-.venv/bin/python -m pip install -q -c constraints.txt -e ".[models,label,dev,bench]"
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[models,label,serve,dev,bench]"

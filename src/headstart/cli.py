@@ -338,6 +338,35 @@ def cache_clear(yes: bool = typer.Option(False, "--yes", help="Remove every entr
     typer.echo(f"removed {len(entries)} entries, {human_size(remove_entries(entries))} from {root}")
 
 
+@app.command()
+@friendly
+def serve(model_dir: Path = typer.Argument(..., help="A model folder written by `headstart fit`, or an exported "
+                                                     "folder."),
+          host: str = typer.Option("127.0.0.1", help="Address to listen on (127.0.0.1: this machine only)."),
+          port: int = typer.Option(8080, help="Port."),
+          batching: bool = typer.Option(True, "--batching/--no-batching",
+                                        help="Answer requests that arrive together with one model call."),
+          max_batch: int = typer.Option(64, help="The most items in one model call."),
+          max_wait_ms: float = typer.Option(5.0, help="Milliseconds a batch waits for more requests."),
+          max_items: int = typer.Option(64, help="The most texts or images in one request.")) -> None:
+    """Serve predictions over HTTP: POST /predict, GET /health, /ready, /metrics, and /docs."""
+    try:
+        from headstart.serving.limits import Limits
+        from headstart.serving.server import serve as run_server
+    except ImportError as error:  # the serve extra's packages
+        raise HeadstartError(f"`headstart serve` needs {error.name}, which is not installed",
+                             fix="pip install 'headstart[serve]'") from None
+    from headstart import api
+
+    if max_batch < 1 or max_items < 1 or max_wait_ms < 0:
+        raise HeadstartError("--max-batch and --max-items must be 1 or more, --max-wait-ms 0 or more",
+                             where="headstart serve", fix="give positive limits")
+    typer.echo(f"loading {model_dir}; predictions on http://{host}:{port}/predict (documentation: /docs, "
+               "ready when GET /ready answers 200); Ctrl-C stops", err=True)
+    run_server(lambda: api.load(model_dir), host=host, port=port, batching=batching, max_batch_items=max_batch,
+               max_wait=max_wait_ms / 1000, limits=Limits(max_items=max_items))
+
+
 def _add_label_commands() -> None:
     """``headstart label ...`` (headstart/labeling/cli.py); when importing it needs a package of the
     ``label`` extra that is not installed, a ``label`` command that says what to install, so that
