@@ -202,6 +202,27 @@ def test_fingerprint_follows_weights_and_preprocessing(tiny_bert_name, tiny_bert
     assert same_size.fingerprint() == small.fingerprint()
 
 
+def test_a_kept_fingerprint_still_sees_every_change_of_the_weights(tiny_bert_name):
+    """The hash is kept between calls; an optimizer step, a loaded state and a swapped tensor after a
+    first call each give another fingerprint, and loading the first weights back gives the first."""
+    backbone = create_backbone(tiny_bert_name)
+    first, weights = backbone.fingerprint(), {k: v.clone() for k, v in backbone.module.state_dict().items()}
+    assert backbone.fingerprint() == first
+
+    optimizer = torch.optim.SGD(backbone.module.parameters(), lr=0.1)
+    backbone.module(**backbone.preprocess(["a few words"])).sum().backward()
+    optimizer.step()
+    stepped = backbone.fingerprint()
+    assert stepped != first
+
+    backbone.module.load_state_dict(weights)
+    assert backbone.fingerprint() == first
+
+    bias = backbone.module.encoder.encoder.layer[0].output.dense.bias
+    bias.data = bias.data + 1e-3
+    assert backbone.fingerprint() not in (first, stepped)
+
+
 def test_fingerprint_of_a_backbone_changed_in_place(tiny_bert_name):
     # Regression: a memoized fingerprint made a backbone fine-tuned in place read the ONNX export of its
     # weights before fine-tuning, so fit reported the metrics of the old encoder with the new head.
