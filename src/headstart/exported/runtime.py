@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from headstart.data.dataset import Dataset
+from headstart.data.dataset import MAX_TEXT_CHARS, Dataset
 from headstart.data.images import load_image
 from headstart.errors import ModelError
 
@@ -85,7 +85,8 @@ class ExportedModel:
     def inputs(self, items: Sequence[str]) -> dict[str, np.ndarray]:
         """The graph's feed for raw items: token ids and mask, or resized uint8 pixels (n, H, W, 3)."""
         if self.modality == "text":
-            encoded = self.tokenizer.encode_batch(list(items))
+            # Cut as headstart cuts texts: the tokenizer reads a whole text before truncating it.
+            encoded = self.tokenizer.encode_batch([item[:MAX_TEXT_CHARS] for item in items])
             return {"input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
                     "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64)}
         size = self.labels["image_size"]
