@@ -17,7 +17,7 @@ PACKAGE = REPO / "src" / "headstart"
 # What a user of the library reads: the root modules and the packages behind fit, predict, rank,
 # curve and layers. The labeling package and the command-line modules are not checked.
 PUBLIC = ("__init__.py", "api.py", "sklearn.py", "model.py", "errors.py", "progress.py", "output.py", "paths.py", "lazy.py",
-          "learn", "data", "backbones", "features", "evaluate", "transfer", "serving")
+          "learn", "data", "backbones", "features", "evaluate", "transfer", "serving", "exported")
 
 
 def test_the_public_api_docstrings_follow_the_google_style():

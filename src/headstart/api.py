@@ -20,8 +20,9 @@ from headstart.backbones import backbone_name_for, backbone_options, create_back
 from headstart.data import Dataset, assign_splits, read_dataset
 from headstart.data.input_table import read_input_table
 from headstart.data.splits import concat
-from headstart.errors import DataError
+from headstart.errors import DataError, ModelError
 from headstart.evaluate import classification_metrics, write_report
+from headstart.exported import ExportedModel, check_quantization, is_exported
 from headstart.learn.config import FinetuneConfig, check_mode
 from headstart.learn.finetune import seed_everything
 from headstart.learn.trainer import train
@@ -29,9 +30,24 @@ from headstart.model import Model
 from headstart.progress import say
 
 
-def load(folder: str | Path) -> Model:
-    """Load a model folder written by :func:`fit`."""
-    return Model.load(folder)
+def load(folder: str | Path) -> Model | ExportedModel:
+    """Load a model folder written by :func:`fit`, or one written by :func:`export` (predicting through ONNX)."""
+    return ExportedModel(folder) if is_exported(folder) else Model.load(folder)
+
+
+def export(model: Model | str | Path, out: str | Path, *, quantize: str | None = None) -> Path:
+    """Write a model (or model folder) as an exported folder; see :meth:`Model.export`.
+
+    Raises:
+        ModelError: ``model`` is not a model folder (an exported one cannot be exported again).
+    """
+    check_quantization(quantize)  # before the model's seconds of loading
+    if not isinstance(model, Model):
+        if is_exported(model):
+            raise ModelError("this folder is an export already", where=str(model),
+                             fix="give the model folder that `headstart fit` wrote")
+        model = Model.load(model)
+    return model.export(out, quantize=quantize)
 
 
 def read(data: str | Path | Dataset, **columns) -> Dataset:
@@ -180,15 +196,15 @@ def save(model: Model, out: str | Path) -> Path:
         html_path.unlink(missing_ok=True)
 
 
-def predict(model: Model | str | Path, data, **columns) -> tuple[Dataset, np.ndarray]:
+def predict(model: Model | ExportedModel | str | Path, data, **columns) -> tuple[Dataset, np.ndarray]:
     """Read ``data`` (labels optional) and return it with class probabilities (n, k)."""
-    model = model if isinstance(model, Model) else load(model)
+    model = model if isinstance(model, (Model, ExportedModel)) else load(model)
     dataset = read_dataset(data, require_labels=False, **columns) if not isinstance(data, Dataset) else data
     _check_modality(model, dataset)
     return dataset, model.predict_proba(dataset)
 
 
-def predict_table(model: Model | str | Path, data: str | Path, *, id_column: str | None = None,
+def predict_table(model: Model | ExportedModel | str | Path, data: str | Path, *, id_column: str | None = None,
                   text_column: str = "text", path_column: str = "path") -> tuple[list[str], list[list[str]]]:
     """Predictions a user can join: the input's columns, then the prediction and its probabilities.
 
@@ -209,14 +225,14 @@ def predict_table(model: Model | str | Path, data: str | Path, *, id_column: str
     """
     # The data first: a bad row is found before the model's seconds of loading.
     table = read_input_table(data, id_column=id_column, text_column=text_column, path_column=path_column)
-    model = model if isinstance(model, Model) else load(model)
+    model = model if isinstance(model, (Model, ExportedModel)) else load(model)
     _check_modality(model, table.dataset)
     return table.with_predictions(model.classes, model.predict_proba(table.dataset))
 
 
-def _check_modality(model: Model, dataset: Dataset) -> None:
-    if dataset.modality != model.backbone.modality:
-        raise DataError(f"the model reads {model.backbone.modality}, the data are {dataset.modality}",
+def _check_modality(model: Model | ExportedModel, dataset: Dataset) -> None:
+    if dataset.modality != model.modality:
+        raise DataError(f"the model reads {model.modality}, the data are {dataset.modality}",
                         where=dataset.source)
 
 

@@ -132,6 +132,24 @@ def predict(model_dir: Path = typer.Argument(..., help="A model folder written b
 
 @app.command()
 @friendly
+def export(model_dir: Path = typer.Argument(..., help="A model folder written by `headstart fit`."),
+           quantize: Optional[str] = typer.Option(None, help="int8: ONNX Runtime quantization (dynamic for text, "
+                                                             "static with a sample of the training data for "
+                                                             "images)."),
+           out: Optional[Path] = typer.Option(None, help="Folder to write (default <model>-onnx, or <model>-int8).")
+           ) -> None:
+    """Write one ONNX graph with labels, tokenizer and model card, to predict without headstart."""
+    from headstart import api
+
+    out = out or model_dir.with_name(f"{model_dir.name}-{quantize or 'onnx'}")
+    api.export(model_dir, out, quantize=quantize)
+    size = (out / "model.onnx").stat().st_size / 1e6
+    typer.echo(f"exported: {out}  (model.onnx {size:.1f} MB; predict with examples/predict_onnx.py or "
+               f"headstart predict {out} DATA)")
+
+
+@app.command()
+@friendly
 def report(model_dir: Path = typer.Argument(..., help="A model folder written by `headstart fit`."),
            open_browser: bool = typer.Option(False, "--open", help="Open the HTML report in a browser.")) -> None:
     """Print a model's test metrics and where its HTML report is."""

@@ -77,6 +77,11 @@ class Model:
         return self.info.get("metrics", {})
 
     @property
+    def modality(self) -> str:
+        """``"text"`` or ``"image"``: what the model reads."""
+        return self.backbone.modality
+
+    @property
     def sees_mirror_images(self) -> bool:
         """Whether predictions average each image's features with its mirror image's.
 
@@ -117,6 +122,23 @@ class Model:
     def predict(self, data: Dataset | Sequence[str] | str | os.PathLike, **options) -> list[str]:
         """Predicted label names, length n; one text or image path gives a list of one label."""
         return [self.classes[i] for i in self.predict_proba(data, **options).argmax(axis=1)]
+
+    def export(self, out: str | Path, *, quantize: str | None = None) -> Path:
+        """Write the model as one ONNX graph with its labels, tokenizer and model card (``headstart export``).
+
+        ``headstart.load(out)`` reads the folder back and predicts through ONNX Runtime; so does
+        ``examples/predict_onnx.py``, without headstart.
+
+        Args:
+            out: the folder to write; an exported folder there is replaced.
+            quantize: None (fp32) or ``"int8"`` (see :func:`headstart.exported.export_model`).
+
+        Returns:
+            ``out`` as a Path.
+        """
+        from headstart.exported import export_model
+
+        return export_model(self, out, quantize=quantize)
 
     # -- the folder --------------------------------------------------------------------------
 

@@ -31,8 +31,13 @@ ENGINES = ("auto", "onnx", "torch")
 
 
 def export_onnx(backbone: Backbone, path: str | Path, module: torch.nn.Module | None = None,
-                output_name: str = "features") -> Path:
+                output_name: str = "features", *, example: dict[str, torch.Tensor] | None = None,
+                fuse: bool | None = None) -> Path:
     """Write the backbone's feature module (or ``module``, which takes the same inputs) to an ONNX file.
+
+    ``example`` replaces :func:`example_inputs` where ``module`` takes the inputs in another layout
+    (a classifier taking images as (n, H, W, 3), say); ``fuse`` asks for the transformer fusion below
+    on a text ``module`` too (by default only the whole backbone is fused).
 
     The file is written under a temporary name and then renamed, so a failed export leaves none.
     Text encoders are traced with plain ("eager") attention, which ONNX Runtime's transformer
@@ -40,7 +45,7 @@ def export_onnx(backbone: Backbone, path: str | Path, module: torch.nn.Module | 
     is kept only when its outputs match the unfused one within 1e-5.
     """
     path = Path(path)
-    example = example_inputs(backbone)
+    example = example_inputs(backbone) if example is None else example
     dynamic_axes = {**backbone.dynamic_axes, output_name: {0: "batch"}}
     whole = module is None
     module = backbone.module if whole else module
@@ -60,7 +65,7 @@ def export_onnx(backbone: Backbone, path: str | Path, module: torch.nn.Module | 
         finally:
             if attention and hasattr(encoder, "set_attn_implementation"):
                 encoder.set_attn_implementation(attention)
-        if whole and backbone.modality == "text":
+        if (whole if fuse is None else fuse) and backbone.modality == "text":
             _fuse_transformer(temporary, backbone, example)
     return path
 

@@ -1,0 +1,57 @@
+"""Predict from a `headstart export` folder with only onnxruntime, tokenizers, numpy and pillow.
+
+python predict_onnx.py EXPORTED_DIR INPUT OUTPUT.csv  (INPUT: a CSV with a `text` column, or a folder of images)
+OUTPUT.csv keeps the input's columns (images: `path`, relative to the folder), adds `prediction` and `p_<class>`.
+"""
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+from PIL import Image
+from tokenizers import Tokenizer
+
+def image_pixels(path, size):
+    """Uint8 (size, size, 3): images smaller than the input stretched whole, others resized and center-cropped."""
+    image = Image.open(path).convert("RGB")
+    width, height = image.size
+    if max(width, height) < size:
+        return np.asarray(image.resize((size, size), Image.BILINEAR))
+    short = round(size / 0.875)
+    new = (short, int(short * height / width)) if width <= height else (int(short * width / height), short)
+    left, top = round((new[0] - size) / 2), round((new[1] - size) / 2)
+    return np.asarray(image.resize(new, Image.BILINEAR).crop((left, top, left + size, top + size)))
+
+
+def main(folder, source, output):
+    """Write the predictions of the export in ``folder`` for ``source`` to the CSV file ``output``."""
+    labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
+    session = onnxruntime.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    if labels["input"] == "text":
+        with open(source, newline="", encoding="utf-8") as file:
+            rows = list(csv.DictReader(file))
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    else:
+        files = sorted(p for p in source.rglob("*") if p.suffix.lower() in Image.registered_extensions())
+        rows = [{"path": p.relative_to(source).as_posix()} for p in files]
+    probabilities = []
+    for start in range(0, len(rows), 32):
+        batch = rows[start:start + 32]
+        if labels["input"] == "text":
+            encoded = tokenizer.encode_batch([row["text"] for row in batch])
+            feed = {"input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+                    "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64)}
+        else:
+            feed = {"pixels": np.stack([image_pixels(source / row["path"], labels["image_size"]) for row in batch])}
+        probabilities += list(session.run(None, feed)[0])
+    with open(output, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow([*(rows[0] if rows else {}), "prediction", *(f"p_{name}" for name in labels["classes"])])
+        for row, p in zip(rows, probabilities):
+            writer.writerow([*row.values(), labels["classes"][int(p.argmax())], *(f"{x:.6f}" for x in p)])
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])

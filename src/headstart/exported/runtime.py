@@ -1,0 +1,110 @@
+"""An exported folder, predicting through ONNX Runtime: what ``headstart.load`` gives for one.
+
+It needs only onnxruntime, tokenizers, numpy and pillow, as ``examples/predict_onnx.py`` does,
+and prepares inputs the same way: images are resized with pillow as headstart resizes them for
+evaluation (photos to 1/0.875 of the input on the short side and center-cropped, images smaller
+than the input stretched whole), texts tokenized by the saved ``tokenizer.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from headstart.data.dataset import MAX_TEXT_CHARS, Dataset
+from headstart.data.images import load_image
+from headstart.errors import ModelError
+
+FORMAT = "headstart-onnx/1"
+GRAPH = "model.onnx"
+LABELS = "labels.json"
+TOKENIZER = "tokenizer.json"
+CROP = 0.875  # as headstart.backbones.image.EvalResize
+
+
+def is_exported(folder: str | Path) -> bool:
+    """Whether ``folder`` holds an export (its ``labels.json`` names the export format)."""
+    try:
+        labels = json.loads((Path(folder) / LABELS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(labels, dict) and labels.get("format") == FORMAT
+
+
+def resized_for_model(image: Image.Image, size: int) -> np.ndarray:
+    """Uint8 pixels (size, size, 3) of an RGB image, framed as headstart frames images for evaluation."""
+    width, height = image.size
+    if max(width, height) < size:
+        return np.asarray(image.resize((size, size), Image.BILINEAR))
+    short = int(round(size / CROP))
+    new = (short, int(short * height / width)) if width <= height else (int(short * width / height), short)
+    image = image.resize(new, Image.BILINEAR)
+    left, top = int(round((new[0] - size) / 2)), int(round((new[1] - size) / 2))
+    return np.asarray(image.crop((left, top, left + size, top + size)))
+
+
+class ExportedModel:
+    """A folder written by ``headstart export``: class probabilities from its ONNX graph.
+
+    Args:
+        folder: the exported folder (``model.onnx``, ``labels.json``, ``tokenizer.json`` for text).
+        threads: ONNX Runtime's intra-op threads (0: its default, every core).
+    """
+
+    def __init__(self, folder: str | Path, *, threads: int = 0):
+        import onnxruntime as ort
+
+        self.folder = Path(folder)
+        if not is_exported(self.folder):
+            raise ModelError("not an exported folder (no labels.json of the export format)", where=str(folder),
+                             fix="give the folder that `headstart export` wrote")
+        self.labels = json.loads((self.folder / LABELS).read_text(encoding="utf-8"))
+        self.classes: list[str] = list(self.labels["classes"])
+        self.modality: str = self.labels["input"]
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(self.folder / GRAPH), options,
+                                                providers=["CPUExecutionProvider"])
+            self.tokenizer = self._tokenizer() if self.modality == "text" else None
+        except Exception as error:  # noqa: BLE001 - a missing or damaged file, whichever library reads it
+            raise ModelError(f"cannot load the export ({str(error).strip().splitlines()[0][:200]})",
+                             where=str(folder), fix="export the model again") from error
+
+    def _tokenizer(self):
+        from tokenizers import Tokenizer
+
+        return Tokenizer.from_file(str(self.folder / TOKENIZER))
+
+    def inputs(self, items: Sequence[str]) -> dict[str, np.ndarray]:
+        """The graph's feed for raw items: token ids and mask, or resized uint8 pixels (n, H, W, 3)."""
+        if self.modality == "text":
+            # Cut as headstart cuts texts: the tokenizer reads a whole text before truncating it.
+            encoded = self.tokenizer.encode_batch([item[:MAX_TEXT_CHARS] for item in items])
+            return {"input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+                    "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64)}
+        size = self.labels["image_size"]
+        return {"pixels": np.stack([resized_for_model(load_image(path), size) for path in items])}
+
+    def predict_proba(self, data: Dataset | Sequence[str] | str | os.PathLike, *,
+                      batch_size: int = 32) -> np.ndarray:
+        """Class probabilities (n, len(classes)); ``data`` as for :meth:`headstart.model.Model.predict_proba`."""
+        if isinstance(data, Dataset):
+            items = data.items
+        elif isinstance(data, (str, os.PathLike)):
+            items = [os.fspath(data)]
+        else:
+            items = [os.fspath(item) for item in data]
+        batches = [self.session.run(None, self.inputs(items[start:start + batch_size]))[0]
+                   for start in range(0, len(items), batch_size)]
+        return np.concatenate(batches) if batches else np.zeros((0, len(self.classes)), dtype=np.float32)
+
+    def predict(self, data: Dataset | Sequence[str] | str | os.PathLike, **options) -> list[str]:
+        """Predicted label names, one per item."""
+        return [self.classes[i] for i in self.predict_proba(data, **options).argmax(axis=1)]
