@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "src" / "headstart"
 # What a user of the library reads: the root modules and the packages behind fit, predict, rank,
 # curve and layers. The labeling package and the command-line modules are not checked.
-PUBLIC = ("__init__.py", "api.py", "sklearn.py", "model.py", "errors.py", "progress.py", "output.py", "paths.py", "lazy.py",
+PUBLIC = ("__init__.py", "api.py", "sklearn.py", "model.py", "errors.py", "progress.py", "output.py", "paths.py", "lazy.py", "body_limit.py",
           "learn", "data", "backbones", "features", "evaluate", "transfer", "serving", "exported")
 
 

@@ -28,7 +28,8 @@ from starlette.exceptions import HTTPException
 from headstart.errors import HeadstartError
 from headstart.serving.batching import MicroBatcher
 from headstart.serving.inputs import body_kind, read_texts, save_images
-from headstart.serving.limits import LimitBody, Limits
+from headstart.body_limit import LimitBody
+from headstart.serving.limits import Limits
 from headstart.serving.metrics import MeasureRequests, ServerMetrics
 
 DRAIN_SECONDS = 30.0  # how long a stopping server lets the queued requests finish
@@ -124,7 +125,7 @@ def create_app(load_model: Callable[[], Any], *, batching: bool = True, max_batc
     app = FastAPI(title="headstart prediction server", lifespan=lifespan,
                   description="Class probabilities from a headstart model: POST JSON texts, or upload images.")
     app.state.serving = state
-    app.add_middleware(LimitBody, limit=limits.max_body_bytes)
+    app.add_middleware(LimitBody, limit=limits.max_body_bytes, advice="send fewer or smaller items per request")
     app.add_middleware(MeasureRequests, metrics=metrics)
 
     @app.get("/health")

@@ -30,7 +30,8 @@ from headstart.labeling.web import api, pages
 from headstart.labeling.web.assign import Assignments
 from headstart.labeling.web.csp import ContentSecurityPolicy
 from headstart.labeling.web.jobs import DEFAULT_TIME_LIMIT, LongJobs
-from headstart.labeling.web.limits import MAX_BODY_BYTES, LimitBody, ResponseHeaders
+from headstart.body_limit import LimitBody
+from headstart.labeling.web.limits import BODY_ADVICE, MAX_BODY_BYTES, ResponseHeaders
 from headstart.labeling.web.redact import public_message
 
 
@@ -69,7 +70,7 @@ def create_app(project: LabelingProject, *, strategy: str = "default", lease_sec
     app.state.assignments = Assignments(project, strategy=strategy, lease_seconds=lease_seconds)
     app.state.retrainer = None
     app.state.jobs = LongJobs(time_limit=job_time_limit)
-    app.add_middleware(LimitBody, limit=max_body_bytes)
+    app.add_middleware(LimitBody, limit=max_body_bytes, advice=BODY_ADVICE)
     app.add_middleware(ResponseHeaders)
     app.add_middleware(ContentSecurityPolicy)
     app.include_router(api.router)
