@@ -180,8 +180,12 @@ def _read_json(path: Path):
                         fix="export the project from Label Studio as JSON") from error
 
 
-def read_label_studio(project, path: str | Path) -> list[tuple[str, str, str]]:
-    """(item id, label, annotator) of every non-cancelled annotation in a Label Studio export."""
+def read_label_studio(project, path: str | Path, *, read_image_files: bool = True) -> list[tuple[str, str, str]]:
+    """(item id, label, annotator) of every non-cancelled annotation in a Label Studio export.
+
+    ``read_image_files``: a task's ``data.image`` that is a file on this machine is matched by its
+    bytes; otherwise by the file's name only. Off for uploads, whose paths name the server's files.
+    """
     path = Path(path)
     tasks = _read_json(path)
     tasks = [tasks] if isinstance(tasks, dict) else _expect(tasks, list, path.name, "the file's top level")
@@ -196,7 +200,7 @@ def read_label_studio(project, path: str | Path) -> list[tuple[str, str, str]]:
         where = f"{path.name} task {number}"
         where += f" (id {str(_expect(task, dict, where, 'task').get('id'))[:50]})"
         data = _expect(task.get("data"), dict, where, "data")
-        item = _match(data, known, by_hash, by_name, project.modality)
+        item = _match(data, known, by_hash, by_name, project.modality, read_image_files)
         if item is None:
             raise LabelingError("the task matches no item of the pool", where=where,
                                 fix="import tasks exported from this project (they carry data.headstart_id), "
@@ -218,14 +222,15 @@ def read_label_studio(project, path: str | Path) -> list[tuple[str, str, str]]:
     return out
 
 
-def _match(data: dict, known: set, by_hash: dict, by_name: dict, modality: str) -> str | None:
+def _match(data: dict, known: set, by_hash: dict, by_name: dict, modality: str,
+           read_image_files: bool) -> str | None:
     if str(data.get("headstart_id")) in known:
         return str(data["headstart_id"])
     if modality == "text" and isinstance(data.get("text"), str):
         return by_hash.get(text_hash(data["text"]))
     image = data.get("image")
     if isinstance(image, str):
-        if os.path.isfile(image):
+        if read_image_files and os.path.isfile(image):
             return by_hash.get(file_hash(image))
         return by_name.get(Path(image.split("?")[0]).name)
     return None
@@ -264,14 +269,19 @@ def read_label_table(project, path: Path) -> list[tuple[str, str, str]]:
     return out
 
 
-def import_labels(project, path: str | Path, *, replace: bool = False) -> int:
+def import_labels(project, path: str | Path, *, replace: bool = False, uploaded: bool = False) -> int:
     """Import labels (source ``import``) from a Label Studio ``.json`` export or a ``.csv``/``.jsonl``
     with id and label columns, in one transaction; returns how many labels were read. Any problem
-    (a bad file, a row, a field too long) raises before a label is stored."""
+    (a bad file, a row, a field too long) raises before a label is stored.
+
+    ``uploaded``: the file came from the web, so the paths in it are never opened on this machine
+    (whether such a file exists would otherwise show in the answer).
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError("file not found", where=str(path), fix="check the path")
-    labels = read_label_studio(project, path) if path.suffix.lower() == ".json" else read_label_table(project, path)
+    labels = (read_label_studio(project, path, read_image_files=not uploaded) if path.suffix.lower() == ".json"
+              else read_label_table(project, path))
     for item, label, _ in labels:
         project.check_label(label, f"{path.name}, item '{item}'")
     project.add_labels(labels, source="import", replace=replace)

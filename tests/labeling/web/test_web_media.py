@@ -99,3 +99,35 @@ def test_a_nul_byte_or_an_image_swapped_for_a_link_after_init_is_404(tmp_path, p
         response = client.get(f"/media/{path}", headers=auth)
         assert response.status_code == 404, path
         assert b"TOP SECRET" not in response.content
+
+
+def test_an_uploaded_label_studio_task_never_opens_a_file_of_the_server(tmp_path):
+    """A task naming a file on the server is matched by its name alone when uploaded: the answer is the
+    same whether that file exists or not. From the command line (the user's own machine) its bytes match."""
+    import json
+
+    from headstart.labeling.exchange import import_labels
+
+    folder = images(tmp_path / "shots")
+    (folder / "pool.csv").write_text("path\n0.png\n1.png\n")
+    project = init_project(folder / "pool.csv", labels="a,b", db=str(tmp_path / "p.db"), backbone="effnet-lite0")
+    secret = tmp_path / "elsewhere" / "renamed.png"
+    secret.parent.mkdir()
+    secret.write_bytes((folder / "0.png").read_bytes())
+    token = add_user(project.store, "root", "admin")
+    client = TestClient(create_app(project), base_url="http://127.0.0.1")
+
+    def upload(image: str):
+        task = [{"data": {"image": image}, "annotations": [{"result": [{"type": "choices", "value": {"choices": ["a"]}}]}]}]
+        return client.post("/api/import", files={"file": ("tasks.json", json.dumps(task), "application/json")},
+                           headers={"Authorization": f"Bearer {token}"})
+
+    there, absent = upload(str(secret)), upload(str(tmp_path / "nowhere" / "renamed.png"))
+    assert there.status_code == absent.status_code == 400
+    assert there.json()["detail"] == absent.json()["detail"] and "matches no item" in there.json()["detail"]
+    assert project.count_labels() == 0
+
+    tasks = tmp_path / "tasks.json"
+    tasks.write_text(json.dumps([{"data": {"image": str(secret)},
+                                  "annotations": [{"result": [{"type": "choices", "value": {"choices": ["a"]}}]}]}]))
+    assert import_labels(project, tasks) == 1

@@ -203,7 +203,7 @@ def import_file(file: UploadFile = File(description=".csv/.jsonl with id and lab
         with open(path, "wb") as handle:
             while chunk := file.file.read(1 << 20):
                 handle.write(chunk)
-        return {"imported": import_labels(project, path, replace=replace), "file": name}
+        return {"imported": import_labels(project, path, replace=replace, uploaded=True), "file": name}
     finally:
         _remove(folder)
 
