@@ -49,3 +49,11 @@ class LabelConflictError(LabelingError):
 
 class NotAllowedError(LabelingError):
     """A signed-in user's role does not allow this change (another person's label, say)."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of a library's error, at most 200 characters; its type where it has no message.
+
+    What a one-line ModelError quotes of the cause.
+    """
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]

@@ -27,9 +27,9 @@ from safetensors.numpy import load_file as load_numpy, save_file as save_numpy
 from headstart.backbones import Backbone, create_backbone
 from headstart.backbones.layouts import load_weights, save_weights, weights_missing
 from headstart.backbones.portable import bundle, local_folder, resolve
-from headstart.data.dataset import Dataset
+from headstart.data.dataset import Dataset, items_of
 from headstart.data.sources import shown
-from headstart.errors import ModelError
+from headstart.errors import ModelError, first_line
 from headstart.features.extract import cached_features, compute_features
 from headstart.learn.head import LinearHead
 from headstart.output import write_json
@@ -100,7 +100,7 @@ class Model:
         model's average each image with its mirror (:attr:`sees_mirror_images`).
         """
         dataset = data if isinstance(data, Dataset) else None
-        items = dataset.items if dataset else _items(data)
+        items = items_of(data)
         if dataset is not None and not self.finetuned:
             return cached_features(self.backbone, items, dataset.hashes, engine=engine, cache_dir=cache_dir)
         features = compute_features(self.backbone, items, engine=engine, cache_dir=cache_dir, description="predicting")
@@ -236,17 +236,6 @@ class Model:
 _COPY_AGAIN = "copy the whole model folder again, or fit the model again"
 
 
-def _items(data: Sequence[str] | str | os.PathLike) -> list[str]:
-    """The items of ``data`` as strings; one text or path is one item, not a sequence of characters."""
-    if isinstance(data, (str, os.PathLike)):
-        return [os.fspath(data)]
-    return [os.fspath(item) for item in data]
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-
-
 def _read_json(path: Path, default):
     """The JSON in ``path``, or ``default`` when there is no such file.
 
@@ -258,7 +247,7 @@ def _read_json(path: Path, default):
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
-        reason = "nested too deeply" if isinstance(error, RecursionError) else _first_line(error)
+        reason = "nested too deeply" if isinstance(error, RecursionError) else first_line(error)
         raise ModelError(f"not readable JSON ({reason})", where=str(path), fix=_COPY_AGAIN) from error
 
 
@@ -297,7 +286,7 @@ def _load_head(path: Path, n_classes: int) -> LinearHead:
     try:
         tensors = load_numpy(str(path))
     except (SafetensorError, OSError) as error:
-        raise ModelError(f"cannot read the head weights ({_first_line(error)})", where=str(path),
+        raise ModelError(f"cannot read the head weights ({first_line(error)})", where=str(path),
                          fix=_COPY_AGAIN) from error
     weight, bias = tensors.get("weight"), tensors.get("bias")
     if weight is None or bias is None or weight.ndim != 2 or bias.shape != (len(weight),) \

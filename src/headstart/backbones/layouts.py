@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save_file
 from headstart.backbones.base import Backbone
 from headstart.backbones.image import EFFICIENTNET_LITE
 from headstart.backbones.portable import BUNDLED
-from headstart.errors import ModelError
+from headstart.errors import ModelError, first_line
 
 WEIGHTS = "model.safetensors"
 _LEGACY_WEIGHTS = "backbone.safetensors"  # folders saved before this layout: the module's state dict
@@ -109,6 +109,5 @@ def load_weights(backbone: Backbone, model_folder: Path) -> None:
     try:
         module.load_state_dict(load_file(str(path)))
     except (SafetensorError, OSError, RuntimeError) as error:  # truncated, or another backbone's
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-        raise ModelError(f"cannot load the fine-tuned weights ({first_line})", where=str(path),
+        raise ModelError(f"cannot load the fine-tuned weights ({first_line(error)})", where=str(path),
                          fix=_COPY_AGAIN) from error

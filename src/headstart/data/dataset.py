@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -105,3 +107,15 @@ class Dataset:
             digest.update(b"\0" + (self.labels[i] if self.labels else "").encode())
             digest.update(b"\0" + (self.splits[i] if self.splits else "").encode() + b"\n")
         return digest.hexdigest()
+
+
+def items_of(data: Dataset | Sequence[str] | str | os.PathLike) -> list[str]:
+    """The items of what a user passes to predict, as strings.
+
+    A Dataset's items, a list's, or one text or image path as one item (never its characters).
+    """
+    if isinstance(data, Dataset):
+        return data.items
+    if isinstance(data, (str, os.PathLike)):
+        return [os.fspath(data)]
+    return [os.fspath(item) for item in data]

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from headstart.backbones.base import Backbone
-from headstart.errors import ModelError
+from headstart.errors import ModelError, first_line
 from headstart.features.extract import example_inputs, export_onnx
 
 OUTPUT = "probabilities"
@@ -88,7 +88,7 @@ def write_graph(model, path: Path) -> Path:
     try:
         export_onnx(backbone, path, module=classifier, output_name=OUTPUT, example=example, fuse=True)
     except Exception as error:  # noqa: BLE001 - any tracing or export failure is the same answer to a user
-        raise ModelError(f"cannot be exported to ONNX ({_first_line(error)})", where=where,
+        raise ModelError(f"cannot be exported to ONNX ({first_line(error)})", where=where,
                          fix="export a model of another backbone, or use the model folder through headstart") from error
     with torch.inference_mode():
         expected = classifier(*example.values()).numpy()
@@ -151,7 +151,3 @@ def calibration_batches(backbone: Backbone, items: Sequence[str], batch_size: in
     """The graph's feed for ``items``, preprocessed as headstart predicts, in batches."""
     for start in range(0, len(items), batch_size):
         yield graph_inputs(backbone, backbone.preprocess(list(items[start:start + batch_size])))
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]

@@ -16,9 +16,9 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from headstart.data.dataset import MAX_TEXT_CHARS, Dataset
+from headstart.data.dataset import MAX_TEXT_CHARS, Dataset, items_of
 from headstart.data.images import load_image
-from headstart.errors import ModelError
+from headstart.errors import ModelError, first_line
 
 FORMAT = "headstart-onnx/1"
 GRAPH = "model.onnx"
@@ -74,7 +74,7 @@ class ExportedModel:
                                                 providers=["CPUExecutionProvider"])
             self.tokenizer = self._tokenizer() if self.modality == "text" else None
         except Exception as error:  # noqa: BLE001 - a missing or damaged file, whichever library reads it
-            raise ModelError(f"cannot load the export ({str(error).strip().splitlines()[0][:200]})",
+            raise ModelError(f"cannot load the export ({first_line(error)})",
                              where=str(folder), fix="export the model again") from error
 
     def _tokenizer(self):
@@ -95,12 +95,7 @@ class ExportedModel:
     def predict_proba(self, data: Dataset | Sequence[str] | str | os.PathLike, *,
                       batch_size: int = 32) -> np.ndarray:
         """Class probabilities (n, len(classes)); ``data`` as for :meth:`headstart.model.Model.predict_proba`."""
-        if isinstance(data, Dataset):
-            items = data.items
-        elif isinstance(data, (str, os.PathLike)):
-            items = [os.fspath(data)]
-        else:
-            items = [os.fspath(item) for item in data]
+        items = items_of(data)
         batches = [self.session.run(None, self.inputs(items[start:start + batch_size]))[0]
                    for start in range(0, len(items), batch_size)]
         return np.concatenate(batches) if batches else np.zeros((0, len(self.classes)), dtype=np.float32)
