@@ -1,0 +1,77 @@
+"""Class priors of an unlabeled target, re-estimated from a classifier's predicted probabilities.
+
+A classifier trained where class ``j`` has prior ``source_priors[j]`` gives posteriors that are
+off wherever the priors differ (label shift: p(x|y) the same, p(y) not). :func:`em_priors` finds
+the target's priors and the posteriors they imply by expectation-maximization (Saerens, Latinne
+& Decaestecker, "Adjusting the Outputs of a Classifier to New a Priori Probabilities: A Simple
+Procedure", Neural Computation 14(1), 2002):
+
+    E-step: p_t(y|x) ∝ p_s(y|x) · π_t(y) / π_s(y)     (each row renormalized)
+    M-step: π_t(y) = mean over the target of p_t(y|x)
+
+starting from π_t = π_s. Each step cannot lower the target's likelihood; it converges to the
+maximum-likelihood priors when the probabilities are calibrated. Written here: a dozen lines of
+numpy, in no dependency.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["em_priors"]
+
+# Priors are floored here so that a class the EM drives towards zero keeps a finite ratio.
+_FLOOR = 1e-12
+
+
+def em_priors(target_proba: np.ndarray, source_priors: np.ndarray, *, max_iter: int = 100,
+              tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """The target's class priors, and its probabilities re-weighted to them (Saerens et al. 2002).
+
+    Args:
+        target_proba: (n, k) predicted probabilities on the target, from a classifier trained
+            where the classes had ``source_priors``. Rows are renormalized if they do not sum to 1.
+        source_priors: (k,) class priors of the classifier's training data (positive, summing
+            to 1; renormalized if not).
+        max_iter: most EM steps.
+        tol: stop when no prior moves by more than this in one step.
+
+    Returns:
+        ``(priors, proba)``: the estimated target priors (k,), summing to 1, and the (n, k)
+        target probabilities adjusted to them.
+
+    Raises:
+        ValueError: on shapes that do not match, an empty target, or negative or non-finite values.
+    """
+    proba = np.asarray(target_proba, dtype=np.float64)
+    source = np.asarray(source_priors, dtype=np.float64)
+    if proba.ndim != 2:
+        raise ValueError(f"target_proba must be a 2-D array (n, k), got shape {proba.shape}")
+    if source.ndim != 1 or len(source) != proba.shape[1]:
+        raise ValueError(f"source_priors must have one value a class ({proba.shape[1]}), got shape {source.shape}")
+    if len(proba) == 0:
+        raise ValueError("target_proba has no rows: there is nothing to estimate priors from")
+    if not (np.all(np.isfinite(proba)) and np.all(np.isfinite(source))):
+        raise ValueError("target_proba and source_priors must be finite")
+    if proba.min() < 0 or source.min() <= 0:
+        raise ValueError("probabilities must be non-negative and source priors positive")
+    rows = proba.sum(axis=1, keepdims=True)
+    if np.any(rows <= 0):
+        raise ValueError("every row of target_proba needs a positive sum")
+    proba = proba / rows
+    source = source / source.sum()
+
+    priors = source.copy()
+    adjusted = proba
+    for _ in range(max_iter):
+        weighted = proba * (priors / source)
+        adjusted = weighted / weighted.sum(axis=1, keepdims=True)
+        new = np.maximum(adjusted.mean(axis=0), _FLOOR)
+        new /= new.sum()
+        moved = float(np.abs(new - priors).max())
+        priors = new
+        if moved < tol:
+            break
+    weighted = proba * (priors / source)
+    adjusted = weighted / weighted.sum(axis=1, keepdims=True)
+    return priors, adjusted
