@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from headstart.transfer.priors import em_priors
+from headstart.evaluate.priors import em_priors
 
 
 def calibrated_posteriors(labels: np.ndarray, source_priors: np.ndarray, seed: int = 0,
