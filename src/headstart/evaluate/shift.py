@@ -140,8 +140,10 @@ class ShiftTest:
     permutations: int
 
     def typical(self, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
-        """Positions (in the features given) of the ``k`` source items the classifier found most
-        source-like, and of the ``k`` target items most target-like, most typical first."""
+        """The ``k`` most source-like source items and ``k`` most target-like target items.
+
+        Positions in the features given, most typical first.
+        """
         m = len(self.source_rows)
         source_order = np.argsort(self.target_probability[:m], kind="stable")[:k]
         target_order = np.argsort(-self.target_probability[m:], kind="stable")[:k]
