@@ -378,6 +378,44 @@ def layers(data, *, backbone: str | None = None, out: str | Path | None = None, 
     return report
 
 
+def shift(source, target, *, backbone: str | None = None, out: str | Path | None = None, seed: int = 0,
+          max_items: int = 500, permutations: int = 99, image_size: int | None = None, max_length: int | None = None,
+          engine: str = "auto", cache_dir: str | Path | None = None, columns: dict | None = None):
+    """Is ``target`` different from the labeled ``source``, and how (domain classifier, class priors)?
+
+    Args:
+        source: labeled data (file, folder or Dataset), all of it read.
+        target: data of the same modality, labels optional.
+        backbone: a registry name (default: the modality's default backbone).
+        out: a folder for ``shift.json``, ``shift.png`` and ``shift.html`` (nothing written when None).
+        seed: seeds the subsamples, folds, permutations and probe.
+        max_items: items a side at most.
+        permutations: permutations of the p-value at most.
+        image_size: the side of images fed to an image backbone (default: the backbone's).
+        max_length: tokens per text for a text backbone (default: the backbone's).
+        engine: ``auto``/``onnx``/``torch``: where the forward passes run.
+        cache_dir: the features cache (default ``$HEADSTART_CACHE`` or ``~/.cache/headstart``).
+        columns: column names: ``text_column``, ``label_column``, ``path_column``.
+
+    Returns:
+        A :class:`~headstart.transfer.shift.ShiftReport` (``summary["shifted"]``, ``sentence()``).
+    """
+    from headstart.transfer.shift import check_pair, check_settings, measure_shift
+
+    check_settings(max_items, permutations)
+    source_set = read(source, **(columns or {}))
+    target_set = target if isinstance(target, Dataset) else read_dataset(target, require_labels=False,
+                                                                         **(columns or {}))
+    check_pair(source_set, target_set)  # before the backbone's seconds of loading
+    name = backbone_name_for(source_set.modality, backbone)
+    report = measure_shift(source_set, target_set, create_backbone(name, **backbone_options(image_size, max_length)),
+                           seed=seed, max_items=max_items, permutations=permutations, engine=engine,
+                           cache_dir=cache_dir)
+    if out is not None:
+        report.save(out)
+    return report
+
+
 def label_init(pool, *, labels=None, db="labels.db", **options):
     """Start a model-assisted labeling project from a pool (see :func:`headstart.labeling.init_project`)."""
     from headstart.labeling import init_project
