@@ -9,6 +9,8 @@ it; ``headstart label init`` prints :func:`shift_warning` when the pool is shift
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from headstart.errors import HeadstartError
@@ -62,8 +64,9 @@ def _measure(project, labeled: np.ndarray, ids: np.ndarray, unlabeled: np.ndarra
     source_x, target_x = features[:len(source)], features[len(source):]
     test = shift_test(source_x, target_x, seed=seed, max_items=max_items, permutations=permutations)
     table = project.table()
-    contents = [row.content for row in table]
-    origins = [f"id {row.external_id}" for row in table]
+    # an image's name, never where the server keeps it (the page shows the image through /media/<id>)
+    contents = [Path(row.content).name if project.modality == "image" else row.content for row in table]
+    origins = [row.external_id for row in table]
     summary = test.summary([contents[i] for i in source], [origins[i] for i in source],
                            [contents[i] for i in target], [origins[i] for i in target])
     classes = project.classes
