@@ -67,3 +67,16 @@ def test_em_rejects_inputs_that_do_not_fit():
         em_priors(np.full((3, 2), 0.5), np.array([1.0]))
     with pytest.raises(ValueError, match="non-negative"):
         em_priors(np.array([[1.5, -0.5]]), np.array([0.5, 0.5]))
+
+
+def test_prior_summary_names_the_class_that_moves_most():
+    from headstart.evaluate.priors import prior_summary
+
+    labels = np.random.default_rng(5).choice(2, size=10_000, p=[0.25, 0.75])
+    proba = calibrated_posteriors(labels, np.array([0.5, 0.5]), seed=5)
+    result = prior_summary(["cat", "dog"], np.array([0, 1] * 50), proba, target_labels=labels)
+    assert result["priors"]["cat"]["source"] == pytest.approx(0.5)
+    assert result["priors"]["dog"]["target"] == pytest.approx(0.75, abs=0.02)
+    assert result["priors"]["dog"]["labeled"] == pytest.approx(labels.mean())
+    assert result["prior_shift"]["class"] in ("cat", "dog")
+    assert result["prior_shift"]["size"] == pytest.approx(0.25, abs=0.02)

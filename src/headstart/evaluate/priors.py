@@ -16,9 +16,11 @@ numpy, in no dependency.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
-__all__ = ["em_priors"]
+__all__ = ["em_priors", "prior_summary"]
 
 # Priors are floored here so that a class the EM drives towards zero keeps a finite ratio.
 _FLOOR = 1e-12
@@ -75,3 +77,33 @@ def em_priors(target_proba: np.ndarray, source_priors: np.ndarray, *, max_iter: 
     weighted = proba * (priors / source)
     adjusted = weighted / weighted.sum(axis=1, keepdims=True)
     return priors, adjusted
+
+
+def prior_summary(classes: Sequence[str], source_labels: np.ndarray, target_proba: np.ndarray, *,
+                  trained_priors: np.ndarray | None = None, target_labels: np.ndarray | None = None) -> dict:
+    """Each class's prior in the source and, estimated by :func:`em_priors`, in the target.
+
+    Args:
+        classes: class names, in the probabilities' column order.
+        source_labels: (n_source,) class ids of the source, whose shares are the source priors.
+        target_proba: (n_target, k) a source-trained classifier's probabilities on the target.
+        trained_priors: the priors the classifier's probabilities assume (default: the source's
+            shares; uniform for a class-balanced classifier).
+        target_labels: (n_target,) the target's own class ids, where known (shown beside the estimate).
+
+    Returns:
+        ``{"priors": {class: {"source", "target", "labeled"}}, "prior_shift": {"class", "source",
+        "target", "size"}}``: the class whose prior moves most, and by how much.
+    """
+    k = len(classes)
+    source = np.bincount(np.asarray(source_labels), minlength=k) / len(source_labels)
+    assumed = source if trained_priors is None else np.asarray(trained_priors, dtype=np.float64)
+    estimated, _ = em_priors(target_proba, np.maximum(assumed, _FLOOR))
+    labeled = (None if target_labels is None or len(target_labels) == 0
+               else np.bincount(np.asarray(target_labels), minlength=k) / len(target_labels))
+    priors = {name: {"source": float(source[i]), "target": float(estimated[i]),
+                     "labeled": None if labeled is None else float(labeled[i])} for i, name in enumerate(classes)}
+    moved = int(np.argmax(np.abs(estimated - source)))
+    return {"priors": priors, "prior_shift": {"class": classes[moved], "source": float(source[moved]),
+                                              "target": float(estimated[moved]),
+                                              "size": float(abs(estimated[moved] - source[moved]))}}

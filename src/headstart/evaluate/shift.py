@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 from sklearn.decomposition import PCA
@@ -46,6 +47,8 @@ MAX_ITEMS = 500        # items a side by default: a balanced subsample keeps the
 PERMUTATIONS = 99      # at most; p-values in steps of 0.01
 EXCEEDANCES = 10       # stop permuting once this many permuted AUCs reach the observed one
 TEST_DIMS = 64         # principal components the test's classifier reads
+TYPICAL = 5            # items shown as most typical of each side
+SHOWN_CHARS = 300      # characters of an item shown
 
 # Inverse L2 strength of the domain classifier on standardized features: firm enough that a few
 # hundred items in a few hundred dimensions give smooth probabilities (importance weights built
@@ -139,14 +142,18 @@ class ShiftTest:
     explained: tuple[float, float]
     permutations: int
 
-    def typical(self, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    def _typical_order(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Indices into each side's tested items: the most source-like source, most target-like target."""
+        m = len(self.source_rows)
+        return (np.argsort(self.target_probability[:m], kind="stable")[:k],
+                np.argsort(-self.target_probability[m:], kind="stable")[:k])
+
+    def typical(self, k: int = TYPICAL) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` most source-like source items and ``k`` most target-like target items.
 
         Positions in the features given, most typical first.
         """
-        m = len(self.source_rows)
-        source_order = np.argsort(self.target_probability[:m], kind="stable")[:k]
-        target_order = np.argsort(-self.target_probability[m:], kind="stable")[:k]
+        source_order, target_order = self._typical_order(k)
         return self.source_rows[source_order], self.target_rows[target_order]
 
     def rule(self) -> str:
@@ -158,6 +165,34 @@ class ShiftTest:
         return {"auc": self.auc, "p_value": self.p_value, "shifted": self.shifted,
                 "items_per_side": int(len(self.source_rows)), "permutations": self.permutations,
                 "rule": self.rule()}
+
+    def summary(self, source_items: Sequence[str], source_origins: Sequence[str], target_items: Sequence[str],
+                target_origins: Sequence[str], *, k: int = TYPICAL, chars: int = SHOWN_CHARS) -> dict:
+        """:meth:`to_dict`, the ``k`` most ``typical`` items of each side and the 2-D ``map``, as JSON values.
+
+        Args:
+            source_items: the source's items (texts or image paths), indexed as the features given.
+            source_origins: where each source item came from (file and row, or an id).
+            target_items: the target's items, indexed as the features given.
+            target_origins: where each target item came from.
+            k: items shown a side.
+            chars: the most characters of an item shown.
+
+        Returns:
+            ``to_dict()`` with ``typical`` (``source``, ``target``: ``item``, ``origin``,
+            ``p_target``), ``map`` (``source``, ``target``: lists of [x, y]) and ``explained``.
+        """
+        m = len(self.source_rows)
+        sides = {"source": (self.source_rows, self.target_probability[:m], source_items, source_origins),
+                 "target": (self.target_rows, self.target_probability[m:], target_items, target_origins)}
+        typical = {}
+        for (side, (rows, probability, items, origins)), order in zip(sides.items(), self._typical_order(k)):
+            typical[side] = [{"item": str(items[rows[i]])[:chars], "origin": str(origins[rows[i]]),
+                              "p_target": float(probability[i])} for i in order]
+        rounded = np.round(self.map, 4)
+        return {**self.to_dict(), "typical": typical,
+                "map": {"source": rounded[:m].tolist(), "target": rounded[m:].tolist()},
+                "explained": list(self.explained)}
 
 
 def check_sizes(n_source: int, n_target: int) -> None:

@@ -25,17 +25,14 @@ import numpy as np
 from headstart.backbones import Backbone
 from headstart.data.dataset import Dataset
 from headstart.errors import DataError, HeadstartError
-from headstart.evaluate.priors import em_priors
-from headstart.evaluate.shift import MAX_ITEMS, MIN_ITEMS, PERMUTATIONS, ShiftTest, shift_test
+from headstart.evaluate.priors import prior_summary
+from headstart.evaluate.shift import MAX_ITEMS, MIN_ITEMS, PERMUTATIONS, shift_test
 from headstart.features.extract import cached_features
 from headstart.learn.probe import fit_probe
 from headstart.progress import say
 from headstart.transfer import page
 from headstart.transfer.rank import stratified_subset
 from headstart.transfer.shift_page import summary_sentence, write_shift_page
-
-TYPICAL = 5           # items shown as most typical of each side
-SHOWN_CHARS = 300     # of a text, on the page and in the JSON
 
 
 @dataclass
@@ -127,59 +124,27 @@ def measure_shift(source: Dataset, target: Dataset, backbone: Backbone, *, seed:
     source_x = cached_features(backbone, source.items, source.hashes, engine=engine, cache_dir=cache_dir)
     target_x = cached_features(backbone, target.items, target.hashes, engine=engine, cache_dir=cache_dir)
     test = shift_test(source_x, target_x, seed=seed, max_items=max_items, permutations=permutations)
-    priors = estimate_priors(source_x, source_ids, target_x, classes, target, seed=seed)
-    summary = {**test.to_dict(), "priors": priors, "prior_shift": largest_change(priors),
-               "typical": typical_items(test, source, target), **map_of(test),
+    summary = {**test.summary(source.items, source.origins, target.items, target.origins),
+               **balanced_probe_priors(source_x, source_ids, target_x, classes, target, seed=seed),
                "source": source.source, "target": target.source, "backbone": backbone.name,
                "modality": source.modality, "seconds": time.perf_counter() - started}
     return ShiftReport(summary)
 
 
-def estimate_priors(source_x: np.ndarray, source_ids: np.ndarray, target_x: np.ndarray, classes: list[str],
-                    target: Dataset, *, seed: int = 0) -> dict | None:
-    """Each class's prior in the source and, estimated by EM, in the target (None under two classes).
+def balanced_probe_priors(source_x: np.ndarray, source_ids: np.ndarray, target_x: np.ndarray, classes: list[str],
+                          target: Dataset, *, seed: int = 0) -> dict:
+    """:func:`~headstart.evaluate.priors.prior_summary` from headstart's probe trained on the source.
 
-    The probe is class-balanced (as headstart's probe always is), so its probabilities are those of
-    a classifier trained under uniform priors: EM starts from uniform source priors.
+    The probe is class-balanced, so its probabilities are those of a classifier trained under
+    uniform priors: EM starts from those. ``{"priors": None, "prior_shift": None}`` without two
+    source classes of two items each.
     """
     counts = np.bincount(source_ids, minlength=len(classes))
     if np.count_nonzero(counts >= 2) < 2:
-        return None
+        return {"priors": None, "prior_shift": None}
     empty_x, empty_y = np.zeros((0, source_x.shape[1]), source_x.dtype), np.zeros(0, np.int64)
     head, _ = fit_probe(source_x, source_ids, empty_x, empty_y, len(classes), seed=seed)
-    estimated, _ = em_priors(head.proba(target_x), np.full(len(classes), 1 / len(classes)))
-    known = (set(target.labels) <= set(classes)) if target.labels is not None else False
-    labeled = np.bincount(target.label_ids(classes), minlength=len(classes)) / len(target) if known else None
-    return {name: {"source": float(counts[i] / counts.sum()), "target": float(estimated[i]),
-                   "labeled": None if labeled is None else float(labeled[i])}
-            for i, name in enumerate(classes)}
-
-
-def largest_change(priors: dict | None) -> dict | None:
-    """The class whose prior moves most from source to target: ``class``, ``source``, ``target``, ``size``."""
-    if not priors:
-        return None
-    name = max(priors, key=lambda c: abs(priors[c]["target"] - priors[c]["source"]))
-    value = priors[name]
-    return {"class": name, "source": value["source"], "target": value["target"],
-            "size": abs(value["target"] - value["source"])}
-
-
-def typical_items(test: ShiftTest, source: Dataset, target: Dataset, k: int = TYPICAL) -> dict:
-    """The ``k`` items most typical of each side, with where they came from and their P(target)."""
-    m = len(test.source_rows)
-    probability = {("source", int(r)): float(p) for r, p in zip(test.source_rows, test.target_probability[:m])}
-    probability.update({("target", int(r)): float(p) for r, p in zip(test.target_rows, test.target_probability[m:])})
-    chosen = dict(zip(("source", "target"), test.typical(k)))
-    data = {"source": source, "target": target}
-    return {side: [{"item": data[side].items[int(r)][:SHOWN_CHARS], "origin": data[side].origins[int(r)],
-                    "p_target": probability[(side, int(r))]} for r in rows]
-            for side, rows in chosen.items()}
-
-
-def map_of(test: ShiftTest) -> dict:
-    """The 2-D map of the tested items as lists (``map``: ``source``, ``target``) and ``explained``."""
-    m = len(test.source_rows)
-    rounded = np.round(test.map, 4)
-    return {"map": {"source": rounded[:m].tolist(), "target": rounded[m:].tolist()},
-            "explained": list(test.explained)}
+    known = target.labels is not None and set(target.labels) <= set(classes)
+    uniform = np.full(len(classes), 1 / len(classes))
+    return prior_summary(classes, source_ids, head.proba(target_x), trained_priors=uniform,
+                         target_labels=target.label_ids(classes) if known else None)
