@@ -79,10 +79,11 @@ def test_a_small_but_detectable_difference_is_not_called_a_shift():
     from headstart.evaluate.shift import AUC_FLOOR, shift_test
 
     rng = np.random.default_rng(12)
-    source = rng.normal(size=(2000, 8))
-    target = rng.normal(size=(2000, 8)) + np.r_[0.25, np.zeros(7)]
-    result = shift_test(source, target, max_items=2000, permutations=19, progress=False)
-    assert result.auc < AUC_FLOOR
+    source = rng.normal(size=(1000, 8))
+    target = rng.normal(size=(1000, 8)) + np.r_[0.25, np.zeros(7)]
+    result = shift_test(source, target, max_items=1000, progress=False)
+    assert result.p_value <= 0.05    # a real difference...
+    assert result.auc < AUC_FLOOR    # ...too small to matter
     assert not result.shifted
 
 
@@ -92,3 +93,11 @@ def test_a_side_too_small_to_test_says_how_many_items_are_needed():
     rng = np.random.default_rng(13)
     with pytest.raises(ValueError, match=f"the target has 5 item.*at least {MIN_ITEMS}"):
         shift_test(rng.normal(size=(50, 4)), rng.normal(size=(5, 4)), progress=False)
+
+
+def test_too_few_permutations_to_reach_the_threshold_are_refused():
+    from headstart.evaluate.shift import MIN_PERMUTATIONS, shift_test
+
+    rng = np.random.default_rng(14)
+    with pytest.raises(ValueError, match=f"at least {MIN_PERMUTATIONS}"):
+        shift_test(rng.normal(size=(50, 4)), rng.normal(size=(50, 4)), permutations=19, progress=False)

@@ -6,13 +6,11 @@ import csv
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from headstart.cli import app
 from headstart.evaluate.shift import MIN_ITEMS
-from conftest import sentence
 
 runner = CliRunner()
 
@@ -29,22 +27,17 @@ def write_pool(path: Path, texts: list[str]) -> Path:
     return path
 
 
-def one_class_texts(label: str, n: int, seed: int) -> list[str]:
-    rng = np.random.default_rng(seed)
-    texts: list[str] = []
-    while len(texts) < n:
-        text = sentence(rng, label)
-        if text not in texts:
-            texts.append(text)
-    return texts
+def one_class_texts(write_csv, path: Path, label: str, n: int, seed: int) -> list[str]:
+    """``n`` distinct texts of one class of the shared test vocabulary."""
+    rows = csv.DictReader(open(write_csv(path, n_per_class=n, classes=(label,), seed=seed), encoding="utf-8"))
+    return [row["text"] for row in rows]
 
 
-def test_shift_prints_json_and_writes_the_page(text_csv, tiny_bert_name, tmp_path):
+def test_shift_prints_json_and_writes_the_page(text_csv, tiny_bert_name, tmp_path, write_csv):
     source = text_csv("source.csv", n_per_class=30)                    # sports, food, tech: a third each
-    target = write_pool(tmp_path / "target.csv", one_class_texts("tech", 60, seed=5))  # tech only, unlabeled
+    target = write_pool(tmp_path / "target.csv", one_class_texts(write_csv, tmp_path / "t.csv", "tech", 60, seed=5))  # tech only, unlabeled
     out = tmp_path / "shift-out"
-    result = invoke("-q", "shift", source, target, "--backbone", tiny_bert_name, "--json", "--out", out,
-                    "--permutations", 19)
+    result = invoke("-q", "shift", source, target, "--backbone", tiny_bert_name, "--json", "--out", out)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert set(summary) >= {"auc", "p_value", "shifted", "priors", "typical", "report"}
@@ -68,8 +61,7 @@ def test_shift_prints_json_and_writes_the_page(text_csv, tiny_bert_name, tmp_pat
 def test_shift_without_json_prints_a_table_and_the_sentence(text_csv, tiny_bert_name, tmp_path):
     source = text_csv("source.csv", n_per_class=20)
     target = text_csv("target.csv", n_per_class=20, seed=1)
-    result = invoke("-q", "shift", source, target, "--backbone", tiny_bert_name, "--out", tmp_path / "o",
-                    "--permutations", 9)
+    result = invoke("-q", "shift", source, target, "--backbone", tiny_bert_name, "--out", tmp_path / "o")
     assert result.exit_code == 0, result.output
     assert "domain AUC" in result.output and "prior of food" in result.output
     assert "report:" in result.output and (tmp_path / "o" / "shift.html").is_file()
@@ -97,8 +89,8 @@ def test_an_empty_target_is_one_line_and_exit_2(text_csv, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_a_target_too_small_says_how_many_items_are_needed(text_csv, tmp_path):
-    small = write_pool(tmp_path / "small.csv", one_class_texts("food", 7, seed=2))
+def test_a_target_too_small_says_how_many_items_are_needed(text_csv, tmp_path, write_csv):
+    small = write_pool(tmp_path / "small.csv", one_class_texts(write_csv, tmp_path / "f.csv", "food", 7, seed=2))
     result = invoke("shift", text_csv("source.csv"), small, "--out", tmp_path / "o")
     _one_error_line(result, "small.csv", "the target has 7 item(s)", f"at least {MIN_ITEMS} items on each side")
 
@@ -106,4 +98,4 @@ def test_a_target_too_small_says_how_many_items_are_needed(text_csv, tmp_path):
 def test_too_few_items_a_side_or_no_permutations_are_refused(text_csv, tmp_path):
     source = text_csv("source.csv")
     _one_error_line(invoke("shift", source, source, "--max-items", 5), "--max-items", str(MIN_ITEMS))
-    _one_error_line(invoke("shift", source, source, "--permutations", 0), "--permutations")
+    _one_error_line(invoke("shift", source, source, "--permutations", 19), "--permutations", "at least 99")

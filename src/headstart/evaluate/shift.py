@@ -29,7 +29,7 @@ from sklearn.preprocessing import StandardScaler
 
 from headstart.progress import progress_bar
 
-__all__ = ["domain_probabilities", "shift_test", "ShiftTest", "MIN_ITEMS"]
+__all__ = ["domain_probabilities", "shift_test", "ShiftTest", "MIN_ITEMS", "MIN_PERMUTATIONS"]
 
 # The decision rule: shifted when the permutation p-value is at most ALPHA AND the AUC reaches
 # AUC_FLOOR. The p-value alone bounds false alarms: two random halves of one data set are
@@ -45,6 +45,8 @@ AUC_FLOOR = 0.6
 MIN_ITEMS = 20
 MAX_ITEMS = 500        # items a side by default: a balanced subsample keeps the test to seconds
 PERMUTATIONS = 99      # at most; p-values in steps of 0.01
+# Fewer permutations than this could never give p <= ALPHA: the smallest p is 1 / (1 + permutations).
+MIN_PERMUTATIONS = round(1 / ALPHA) - 1
 EXCEEDANCES = 10       # stop permuting once this many permuted AUCs reach the observed one
 TEST_DIMS = 64         # principal components the test's classifier reads
 TYPICAL = 5            # items shown as most typical of each side
@@ -230,9 +232,11 @@ def shift_test(source_features: np.ndarray, target_features: np.ndarray, *, seed
         A :class:`ShiftTest`.
 
     Raises:
-        ValueError: widths that differ, non-finite values, or a side with fewer than
-            :data:`MIN_ITEMS` items.
+        ValueError: widths that differ, non-finite values, a side with fewer than
+            :data:`MIN_ITEMS` items, or fewer than :data:`MIN_PERMUTATIONS` permutations.
     """
+    if permutations < MIN_PERMUTATIONS:
+        raise ValueError(f"{permutations} permutations cannot give p <= {ALPHA}; give at least {MIN_PERMUTATIONS}")
     source = np.asarray(source_features, dtype=np.float64)
     target = np.asarray(target_features, dtype=np.float64)
     if source.ndim != 2 or target.ndim != 2 or source.shape[1] != target.shape[1]:

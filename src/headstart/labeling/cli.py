@@ -53,9 +53,13 @@ def init(pool: Path = typer.Argument(..., help="CSV/TSV/JSONL file or image fold
          id_column: str = typer.Option("id"), text_column: str = typer.Option("text"),
          path_column: str = typer.Option("path"), label_column: str = typer.Option("label"),
          image_size: Optional[int] = IMAGE_SIZE, max_length: Optional[int] = MAX_LENGTH, mirror: bool = MIRROR,
-         seed: int = typer.Option(0)) -> None:
+         seed: int = typer.Option(0),
+         shift_check: bool = typer.Option(True, "--shift-check/--no-shift-check",
+                                          help="Compare the pool's labeled items with the unlabeled ones (needs "
+                                               "20 of each) and warn when they differ.")) -> None:
     """Create a labeling project from a pool and a label set."""
     from headstart.labeling import init_project
+    from headstart.labeling.shift_check import check_pool_shift, shift_warning
 
     project = init_project(pool, labels=labels, db=_db(db), backbone=backbone, multi_share=multi_share,
                            annotators_per_item=annotators_per_item, retrain_every=retrain_every, seed=seed,
@@ -65,6 +69,9 @@ def init(pool: Path = typer.Argument(..., help="CSV/TSV/JSONL file or image fold
     status = project.status()
     typer.echo(f"project in {_db(db)}: {status['items']} items, labels {', '.join(status['classes'])}, "
                f"{status['labeled_items']} labeled")
+    warning = shift_warning(check_pool_shift(project, seed=seed)) if shift_check else None
+    if warning:
+        typer.echo(warning, err=True)
 
 
 @label_app.command("next")

@@ -208,6 +208,18 @@ class LabelingProject:
                                              engine=self.engine, cache_dir=self.cache_dir)
         return self._features
 
+    def features_at(self, positions: np.ndarray) -> np.ndarray:
+        """Features of the items at ``positions`` (m, d), computing only those the cache lacks."""
+        if self._features is not None:
+            return self._features[np.asarray(positions)]
+        from headstart.backbones import create_backbone
+        from headstart.features.extract import cached_features
+
+        rows = [self.table()[int(i)] for i in positions]
+        backbone = create_backbone(self.backbone, **self.backbone_options)
+        return cached_features(backbone, [row.content for row in rows], [row.hash for row in rows],
+                               engine=self.engine, cache_dir=self.cache_dir)
+
     # -- labels --------------------------------------------------------------------------------
 
     def add(self, item: str, label: str, *, annotator: str = "default", replace: bool = False,

@@ -86,14 +86,12 @@ def table_text(columns: Sequence[str], rows: Sequence[Sequence]) -> str:
     return "\n".join(lines)
 
 
-def write_page(path: str | Path, *, title: str, sentences: Sequence[str] = (),
-               sections: Sequence[dict] = ()) -> Path:
-    """Write an HTML page of sentences and sections, atomically.
+def render_page(*, title: str, sentences: Sequence[str] = (), sections: Sequence[dict] = ()) -> str:
+    """The HTML text of a page of sentences and sections.
 
     A section is a dict: ``title``, and optionally ``text`` (paragraphs), ``png`` (bytes), ``columns``
     and ``rows`` (a table).
     """
-    path = Path(path)
     prepared = []
     for section in sections:
         section = dict(section)
@@ -101,9 +99,14 @@ def write_page(path: str | Path, *, title: str, sentences: Sequence[str] = (),
             section["png"] = png_base64(section["png"])
         section["rows"] = [[cell(v) for v in row] for row in section.get("rows", [])]
         prepared.append(section)
-    html = Environment(autoescape=True).from_string(_TEMPLATE).render(
+    return Environment(autoescape=True).from_string(_TEMPLATE).render(
         title=title, sentences=list(sentences), sections=prepared)
-    return write_text(path, html)
+
+
+def write_page(path: str | Path, *, title: str, sentences: Sequence[str] = (),
+               sections: Sequence[dict] = ()) -> Path:
+    """Write an HTML page of sentences and sections (see :func:`render_page`), atomically."""
+    return write_text(Path(path), render_page(title=title, sentences=sentences, sections=sections))
 
 
 def write_result(folder: str | Path, stem: str, *, payload, picture: bytes, title: str,

@@ -26,7 +26,7 @@ from headstart.backbones import Backbone
 from headstart.data.dataset import Dataset
 from headstart.errors import DataError, HeadstartError
 from headstart.evaluate.priors import prior_summary
-from headstart.evaluate.shift import MAX_ITEMS, MIN_ITEMS, PERMUTATIONS, shift_test
+from headstart.evaluate.shift import ALPHA, MAX_ITEMS, MIN_PERMUTATIONS, MIN_ITEMS, PERMUTATIONS, shift_test
 from headstart.features.extract import cached_features
 from headstart.learn.probe import fit_probe
 from headstart.progress import say
@@ -79,13 +79,13 @@ def check_pair(source: Dataset, target: Dataset) -> None:
 
 
 def check_settings(max_items: int, permutations: int) -> None:
-    """Raise HeadstartError for a subsample too small to test or fewer than one permutation."""
+    """Raise HeadstartError for a subsample too small to test, or too few permutations to reach p <= ALPHA."""
     if max_items < MIN_ITEMS:
         raise HeadstartError(f"{max_items} items a side are too few to tell two data sets apart",
                              where="--max-items", fix=f"give at least {MIN_ITEMS}")
-    if permutations < 1:
-        raise HeadstartError("the p-value needs at least one permutation", where="--permutations",
-                             fix="give 19 or more (99 by default)")
+    if permutations < MIN_PERMUTATIONS:
+        raise HeadstartError(f"{permutations} permutations cannot give a p-value of {ALPHA} or less",
+                             where="--permutations", fix=f"give at least {MIN_PERMUTATIONS}")
 
 
 def measure_shift(source: Dataset, target: Dataset, backbone: Backbone, *, seed: int = 0,

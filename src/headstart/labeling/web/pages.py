@@ -22,6 +22,7 @@ from headstart.labeling.web import api, review
 from headstart.labeling.web.auth import SESSION_COOKIE, current_user, get_project, page_csrf, require
 from headstart.labeling.web.overview import overview
 from headstart.labeling.web.redact import public_message
+from headstart.labeling.web.shift_view import shift_view
 
 LOGIN_COOKIE = "headstart_login"
 # per process: a redirect's message is read back by the server that signed it, moments later
@@ -111,6 +112,12 @@ def review_resolve(review_id: int, action: str = Form(...), label: str = Form(""
     done = review.resolve(project, review_id, action, label or None, person.name)
     what = f"relabeled '{done['id']}' as {label}" if action == "relabel" else f"kept the labels of '{done['id']}'"
     return _back("/review", what)
+
+
+@router.get("/shift", response_class=HTMLResponse)
+def shift_page(request: Request, person: Person = Depends(require("reviewer")),
+               project: LabelingProject = Depends(get_project)) -> HTMLResponse:
+    return render(request, "shift.html", person, **shift_view(project))
 
 
 @router.get("/admin", response_class=HTMLResponse)
