@@ -205,7 +205,9 @@ def save(model: Model | ScratchModel, out: str | Path) -> Path:
             notes.append(f"Test accuracy {model.metrics['accuracy']:.1%} is near chance ({chance:.1%}).")
     scratch = model.metrics.get("baseline") or {}
     if scratch.get("verdict"):
-        notes.append(scratch["verdict"])
+        from headstart.transfer.baseline import candidates_sentence
+
+        notes += [scratch["verdict"], candidates_sentence(scratch)]
         report_config.update({"scratch baseline": scratch["method"], "scratch accuracy": scratch["accuracy"],
                               "transfer accuracy": scratch["transfer_accuracy"], "shipped": scratch.get("shipped")})
     folder = Path(out)

@@ -181,6 +181,7 @@ def test_auto_ships_scratch_when_the_backbone_cannot_see_the_label(learnable_csv
     assert json.loads((out / "config.json").read_text())["format"] == "headstart-scratch/1"
     report = (out / "report.html").read_text()
     assert "Shipped: the model trained from scratch" in report and "none: TF-IDF" in report
+    assert "Scratch candidates on the validation split: tfidf-words-chars" in report
     model = headstart.load(out)
     assert isinstance(model, ScratchModel)
     predicted = runner.invoke(app, ["predict", str(out), str(data)])

@@ -292,3 +292,22 @@ def compare_with_scratch(train: Dataset, val: Dataset, test: Dataset, classes, t
     if skipped:
         say(f"scratch candidates skipped: {', '.join(skipped)} (budget {budget or 0:.1f} s)")
     return result, best if shipped == "scratch" else None
+
+
+def candidates_sentence(comparison: dict) -> str:
+    """One sentence for the report: each candidate's validation accuracy or why it was skipped, and the time."""
+    parts = []
+    for row in comparison.get("candidates", []):
+        if "skipped" in row:
+            parts.append(f"{row['name']} skipped ({row['skipped']})")
+        elif row.get("val_accuracy") is None:
+            parts.append(f"{row['name']} (no validation items)")
+        else:
+            cut = " (cut short at the budget)" if "cut_short" in row else ""
+            parts.append(f"{row['name']} {row['val_accuracy']:.1%}{cut}")
+    budget = comparison.get("budget_s")
+    share = comparison.get("share_of_fit")
+    timing = (f"{comparison['seconds']:.1f} s" + ("" if budget is None else f" of a {budget:.1f} s budget")
+              + ("" if share is None else f", {share:.0%} of the fit"))
+    return (f"Scratch candidates on the validation split: {'; '.join(parts)}; kept {comparison['name']} "
+            f"({timing}).")

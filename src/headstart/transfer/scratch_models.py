@@ -294,7 +294,7 @@ def _train_net(net, task: Task, size: int, *, label: str, min_steps: int, max_ep
                batch_size: int = 32, lr: float = 2e-3, weight_decay: float = 1e-3, patience: int = 6) -> dict:
     """Train ``net`` on the training pixels with AdamW, early-stopped on validation; best weights kept.
 
-    The first step is timed: when all the epochs would not end before the task's deadline, the
+    The second step is timed: when all the epochs would not end before the task's deadline, the
     candidate is skipped (:class:`SkipCandidate`) before more time goes into it; when the deadline
     passes anyway, training stops there with the best weights so far.
     """
@@ -311,10 +311,9 @@ def _train_net(net, task: Task, size: int, *, label: str, min_steps: int, max_ep
     loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
     steps_per_epoch = max(1, math.ceil(len(y) / batch_size))
     epochs = int(np.clip(math.ceil(min_steps / steps_per_epoch), 5, max_epochs))
-    best, best_state, waited, ran, cut_short = -1.0, None, 0, 0, False
-    started = time.perf_counter()
+    best, best_state, waited, ran, cut_short, steps = -1.0, None, 0, 0, False, 0
     with progress_bar(f"scratch baseline ({label})", epochs) as advance:
-        for epoch in range(epochs):
+        for _ in range(epochs):
             net.train()
             order = torch.randperm(len(y), generator=generator)
             for start in range(0, len(y), batch_size):
@@ -323,14 +322,17 @@ def _train_net(net, task: Task, size: int, *, label: str, min_steps: int, max_ep
                 if task.mirror:
                     flip = torch.rand(len(batch), generator=generator) < 0.5
                     inputs = torch.where(flip[:, None, None, None], inputs.flip(2), inputs)
+                step_started = time.perf_counter()
                 optimizer.zero_grad()
                 loss_fn(net(inputs), y[batch]).backward()
                 optimizer.step()
-                if epoch == 0 and start == 0:
-                    # A step, and a pass over validation about as long as an epoch's forward passes.
-                    needed = (time.perf_counter() - started) * epochs * steps_per_epoch * 1.5
+                steps += 1
+                if steps == 2 or (steps == 1 and epochs * steps_per_epoch == 1):
+                    # The second step, past the first one's warm-up, times the rest; validation passes
+                    # about as long as an epoch's forward passes add half.
+                    needed = (time.perf_counter() - step_started) * (epochs * steps_per_epoch - steps) * 1.5
                     if needed > task.seconds_left():
-                        raise SkipCandidate(f"its {epochs} epochs would need about {needed:.0f} s, "
+                        raise SkipCandidate(f"its {epochs} epochs would need about {needed:.0f} s more, "
                                             f"{max(task.seconds_left(), 0):.0f} s were left")
             ran += 1
             advance(1)
