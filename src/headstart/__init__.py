@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 # the time and memory.
 _LAZY = {
     "curve": "headstart.api", "export": "headstart.api", "fit": "headstart.api", "layers": "headstart.api", "load": "headstart.api",
-    "predict": "headstart.api", "predict_table": "headstart.api", "prepare": "headstart.api", "rank": "headstart.api",
+    "predict": "headstart.api", "predict_table": "headstart.api", "prepare": "headstart.api", "rank": "headstart.api", "shift": "headstart.api",
     "FinetuneConfig": "headstart.learn.config", "Model": "headstart.model",
 }
 __all__ = ["BackboneError", "DataError", "HeadstartError", "ModelError", *_LAZY]

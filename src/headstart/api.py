@@ -28,25 +28,32 @@ from headstart.learn.finetune import seed_everything
 from headstart.learn.trainer import train
 from headstart.model import Model
 from headstart.progress import say
+from headstart.transfer.scratch_model import ScratchModel, is_scratch
 
 
-def load(folder: str | Path) -> Model | ExportedModel:
-    """Load a model folder written by :func:`fit`, or one written by :func:`export` (predicting through ONNX)."""
-    return ExportedModel(folder) if is_exported(folder) else Model.load(folder)
+def load(folder: str | Path) -> Model | ScratchModel | ExportedModel:
+    """Load a model folder written by :func:`fit` or :func:`export` (predicting through ONNX).
+
+    A folder of :func:`fit` holds a transfer model (:class:`Model`) or one trained from scratch
+    (:class:`ScratchModel`, shipped by ``mode="auto"`` when it beat transfer).
+    """
+    if is_exported(folder):
+        return ExportedModel(folder)
+    return ScratchModel.load(folder) if is_scratch(folder) else Model.load(folder)
 
 
-def export(model: Model | str | Path, out: str | Path, *, quantize: str | None = None) -> Path:
+def export(model: Model | ScratchModel | str | Path, out: str | Path, *, quantize: str | None = None) -> Path:
     """Write a model (or model folder) as an exported folder; see :meth:`Model.export`.
 
     Raises:
         ModelError: ``model`` is not a model folder (an exported one cannot be exported again).
     """
     check_quantization(quantize)  # before the model's seconds of loading
-    if not isinstance(model, Model):
+    if not isinstance(model, (Model, ScratchModel)):
         if is_exported(model):
             raise ModelError("this folder is an export already", where=str(model),
                              fix="give the model folder that `headstart fit` wrote")
-        model = Model.load(model)
+        model = load(model)
     return model.export(out, quantize=quantize)
 
 
@@ -91,7 +98,7 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         seed: int = 0, ratios: Sequence[float] | None = None, image_size: int | None = None,
         max_length: int | None = None, finetune_config: FinetuneConfig | None = None, engine: str = "auto",
         cache_dir: str | Path | None = None, columns: dict | None = None, baseline: bool = True,
-        auto_unfreeze: bool = False, mirror: bool = True) -> Model:
+        auto_unfreeze: bool = False, mirror: bool = True) -> Model | ScratchModel:
     """Train a classifier by transfer learning and evaluate it on the test split.
 
     Reads and splits the data, trains (:func:`headstart.learn.trainer.train`), evaluates on the test
@@ -117,7 +124,9 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         cache_dir: the features cache (default ``$HEADSTART_CACHE`` or ``~/.cache/headstart``).
         columns: column names: ``text_column``, ``label_column``, ``split_column``, ``path_column``.
         baseline: also train models from scratch and compare (``model.metrics["baseline"]``: its
-            accuracy, the difference with a bootstrap interval and the verdict sentence).
+            accuracy, the difference with a bootstrap interval and the verdict sentence). With
+            ``mode="auto"`` the model from scratch is returned (and saved) instead when it beat
+            transfer on the validation split beyond noise (:mod:`headstart.transfer.baseline`).
         auto_unfreeze: fine-tune as many top layer groups as the layer-wise probes recommend
             (:mod:`headstart.transfer.layers`) instead of ``FinetuneConfig.unfreeze``.
         mirror: whether an image's left-right mirror shows the same class (default). False for
@@ -125,7 +134,8 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
             training images, nor does the model average predictions with mirror images.
 
     Returns:
-        The trained :class:`~headstart.model.Model`, with test metrics in ``model.metrics``.
+        The trained :class:`~headstart.model.Model` (or :class:`ScratchModel`, see ``baseline``), with
+        test metrics in ``model.metrics``.
     """
     started = time.perf_counter()
     check_mode(mode)
@@ -139,18 +149,26 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
     say(f"{len(train_set)} train, {len(val_set)} validation, {len(test_set)} test items; {len(classes)} classes; "
         f"backbone {name}; mode {mode}")
     result = train(net, train_set, val_set, classes, mode=mode, config=finetune_config, seed=seed, engine=engine,
-                   cache_dir=cache_dir, depth_advisor=_layer_depth if auto_unfreeze else None)
+                   cache_dir=cache_dir, depth_advisor=_layer_depth if auto_unfreeze else None, keep_val_proba=baseline)
     model = Model(net, result.head, classes, backbone_options=options, finetuned=result.finetuned)
     proba = model.predict_proba(test_set, engine=engine, cache_dir=cache_dir)
     metrics = classification_metrics(test_set.label_ids(classes), proba, classes)
     metrics["seconds"] = time.perf_counter() - started
+    scratch = None
     if baseline:
-        metrics["baseline"] = scratch_comparison(train_set, val_set, test_set, classes, proba, seed=seed,
-                                                 mirror=mirror)
+        metrics["baseline"], scratch = scratch_comparison(train_set, val_set, test_set, classes, proba, seed=seed,
+                                                          mirror=mirror, val_proba=result.val_proba, mode=mode,
+                                                          fit_seconds=metrics["seconds"])
     config = {**result.config, "seed": seed, "ratios": None if ratios is None else list(ratios),
               "counts": {"train": len(train_set), "val": len(val_set), "test": len(test_set)}}
     model.info = {"config": config, "metrics": metrics, "history": result.history,
                   "manifest": {"data_hash": dataset.content_hash(), "data": dataset.source, "seed": seed}}
+    if scratch is not None:  # auto: the model from scratch beat transfer on validation beyond noise
+        scratch_metrics = classification_metrics(test_set.label_ids(classes), scratch.predictor.predict_proba(
+            test_set.items), classes)
+        model = ScratchModel(scratch.predictor, classes, name=scratch.name, method=scratch.method, info={
+            **model.info, "config": {**config, "shipped": "scratch", "transfer_backbone": name},
+            "metrics": {**scratch_metrics, "seconds": time.perf_counter() - started, "baseline": metrics["baseline"]}})
     if out is not None:
         save(model, out)
     return model
@@ -171,10 +189,13 @@ def _layer_depth(backbone, train_set: Dataset, val_set: Dataset, classes: list[s
     return layer_transfer(backbone, train_set, val_set, classes, seed=seed).to_dict()
 
 
-def save(model: Model, out: str | Path) -> Path:
+def save(model: Model | ScratchModel, out: str | Path) -> Path:
     """Write the model folder with its HTML report."""
     config = model.info.get("config", {})
-    report_config = {"backbone": model.backbone.name, "mode": config.get("mode"), "seed": config.get("seed"),
+    from_scratch = isinstance(model, ScratchModel)
+    report_config = {"backbone": f"none: {model.method}" if from_scratch else model.backbone.name,
+                     **({"transfer backbone (not shipped)": config.get("transfer_backbone")} if from_scratch else {}),
+                     "mode": config.get("mode"), "seed": config.get("seed"),
                      **{f"{k} items": v for k, v in config.get("counts", {}).items()},
                      "probe C": config.get("probe", {}).get("C"), **config.get("finetune", {})}
     notes = []
@@ -185,7 +206,8 @@ def save(model: Model, out: str | Path) -> Path:
     scratch = model.metrics.get("baseline") or {}
     if scratch.get("verdict"):
         notes.append(scratch["verdict"])
-        report_config.update({"scratch baseline": scratch["method"], "scratch accuracy": scratch["accuracy"]})
+        report_config.update({"scratch baseline": scratch["method"], "scratch accuracy": scratch["accuracy"],
+                              "transfer accuracy": scratch["transfer_accuracy"], "shipped": scratch.get("shipped")})
     folder = Path(out)
     html_path = folder.parent / f".{folder.name}.report.html"
     write_report(html_path, title=f"headstart: {folder.name}", metrics=model.metrics,
@@ -198,7 +220,7 @@ def save(model: Model, out: str | Path) -> Path:
 
 def predict(model: Model | ExportedModel | str | Path, data, **columns) -> tuple[Dataset, np.ndarray]:
     """Read ``data`` (labels optional) and return it with class probabilities (n, k)."""
-    model = model if isinstance(model, (Model, ExportedModel)) else load(model)
+    model = model if isinstance(model, (Model, ScratchModel, ExportedModel)) else load(model)
     dataset = read_dataset(data, require_labels=False, **columns) if not isinstance(data, Dataset) else data
     _check_modality(model, dataset)
     return dataset, model.predict_proba(dataset)
@@ -225,7 +247,7 @@ def predict_table(model: Model | ExportedModel | str | Path, data: str | Path, *
     """
     # The data first: a bad row is found before the model's seconds of loading.
     table = read_input_table(data, id_column=id_column, text_column=text_column, path_column=path_column)
-    model = model if isinstance(model, (Model, ExportedModel)) else load(model)
+    model = model if isinstance(model, (Model, ScratchModel, ExportedModel)) else load(model)
     _check_modality(model, table.dataset)
     return table.with_predictions(model.classes, model.predict_proba(table.dataset))
 
@@ -274,8 +296,9 @@ def rank(data, backbones: Sequence[str] | None = None, *, score: str | None = No
 
 
 def scratch_comparison(train: Dataset, val_set: Dataset, test_set: Dataset, classes, proba: np.ndarray, *,
-                       seed: int = 0, mirror: bool = True) -> dict:
-    """The from-scratch baseline against the transfer model's test probabilities.
+                       seed: int = 0, mirror: bool = True, val_proba: np.ndarray | None = None, mode: str = "auto",
+                       fit_seconds: float | None = None) -> tuple[dict, object]:
+    """The best from-scratch candidate against the transfer model, and whether ``auto`` ships it.
 
     A baseline that cannot be fitted on these data is reported as skipped rather than failing the fit.
 
@@ -287,20 +310,25 @@ def scratch_comparison(train: Dataset, val_set: Dataset, test_set: Dataset, clas
         proba: the transfer model's test probabilities (n, k).
         seed: seeds the baseline and the bootstrap.
         mirror: whether the image baseline may flip training images (as for :func:`fit`).
+        val_proba: the transfer model's validation probabilities before its refit (None: never ship scratch).
+        mode: the fit's mode; only ``auto`` ships the model from scratch.
+        fit_seconds: the fit's time so far, which bounds the candidates' (None: no bound).
 
     Returns:
-        The comparison (``accuracy``, the difference with its interval, ``verdict``...), or
-        ``{"skipped": reason}``.
+        (the comparison: ``accuracy``, the difference with its interval, ``verdict``, ``shipped``,
+        ``candidates``... or ``{"skipped": reason}``; the fitted scratch candidate to ship, or None).
     """
     from headstart.transfer.baseline import compare_with_scratch
 
-    say("training the from-scratch baseline")
+    say("training the from-scratch baselines")
+    shipped = None
     try:
-        result = compare_with_scratch(train, val_set, test_set, classes, proba, seed=seed, mirror=mirror)
+        result, shipped = compare_with_scratch(train, val_set, test_set, classes, proba, transfer_val_proba=val_proba,
+                                               mode=mode, fit_seconds=fit_seconds, seed=seed, mirror=mirror)
     except ValueError as error:  # e.g. TF-IDF finds no vocabulary in texts of one character
         result = {"skipped": f"the scratch baseline could not be fitted: {error}"}
     say(result.get("verdict") or result["skipped"])
-    return result
+    return result, shipped
 
 
 def curve(data, *, backbone: str | None = None, sizes: Sequence | None = None, seeds: int = 3, test=None,
@@ -373,6 +401,44 @@ def layers(data, *, backbone: str | None = None, out: str | Path | None = None, 
     train = dataset.split("train")
     report = layer_transfer(create_backbone(name, **options), train, dataset.split("val"), train.classes, seed=seed,
                             max_items=max_items)
+    if out is not None:
+        report.save(out)
+    return report
+
+
+def shift(source, target, *, backbone: str | None = None, out: str | Path | None = None, seed: int = 0,
+          max_items: int = 500, permutations: int = 99, image_size: int | None = None, max_length: int | None = None,
+          engine: str = "auto", cache_dir: str | Path | None = None, columns: dict | None = None):
+    """Is ``target`` different from the labeled ``source``, and how (domain classifier, class priors)?
+
+    Args:
+        source: labeled data (file, folder or Dataset), all of it read.
+        target: data of the same modality, labels optional.
+        backbone: a registry name (default: the modality's default backbone).
+        out: a folder for ``shift.json``, ``shift.png`` and ``shift.html`` (nothing written when None).
+        seed: seeds the subsamples, folds, permutations and probe.
+        max_items: items a side at most.
+        permutations: permutations of the p-value at most.
+        image_size: the side of images fed to an image backbone (default: the backbone's).
+        max_length: tokens per text for a text backbone (default: the backbone's).
+        engine: ``auto``/``onnx``/``torch``: where the forward passes run.
+        cache_dir: the features cache (default ``$HEADSTART_CACHE`` or ``~/.cache/headstart``).
+        columns: column names: ``text_column``, ``label_column``, ``path_column``.
+
+    Returns:
+        A :class:`~headstart.transfer.shift.ShiftReport` (``summary["shifted"]``, ``sentence()``).
+    """
+    from headstart.transfer.shift import check_pair, check_settings, measure_shift
+
+    check_settings(max_items, permutations)
+    source_set = read(source, **(columns or {}))
+    target_set = target if isinstance(target, Dataset) else read_dataset(target, require_labels=False,
+                                                                         **(columns or {}))
+    check_pair(source_set, target_set)  # before the backbone's seconds of loading
+    name = backbone_name_for(source_set.modality, backbone)
+    report = measure_shift(source_set, target_set, create_backbone(name, **backbone_options(image_size, max_length)),
+                           seed=seed, max_items=max_items, permutations=permutations, engine=engine,
+                           cache_dir=cache_dir)
     if out is not None:
         report.save(out)
     return report

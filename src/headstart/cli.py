@@ -276,6 +276,32 @@ def layers(data: Path = TRANSFER_DATA,
 
 
 @app.command()
+@friendly
+def shift(source: Path = TRANSFER_DATA,
+          target: Path = typer.Argument(..., help="The data to compare with it, of the same kind; labels optional."),
+          backbone: Optional[str] = ONE_BACKBONE,
+          as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (the map is in shift.json)."),
+          out: Optional[Path] = typer.Option(None, help="Folder for shift.json/.png/.html (default "
+                                                        "runs/<source>-vs-<target>-shift)."),
+          max_items: int = typer.Option(500, help="Items a side at most (a balanced subsample is tested)."),
+          permutations: int = typer.Option(99, help="Permutations of the p-value at most."),
+          seed: int = typer.Option(0, help="Seed of the subsamples, folds and permutations."),
+          text_column: str = TEXT_COLUMN, label_column: str = LABEL_COLUMN, path_column: str = PATH_COLUMN) -> None:
+    """Is the target different from the source, and how: domain classifier, class priors, a map."""
+    from headstart import api
+
+    out = out or Path("runs") / f"{source.stem}-vs-{target.stem}-shift"
+    report = api.shift(source, target, backbone=backbone, out=out, seed=seed, max_items=max_items,
+                       permutations=permutations,
+                       columns={"text_column": text_column, "label_column": label_column, "path_column": path_column})
+    if as_json:
+        shown = {key: value for key, value in report.summary.items() if key != "map"}
+        typer.echo(json.dumps({**shown, "report": str(out / "shift.html")}, indent=2))
+    else:
+        print_result(report, out)
+
+
+@app.command()
 def backbones() -> None:
     """List the registered backbones."""
     from headstart.backbones import list_backbones
