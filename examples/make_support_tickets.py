@@ -161,7 +161,7 @@ REQUESTS = {
         "how do I change the email address on my profile",
         "I don't get the verification code by text anymore, I have a new phone number",
         "someone else [accessed|got into] my account, I got an alert from a login in another country",
-        "please delete my account and all my personal data",
+        "please erase my profile and all the personal data you keep on me",
         "I have two accounts with different emails, can you combine them into one",
         "I forgot my username",
         "the sign-in link says it has expired every time I click it",
@@ -364,13 +364,13 @@ def _write(path: Path, rows: list[tuple[str, str]]) -> None:
         writer.writerows(rows)
 
 
-def main() -> None:
-    """Write examples/support_tickets.csv (60 labeled) and examples/support_tickets_test.csv (400)."""
+def main(folder: Path = HERE) -> None:
+    """Write support_tickets.csv (60 labeled) and support_tickets_test.csv (400) into ``folder``."""
     rng = random.Random(SEED)
     labeled = [(text, label) for label, texts in LABELED.items() for text in texts]
     rng.shuffle(labeled)
-    _write(HERE / "support_tickets.csv", labeled)
-    _write(HERE / "support_tickets_test.csv", test_tickets(rng))
+    _write(folder / "support_tickets.csv", labeled)
+    _write(folder / "support_tickets_test.csv", test_tickets(rng))
 
 
 if __name__ == "__main__":
