@@ -52,11 +52,7 @@ def adapt_model(model: Model, train_set: Dataset, val_set: Dataset, target: Data
                         val_set.label_ids(classes), features(target))
     adapted_state = None
     if method == "adabn" or (method == "auto" and has_batch_norm(model.backbone)):
-        source_state = copy.deepcopy(model.backbone.module.state_dict())
-        adapt_batch_norm(model.backbone, target.items)
-        views.target_own_x = features(target)  # the cache keys features by the (adapted) weights
-        adapted_state = copy.deepcopy(model.backbone.module.state_dict())
-        model.backbone.module.load_state_dict(source_state)
+        views.own, adapted_state = _own_statistics(model, train_set, val_set, target, views, features)
     if method == "auto":
         choice = choose(fit, views, seed=seed)
     else:
@@ -67,6 +63,26 @@ def adapt_model(model: Model, train_set: Dataset, val_set: Dataset, target: Data
               "target_items": len(target), "target": target.source}
     record.update(_apply(model, choice.method, fit, views, adapted_state))
     return record
+
+
+def _own_statistics(model: Model, train_set: Dataset, val_set: Dataset, target: Dataset, views: DomainViews,
+                    features) -> tuple[DomainViews, dict]:
+    """AdaBN's views: the source under statistics of the source, the target under its own; and the target's state.
+
+    A pretrained backbone's statistics are those of its pretraining data (ImageNet), not the
+    source's: the head AdaBN ships must learn source features under the source's statistics, so
+    that the target's features, under the target's, land where it expects them (Li et al. 2016).
+    The backbone is left as it was.
+    """
+    original = copy.deepcopy(model.backbone.module.state_dict())
+    try:
+        adapt_batch_norm(model.backbone, train_set.items + val_set.items)
+        source_train, source_val = features(train_set), features(val_set)  # cached under these statistics
+        adapt_batch_norm(model.backbone, target.items)
+        own = DomainViews(source_train, views.train_y, source_val, views.val_y, features(target))
+        return own, copy.deepcopy(model.backbone.module.state_dict())
+    finally:
+        model.backbone.module.load_state_dict(original)
 
 
 def _apply(model: Model, method: str, fit, views: DomainViews, adapted_state) -> dict:
@@ -80,6 +96,8 @@ def _apply(model: Model, method: str, fit, views: DomainViews, adapted_state) ->
     elif method == "self-train":
         model.head = self_trained(fit, all_x, all_y, views.target_x, start=model.head)
     elif method == "adabn":
+        own = views.own
+        model.head = fit(np.vstack([own.train_x, own.val_x]), all_y)
         model.backbone.module.load_state_dict(adapted_state)
         if not model.finetuned:
             # The head learned unmirrored features: a model tuned here averages mirror images, this one must not.

@@ -40,12 +40,13 @@ class DomainViews:
     """Features of both domains as the methods need them.
 
     Attributes:
-        train_x: source training features (n, d), under the source's batch-norm statistics.
+        train_x: source training features (n, d) under the model's backbone as it is.
         train_y: their class ids.
         val_x: source validation features (m, d), likewise.
         val_y: their class ids.
-        target_x: target features under the source's statistics.
-        target_own_x: target features under the target's own batch-norm statistics (None: no batch norm).
+        target_x: target features, likewise.
+        own: the same items' features with each domain under its own batch-norm statistics
+            (AdaBN's view; None where the backbone has no batch norm).
     """
 
     train_x: np.ndarray
@@ -53,11 +54,11 @@ class DomainViews:
     val_x: np.ndarray
     val_y: np.ndarray
     target_x: np.ndarray
-    target_own_x: np.ndarray | None = None
+    own: "DomainViews | None" = None
 
-    def target_for(self, method: str) -> np.ndarray:
-        """The target features ``method`` reads."""
-        return self.target_own_x if method in OWN_STATISTICS else self.target_x
+    def for_method(self, method: str) -> "DomainViews":
+        """The views ``method`` reads."""
+        return self.own if method in OWN_STATISTICS else self
 
 
 @dataclass
@@ -97,7 +98,8 @@ def reverse_correct(method: str, fit: FitHead, views: DomainViews) -> np.ndarray
     source's validation split.
     """
     adapt = FEATURE_METHODS[method]
-    target = views.target_for(method)
+    views = views.for_method(method)
+    target = views.target_x
     pseudo = adapt(fit, views.train_x, views.train_y, target).proba(target).argmax(axis=1)
     if len(np.unique(pseudo)) < 2:  # every target item in one class: nothing to learn back
         return None
@@ -123,7 +125,7 @@ def choose(fit: FitHead, views: DomainViews, *, seed: int = 0) -> Choice:
                               f"(AUC {auc:.2f} < {MIN_AUC})", auc)
     if len(views.val_y) == 0:
         return Choice("none", "no adaptation: there are no source validation items to choose on", auc)
-    candidates = [m for m in FEATURE_METHODS if m not in OWN_STATISTICS or views.target_own_x is not None]
+    candidates = [m for m in FEATURE_METHODS if m not in OWN_STATISTICS or views.own is not None]
     correct = {m: reverse_correct(m, fit, views) for m in candidates}
     scores = {m: float(c.mean()) for m, c in correct.items() if c is not None}
     if correct.get("none") is None:
