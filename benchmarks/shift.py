@@ -194,7 +194,7 @@ def run_pair(pair: str, args) -> dict:
             row[method] = _accuracy(model, target, target_y)
             if method == "auto":
                 row["auto_method"], row["auto_reason"] = record["method"], record["reason"]
-                row["reverse_validation"] = record["reverse_validation"]
+                row["scores"] = record["scores"]
                 row["shift_auc"] = record["domain_auc"]
                 if record["method"] == "prior":
                     row["target_priors"] = record.get("target_priors")
