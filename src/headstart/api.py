@@ -16,6 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
+from headstart.adapt import adapt_model, read_target
 from headstart.backbones import backbone_name_for, backbone_options, create_backbone
 from headstart.data import Dataset, assign_splits, read_dataset
 from headstart.data.input_table import read_input_table
@@ -98,7 +99,7 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         seed: int = 0, ratios: Sequence[float] | None = None, image_size: int | None = None,
         max_length: int | None = None, finetune_config: FinetuneConfig | None = None, engine: str = "auto",
         cache_dir: str | Path | None = None, columns: dict | None = None, baseline: bool = True,
-        auto_unfreeze: bool = False, mirror: bool = True) -> Model | ScratchModel:
+        auto_unfreeze: bool = False, mirror: bool = True, target=None, adapt: str = "auto") -> Model | ScratchModel:
     """Train a classifier by transfer learning and evaluate it on the test split.
 
     Reads and splits the data, trains (:func:`headstart.learn.trainer.train`), evaluates on the test
@@ -132,6 +133,10 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         mirror: whether an image's left-right mirror shows the same class (default). False for
             digits, text or anything with a left and a right side: fine-tuning then does not flip
             training images, nor does the model average predictions with mirror images.
+        target: unlabeled data the model will meet (a file, folder or Dataset): the model is adapted
+            to it (:mod:`headstart.adapt`; ``model.metrics["adaptation"]`` says how and why).
+        adapt: ``auto`` (chosen without target labels, or none), ``none``, ``coral``, ``adabn``,
+            ``prior`` or ``self-train``.
 
     Returns:
         The trained :class:`~headstart.model.Model` (or :class:`ScratchModel`, see ``baseline``), with
@@ -144,6 +149,7 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
     name = backbone_name_for(dataset.modality, backbone)
     options = backbone_options(image_size, max_length, mirror)
     net = create_backbone(name, **options)
+    target_set = read_target(target, adapt, net, seed=seed, **(columns or {}))  # bad input fails before training
     train_set, val_set, test_set = _three_splits(dataset)
     classes = train_set.classes
     say(f"{len(train_set)} train, {len(val_set)} validation, {len(test_set)} test items; {len(classes)} classes; "
@@ -151,9 +157,14 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
     result = train(net, train_set, val_set, classes, mode=mode, config=finetune_config, seed=seed, engine=engine,
                    cache_dir=cache_dir, depth_advisor=_layer_depth if auto_unfreeze else None, keep_val_proba=baseline)
     model = Model(net, result.head, classes, backbone_options=options, finetuned=result.finetuned)
+    adaptation = None if target_set is None else adapt_model(
+        model, train_set, val_set, target_set, method=adapt, c=result.config.get("probe", {}).get("C", 1.0),
+        seed=seed, engine=engine, cache_dir=cache_dir)
     proba = model.predict_proba(test_set, engine=engine, cache_dir=cache_dir)
     metrics = classification_metrics(test_set.label_ids(classes), proba, classes)
     metrics["seconds"] = time.perf_counter() - started
+    if adaptation is not None:
+        metrics["adaptation"] = adaptation
     scratch = None
     if baseline:
         metrics["baseline"], scratch = scratch_comparison(train_set, val_set, test_set, classes, proba, seed=seed,
@@ -204,6 +215,8 @@ def save(model: Model | ScratchModel, out: str | Path) -> Path:
         if model.metrics["accuracy"] <= chance + 0.05:
             notes.append(f"Test accuracy {model.metrics['accuracy']:.1%} is near chance ({chance:.1%}).")
     scratch = model.metrics.get("baseline") or {}
+    if (adaptation := model.metrics.get("adaptation")) is not None:
+        notes.append(f"Adapted to {adaptation['target']} ({adaptation['target_items']} items): {adaptation['reason']}")
     if scratch.get("verdict"):
         from headstart.transfer.baseline import candidates_sentence
 
