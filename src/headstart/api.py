@@ -29,7 +29,9 @@ from headstart.learn.finetune import seed_everything
 from headstart.learn.trainer import train
 from headstart.model import Model
 from headstart.progress import say
+from headstart.saving import save
 from headstart.transfer.scratch_model import ScratchModel, is_scratch
+from headstart.transfer.shift import measure_shift
 
 
 def load(folder: str | Path) -> Model | ScratchModel | ExportedModel:
@@ -102,8 +104,7 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         auto_unfreeze: bool = False, mirror: bool = True, target=None, adapt: str = "auto") -> Model | ScratchModel:
     """Train a classifier by transfer learning and evaluate it on the test split.
 
-    Reads and splits the data, trains (:func:`headstart.learn.trainer.train`), evaluates on the test
-    split (with the from-scratch comparison) and saves.
+    Reads, splits, trains (:func:`headstart.learn.trainer.train`), tests (against scratch), saves.
 
     Args:
         data: a CSV/TSV/JSONL file or image folder (or a Dataset) with labels; a ``split`` column,
@@ -134,7 +135,8 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
             digits, text or anything with a left and a right side: fine-tuning then does not flip
             training images, nor does the model average predictions with mirror images.
         target: unlabeled data the model will meet (a file, folder or Dataset): the model is adapted
-            to it (:mod:`headstart.adapt`; ``model.metrics["adaptation"]`` says how and why).
+            to it (:mod:`headstart.adapt`; ``model.metrics["adaptation"]`` says how and why), and the
+            shift page (``shift.html``), measured on the pretrained features, goes beside the report.
         adapt: ``auto`` (chosen without target labels, or none), ``none``, ``coral``, ``adabn``,
             ``prior`` or ``self-train``.
 
@@ -150,10 +152,11 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
     options = backbone_options(image_size, max_length, mirror)
     net = create_backbone(name, **options)
     target_set = read_target(target, adapt, net, seed=seed, **(columns or {}))  # bad input fails before training
-    train_set, val_set, test_set = _three_splits(dataset)
-    classes = train_set.classes
+    train_set, val_set, test_set, classes = _three_splits(dataset)
     say(f"{len(train_set)} train, {len(val_set)} validation, {len(test_set)} test items; {len(classes)} classes; "
         f"backbone {name}; mode {mode}")
+    shift_summary = None if target_set is None else measure_shift(train_set, target_set, net, seed=seed,
+                                                                  engine=engine, cache_dir=cache_dir).summary
     result = train(net, train_set, val_set, classes, mode=mode, config=finetune_config, seed=seed, engine=engine,
                    cache_dir=cache_dir, depth_advisor=_layer_depth if auto_unfreeze else None, keep_val_proba=baseline)
     model = Model(net, result.head, classes, backbone_options=options, finetuned=result.finetuned)
@@ -161,36 +164,48 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         model, train_set, val_set, target_set, method=adapt, c=result.config.get("probe", {}).get("C", 1.0),
         seed=seed, engine=engine, cache_dir=cache_dir)
     proba = model.predict_proba(test_set, engine=engine, cache_dir=cache_dir)
-    metrics = classification_metrics(test_set.label_ids(classes), proba, classes)
-    metrics["seconds"] = time.perf_counter() - started
-    if adaptation is not None:
-        metrics["adaptation"] = adaptation
+    metrics = {**classification_metrics(test_set.label_ids(classes), proba, classes),
+               "seconds": time.perf_counter() - started, **({"adaptation": adaptation} if adaptation else {})}
     scratch = None
-    if baseline:
+    if baseline:  # the scratch model comes back only where auto ships it
         metrics["baseline"], scratch = scratch_comparison(train_set, val_set, test_set, classes, proba, seed=seed,
                                                           mirror=mirror, val_proba=result.val_proba, mode=mode,
                                                           fit_seconds=metrics["seconds"])
-    config = {**result.config, "seed": seed, "ratios": None if ratios is None else list(ratios),
-              "counts": {"train": len(train_set), "val": len(val_set), "test": len(test_set)}}
-    model.info = {"config": config, "metrics": metrics, "history": result.history,
-                  "manifest": {"data_hash": dataset.content_hash(), "data": dataset.source, "seed": seed}}
+    model.info = _record(result, dataset, metrics, seed=seed, ratios=ratios, shift=shift_summary)
     if scratch is not None:  # auto: the model from scratch beat transfer on validation beyond noise
-        scratch_metrics = classification_metrics(test_set.label_ids(classes), scratch.predictor.predict_proba(
-            test_set.items), classes)
-        model = ScratchModel(scratch.predictor, classes, name=scratch.name, method=scratch.method, info={
-            **model.info, "config": {**config, "shipped": "scratch", "transfer_backbone": name},
-            "metrics": {**scratch_metrics, "seconds": time.perf_counter() - started, "baseline": metrics["baseline"]}})
+        model = _scratch_shipped(scratch, model.info, test_set, classes, started, backbone=name)
     if out is not None:
         save(model, out)
     return model
 
 
-def _three_splits(dataset: Dataset) -> tuple[Dataset, Dataset, Dataset]:
+def _record(result, dataset: Dataset, metrics: dict, *, seed: int, ratios, shift: dict | None) -> dict:
+    """A fitted model's info: its settings, test metrics, history, data manifest and the target's shift."""
+    counts = {split: dataset.splits.count(split) for split in ("train", "val", "test")}
+    config = {**result.config, "seed": seed, "ratios": None if ratios is None else list(ratios), "counts": counts}
+    return {"config": config, "metrics": metrics, "history": result.history, **({"shift": shift} if shift else {}),
+            "manifest": {"data_hash": dataset.content_hash(), "data": dataset.source, "seed": seed}}
+
+
+def _scratch_shipped(scratch, info: dict, test_set: Dataset, classes: list[str], started: float, *,
+                     backbone: str) -> ScratchModel:
+    """The model from scratch as the fit's result: its own test metrics, the transfer run's record kept."""
+    metrics = classification_metrics(test_set.label_ids(classes), scratch.predictor.predict_proba(test_set.items),
+                                      classes)
+    transfer_metrics = info["metrics"]
+    return ScratchModel(scratch.predictor, classes, name=scratch.name, method=scratch.method, info={
+        **info, "config": {**info["config"], "shipped": "scratch", "transfer_backbone": backbone},
+        "metrics": {**metrics, "seconds": time.perf_counter() - started, "baseline": transfer_metrics["baseline"],
+                    **({"adaptation": transfer_metrics["adaptation"]} if "adaptation" in transfer_metrics else {})}})
+
+
+def _three_splits(dataset: Dataset) -> tuple[Dataset, Dataset, Dataset, list[str]]:
+    """The train, validation and test splits, and the classes in the training split's order."""
     train_set, val_set, test_set = (dataset.split(s) for s in ("train", "val", "test"))
     if len(test_set) == 0:
         raise DataError("there is no test split to evaluate on", where=dataset.source,
                         fix="give --test FILE, or a test share in --split")
-    return train_set, val_set, test_set
+    return train_set, val_set, test_set, train_set.classes
 
 
 def _layer_depth(backbone, train_set: Dataset, val_set: Dataset, classes: list[str], seed: int) -> dict:
@@ -198,39 +213,6 @@ def _layer_depth(backbone, train_set: Dataset, val_set: Dataset, classes: list[s
     from headstart.transfer.layers import layer_transfer
 
     return layer_transfer(backbone, train_set, val_set, classes, seed=seed).to_dict()
-
-
-def save(model: Model | ScratchModel, out: str | Path) -> Path:
-    """Write the model folder with its HTML report."""
-    config = model.info.get("config", {})
-    from_scratch = isinstance(model, ScratchModel)
-    report_config = {"backbone": f"none: {model.method}" if from_scratch else model.backbone.name,
-                     **({"transfer backbone (not shipped)": config.get("transfer_backbone")} if from_scratch else {}),
-                     "mode": config.get("mode"), "seed": config.get("seed"),
-                     **{f"{k} items": v for k, v in config.get("counts", {}).items()},
-                     "probe C": config.get("probe", {}).get("C"), **config.get("finetune", {})}
-    notes = []
-    if model.metrics.get("accuracy") is not None and len(model.classes):
-        chance = 1 / len(model.classes)
-        if model.metrics["accuracy"] <= chance + 0.05:
-            notes.append(f"Test accuracy {model.metrics['accuracy']:.1%} is near chance ({chance:.1%}).")
-    scratch = model.metrics.get("baseline") or {}
-    if (adaptation := model.metrics.get("adaptation")) is not None:
-        notes.append(f"Adapted to {adaptation['target']} ({adaptation['target_items']} items): {adaptation['reason']}")
-    if scratch.get("verdict"):
-        from headstart.transfer.baseline import candidates_sentence
-
-        notes += [scratch["verdict"], candidates_sentence(scratch)]
-        report_config.update({"scratch baseline": scratch["method"], "scratch accuracy": scratch["accuracy"],
-                              "transfer accuracy": scratch["transfer_accuracy"], "shipped": scratch.get("shipped")})
-    folder = Path(out)
-    html_path = folder.parent / f".{folder.name}.report.html"
-    write_report(html_path, title=f"headstart: {folder.name}", metrics=model.metrics,
-                 history=model.info.get("history", []), config=report_config, notes=notes)
-    try:
-        return model.save(folder, extra_files={"report.html": html_path.read_text(encoding="utf-8")})
-    finally:
-        html_path.unlink(missing_ok=True)
 
 
 def predict(model: Model | ExportedModel | str | Path, data, **columns) -> tuple[Dataset, np.ndarray]:
