@@ -3,6 +3,7 @@ and that model as a folder: loaded, predicting the same, exported."""
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -77,6 +78,29 @@ def test_the_budget_skips_candidates_but_the_cheapest_always_runs(learnable_csv)
                                candidates=[fake("cheap", 0.5), ("slow", too_slow, None), planned])
     assert selection.best.name == "cheap"
     assert "90 s" in selection.rows[1]["skipped"] and selection.rows[2]["skipped"].startswith("it would need about")
+
+
+def test_a_network_stops_at_the_deadline_with_its_best_weights_or_is_skipped_when_too_slow(image_folder):
+    train, val, _ = splits(image_folder)
+    classes = train.classes
+
+    class Clock(Task):
+        """A task whose budget lasts for ``calls`` questions, then is spent (no real timing)."""
+
+        calls: int = 1
+
+        def seconds_left(self):
+            self.calls -= 1
+            return 100.0 if self.calls >= 0 else -1.0
+
+    task = Clock(train.items, train.label_ids(classes), val.items, val.label_ids(classes), len(classes))
+    fitted = cnn(task, min_steps=60)
+    assert fitted.info["epochs"] == 2 and fitted.info["cut_short"] == "stopped at the time budget"
+    assert fitted.val_proba.shape == (len(val), len(classes))
+    task = Clock(train.items, train.label_ids(classes), val.items, val.label_ids(classes), len(classes))
+    task.calls = 0
+    with pytest.raises(SkipCandidate, match="even its first 5 epochs would need about"):
+        mlp(task)
 
 
 def test_shipping_sentences():
@@ -207,3 +231,27 @@ def test_auto_keeps_transfer_when_scratch_is_not_clearly_better(learnable_csv, t
     assert isinstance(model, headstart.Model) and baseline["shipped"] == "transfer", baseline["verdict"]
     assert baseline["validation"]["ci_low"] <= 0
     assert baseline["share_of_fit"] is not None and baseline["budget_s"] > 0
+
+
+@pytest.mark.requires_minilm
+@pytest.mark.requires_shared_data
+def test_on_shouted_sst2_sentences_auto_ships_the_model_from_scratch(shared_data, tmp_path):
+    # MiniLM's uncased tokenizer lowercases before the network: a sentence and its capitals have the
+    # same features, so the label "shouted" is invisible to transfer and plain to character n-grams.
+    with open(shared_data / "text" / "sst2_train.csv", newline="", encoding="utf-8") as handle:
+        texts = [row["text"] for row in csv.DictReader(handle)]
+    rng = np.random.default_rng(0)
+    pick = rng.permutation(len(texts))[:280]
+    shouted = rng.random(len(pick)) < 0.5
+    path = tmp_path / "shouting.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label", "split"])
+        for n, (i, loud) in enumerate(zip(pick, shouted)):
+            writer.writerow([texts[i].upper() if loud else texts[i], "shouted" if loud else "plain",
+                             "train" if n < 40 else "val" if n < 80 else "test"])
+    model = headstart.fit(path, backbone="minilm-l6", finetune_config=headstart.FinetuneConfig(epochs=1))
+    baseline = model.metrics["baseline"]
+    assert isinstance(model, ScratchModel) and baseline["shipped"] == "scratch", baseline["verdict"]
+    assert model.metrics["accuracy"] >= 0.95 and baseline["transfer_accuracy"] < 0.75
+    assert baseline["ci_high"] < 0 and "the model from scratch is clearly better" in baseline["verdict"]

@@ -31,6 +31,7 @@ C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
 TEXT_C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 SMALL_DATA = 1000  # below this many train+validation items, C is chosen by cross-validation on train
 TINY_SIDE = 32  # images up to this side get the MLP; pixel models never read more than this side
+MIN_EPOCHS = 5  # a network that cannot train this many epochs within the budget is skipped
 ABSENT_CLASS_BIAS = -30.0  # a class with no training item: never predicted
 
 
@@ -294,9 +295,11 @@ def _train_net(net, task: Task, size: int, *, label: str, min_steps: int, max_ep
                batch_size: int = 32, lr: float = 2e-3, weight_decay: float = 1e-3, patience: int = 6) -> dict:
     """Train ``net`` on the training pixels with AdamW, early-stopped on validation; best weights kept.
 
-    The second step is timed: when all the epochs would not end before the task's deadline, the
-    candidate is skipped (:class:`SkipCandidate`) before more time goes into it; when the deadline
-    passes anyway, training stops there with the best weights so far.
+    The second step is timed: when not even :data:`MIN_EPOCHS` epochs would end before the task's
+    deadline, the candidate is skipped (:class:`SkipCandidate`) before more time goes into it;
+    otherwise it trains until early stopping or the deadline, whichever comes first, and keeps the
+    best weights on validation so far (early stopping usually ends well before the last epoch, so
+    planning for every epoch skipped networks that would have fitted).
     """
     import torch
 
@@ -310,7 +313,7 @@ def _train_net(net, task: Task, size: int, *, label: str, min_steps: int, max_ep
                            dtype=torch.float32)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
     steps_per_epoch = max(1, math.ceil(len(y) / batch_size))
-    epochs = int(np.clip(math.ceil(min_steps / steps_per_epoch), 5, max_epochs))
+    epochs = int(np.clip(math.ceil(min_steps / steps_per_epoch), MIN_EPOCHS, max_epochs))
     best, best_state, waited, ran, cut_short, steps = -1.0, None, 0, 0, False, 0
     with progress_bar(f"scratch baseline ({label})", epochs) as advance:
         for _ in range(epochs):
@@ -327,26 +330,25 @@ def _train_net(net, task: Task, size: int, *, label: str, min_steps: int, max_ep
                 loss_fn(net(inputs), y[batch]).backward()
                 optimizer.step()
                 steps += 1
-                if steps == 2 or (steps == 1 and epochs * steps_per_epoch == 1):
+                if steps == 2:
                     # The second step, past the first one's warm-up, times the rest; validation passes
                     # about as long as an epoch's forward passes add half.
-                    needed = (time.perf_counter() - step_started) * (epochs * steps_per_epoch - steps) * 1.5
+                    needed = (time.perf_counter() - step_started) * (MIN_EPOCHS * steps_per_epoch - steps) * 1.5
                     if needed > task.seconds_left():
-                        raise SkipCandidate(f"its {epochs} epochs would need about {needed:.0f} s more, "
-                                            f"{max(task.seconds_left(), 0):.0f} s were left")
+                        raise SkipCandidate(f"even its first {MIN_EPOCHS} epochs would need about {needed:.0f} s "
+                                            f"more, {max(task.seconds_left(), 0):.0f} s were left")
             ran += 1
             advance(1)
-            if val_x is None:
-                continue
-            score = float((net_proba(net, val_x).argmax(1) == task.val_y).mean())
-            if score > best:
-                best, waited = score, 0
-                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            else:
-                waited += 1
-                if waited >= patience:
-                    break
-            if task.seconds_left() <= 0:
+            if val_x is not None:
+                score = float((net_proba(net, val_x).argmax(1) == task.val_y).mean())
+                if score > best:
+                    best, waited = score, 0
+                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                else:
+                    waited += 1
+                    if waited >= patience:
+                        break
+            if steps >= 2 and ran < epochs and task.seconds_left() <= 0:  # once the step above was timed
                 cut_short = True
                 break
     if best_state is not None:
