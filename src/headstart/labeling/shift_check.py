@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from headstart.errors import HeadstartError
-from headstart.evaluate.priors import prior_summary
+from headstart.evaluate.priors import UNDER_SHIFT, prior_summary
 from headstart.evaluate.shift import MAX_ITEMS, MIN_ITEMS, PERMUTATIONS, shift_test
 from headstart.labeling.models import utcnow
 from headstart.labeling.store import iso
@@ -74,7 +74,8 @@ def _measure(project, labeled: np.ndarray, ids: np.ndarray, unlabeled: np.ndarra
         head, _ = fit_probe(source_x, source_ids, empty_x, empty_y, len(classes), seed=seed)
         # the probe is class-balanced: its probabilities assume uniform priors
         summary.update(prior_summary(classes, source_ids, head.proba(target_x),
-                                     trained_priors=np.full(len(classes), 1 / len(classes))))
+                                     trained_priors=np.full(len(classes), 1 / len(classes))),
+                       priors_note=UNDER_SHIFT if test.shifted else None)
     summary.update(source="labeled items", target="unlabeled items", backbone=project.backbone,
                    n_labeled=int(len(labeled)), n_unlabeled=int(len(unlabeled)), checked_at=iso(utcnow()))
     return summary

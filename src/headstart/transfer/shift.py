@@ -25,7 +25,7 @@ import numpy as np
 from headstart.backbones import Backbone
 from headstart.data.dataset import Dataset
 from headstart.errors import DataError, HeadstartError
-from headstart.evaluate.priors import prior_summary
+from headstart.evaluate.priors import UNDER_SHIFT, prior_summary
 from headstart.evaluate.shift import ALPHA, MAX_ITEMS, MIN_PERMUTATIONS, MIN_ITEMS, PERMUTATIONS, shift_test
 from headstart.features.extract import cached_features
 from headstart.learn.probe import fit_probe
@@ -124,8 +124,9 @@ def measure_shift(source: Dataset, target: Dataset, backbone: Backbone, *, seed:
     source_x = cached_features(backbone, source.items, source.hashes, engine=engine, cache_dir=cache_dir)
     target_x = cached_features(backbone, target.items, target.hashes, engine=engine, cache_dir=cache_dir)
     test = shift_test(source_x, target_x, seed=seed, max_items=max_items, permutations=permutations)
-    summary = {**test.summary(source.items, source.origins, target.items, target.origins),
-               **balanced_probe_priors(source_x, source_ids, target_x, classes, target, seed=seed),
+    priors = balanced_probe_priors(source_x, source_ids, target_x, classes, target, seed=seed)
+    summary = {**test.summary(source.items, source.origins, target.items, target.origins), **priors,
+               "priors_note": UNDER_SHIFT if test.shifted and priors["priors"] else None,
                "source": source.source, "target": target.source, "backbone": backbone.name,
                "modality": source.modality, "seconds": time.perf_counter() - started}
     return ShiftReport(summary)

@@ -32,9 +32,8 @@ def summary_sentence(summary: dict) -> str:
     if change:
         text += (f" Class priors, estimated from the target's predictions, move by up to {change['size']:.2f} "
                  f"({change['class']}: {change['source']:.2f} -> {change['target']:.2f})")
-        # EM assumes p(x|y) is the same on both sides (label shift only): the further apart the
-        # sides, the less the estimate means (MR -> CR at AUC 0.996: 0.13 positive, 0.64 in truth).
-        text += "; a rough guide at this much shift." if summary["shifted"] else "."
+        # EM assumes p(x|y) is the same on both sides (see evaluate.priors.UNDER_SHIFT)
+        text += "; a rough guide only, since the inputs differ too." if summary["shifted"] else "."
     return text
 
 
@@ -82,8 +81,8 @@ def _sections(summary: dict, picture: bytes) -> list[dict]:
                          "rows": [[name, v["source"], v["target"], *([v["labeled"]] if labeled else [])]
                                   for name, v in priors.items()],
                          "text": ["The target's priors are re-estimated by EM from a source-trained probe's "
-                                  "predictions (Saerens et al. 2002); the estimate assumes each class looks "
-                                  "alike on both sides, so under a strong shift it is a rough guide."]})
+                                  "predictions (Saerens et al. 2002).",
+                                  *([f"Here {summary['priors_note']}."] if summary.get("priors_note") else [])]})
     for side in ("source", "target"):
         items = summary.get("typical", {}).get(side, [])
         sections.append({"title": f"Most typical of the {side}", "columns": ["item", "from", "P(target)"],
