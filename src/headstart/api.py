@@ -16,6 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
+from headstart.adapt import adapt_model, read_target
 from headstart.backbones import backbone_name_for, backbone_options, create_backbone
 from headstart.data import Dataset, assign_splits, read_dataset
 from headstart.data.input_table import read_input_table
@@ -28,25 +29,34 @@ from headstart.learn.finetune import seed_everything
 from headstart.learn.trainer import train
 from headstart.model import Model
 from headstart.progress import say
+from headstart.saving import save
+from headstart.transfer.scratch_model import ScratchModel, is_scratch
+from headstart.transfer.shift import measure_shift
 
 
-def load(folder: str | Path) -> Model | ExportedModel:
-    """Load a model folder written by :func:`fit`, or one written by :func:`export` (predicting through ONNX)."""
-    return ExportedModel(folder) if is_exported(folder) else Model.load(folder)
+def load(folder: str | Path) -> Model | ScratchModel | ExportedModel:
+    """Load a model folder written by :func:`fit` or :func:`export` (predicting through ONNX).
+
+    A folder of :func:`fit` holds a transfer model (:class:`Model`) or one trained from scratch
+    (:class:`ScratchModel`, shipped by ``mode="auto"`` when it beat transfer).
+    """
+    if is_exported(folder):
+        return ExportedModel(folder)
+    return ScratchModel.load(folder) if is_scratch(folder) else Model.load(folder)
 
 
-def export(model: Model | str | Path, out: str | Path, *, quantize: str | None = None) -> Path:
+def export(model: Model | ScratchModel | str | Path, out: str | Path, *, quantize: str | None = None) -> Path:
     """Write a model (or model folder) as an exported folder; see :meth:`Model.export`.
 
     Raises:
         ModelError: ``model`` is not a model folder (an exported one cannot be exported again).
     """
     check_quantization(quantize)  # before the model's seconds of loading
-    if not isinstance(model, Model):
+    if not isinstance(model, (Model, ScratchModel)):
         if is_exported(model):
             raise ModelError("this folder is an export already", where=str(model),
                              fix="give the model folder that `headstart fit` wrote")
-        model = Model.load(model)
+        model = load(model)
     return model.export(out, quantize=quantize)
 
 
@@ -91,11 +101,10 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         seed: int = 0, ratios: Sequence[float] | None = None, image_size: int | None = None,
         max_length: int | None = None, finetune_config: FinetuneConfig | None = None, engine: str = "auto",
         cache_dir: str | Path | None = None, columns: dict | None = None, baseline: bool = True,
-        auto_unfreeze: bool = False, mirror: bool = True) -> Model:
+        auto_unfreeze: bool = False, mirror: bool = True, target=None, adapt: str = "auto") -> Model | ScratchModel:
     """Train a classifier by transfer learning and evaluate it on the test split.
 
-    Reads and splits the data, trains (:func:`headstart.learn.trainer.train`), evaluates on the test
-    split (with the from-scratch comparison) and saves.
+    Reads, splits, trains (:func:`headstart.learn.trainer.train`), tests (against scratch), saves.
 
     Args:
         data: a CSV/TSV/JSONL file or image folder (or a Dataset) with labels; a ``split`` column,
@@ -117,15 +126,23 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         cache_dir: the features cache (default ``$HEADSTART_CACHE`` or ``~/.cache/headstart``).
         columns: column names: ``text_column``, ``label_column``, ``split_column``, ``path_column``.
         baseline: also train models from scratch and compare (``model.metrics["baseline"]``: its
-            accuracy, the difference with a bootstrap interval and the verdict sentence).
+            accuracy, the difference with a bootstrap interval and the verdict sentence). With
+            ``mode="auto"`` the model from scratch is returned (and saved) instead when it beat
+            transfer on the validation split beyond noise (:mod:`headstart.transfer.baseline`).
         auto_unfreeze: fine-tune as many top layer groups as the layer-wise probes recommend
             (:mod:`headstart.transfer.layers`) instead of ``FinetuneConfig.unfreeze``.
         mirror: whether an image's left-right mirror shows the same class (default). False for
             digits, text or anything with a left and a right side: fine-tuning then does not flip
             training images, nor does the model average predictions with mirror images.
+        target: unlabeled data the model will meet (a file, folder or Dataset): the model is adapted
+            to it (:mod:`headstart.adapt`; ``model.metrics["adaptation"]`` says how and why), and the
+            shift page (``shift.html``), measured on the pretrained features, goes beside the report.
+        adapt: ``auto`` (chosen without target labels, or none), ``none``, ``coral``, ``adabn``,
+            ``prior`` or ``self-train``.
 
     Returns:
-        The trained :class:`~headstart.model.Model`, with test metrics in ``model.metrics``.
+        The trained :class:`~headstart.model.Model` (or :class:`ScratchModel`, see ``baseline``), with
+        test metrics in ``model.metrics``.
     """
     started = time.perf_counter()
     check_mode(mode)
@@ -134,34 +151,61 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
     name = backbone_name_for(dataset.modality, backbone)
     options = backbone_options(image_size, max_length, mirror)
     net = create_backbone(name, **options)
-    train_set, val_set, test_set = _three_splits(dataset)
-    classes = train_set.classes
+    target_set = read_target(target, adapt, net, seed=seed, **(columns or {}))  # bad input fails before training
+    train_set, val_set, test_set, classes = _three_splits(dataset)
     say(f"{len(train_set)} train, {len(val_set)} validation, {len(test_set)} test items; {len(classes)} classes; "
         f"backbone {name}; mode {mode}")
+    shift_summary = None if target_set is None else measure_shift(train_set, target_set, net, seed=seed,
+                                                                  engine=engine, cache_dir=cache_dir).summary
     result = train(net, train_set, val_set, classes, mode=mode, config=finetune_config, seed=seed, engine=engine,
-                   cache_dir=cache_dir, depth_advisor=_layer_depth if auto_unfreeze else None)
+                   cache_dir=cache_dir, depth_advisor=_layer_depth if auto_unfreeze else None, keep_val_proba=baseline)
     model = Model(net, result.head, classes, backbone_options=options, finetuned=result.finetuned)
+    adaptation = None if target_set is None else adapt_model(
+        model, train_set, val_set, target_set, method=adapt, c=result.config.get("probe", {}).get("C", 1.0),
+        seed=seed, engine=engine, cache_dir=cache_dir)
     proba = model.predict_proba(test_set, engine=engine, cache_dir=cache_dir)
-    metrics = classification_metrics(test_set.label_ids(classes), proba, classes)
-    metrics["seconds"] = time.perf_counter() - started
-    if baseline:
-        metrics["baseline"] = scratch_comparison(train_set, val_set, test_set, classes, proba, seed=seed,
-                                                 mirror=mirror)
-    config = {**result.config, "seed": seed, "ratios": None if ratios is None else list(ratios),
-              "counts": {"train": len(train_set), "val": len(val_set), "test": len(test_set)}}
-    model.info = {"config": config, "metrics": metrics, "history": result.history,
-                  "manifest": {"data_hash": dataset.content_hash(), "data": dataset.source, "seed": seed}}
+    metrics = {**classification_metrics(test_set.label_ids(classes), proba, classes),
+               "seconds": time.perf_counter() - started, **({"adaptation": adaptation} if adaptation else {})}
+    scratch = None
+    if baseline:  # the scratch model comes back only where auto ships it
+        metrics["baseline"], scratch = scratch_comparison(train_set, val_set, test_set, classes, proba, seed=seed,
+                                                          mirror=mirror, val_proba=result.val_proba, mode=mode,
+                                                          fit_seconds=metrics["seconds"])
+    model.info = _record(result, dataset, metrics, seed=seed, ratios=ratios, shift=shift_summary)
+    if scratch is not None:  # auto: the model from scratch beat transfer on validation beyond noise
+        model = _scratch_shipped(scratch, model.info, test_set, classes, started, backbone=name)
     if out is not None:
         save(model, out)
     return model
 
 
-def _three_splits(dataset: Dataset) -> tuple[Dataset, Dataset, Dataset]:
+def _record(result, dataset: Dataset, metrics: dict, *, seed: int, ratios, shift: dict | None) -> dict:
+    """A fitted model's info: its settings, test metrics, history, data manifest and the target's shift."""
+    counts = {split: dataset.splits.count(split) for split in ("train", "val", "test")}
+    config = {**result.config, "seed": seed, "ratios": None if ratios is None else list(ratios), "counts": counts}
+    return {"config": config, "metrics": metrics, "history": result.history, **({"shift": shift} if shift else {}),
+            "manifest": {"data_hash": dataset.content_hash(), "data": dataset.source, "seed": seed}}
+
+
+def _scratch_shipped(scratch, info: dict, test_set: Dataset, classes: list[str], started: float, *,
+                     backbone: str) -> ScratchModel:
+    """The model from scratch as the fit's result: its own test metrics, the transfer run's record kept."""
+    metrics = classification_metrics(test_set.label_ids(classes), scratch.predictor.predict_proba(test_set.items),
+                                      classes)
+    transfer_metrics = info["metrics"]
+    return ScratchModel(scratch.predictor, classes, name=scratch.name, method=scratch.method, info={
+        **info, "config": {**info["config"], "shipped": "scratch", "transfer_backbone": backbone},
+        "metrics": {**metrics, "seconds": time.perf_counter() - started, "baseline": transfer_metrics["baseline"],
+                    **({"adaptation": transfer_metrics["adaptation"]} if "adaptation" in transfer_metrics else {})}})
+
+
+def _three_splits(dataset: Dataset) -> tuple[Dataset, Dataset, Dataset, list[str]]:
+    """The train, validation and test splits, and the classes in the training split's order."""
     train_set, val_set, test_set = (dataset.split(s) for s in ("train", "val", "test"))
     if len(test_set) == 0:
         raise DataError("there is no test split to evaluate on", where=dataset.source,
                         fix="give --test FILE, or a test share in --split")
-    return train_set, val_set, test_set
+    return train_set, val_set, test_set, train_set.classes
 
 
 def _layer_depth(backbone, train_set: Dataset, val_set: Dataset, classes: list[str], seed: int) -> dict:
@@ -171,34 +215,9 @@ def _layer_depth(backbone, train_set: Dataset, val_set: Dataset, classes: list[s
     return layer_transfer(backbone, train_set, val_set, classes, seed=seed).to_dict()
 
 
-def save(model: Model, out: str | Path) -> Path:
-    """Write the model folder with its HTML report."""
-    config = model.info.get("config", {})
-    report_config = {"backbone": model.backbone.name, "mode": config.get("mode"), "seed": config.get("seed"),
-                     **{f"{k} items": v for k, v in config.get("counts", {}).items()},
-                     "probe C": config.get("probe", {}).get("C"), **config.get("finetune", {})}
-    notes = []
-    if model.metrics.get("accuracy") is not None and len(model.classes):
-        chance = 1 / len(model.classes)
-        if model.metrics["accuracy"] <= chance + 0.05:
-            notes.append(f"Test accuracy {model.metrics['accuracy']:.1%} is near chance ({chance:.1%}).")
-    scratch = model.metrics.get("baseline") or {}
-    if scratch.get("verdict"):
-        notes.append(scratch["verdict"])
-        report_config.update({"scratch baseline": scratch["method"], "scratch accuracy": scratch["accuracy"]})
-    folder = Path(out)
-    html_path = folder.parent / f".{folder.name}.report.html"
-    write_report(html_path, title=f"headstart: {folder.name}", metrics=model.metrics,
-                 history=model.info.get("history", []), config=report_config, notes=notes)
-    try:
-        return model.save(folder, extra_files={"report.html": html_path.read_text(encoding="utf-8")})
-    finally:
-        html_path.unlink(missing_ok=True)
-
-
 def predict(model: Model | ExportedModel | str | Path, data, **columns) -> tuple[Dataset, np.ndarray]:
     """Read ``data`` (labels optional) and return it with class probabilities (n, k)."""
-    model = model if isinstance(model, (Model, ExportedModel)) else load(model)
+    model = model if isinstance(model, (Model, ScratchModel, ExportedModel)) else load(model)
     dataset = read_dataset(data, require_labels=False, **columns) if not isinstance(data, Dataset) else data
     _check_modality(model, dataset)
     return dataset, model.predict_proba(dataset)
@@ -225,7 +244,7 @@ def predict_table(model: Model | ExportedModel | str | Path, data: str | Path, *
     """
     # The data first: a bad row is found before the model's seconds of loading.
     table = read_input_table(data, id_column=id_column, text_column=text_column, path_column=path_column)
-    model = model if isinstance(model, (Model, ExportedModel)) else load(model)
+    model = model if isinstance(model, (Model, ScratchModel, ExportedModel)) else load(model)
     _check_modality(model, table.dataset)
     return table.with_predictions(model.classes, model.predict_proba(table.dataset))
 
@@ -274,8 +293,9 @@ def rank(data, backbones: Sequence[str] | None = None, *, score: str | None = No
 
 
 def scratch_comparison(train: Dataset, val_set: Dataset, test_set: Dataset, classes, proba: np.ndarray, *,
-                       seed: int = 0, mirror: bool = True) -> dict:
-    """The from-scratch baseline against the transfer model's test probabilities.
+                       seed: int = 0, mirror: bool = True, val_proba: np.ndarray | None = None, mode: str = "auto",
+                       fit_seconds: float | None = None) -> tuple[dict, object]:
+    """The best from-scratch candidate against the transfer model, and whether ``auto`` ships it.
 
     A baseline that cannot be fitted on these data is reported as skipped rather than failing the fit.
 
@@ -287,20 +307,25 @@ def scratch_comparison(train: Dataset, val_set: Dataset, test_set: Dataset, clas
         proba: the transfer model's test probabilities (n, k).
         seed: seeds the baseline and the bootstrap.
         mirror: whether the image baseline may flip training images (as for :func:`fit`).
+        val_proba: the transfer model's validation probabilities before its refit (None: never ship scratch).
+        mode: the fit's mode; only ``auto`` ships the model from scratch.
+        fit_seconds: the fit's time so far, which bounds the candidates' (None: no bound).
 
     Returns:
-        The comparison (``accuracy``, the difference with its interval, ``verdict``...), or
-        ``{"skipped": reason}``.
+        (the comparison: ``accuracy``, the difference with its interval, ``verdict``, ``shipped``,
+        ``candidates``... or ``{"skipped": reason}``; the fitted scratch candidate to ship, or None).
     """
     from headstart.transfer.baseline import compare_with_scratch
 
-    say("training the from-scratch baseline")
+    say("training the from-scratch baselines")
+    shipped = None
     try:
-        result = compare_with_scratch(train, val_set, test_set, classes, proba, seed=seed, mirror=mirror)
+        result, shipped = compare_with_scratch(train, val_set, test_set, classes, proba, transfer_val_proba=val_proba,
+                                               mode=mode, fit_seconds=fit_seconds, seed=seed, mirror=mirror)
     except ValueError as error:  # e.g. TF-IDF finds no vocabulary in texts of one character
         result = {"skipped": f"the scratch baseline could not be fitted: {error}"}
     say(result.get("verdict") or result["skipped"])
-    return result
+    return result, shipped
 
 
 def curve(data, *, backbone: str | None = None, sizes: Sequence | None = None, seeds: int = 3, test=None,

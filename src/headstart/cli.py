@@ -85,6 +85,8 @@ def fit(data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image
         auto_unfreeze: bool = typer.Option(False, "--auto-unfreeze",
                                            help="Fine-tune as many top layer groups as layer-wise probes "
                                                 "recommend (see `headstart layers`)."),
+        target: Optional[Path] = typer.Option(None, help="Unlabeled data the model will meet: adapt the model to it."),
+        adapt: str = typer.Option("auto", help="With --target: auto | none | coral | adabn | prior | self-train."),
         ) -> None:
     """Train a model by transfer learning, evaluate it on the test split, save it with a report."""
     from headstart import api
@@ -96,13 +98,15 @@ def fit(data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image
                     ratios=_ratios(split), image_size=image_size, max_length=max_length,
                     finetune_config=FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size),
                     columns=_columns(text_column, label_column, split_column, path_column), baseline=baseline,
-                    auto_unfreeze=auto_unfreeze, mirror=mirror)
+                    auto_unfreeze=auto_unfreeze, mirror=mirror, target=target, adapt=adapt)
     metrics = model.metrics
     typer.echo(f"test accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  "
                f"ECE {metrics['ece']:.4f}  ({metrics['n']} items, {metrics['seconds']:.0f} s)")
     scratch = metrics.get("baseline") or {}
     if scratch and quiet():  # otherwise fit has just said it, on stderr
         typer.echo(scratch.get("verdict") or scratch.get("skipped"))
+    if metrics.get("adaptation"):
+        typer.echo(f"adaptation: {metrics['adaptation']['reason']}")
     typer.echo(f"model: {out}   report: {out / 'report.html'}")
 
 

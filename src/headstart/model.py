@@ -35,6 +35,7 @@ from headstart.learn.head import LinearHead
 from headstart.output import write_json
 
 FORMAT = "headstart-model/1"
+SCRATCH_FORMAT = "headstart-scratch/1"  # headstart.transfer.scratch_model's folders
 VERSIONED = ("headstart", "torch", "transformers", "sentence-transformers", "timm", "scikit-learn", "onnxruntime",
              "numpy", "safetensors")
 
@@ -182,11 +183,7 @@ class Model:
                 "versions": library_versions(), **self.info.get("manifest", {})})
             for name, text in (extra_files or {}).items():
                 (staging / name).write_text(text, encoding="utf-8")
-            # mkdtemp makes a private folder; a model folder is meant to be shared like any output.
-            staging.chmod(0o755)
-            for path in staging.rglob("*"):
-                path.chmod(0o755 if path.is_dir() else 0o644)
-            _replace_folder(staging, folder)
+            publish_folder(staging, folder)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -205,7 +202,10 @@ class Model:
         if not config_path.is_file():
             raise ModelError("not a headstart model folder (no config.json)", where=str(folder),
                              fix="give the folder that `headstart fit --out` wrote")
-        config = _read_json(config_path, None)
+        config = read_json(config_path, None)
+        if isinstance(config, dict) and config.get("format") == SCRATCH_FORMAT:
+            raise ModelError("a model trained from scratch, not one of a backbone", where=str(folder),
+                             fix="load it with headstart.load")
         if not isinstance(config, dict) or config.get("format") != FORMAT:
             found = config.get("format") if isinstance(config, dict) else config
             raise ModelError(f"unknown model format {shown(found)}", where=str(config_path),
@@ -227,17 +227,17 @@ class Model:
             load_weights(backbone, folder)
             backbone.module.eval()
             backbone.pretrained = pretrained  # tuned from pretrained weights, or a random initialization
-        info = {"config": config, "metrics": _read_json(folder / "metrics.json", {}),
-                "history": _read_json(folder / "history.json", []),
-                "manifest": _read_json(folder / "manifest.json", {})}
+        info = {"config": config, "metrics": read_json(folder / "metrics.json", {}),
+                "history": read_json(folder / "history.json", []),
+                "manifest": read_json(folder / "manifest.json", {})}
         return cls(backbone, head, classes, backbone_options=options, finetuned=finetuned, info=info)
 
 
 _COPY_AGAIN = "copy the whole model folder again, or fit the model again"
 
 
-def _read_json(path: Path, default):
-    """The JSON in ``path``, or ``default`` when there is no such file.
+def read_json(path: Path, default):
+    """The JSON in a model folder's file ``path``, or ``default`` when there is no such file.
 
     Raises:
         ModelError: the file is not UTF-8 JSON (truncated, overwritten, nested past Python's limit).
@@ -294,6 +294,15 @@ def _load_head(path: Path, n_classes: int) -> LinearHead:
         raise ModelError(f"the head does not fit the model's {n_classes} classes", where=str(path),
                          fix=_COPY_AGAIN)
     return LinearHead(weight, bias)
+
+
+def publish_folder(staging: Path, folder: Path) -> None:
+    """Make the complete ``staging`` folder readable by all and move it to ``folder`` (see :func:`_replace_folder`)."""
+    # mkdtemp makes a private folder; a model folder is meant to be shared like any output.
+    staging.chmod(0o755)
+    for path in staging.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    _replace_folder(staging, folder)
 
 
 def _replace_folder(staging: Path, folder: Path) -> None:

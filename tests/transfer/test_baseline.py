@@ -141,9 +141,13 @@ def test_on_sst2_minilm_transfer_helps(shared_data, tmp_path):
 
 
 @pytest.mark.requires_effnet
-def test_image_fit_is_compared_with_a_small_cnn(image_folder):
+def test_image_fit_is_compared_with_the_best_scratch_candidate(image_folder):
     model = headstart.fit(image_folder, backbone="effnet-lite0", mode="probe", image_size=64, ratios=(0.5, 0.2, 0.3))
     baseline = model.metrics["baseline"]
-    assert baseline["method"] == "small CNN trained from scratch" and baseline["info"]["image_size"] == 32
+    tried = {row["name"]: row for row in baseline["candidates"]}
+    assert list(tried)[0] == "pixel-lr" and baseline["name"] in tried and baseline["info"]["image_size"] == 32
+    ran = [row for row in tried.values() if "val_accuracy" in row]
+    assert tried[baseline["name"]]["val_accuracy"] == max(row["val_accuracy"] for row in ran)
+    assert baseline["budget_s"] > 0 and 0 < baseline["share_of_fit"] < 1
     assert baseline["n"] == model.metrics["n"] and baseline["transfer_accuracy"] == model.metrics["accuracy"]
     assert baseline["verdict"].startswith("Verdict: transfer")

@@ -240,12 +240,13 @@ def _environment() -> Environment:
 
 
 def write_report(path, *, title: str, metrics: Mapping, history: Sequence[Mapping],
-                 config: Mapping, notes: Iterable[str] = ()) -> Path:
+                 config: Mapping, notes: Iterable[str] = (), links: Mapping[str, str] | None = None) -> Path:
     """Write one self-contained HTML report to ``path`` (atomically) and return it.
 
     ``metrics`` is the dict from :func:`classification_metrics` for the test split,
     ``history`` a list of per-epoch dicts (may be empty), ``config`` the run's
-    settings, ``notes`` plain sentences (warnings) shown at the top.
+    settings, ``notes`` plain sentences (warnings) shown at the top, ``links`` pages saved
+    beside the report (label -> relative address), linked under the notes.
     """
     path = Path(path)
     per_class = metrics.get("per_class", {})
@@ -256,6 +257,7 @@ def write_report(path, *, title: str, metrics: Mapping, history: Sequence[Mappin
     html = _environment().get_template("report.html").render(
         title=str(title),
         notes=[str(n) for n in notes],
+        links=list((links or {}).items()),
         summary=[("Accuracy", _fixed(metrics.get("accuracy"), percent=True)),
                  ("Macro-F1", _fixed(metrics.get("macro_f1"))), ("ECE", _fixed(metrics.get("ece"))),
                  ("Test samples", _format(metrics.get("n")))],

@@ -14,6 +14,15 @@ def _number(value) -> str:
     return f"{value:.4f}" if isinstance(value, (int, float)) else "not measured"
 
 
+def _architecture(model) -> str:
+    """What the model is, in words: a model trained from scratch says so (its ``summary``)."""
+    summary = getattr(model, "summary", None)
+    if summary:
+        return summary
+    return (f"the backbone `{model.backbone.name}` ({'fine-tuned' if model.finetuned else 'frozen, linear probe'}) "
+            "and a linear head")
+
+
 def model_card(model, labels: dict) -> str:
     """The model card (markdown) of ``model`` (a :class:`headstart.model.Model`) as exported with ``labels``."""
     info, metrics = model.info, model.metrics
@@ -34,8 +43,7 @@ def model_card(model, labels: dict) -> str:
     return "\n".join([
         "---", *front_lines, "---", "",
         f"# {labels['name']}", "",
-        f"A {modality} classifier of {len(model.classes)} classes ({', '.join(model.classes)}): the backbone "
-        f"`{model.backbone.name}` ({'fine-tuned' if model.finetuned else 'frozen, linear probe'}) and a linear head, "
+        f"A {modality} classifier of {len(model.classes)} classes ({', '.join(model.classes)}): {_architecture(model)}, "
         f"exported by headstart as one ONNX graph ({labels['quantized'] or 'fp32'}).", "",
         "## Intended use", "",
         f"Sorting {modality} items like those it was trained on into these classes. The probabilities are "

@@ -44,7 +44,7 @@ def export_model(model, out: str | Path, *, quantize: str | None = None) -> Path
     """
     check_quantization(quantize)
     out = Path(out)
-    _check_target(out)
+    check_target(out)
     # Before the graph's seconds of export: data that are not there fail at once.
     calibration = _calibration_items(model) if quantize and model.backbone.modality == "image" else None
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -83,7 +83,8 @@ def check_quantization(quantize: str | None) -> None:
         raise ModelError(f"unknown quantization {quantize!r}", where="--quantize", fix="give int8, or leave it out")
 
 
-def _check_target(out: Path) -> None:
+def check_target(out: Path) -> None:
+    """Raise ModelError when ``out`` exists and is neither an export (to replace) nor an empty folder."""
     if out.exists() and not is_exported(out) and (not out.is_dir() or any(out.iterdir())):
         raise ModelError("the output folder exists and is not an export", where=str(out),
                          fix="give a new folder with --out, or remove this one")

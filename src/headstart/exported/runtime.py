@@ -36,10 +36,14 @@ def is_exported(folder: str | Path) -> bool:
     return isinstance(labels, dict) and labels.get("format") == FORMAT
 
 
-def resized_for_model(image: Image.Image, size: int) -> np.ndarray:
-    """Uint8 pixels (size, size, 3) of an RGB image, framed as headstart frames images for evaluation."""
+def resized_for_model(image: Image.Image, size: int, *, whole: bool = False) -> np.ndarray:
+    """Uint8 pixels (size, size, 3) of an RGB image, framed as headstart frames images for evaluation.
+
+    ``whole`` stretches every image whole to size x size, as models trained from scratch saw them
+    (an export's ``labels.json`` says ``"frame": "whole"``).
+    """
     width, height = image.size
-    if max(width, height) < size:
+    if whole or max(width, height) < size:
         return np.asarray(image.resize((size, size), Image.BILINEAR))
     short = int(round(size / CROP))
     new = (short, int(short * height / width)) if width <= height else (int(short * width / height), short)
@@ -89,8 +93,8 @@ class ExportedModel:
             encoded = self.tokenizer.encode_batch([item[:MAX_TEXT_CHARS] for item in items])
             return {"input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
                     "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64)}
-        size = self.labels["image_size"]
-        return {"pixels": np.stack([resized_for_model(load_image(path), size) for path in items])}
+        size, whole = self.labels["image_size"], self.labels.get("frame") == "whole"
+        return {"pixels": np.stack([resized_for_model(load_image(path), size, whole=whole) for path in items])}
 
     def predict_proba(self, data: Dataset | Sequence[str] | str | os.PathLike, *,
                       batch_size: int = 32) -> np.ndarray:

@@ -117,12 +117,15 @@ class TrainResult:
         finetuned: whether the backbone was left with tuned weights.
         history: the probe's row, then a row a fine-tuning epoch.
         config: every choice, resolved (mode, probe, finetune, validation, auto, layers).
+        val_proba: the chosen model's validation probabilities (m, k) before the refit on
+            train+validation, so held out (None unless asked for, or without validation items).
     """
 
     head: LinearHead
     finetuned: bool
     history: list[dict]
     config: dict
+    val_proba: np.ndarray | None = None
 
 
 def _probe(splits: Splits, *, tuned: bool = False, stage: str = "head (probe)") -> Outcome:
@@ -197,7 +200,7 @@ def keeps_finetuned(tuned_accuracy: float, probe_accuracy: float, n_val: int) ->
 def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: list[str], *, mode: str = "auto",
           config: FinetuneConfig | None = None, seed: int = 0, engine: str = "auto",
           cache_dir: str | Path | None = None, depth_advisor: DepthAdvisor | None = None,
-          refit: bool = True) -> TrainResult:
+          refit: bool = True, keep_val_proba: bool = False) -> TrainResult:
     """Train a head (and, when fine-tuning, the backbone in place) on ``train_set``.
 
     Args:
@@ -215,6 +218,8 @@ def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: lis
             how many layer groups a staged fine-tune trains (default: the configuration's).
         refit: refit the chosen model on train+validation once every choice is made (see the module's
             docstring); False keeps what the strategy trained on the training split.
+        keep_val_proba: also return the chosen model's validation probabilities before the refit
+            (what the scratch comparison of ``auto`` weighs; one more pass over validation when tuned).
 
     Returns:
         A :class:`TrainResult`.
@@ -249,7 +254,10 @@ def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: lis
     else:
         history = start.history
     head = chosen.head
+    val_proba = None
+    if keep_val_proba and len(val_set):  # before the refit, which trains on these items
+        val_proba = chosen.head.proba(splits.features(val_set, tuned=chosen.tuned))
     if refit and chosen.refit is not None:
         head = chosen.refit()
         record["refit"] = "train+validation"
-    return TrainResult(head, chosen.tuned, history, record)
+    return TrainResult(head, chosen.tuned, history, record, val_proba)

@@ -1,199 +1,170 @@
-"""The from-scratch baseline every fit is checked against, and the negative-transfer verdict.
+"""The from-scratch side every fit is checked against, the negative-transfer verdict, and ``auto``'s choice.
 
-- Text: TF-IDF (word 1-2 grams, and character 2-5 grams that keep case) with logistic
-  regression, its strength chosen on held-out data the way the probe's is.
-- Images: a small CNN (three conv blocks, about 100k parameters) trained from random
-  initialization on the same train split, early-stopped on the validation split.
+The scratch side is the best on the validation split of a few cheap candidates
+(:mod:`headstart.transfer.scratch_models`): for text TF-IDF of words and characters with logistic
+regression (one candidate); for images logistic regression on the raw pixels, an MLP for tiny images
+and a small CNN. They run cheapest first within a time budget, a share of the fit's own time
+(:data:`BUDGET_SHARE` of the whole, scratch included): a candidate that would not end within what
+is left is skipped and the report says so. The cheapest always runs, even past the budget (which a
+probe on cached features can make a fraction of a second): a verdict needs a baseline, and the
+cheapest is a linear model that takes seconds.
 
-The difference in test accuracy (transfer minus scratch) gets a paired bootstrap confidence
-interval over the test items; when its lower end is not above zero, the verdict says plainly
-"transfer does not help here".
+Two comparisons, both paired (the two models answer the same items):
+
+- on the test split, the accuracy difference (transfer minus scratch) with a paired bootstrap
+  interval: the verdict; when its lower end is not above zero it says plainly "transfer does not
+  help here";
+- on the validation split, scratch minus transfer, each fitted on the training split only: with
+  ``mode="auto"`` the scratch model is shipped when the lower end of that interval is above zero
+  (better beyond noise). The scratch side's figure is the best of a few candidates on those items,
+  a little optimistic, which the interval's margin absorbs in part; ties and near ties keep transfer.
 """
 
 from __future__ import annotations
 
-import math
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from headstart.data.dataset import Dataset
-from headstart.progress import progress_bar
+from headstart.progress import say
+from headstart.transfer.scratch_models import Fitted, SkipCandidate, Task, cnn, mlp, pixel_lr, tfidf_words_chars
 
 LEVEL = 0.95
+BUDGET_SHARE = 0.2  # of the whole fit's time, the scratch candidates included
 TEXT_METHOD = "TF-IDF + logistic regression"
 IMAGE_METHOD = "small CNN trained from scratch"
+# (name, fit, relative cost), cheapest first. A linear candidate after the first cannot be stopped
+# halfway, so its cost is planned as this factor times the first one's measured time (None: the
+# candidate times itself; the networks time their first step).
+TEXT_CANDIDATES = (("tfidf-words-chars", tfidf_words_chars, None),)
+IMAGE_CANDIDATES = (("pixel-lr", pixel_lr, None), ("mlp", mlp, None), ("cnn", cnn, None))
 
 
-# -- text -----------------------------------------------------------------------------------------
-
-def _tfidf():
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.pipeline import FeatureUnion
-
-    # Character n-grams keep case and spelling, which a word-piece encoder may discard.
-    return FeatureUnion([
-        ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)),
-        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), lowercase=False, sublinear_tf=True,
-                                  min_df=2, max_features=200_000)),
-    ])
-
+# -- the compatible entry points (learning curves) --------------------------------------------------
 
 def text_scratch(train_texts, train_y: np.ndarray, val_texts, val_y: np.ndarray, n_classes: int, *,
                  seed: int = 0):
-    """Fit TF-IDF + logistic regression; return ``predict_proba(texts) -> (n, n_classes)`` and info.
-
-    C is chosen from a grid on the validation split (by 3-fold cross-validation on
-    train+validation when there are fewer than 1,000 items), then refit on train+validation.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
-
-    texts = list(train_texts) + list(val_texts)
-    labels = np.concatenate([train_y, val_y])
-    grid = (0.3, 1.0, 3.0, 10.0, 30.0)
-
-    def fit(x_texts, y, c):
-        vectorizer = _tfidf().fit(x_texts)
-        model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced", random_state=seed)
-        return vectorizer, model.fit(vectorizer.transform(x_texts), y)
-
-    def accuracy(fitted, x_texts, y):
-        vectorizer, model = fitted
-        return float((model.predict(vectorizer.transform(x_texts)) == y).mean())
-
-    smallest = np.bincount(labels)[np.unique(labels)].min()
-    if len(labels) < 1000 and smallest >= 2:
-        folds = list(StratifiedKFold(min(3, smallest), shuffle=True, random_state=seed).split(texts, labels))
-        scores = [np.mean([accuracy(fit([texts[i] for i in a], labels[a], c), [texts[i] for i in b], labels[b])
-                           for a, b in folds]) for c in grid]
-    else:
-        scores = [accuracy(fit(list(train_texts), train_y, c), list(val_texts), val_y) for c in grid]
-    c = grid[int(np.argmax(scores))]
-    vectorizer, model = fit(texts, labels, c)
-
-    def predict_proba(items) -> np.ndarray:
-        proba = np.zeros((len(items), n_classes))
-        proba[:, model.classes_] = model.predict_proba(vectorizer.transform(list(items)))
-        return proba
-    return predict_proba, {"method": TEXT_METHOD, "C": c}
-
-
-# -- images ---------------------------------------------------------------------------------------
-
-def _pixels(paths, size: int):
-    import torch
-    from PIL import Image
-
-    from headstart.data.images import load_image
-
-    # Kept as uint8 (a quarter of float32's memory) and normalized a batch at a time by _normalize.
-    arrays = [np.asarray(load_image(p).resize((size, size), Image.BILINEAR), dtype=np.uint8) for p in paths]
-    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-
-
-def _normalize(pixels):
-    return (pixels.float() / 255.0 - 0.5) / 0.5
-
-
-def small_cnn(n_classes: int, width: int = 32):
-    """Three conv-BN-ReLU blocks (width, 2 width, 4 width), global average pooling, a linear layer."""
-    from torch import nn
-
-    def block(a, b, pool=True):
-        return [nn.Conv2d(a, b, 3, padding=1, bias=False), nn.BatchNorm2d(b), nn.ReLU(inplace=True)] + \
-               ([nn.MaxPool2d(2)] if pool else [])
-    return nn.Sequential(*block(3, width), *block(width, 2 * width), *block(2 * width, 4 * width, pool=False),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(4 * width, n_classes))
+    """Fit TF-IDF (words and characters) + logistic regression; return ``predict_proba(texts)`` and info."""
+    fitted = tfidf_words_chars(Task(list(train_texts), np.asarray(train_y), list(val_texts), np.asarray(val_y),
+                                    n_classes, seed))
+    return fitted.predictor.predict_proba, {"method": TEXT_METHOD, **fitted.info}
 
 
 def image_scratch(train_paths, train_y: np.ndarray, val_paths, val_y: np.ndarray, n_classes: int, *,
-                  seed: int = 0, size: int | None = None, min_steps: int = 300, patience: int = 6,
-                  batch_size: int = 32, mirror: bool = True):
-    """Train :func:`small_cnn` from random weights; return ``predict_proba(paths)`` and info.
+                  seed: int = 0, size: int | None = None, min_steps: int = 300, mirror: bool = True):
+    """Train the small CNN from random weights; return ``predict_proba(paths)`` and info.
 
-    Images are resized to ``size`` (default: the first image's short side, between 16 and 64 px).
-    The budget mirrors the fine-tune's: enough epochs for ``min_steps`` steps (5 to 40), Adam,
-    random horizontal flips (where ``mirror``), early stopping on validation accuracy, best weights restored.
+    Images are stretched to ``size`` (default: their short side, between 16 and 64 px); enough epochs
+    for ``min_steps`` steps (5 to 40), AdamW, random flips (where ``mirror``), early stopping on
+    validation accuracy, best weights restored.
     """
-    import torch
-    from PIL import Image
+    task = Task(list(train_paths), np.asarray(train_y), list(val_paths), np.asarray(val_y), n_classes, seed, mirror)
+    fitted = cnn(task, size=size, min_steps=min_steps)
+    val_accuracy = (None if fitted.val_proba is None
+                    else float((fitted.val_proba.argmax(1) == task.val_y).mean()))
+    return fitted.predictor.predict_proba, {"method": IMAGE_METHOD, **fitted.info, "val_accuracy": val_accuracy}
 
-    if size is None:
-        with Image.open(train_paths[0]) as first:
-            size = int(np.clip(min(first.size), 16, 64))
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    x, y = _pixels(train_paths, size), torch.from_numpy(np.asarray(train_y, dtype=np.int64))
-    val_x = _pixels(val_paths, size) if len(val_paths) else None
-    model = small_cnn(n_classes)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-3)
-    counts = np.bincount(train_y, minlength=n_classes).astype(np.float64)
-    weights = torch.tensor(np.where(counts > 0, len(train_y) / (n_classes * np.maximum(counts, 1)), 0.0),
-                           dtype=torch.float32)
-    loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
-    steps_per_epoch = max(1, math.ceil(len(y) / batch_size))
-    epochs = int(np.clip(math.ceil(min_steps / steps_per_epoch), 5, 40))
-    best, best_state, waited, ran = -1.0, None, 0, 0
-    with progress_bar("scratch baseline (CNN)", epochs) as advance:
-        for _ in range(epochs):
-            model.train()
-            order = torch.randperm(len(y), generator=generator)
-            for start in range(0, len(y), batch_size):
-                batch = order[start:start + batch_size]
-                inputs = _normalize(x[batch])
-                flip = (torch.rand(len(batch), generator=generator) < 0.5) & mirror
-                inputs = torch.where(flip[:, None, None, None], inputs.flip(3), inputs)
-                optimizer.zero_grad()
-                loss_fn(model(inputs), y[batch]).backward()
-                optimizer.step()
-            ran += 1
-            advance(1)
-            if val_x is None:
+
+# -- choosing the scratch model -------------------------------------------------------------------
+
+@dataclass
+class Selection:
+    """The candidates tried, and the best of them on validation.
+
+    Attributes:
+        best: the chosen candidate (None when none could be fitted).
+        rows: one a candidate, cheapest first: ``name``, ``method``, ``val_accuracy``, ``seconds``, or
+            ``skipped`` (why).
+        budget_s: the seconds the candidates were given (None: no limit).
+        seconds: the seconds they took.
+    """
+
+    best: Fitted | None
+    rows: list[dict] = field(default_factory=list)
+    budget_s: float | None = None
+    seconds: float = 0.0
+
+
+def choose_scratch(train: Dataset, val: Dataset, classes, *, budget_s: float | None = None, seed: int = 0,
+                   mirror: bool = True, candidates=None) -> Selection:
+    """Fit the modality's candidates cheapest first within ``budget_s`` and keep the best on validation.
+
+    Args:
+        train: the labeled training split.
+        val: the labeled validation split (without items, the last candidate fitted is kept: the
+            most capable, and nothing can tell them apart).
+        classes: label names, in the model's output order.
+        budget_s: seconds for all candidates (None: no limit); the first always runs.
+        seed: seeds every candidate.
+        mirror: whether images may be flipped in training.
+        candidates: ``(name, fit(task), relative cost or None)`` triples (default: the modality's).
+
+    Returns:
+        A :class:`Selection`; ties on validation go to the cheaper candidate.
+    """
+    if candidates is None:
+        candidates = TEXT_CANDIDATES if train.modality == "text" else IMAGE_CANDIDATES
+    started = time.perf_counter()
+    task = Task(train.items, train.label_ids(classes), val.items, val.label_ids(classes), len(classes), seed,
+                mirror, None if budget_s is None else started + budget_s)
+    rows, fitted = [], []
+    for i, (name, fit, relative_cost) in enumerate(candidates):
+        begun = time.perf_counter()
+        if i and task.seconds_left() <= 0:
+            rows.append({"name": name, "skipped": "no time left in the budget"})
+            continue
+        if i and relative_cost and rows[0].get("seconds") is not None:
+            needed = relative_cost * rows[0]["seconds"]
+            if needed > task.seconds_left():
+                rows.append({"name": name, "skipped": f"it would need about {needed:.0f} s, "
+                                                      f"{task.seconds_left():.0f} s were left"})
                 continue
-            score = float((_predict(model, val_x).argmax(1) == val_y).mean())
-            if score > best:
-                best, waited = score, 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                waited += 1
-                if waited >= patience:
-                    break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-
-    def predict_proba(paths) -> np.ndarray:
-        return _predict(model, _pixels(list(paths), size))
-    info = {"method": IMAGE_METHOD, "image_size": size, "epochs": ran, "val_accuracy": best if best >= 0 else None,
-            "params": sum(p.numel() for p in model.parameters())}
-    return predict_proba, info
-
-
-def _predict(model, x) -> np.ndarray:
-    import torch
-
-    model.eval()
-    with torch.no_grad():
-        return torch.cat([torch.softmax(model(_normalize(x[i:i + 256])), 1) for i in range(0, len(x), 256)]).numpy()
+        try:
+            candidate = fit(task)
+        except SkipCandidate as why:
+            rows.append({"name": name, "skipped": str(why), "seconds": time.perf_counter() - begun})
+            continue
+        except ValueError as error:  # e.g. no vocabulary in texts of one character, a class of one item
+            rows.append({"name": name, "skipped": f"could not be fitted: {error}"})
+            continue
+        accuracy = None if candidate.val_proba is None else float((candidate.val_proba.argmax(1) == task.val_y).mean())
+        rows.append({"name": name, "method": candidate.method, "val_accuracy": accuracy,
+                     "seconds": time.perf_counter() - begun, **({"cut_short": candidate.info["cut_short"]}
+                                                                if "cut_short" in candidate.info else {})})
+        fitted.append((accuracy, i, candidate))
+    best = None
+    if fitted:
+        if all(accuracy is not None for accuracy, _, _ in fitted):
+            best = max(fitted, key=lambda row: (row[0], -row[1]))[2]
+        else:
+            best = fitted[-1][2]
+    return Selection(best, rows, budget_s, time.perf_counter() - started)
 
 
-def fit_scratch(train: Dataset, val: Dataset, classes, *, seed: int = 0, mirror: bool = True):
-    """The scratch baseline of the data's modality fitted on ``train`` (and ``val``).
+def fit_scratch(train: Dataset, val: Dataset, classes, *, seed: int = 0, mirror: bool = True,
+                budget_s: float | None = None):
+    """The best scratch candidate of the data's modality, fitted on ``train`` and chosen on ``val``.
 
     Args:
         train: the labeled training split.
         val: the labeled validation split.
         classes: label names, in the model's output order.
-        seed: seeds the baseline's training.
+        seed: seeds the candidates' training.
         mirror: whether images may be flipped in training.
+        budget_s: seconds for the candidates (None: no limit).
 
     Returns:
-        The fitted baseline model of :func:`text_scratch` or :func:`image_scratch`.
+        ``(predict_proba(items), info)`` of the chosen candidate.
+
+    Raises:
+        ValueError: no candidate could be fitted.
     """
-    data = (train.items, train.label_ids(classes), val.items, val.label_ids(classes), len(classes))
-    if train.modality == "text":
-        return text_scratch(*data, seed=seed)
-    return image_scratch(*data, seed=seed, mirror=mirror)
+    selection = choose_scratch(train, val, classes, budget_s=budget_s, seed=seed, mirror=mirror)
+    if selection.best is None:
+        raise ValueError("; ".join(f"{row['name']}: {row['skipped']}" for row in selection.rows))
+    return selection.best.predictor.predict_proba, {"method": selection.best.method, **selection.best.info}
 
 
 # -- the comparison -------------------------------------------------------------------------------
@@ -230,21 +201,113 @@ def verdict(comparison: dict, method: str) -> tuple[bool, str]:
     return False, f"Verdict: transfer does not help here: {gap}, which is not clearly better."
 
 
-def compare_with_scratch(train: Dataset, val: Dataset, test: Dataset, classes, transfer_proba: np.ndarray, *,
-                         seed: int = 0, mirror: bool = True) -> dict:
-    """Fit the scratch baseline, test it, and compare it with the transfer model's test probabilities.
+def _points(comparison: dict) -> str:
+    return (f"{comparison['level']:.0%} CI {100 * comparison['ci_low']:+.1f} to {100 * comparison['ci_high']:+.1f} "
+            f"points on {comparison['n']}")
 
-    Returns a JSON-ready dict: ``method``, ``accuracy`` (scratch), ``transfer_accuracy``,
-    ``difference``, ``ci_low``, ``ci_high``, ``level``, ``n``, ``helps``, ``verdict``,
-    ``seconds`` and the baseline's settings under ``info``.
+
+def shipping(mode: str, validation: dict | None, comparison: dict) -> tuple[str, str]:
+    """(``scratch`` or ``transfer``, the sentence saying which model was shipped and why).
+
+    Args:
+        mode: the fit's mode; only ``auto`` may ship the scratch model.
+        validation: scratch minus transfer on the validation split (:func:`paired_bootstrap`, with
+            ``scratch`` and ``transfer`` accuracies), or None when it could not be measured.
+        comparison: transfer minus scratch on the test split.
+    """
+    if validation is None:
+        return "transfer", ("Shipped: the transfer model (there are no validation items to compare the two "
+                            "on).")
+    side = (f"validation accuracy {validation['scratch']:.1%} from scratch against {validation['transfer']:.1%} "
+            f"with transfer, a difference of {100 * validation['difference']:+.1f} points "
+            f"({_points(validation)} validation items)")
+    if mode == "auto" and validation["ci_low"] > 0:
+        return "scratch", (f"Shipped: the model trained from scratch, which beat transfer on the validation split "
+                           f"beyond noise: {side}.")
+    if mode == "auto":
+        return "transfer", f"Shipped: the transfer model; scratch was not better beyond noise: {side}."
+    loss = comparison["difference"]
+    cost = (f"it is {100 * -loss:.1f} points less accurate on test than the model from scratch "
+            f"({_points(comparison)} test items)" if loss < 0 else
+            f"it is {100 * loss:.1f} points more accurate on test ({_points(comparison)} test items)")
+    return "transfer", f"Shipped: the transfer model, as --mode {mode} asked; {cost}; {side}."
+
+
+def compare_with_scratch(train: Dataset, val: Dataset, test: Dataset, classes, transfer_proba: np.ndarray, *,
+                         transfer_val_proba: np.ndarray | None = None, mode: str = "auto",
+                         fit_seconds: float | None = None, seed: int = 0,
+                         mirror: bool = True) -> tuple[dict, Fitted | None]:
+    """Choose the scratch model, compare it with the transfer model, and say which to ship.
+
+    Args:
+        train: the training split.
+        val: the validation split the candidates and the two sides are compared on.
+        test: the test split both models are scored on.
+        classes: label names, in the columns' order of the probabilities.
+        transfer_proba: the transfer model's test probabilities (n, k).
+        transfer_val_proba: its validation probabilities (m, k), from the model fitted on the training
+            split only (None: the scratch model is never shipped).
+        mode: the fit's mode: only ``auto`` ships the scratch model.
+        fit_seconds: the fit's time so far: the candidates get :data:`BUDGET_SHARE` of the whole
+            (None: no limit).
+        seed: seeds the candidates and the bootstraps.
+        mirror: whether images may be flipped in training.
+
+    Returns:
+        (comparison, the scratch candidate to ship or None). The comparison is JSON-ready:
+        ``method``, ``name``, ``accuracy`` (scratch), ``transfer_accuracy``, ``difference``, ``ci_low``,
+        ``ci_high``, ``level``, ``n``, ``helps``, ``verdict``, ``validation``, ``shipped``,
+        ``candidates``, ``budget_s``, ``seconds``, ``share_of_fit`` and the chosen candidate's settings
+        under ``info``.
+
+    Raises:
+        ValueError: no candidate could be fitted.
     """
     started = time.perf_counter()
-    predict_proba, info = fit_scratch(train, val, classes, seed=seed, mirror=mirror)
+    budget = None if fit_seconds is None else fit_seconds * BUDGET_SHARE / (1 - BUDGET_SHARE)
+    selection = choose_scratch(train, val, classes, budget_s=budget, seed=seed, mirror=mirror)
+    best = selection.best
+    if best is None:
+        raise ValueError("; ".join(f"{row['name']}: {row['skipped']}" for row in selection.rows))
     truth = test.label_ids(classes)
-    scratch_correct = predict_proba(test.items).argmax(1) == truth
+    scratch_correct = best.predictor.predict_proba(test.items).argmax(1) == truth
     transfer_correct = np.asarray(transfer_proba).argmax(1) == truth
     comparison = paired_bootstrap(transfer_correct, scratch_correct, seed=seed)
-    helps, sentence = verdict(comparison, info["method"])
-    return {"method": info["method"], "accuracy": float(scratch_correct.mean()),
-            "transfer_accuracy": float(transfer_correct.mean()), **comparison, "helps": helps, "verdict": sentence,
-            "seconds": time.perf_counter() - started, "info": info}
+    helps, sentence = verdict(comparison, best.method)
+    validation = None
+    if transfer_val_proba is not None and best.val_proba is not None and len(val):
+        val_y = val.label_ids(classes)
+        scratch_val = best.val_proba.argmax(1) == val_y
+        transfer_val = np.asarray(transfer_val_proba).argmax(1) == val_y
+        validation = {**paired_bootstrap(scratch_val, transfer_val, seed=seed),
+                      "scratch": float(scratch_val.mean()), "transfer": float(transfer_val.mean())}
+    shipped, why = shipping(mode, validation, comparison)
+    seconds = time.perf_counter() - started
+    result = {"method": best.method, "name": best.name, "accuracy": float(scratch_correct.mean()),
+              "transfer_accuracy": float(transfer_correct.mean()), **comparison, "helps": helps,
+              "verdict": f"{sentence} {why}", "validation": validation, "shipped": shipped,
+              "candidates": selection.rows, "budget_s": budget, "seconds": seconds,
+              "share_of_fit": None if fit_seconds is None else seconds / (fit_seconds + seconds), "info": best.info}
+    skipped = [row["name"] for row in selection.rows if "skipped" in row]
+    if skipped:
+        say(f"scratch candidates skipped: {', '.join(skipped)} (budget {budget or 0:.1f} s)")
+    return result, best if shipped == "scratch" else None
+
+
+def candidates_sentence(comparison: dict) -> str:
+    """One sentence for the report: each candidate's validation accuracy or why it was skipped, and the time."""
+    parts = []
+    for row in comparison.get("candidates", []):
+        if "skipped" in row:
+            parts.append(f"{row['name']} skipped ({row['skipped']})")
+        elif row.get("val_accuracy") is None:
+            parts.append(f"{row['name']} (no validation items)")
+        else:
+            cut = " (cut short at the budget)" if "cut_short" in row else ""
+            parts.append(f"{row['name']} {row['val_accuracy']:.1%}{cut}")
+    budget = comparison.get("budget_s")
+    share = comparison.get("share_of_fit")
+    timing = (f"{comparison['seconds']:.1f} s" + ("" if budget is None else f" of a {budget:.1f} s budget")
+              + ("" if share is None else f", {share:.0%} of the fit"))
+    return (f"Scratch candidates on the validation split: {'; '.join(parts)}; kept {comparison['name']} "
+            f"({timing}).")

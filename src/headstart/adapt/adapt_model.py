@@ -1,0 +1,107 @@
+"""Adapt a trained model to an unlabeled target: the method chosen or given, applied to the model itself.
+
+Every method leaves an ordinary model: CORAL, the prior correction and self-training give it a new
+head on the same features; AdaBN gives its backbone the target's batch-norm statistics, saved with
+its weights. Predicting, saving and exporting are then those of any model.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from headstart.adapt.adabn import adapt_batch_norm, has_batch_norm
+from headstart.adapt.choose import Choice, DomainViews, choose, domain_auc
+from headstart.adapt.coral import coral_align
+from headstart.adapt.label_shift import prior_corrected
+from headstart.adapt.methods import DESCRIPTIONS
+from headstart.adapt.self_training import self_trained
+from headstart.data.dataset import Dataset
+from headstart.learn.head import fit_head
+from headstart.model import Model
+from headstart.progress import say
+
+
+def adapt_model(model: Model, train_set: Dataset, val_set: Dataset, target: Dataset, *, method: str = "auto",
+                c: float = 1.0, seed: int = 0, engine: str = "auto",
+                cache_dir: str | Path | None = None) -> dict:
+    """Adapt ``model`` to ``target`` in place and return what was done, for the model's info and report.
+
+    Args:
+        model: the model trained on the source (its head, and its backbone when AdaBN is applied, change).
+        train_set: the labeled source training split.
+        val_set: the labeled source validation split (``auto`` chooses on it).
+        target: the unlabeled target items (see :func:`headstart.adapt.target.read_target`).
+        method: ``auto`` or one of :data:`headstart.adapt.methods.METHODS`.
+        c: the probe's regularization strength, for heads refitted here.
+        seed: seeds the heads and the domain classifier.
+        engine: where frozen forward passes run.
+        cache_dir: the features cache.
+
+    Returns:
+        ``{"method", "requested", "reason", "description", "target_items", "domain_auc", ...}``.
+    """
+    classes = model.classes
+    fit = partial(fit_head, n_classes=len(classes), c=c, seed=seed)
+    features = partial(model.features, engine=engine, cache_dir=cache_dir)
+    say(f"adapting to the target ({len(target)} items), --adapt {method}")
+    views = DomainViews(features(train_set), train_set.label_ids(classes), features(val_set),
+                        val_set.label_ids(classes), features(target))
+    adapted_state = None
+    if method == "adabn" or (method == "auto" and has_batch_norm(model.backbone)):
+        views.own, adapted_state = _own_statistics(model, train_set, val_set, target, views, features)
+    if method == "auto":
+        choice = choose(fit, views, seed=seed)
+    else:
+        auc = domain_auc(np.vstack([views.train_x, views.val_x]), views.target_x, seed=seed)
+        choice = Choice(method, f"{method}: as asked (--adapt {method})", auc)
+    say(f"adaptation: {choice.reason}")
+    record = {**choice.to_dict(), "requested": method, "description": DESCRIPTIONS[choice.method],
+              "target_items": len(target), "target": target.source}
+    record.update(_apply(model, choice.method, fit, views, adapted_state))
+    return record
+
+
+def _own_statistics(model: Model, train_set: Dataset, val_set: Dataset, target: Dataset, views: DomainViews,
+                    features) -> tuple[DomainViews, dict]:
+    """AdaBN's views: the source under statistics of the source, the target under its own; and the target's state.
+
+    A pretrained backbone's statistics are those of its pretraining data (ImageNet), not the
+    source's: the head AdaBN ships must learn source features under the source's statistics, so
+    that the target's features, under the target's, land where it expects them (Li et al. 2016).
+    The backbone is left as it was.
+    """
+    original = copy.deepcopy(model.backbone.module.state_dict())
+    try:
+        adapt_batch_norm(model.backbone, train_set.items + val_set.items)
+        source_train, source_val = features(train_set), features(val_set)  # cached under these statistics
+        adapt_batch_norm(model.backbone, target.items)
+        own = DomainViews(source_train, views.train_y, source_val, views.val_y, features(target))
+        return own, copy.deepcopy(model.backbone.module.state_dict())
+    finally:
+        model.backbone.module.load_state_dict(original)
+
+
+def _apply(model: Model, method: str, fit, views: DomainViews, adapted_state) -> dict:
+    """Change ``model`` by ``method``; returns what the record should add."""
+    all_x, all_y = np.vstack([views.train_x, views.val_x]), np.concatenate([views.train_y, views.val_y])
+    if method == "coral":
+        model.head = fit(coral_align(all_x, views.target_x), all_y)
+    elif method == "prior":
+        model.head, priors = prior_corrected(model.head, views.target_x)
+        return {"target_priors": dict(zip(model.classes, map(float, priors)))}
+    elif method == "self-train":
+        model.head = self_trained(fit, all_x, all_y, views.target_x, start=model.head)
+    elif method == "adabn":
+        own = views.own
+        model.head = fit(np.vstack([own.train_x, own.val_x]), all_y)
+        model.backbone.module.load_state_dict(adapted_state)
+        if not model.finetuned:
+            # The head learned unmirrored features: a model tuned here averages mirror images, this one must not.
+            model.backbone.mirror = False
+            model.backbone_options["mirror"] = False
+        model.finetuned = True  # the statistics differ from the registry's: the weights are saved
+    return {}

@@ -1,0 +1,155 @@
+"""The adaptation methods on numbers and tiny networks: CORAL, AdaBN, the prior correction, self-training, auto."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import torch
+
+from headstart.adapt.adabn import adapt_batch_norm, batch_norm_layers, has_batch_norm
+from headstart.adapt.choose import DomainViews, choose
+from headstart.adapt.coral import coral_align
+from headstart.adapt.label_shift import prior_corrected
+from headstart.adapt.self_training import confident_items, self_trained
+from headstart.backbones import create_backbone
+from headstart.learn.head import fit_head
+
+
+def _gaussian(rng, n, mean, covariance):
+    return rng.multivariate_normal(mean, covariance, size=n)
+
+
+def test_coral_gives_the_source_the_targets_mean_and_covariance():
+    rng = np.random.default_rng(0)
+    d = 6
+    a, b = rng.normal(size=(d, d)), rng.normal(size=(d, d))
+    source = _gaussian(rng, 4000, np.zeros(d), a @ a.T + 0.1 * np.eye(d)) * 5.0
+    target = _gaussian(rng, 3000, np.arange(d, dtype=float), b @ b.T + 0.1 * np.eye(d))
+    aligned = coral_align(source, target, regularization=1e-9)
+    np.testing.assert_allclose(np.cov(aligned, rowvar=False), np.cov(target, rowvar=False), atol=1e-3)
+    np.testing.assert_allclose(aligned.mean(axis=0), target.mean(axis=0), atol=1e-3)
+    # the paper's identity regularization pulls the covariance towards it, but keeps most of the alignment
+    regularized = np.cov(coral_align(source, target), rowvar=False)
+    assert np.abs(regularized - np.cov(target, rowvar=False)).max() < np.abs(
+        np.cov(source, rowvar=False) - np.cov(target, rowvar=False)).max() / 2
+
+
+def _scaled_pair(rng, n=600, d=4):
+    """A source whose class shows on feature 0, and a target of the same classes rescaled and moved per feature."""
+    y, y_target = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    source = rng.normal(size=(n, d)) + np.outer(2 * y - 1, [1.5, 0, 0, 0])
+    target = (rng.normal(size=(n, d)) + np.outer(2 * y_target - 1, [1.5, 0, 0, 0])) * [3.0, 0.5, 2.0, 1.0] + 2.5
+    return source, y, target, y_target
+
+
+def test_coral_repairs_a_probe_on_a_rescaled_and_moved_target():
+    source, y, target, y_target = _scaled_pair(np.random.default_rng(1))
+    fit = partial(fit_head, n_classes=2, c=1.0)
+    plain = (fit(source, y).proba(target).argmax(1) == y_target).mean()
+    aligned = (fit(coral_align(source, target), y).proba(target).argmax(1) == y_target).mean()
+    assert aligned > plain + 0.1 and aligned > 0.8
+
+
+def _tiny_resnet():
+    return create_backbone("timm:resnet18", pretrained=False, image_size=32)
+
+
+def test_adabn_sets_the_running_statistics_to_the_targets_and_changes_nothing_else(image_folder):
+    backbone = _tiny_resnet()
+    assert has_batch_norm(backbone)
+    items = [str(p) for p in sorted((image_folder / "dark").glob("*.png"))]  # 12 items: one batch
+    before = {k: v.clone() for k, v in backbone.module.state_dict().items()}
+    first = batch_norm_layers(backbone.module)[0]
+    seen = []
+    hook = first.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].detach().clone()))
+    with torch.no_grad():
+        backbone.module(**backbone.preprocess(items))  # the first BN's input does not depend on any BN statistics
+    hook.remove()
+    layers = adapt_batch_norm(backbone, items)
+    assert layers == len(batch_norm_layers(backbone.module)) > 5
+    activations = seen[0]
+    np.testing.assert_allclose(first.running_mean.numpy(), activations.mean(dim=(0, 2, 3)).numpy(), rtol=1e-4,
+                               atol=1e-5)
+    np.testing.assert_allclose(first.running_var.numpy(), activations.var(dim=(0, 2, 3), unbiased=True).numpy(),
+                               rtol=1e-3, atol=1e-5)
+    after = backbone.module.state_dict()
+    statistics = ("running_mean", "running_var", "num_batches_tracked")
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.endswith(statistics) for k in changed)
+    assert all(torch.equal(p, before[k]) for k, p in backbone.module.named_parameters())
+    assert not backbone.module.training and not any(layer.training for layer in batch_norm_layers(backbone.module))
+    assert first.momentum == 0.1  # restored
+
+
+def test_the_prior_correction_recovers_a_known_prior_shift():
+    rng = np.random.default_rng(2)
+    means = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]])
+
+    def sample(counts):
+        x = np.vstack([rng.normal(means[k], 1.0, size=(c, 2)) for k, c in enumerate(counts)])
+        return x, np.repeat(np.arange(3), counts)
+
+    source_x, source_y = sample([400, 400, 400])
+    head = fit_head(source_x, source_y, 3, c=1.0)
+    target_x, target_y = sample([1400, 400, 200])  # priors 0.7, 0.2, 0.1
+    corrected, priors = prior_corrected(head, target_x)
+    np.testing.assert_allclose(priors, [0.7, 0.2, 0.1], atol=0.05)
+    accuracy = lambda h: (h.proba(target_x).argmax(1) == target_y).mean()  # noqa: E731
+    assert accuracy(corrected) > accuracy(head) + 0.03
+    np.testing.assert_array_equal(corrected.weight, head.weight)  # a shift of the bias, nothing else
+
+
+def test_confident_items_takes_a_share_of_each_predicted_class():
+    proba = np.array([[0.9, 0.1], [0.6, 0.4], [0.8, 0.2], [0.3, 0.7], [0.45, 0.55]])
+    positions, labels = confident_items(proba, 0.5)
+    assert positions.tolist() == [0, 2, 3] and labels.tolist() == [0, 0, 1]
+
+
+def test_self_training_follows_a_shifted_target():
+    rng = np.random.default_rng(3)
+    n = 400
+    y, y_target = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    source = rng.normal(size=(n, 2)) + np.outer(2 * y - 1, [2.0, 0])
+    target = rng.normal(size=(n, 2)) + np.outer(2 * y_target - 1, [2.0, 0]) + [1.2, 0]  # moved towards class 1
+    fit = partial(fit_head, n_classes=2, c=1.0)
+    accuracy = lambda h: (h.proba(target).argmax(1) == y_target).mean()  # noqa: E731
+    assert accuracy(self_trained(fit, source, y, target)) > accuracy(fit(source, y)) + 0.03
+
+
+def test_auto_falls_back_to_none_when_the_target_looks_like_the_source():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(600, 5))
+    y = (x[:, 0] + 0.3 * rng.normal(size=600) > 0).astype(int)
+    views = DomainViews(x[:300], y[:300], x[300:400], y[300:400], x[400:])
+    choice = choose(partial(fit_head, n_classes=2, c=1.0), views)
+    assert choice.method == "none"
+    assert "AUC" in choice.reason and choice.domain_auc < 0.6
+
+
+def test_auto_falls_back_to_none_when_reverse_validation_cannot_tell():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(400, 5)) * 0.3
+    y = rng.integers(0, 2, 400)
+    x[:, 0] += 3 * (2 * y - 1)  # every method gets every item right: none can be told better
+    target = rng.normal(size=(300, 5)) * 0.3 + np.outer(2 * rng.integers(0, 2, 300) - 1, [3.0, 0, 0, 0, 0])
+    target[:, 4] += 1.0  # shifted along a direction no class depends on
+    views = DomainViews(x[:300], y[:300], x[300:], y[300:], target)
+    choice = choose(partial(fit_head, n_classes=2, c=1.0), views)
+    assert choice.domain_auc > 0.9
+    assert choice.method == "none" and "beyond noise" in choice.reason, choice.reason
+    assert set(choice.scores) == {"none", "coral", "prior", "self-train"}  # no AdaBN view: not tried
+
+
+def test_auto_picks_an_adaptation_where_one_clearly_helps():
+    rng = np.random.default_rng(6)
+    n, d = 500, 4
+    y, y_target = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    source = rng.normal(size=(n, d)) + np.outer(2 * y - 1, [3.0, 0, 0, 0])
+    target = rng.normal(size=(n, d)) + np.outer(2 * y_target - 1, [3.0, 0, 0, 0]) + [2.5, 0, 0, 0]
+    views = DomainViews(source[:400], y[:400], source[400:], y[400:], target)
+    fit = partial(fit_head, n_classes=2, c=1.0)
+    choice = choose(fit, views)
+    assert choice.method in ("coral", "self-train"), choice.reason
+    assert choice.scores[choice.method]["kappa_gain"] > 0
+    assert (fit(coral_align(source, target), y).proba(target).argmax(1) == y_target).mean() > 0.95
