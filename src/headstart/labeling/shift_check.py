@@ -79,7 +79,8 @@ def _measure(project, labeled: np.ndarray, ids: np.ndarray, unlabeled: np.ndarra
         summary.update(prior_summary(classes, source_ids, head.proba(target_x),
                                      trained_priors=np.full(len(classes), 1 / len(classes))),
                        priors_note=UNDER_SHIFT if test.shifted else None)
-    summary.update(source="labeled items", target="unlabeled items", backbone=project.backbone,
+    summary.update(source="labeled items", target="unlabeled items", sides=["labeled", "unlabeled"],
+                   backbone=project.backbone,
                    n_labeled=int(len(labeled)), n_unlabeled=int(len(unlabeled)), checked_at=iso(utcnow()))
     return summary
 
