@@ -218,6 +218,23 @@ def issues(folds: int = typer.Option(5, help="Folds of the out-of-fold predictio
 
 @label_app.command()
 @friendly
+def shift(as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (without the map)."),
+          seed: int = typer.Option(0), db: Optional[str] = DB) -> None:
+    """Check again whether the unlabeled pool differs from the labeled items (shown on the Shift page)."""
+    from headstart.labeling.shift_check import check_pool_shift, shift_message, shift_warning
+
+    summary = check_pool_shift(_open(db), seed=seed)
+    if as_json:
+        _echo_json({key: value for key, value in summary.items() if key != "map"})
+        return
+    typer.echo(shift_message(summary))
+    warning = shift_warning(summary)
+    if warning:
+        typer.echo(warning, err=True)
+
+
+@label_app.command()
+@friendly
 def agreement(as_json: bool = typer.Option(False, "--json"), db: Optional[str] = DB) -> None:
     """Agreement between annotators (Cohen, Fleiss, Krippendorff), consensus and annotator quality."""
     from headstart.labeling.agreement import agreement_report

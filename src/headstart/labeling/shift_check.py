@@ -93,3 +93,12 @@ def shift_warning(summary: dict) -> str | None:
             f"AUC {summary['auc']:.2f}, p = {summary['p_value']:.2g}): its predictions on the pool may be worse "
             "than its accuracy on the labels says; label some of the pool's most typical items first (the Shift "
             "page of `headstart label serve`)")
+
+
+def shift_message(summary: dict) -> str:
+    """What the page says after a check: the AUC and the verdict, or why it did not run."""
+    if "skipped" in summary:
+        return summary["skipped"]
+    verdict = "the pool differs from the labeled items" if summary["shifted"] else "no shift that matters"
+    return (f"checked {summary['n_labeled']} labeled against {summary['n_unlabeled']} unlabeled items: domain "
+            f"classifier AUC {summary['auc']:.2f}, p = {summary['p_value']:.2g}; {verdict}")

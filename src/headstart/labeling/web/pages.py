@@ -117,7 +117,16 @@ def review_resolve(review_id: int, action: str = Form(...), label: str = Form(""
 @router.get("/shift", response_class=HTMLResponse)
 def shift_page(request: Request, person: Person = Depends(require("reviewer")),
                project: LabelingProject = Depends(get_project)) -> HTMLResponse:
-    return render(request, "shift.html", person, **shift_view(project))
+    return render(request, "shift.html", person, message=_message(request), **shift_view(project))
+
+
+@router.post("/shift/check")
+def shift_check(request: Request, person: Person = Depends(require("reviewer")),
+                project: LabelingProject = Depends(get_project)):
+    from headstart.labeling.shift_check import check_pool_shift, shift_message
+
+    summary = request.app.state.jobs.run("the shift check", check_pool_shift, project)
+    return _back("/shift", shift_message(summary))
 
 
 @router.get("/admin", response_class=HTMLResponse)
