@@ -26,6 +26,8 @@ pair (``partial`` until the last).
     python benchmarks/shift.py                          # everything: 7 pairs x 3 seeds
     python benchmarks/shift.py --pairs sst2-cr --seeds 1
     python benchmarks/shift.py --quick                  # 300 source / 200 target items, 1 seed
+    python benchmarks/shift.py --combine results/shift-text-<date>.json results/shift-images-<date>.json
+                                                        # one table and shift-<date>.json from runs made apart
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--image-size", type=int, default=112)
     parser.add_argument("--quick", action="store_true", help="a smoke run: small samples, 1 seed")
     parser.add_argument("--name", default="shift", help="results file name (default: %(default)s)")
+    parser.add_argument("--combine", nargs="+", type=Path, help="results files of runs made apart (other pairs, "
+                        "run in parallel) to print and write as one")
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.source_items, args.target_items, args.name = 1, 300, 200, f"{args.name}-quick"
@@ -242,8 +246,25 @@ def targets(summary: list[dict]) -> list[dict]:
 COLUMNS = ["pair", "source-only", *METHODS, "oracle", "auto gain", "auto chose", "shift AUC", "flagged"]
 
 
+def combine(paths: list[Path], name: str) -> None:
+    """Print and write (``<name>-<date>.json``) the pairs of several results files as one run."""
+    import json
+
+    documents = [json.loads(path.read_text()) for path in paths]
+    results = [result for document in documents for result in document["results"]]
+    summary = [summarize(result) for result in results]
+    settings = {str(path.name): document["settings"] for path, document in zip(paths, documents)}
+    path = common.write_results(name, {"partial": any(d.get("partial") for d in documents), "settings": settings,
+                                       "results": results, "summary": summary, "targets": targets(summary)})
+    common.print_table(summary, COLUMNS, title="Accuracy on the target (mean over seeds)")
+    common.print_targets(targets(summary))
+    print(f"\nwritten: {path}")
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.combine:
+        return combine(args.combine, args.name)
     os.environ.setdefault("HEADSTART_QUIET", "1")
     for key, value in common.QUIET_ENV.items():
         os.environ.setdefault(key, value)

@@ -150,8 +150,8 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
     dataset = prepare(data, test=test, val=val, ratios=ratios, seed=seed, **(columns or {}))
     name = backbone_name_for(dataset.modality, backbone)
     options = backbone_options(image_size, max_length, mirror)
+    target_set = read_target(target, adapt, dataset.modality, seed=seed, **(columns or {}))  # before any loading
     net = create_backbone(name, **options)
-    target_set = read_target(target, adapt, net, seed=seed, **(columns or {}))  # bad input fails before training
     train_set, val_set, test_set, classes = _three_splits(dataset)
     say(f"{len(train_set)} train, {len(val_set)} validation, {len(test_set)} test items; {len(classes)} classes; "
         f"backbone {name}; mode {mode}")

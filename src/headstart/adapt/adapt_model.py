@@ -19,6 +19,7 @@ from headstart.adapt.coral import coral_align
 from headstart.adapt.label_shift import prior_corrected
 from headstart.adapt.methods import DESCRIPTIONS
 from headstart.adapt.self_training import self_trained
+from headstart.adapt.target import require_batch_norm
 from headstart.data.dataset import Dataset
 from headstart.learn.head import fit_head
 from headstart.model import Model
@@ -44,6 +45,7 @@ def adapt_model(model: Model, train_set: Dataset, val_set: Dataset, target: Data
     Returns:
         ``{"method", "requested", "reason", "description", "target_items", "domain_auc", ...}``.
     """
+    require_batch_norm(method, model.backbone)
     classes = model.classes
     fit = partial(fit_head, n_classes=len(classes), c=c, seed=seed)
     features = partial(model.features, engine=engine, cache_dir=cache_dir)
