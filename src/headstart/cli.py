@@ -232,12 +232,23 @@ def rank(data: Path = TRANSFER_DATA,
          split: Optional[str] = SPLIT_SHARES,
          text_column: str = TEXT_COLUMN, label_column: str = LABEL_COLUMN, split_column: str = SPLIT_COLUMN,
          path_column: str = PATH_COLUMN) -> None:
-    """Rank candidate backbones by transferability scores and cost, without fine-tuning."""
-    from headstart import api
+    """Rank candidate backbones by transferability scores and cost, without fine-tuning.
 
-    _run_transfer(api.rank, data, out, "rank", seed=seed, split=split,
-                  columns=_columns(text_column, label_column, split_column, path_column),
-                  backbones=_names(backbones), score=score, max_items=max_items)
+    Prints the table, the best candidate, each skipped candidate with its reason (not installed: the
+    pip command that adds it; or the error it failed with), how to read the scores and the predicted
+    accuracy range.
+    """
+    from headstart import api
+    from headstart.transfer.page import result_files
+
+    out = out or Path("runs") / f"{data.stem}-rank"
+    ranking = api.rank(data, out=out, seed=seed, ratios=_ratios(split),
+                       columns=_columns(text_column, label_column, split_column, path_column),
+                       backbones=_names(backbones), score=score, max_items=max_items)
+    files = result_files(out, ranking.stem)
+    for line in (ranking.table(), ranking.sentence(), *ranking.notes()):
+        typer.echo(line)
+    typer.echo(f"{ranking.stem}: {files['data']}   plot: {files['plot']}   report: {files['report']}")
 
 
 @app.command()
