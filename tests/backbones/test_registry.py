@@ -297,4 +297,5 @@ def test_missing_packages_are_found_without_importing_them():
     assert entry.missing_packages() == ["headstart-no-such-weights"]
     assert entry.install_command() == "pip install headstart-no-such-weights"
     with_extra = registry.BackboneEntry("y", "text", lambda: None, "y", packages=("numpy",), extra="models-large")
-    assert with_extra.missing_packages() == [] and with_extra.install_command() == "pip install 'headstart[models-large]'"
+    assert with_extra.missing_packages() == []
+    assert with_extra.install_command() == "pip install 'headstart[models-large]'"

@@ -47,7 +47,8 @@ def test_predicted_accuracy_adds_the_calibrated_range_and_stops_at_one():
 
 def test_the_guide_and_the_note_are_one_line_each_and_say_when_the_data_are_small():
     line = guide("logme")
-    assert "\n" not in line and "logme orders the candidates" in line and "probe is the cross-validated accuracy" in line
+    assert "\n" not in line and "logme orders the candidates" in line
+    assert "probe is the cross-validated accuracy" in line
     many, few = prediction_note(CALIBRATED_ITEMS[0]), prediction_note(42)
     assert "\n" not in many and "no calibration" in many and "rough" not in many
     assert few.startswith(many) and "With 42 items scored here" in few and "rough" in few
