@@ -199,8 +199,13 @@ def run_case(case: str, args, run_dir: Path) -> dict:
         shutil.copytree(cold_cache / "onnx", exports_built / "onnx")
     again = rank_backbones(train, nets, max_items=None, cache_dir=exports_built)
     rows = {r["backbone"]: dict(r) for r in ranking.rows}
+    for skip in ranking.skipped:  # failed while scoring: the ranking goes on without it, and so does the case
+        skipped.append({"case": case, **skip})
+        print(f"  {case}: skipped {skip['backbone']}: {skip['reason']}", flush=True)
     for make in factories:
         net = make()
+        if net.name not in rows:
+            continue
         result = finetune_accuracy(net, train, val, test, epochs=args.epochs, cache_dir=run_dir / f"{case}-tune")
         rows[net.name].update({"finetuned_accuracy": result["accuracy"], "finetune_seconds": result["seconds"],
                                "epochs": result["epochs"]})

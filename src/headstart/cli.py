@@ -224,7 +224,8 @@ def _run_transfer(call: Callable, data: Path, out: Optional[Path], suffix: str, 
 @friendly
 def rank(data: Path = TRANSFER_DATA,
          backbones: Optional[str] = typer.Option(None, help="Comma-separated registry names (default: every "
-                                                            "registered backbone of the data's modality)."),
+                                                            "registered backbone of the data's modality; those "
+                                                            "not installed are listed as skipped)."),
          score: Optional[str] = typer.Option(None, help="Rank by: hscore (default) | logme | nce | leep | probe."),
          max_items: int = typer.Option(2000, help="Score a stratified subset of at most this many train items."),
          out: Optional[Path] = _out_option("ranking", "rank"),
