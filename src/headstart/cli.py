@@ -224,7 +224,8 @@ def _run_transfer(call: Callable, data: Path, out: Optional[Path], suffix: str, 
 @friendly
 def rank(data: Path = TRANSFER_DATA,
          backbones: Optional[str] = typer.Option(None, help="Comma-separated registry names (default: every "
-                                                            "registered backbone of the data's modality)."),
+                                                            "registered backbone of the data's modality; those "
+                                                            "not installed are listed as skipped)."),
          score: Optional[str] = typer.Option(None, help="Rank by: hscore (default) | logme | nce | leep | probe."),
          max_items: int = typer.Option(2000, help="Score a stratified subset of at most this many train items."),
          out: Optional[Path] = _out_option("ranking", "rank"),
@@ -232,12 +233,23 @@ def rank(data: Path = TRANSFER_DATA,
          split: Optional[str] = SPLIT_SHARES,
          text_column: str = TEXT_COLUMN, label_column: str = LABEL_COLUMN, split_column: str = SPLIT_COLUMN,
          path_column: str = PATH_COLUMN) -> None:
-    """Rank candidate backbones by transferability scores and cost, without fine-tuning."""
-    from headstart import api
+    """Rank candidate backbones by transferability scores and cost, without fine-tuning.
 
-    _run_transfer(api.rank, data, out, "rank", seed=seed, split=split,
-                  columns=_columns(text_column, label_column, split_column, path_column),
-                  backbones=_names(backbones), score=score, max_items=max_items)
+    Prints the table, the best candidate, each skipped candidate with its reason (not installed: the
+    pip command that adds it; or the error it failed with), how to read the scores and the predicted
+    accuracy range.
+    """
+    from headstart import api
+    from headstart.transfer.page import result_files
+
+    out = out or Path("runs") / f"{data.stem}-rank"
+    ranking = api.rank(data, out=out, seed=seed, ratios=_ratios(split),
+                       columns=_columns(text_column, label_column, split_column, path_column),
+                       backbones=_names(backbones), score=score, max_items=max_items)
+    files = result_files(out, ranking.stem)
+    for line in (ranking.table(), ranking.sentence(), *ranking.notes()):
+        typer.echo(line)
+    typer.echo(f"{ranking.stem}: {files['data']}   plot: {files['plot']}   report: {files['report']}")
 
 
 @app.command()
