@@ -25,10 +25,20 @@ if TYPE_CHECKING:
 
 
 class _Headstart(typer.core.TyperGroup):
-    """The root command: -q/--quiet and --debug work before or after the subcommand."""
+    """The root command: -q/--quiet and --debug work before or after the subcommand, and an option's
+    value outside its choices is one line on stderr with exit code 2, as every other input error."""
 
     def parse_args(self, ctx, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_global_options(args))
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except typer.BadParameter as error:  # raised while a subcommand parses: nothing has loaded yet
+            command = error.ctx.command_path if error.ctx else "headstart"
+            message = error.format_message().replace("Value error, ", "").rstrip(".")
+            typer.secho(f"error: {message} (see {command} --help)", err=True, fg=typer.colors.RED)
+            raise typer.Exit(code=2) from None
 
 
 app = typer.Typer(cls=_Headstart, add_completion=False, no_args_is_help=True,
