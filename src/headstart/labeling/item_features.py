@@ -13,43 +13,41 @@ another run) load the backbone and compute only those.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from headstart.features.cache import FeatureCache
 from headstart.paths import default_cache_dir
 
-if TYPE_CHECKING:
-    from headstart.labeling.project import LabelingProject
-    from headstart.labeling.store import ItemRow
-
 FEATURES_KEY = "features_key"  # the project setting: fingerprint of the backbone that gave the features
 
 
-def item_features(project: LabelingProject, rows: Sequence[ItemRow]) -> np.ndarray:
-    """Features (len(rows), d) of the project's items ``rows``, from the cache when it holds them all.
+def item_features(contents: Sequence[str], hashes: Sequence[str], *, backbone: str, options: dict,
+                  key: str | None, engine: str = "auto", cache_dir: str | Path | None = None
+                  ) -> tuple[np.ndarray, str]:
+    """Features of a project's items, from the cache alone when it holds them all under ``key``.
 
     Args:
-        project: the labeling project (its backbone, options, engine and cache folder).
-        rows: items of the project's table.
+        contents: the items' texts or image paths.
+        hashes: their content hashes, the cache's keys.
+        backbone: the project's registry name; loaded only when the cache lacks an item.
+        options: its ``create_backbone`` options.
+        key: the fingerprint kept with the project (setting :data:`FEATURES_KEY`), or None.
+        engine: where frozen forward passes run, when they are needed.
+        cache_dir: the features cache (default :func:`headstart.paths.default_cache_dir`).
 
     Returns:
-        float32 features in the order of ``rows``.
+        (float32 features (n, d) in the order of ``hashes``, the fingerprint to keep with the project).
     """
-    hashes = [row.hash for row in rows]
-    root = project.cache_dir or default_cache_dir()
-    key = project.settings.get(FEATURES_KEY)
     if key:
-        cache = FeatureCache(root, key)
-        if not cache.missing(hashes):
-            return cache.get(hashes)
+        cache = FeatureCache(cache_dir or default_cache_dir(), key)
+        if not cache.missing(list(hashes)):
+            return cache.get(list(hashes)), key
     from headstart.backbones import create_backbone
     from headstart.features.extract import cached_features
 
-    backbone = create_backbone(project.backbone, **project.backbone_options)
-    features = cached_features(backbone, [row.content for row in rows], hashes, engine=project.engine,
-                               cache_dir=project.cache_dir)
-    if backbone.fingerprint() != key:  # memoized: no second hash of the weights
-        project.update_settings(**{FEATURES_KEY: backbone.fingerprint()})
-    return features
+    model = create_backbone(backbone, **options)
+    features = cached_features(model, contents, hashes, engine=engine, cache_dir=cache_dir)
+    return features, model.fingerprint()  # memoized: the weights are not hashed twice

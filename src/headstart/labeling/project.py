@@ -23,7 +23,7 @@ from sqlalchemy import insert, text
 
 from headstart.errors import LabelingError
 from headstart.labeling import users as accounts
-from headstart.labeling.item_features import item_features
+from headstart.labeling.item_features import FEATURES_KEY, item_features
 from headstart.labeling.locks import retrain_lock
 from headstart.labeling.models import SOURCES, Item, Label, ModelVersion, Project, utcnow
 from headstart.labeling.store import ItemRow, LabelRecord, Store
@@ -201,14 +201,23 @@ class LabelingProject:
         """Features of every item (n, d) from the project's backbone, through the features cache
         (without loading the backbone when the cache holds them all: see :mod:`.item_features`)."""
         if self._features is None:
-            self._features = item_features(self, self.table())
+            self._features = self._cached_features(self.table())
         return self._features
 
     def features_at(self, positions: np.ndarray) -> np.ndarray:
         """Features of the items at ``positions`` (m, d), computing only those the cache lacks."""
         if self._features is not None:
             return self._features[np.asarray(positions)]
-        return item_features(self, [self.table()[int(i)] for i in positions])
+        return self._cached_features([self.table()[int(i)] for i in positions])
+
+    def _cached_features(self, rows: list[ItemRow]) -> np.ndarray:
+        key = self.settings.get(FEATURES_KEY)
+        features, fingerprint = item_features([row.content for row in rows], [row.hash for row in rows],
+                                              backbone=self.backbone, options=self.backbone_options, key=key,
+                                              engine=self.engine, cache_dir=self.cache_dir)
+        if fingerprint != key:
+            self.update_settings(**{FEATURES_KEY: fingerprint})
+        return features
 
     # -- labels --------------------------------------------------------------------------------
 
