@@ -4,7 +4,8 @@ on cached features, before and after (issue 23: help took 7-8 s, label next/add 
 "Before" is a commit of headstart extracted with ``git archive`` into a temporary folder and run
 with its own PYTHONPATH; "after" is this checkout's ``src``. Each command runs as its own process
 (``python -m headstart.cli ...``), ``--repeats`` times, after one untimed warm-up; the table gives
-the median wall time. Both sides share one features cache, filled before anything is timed, so
+the median wall time and the median CPU time (user + system: on a shared machine, what the
+command itself costs). Both sides share one features cache, filled before anything is timed, so
 ``label next``/``label add`` measure reading cached features, not computing them.
 
     .venv/bin/python benchmarks/cli_latency.py                          # before = main at issue 23's start
@@ -19,6 +20,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -60,20 +62,26 @@ def write_inputs(folder: Path, items: int) -> tuple[Path, Path]:
     return pool, model
 
 
-def run(src: Path, args: list[str], cwd: Path, env: dict) -> float:
-    """Seconds that ``headstart args`` took, run from ``src``; raises when it fails."""
-    started = time.perf_counter()
+def _cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(src: Path, args: list[str], cwd: Path, env: dict) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) that ``headstart args`` took, run from ``src``; raises when it fails.
+    CPU time says less about a shared machine's load than wall time does."""
+    started, cpu = time.perf_counter(), _cpu_of_children()
     done = subprocess.run([sys.executable, "-m", "headstart.cli", *args], cwd=cwd, capture_output=True, text=True,
                           env={**env, "PYTHONPATH": str(src)}, timeout=900)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"headstart {' '.join(args)} failed ({src}): {done.stderr.strip()[-500:]}")
-    return seconds
+    return seconds, _cpu_of_children() - cpu
 
 
 def measure(side: str, src: Path, folder: Path, pool: Path, model: Path, env: dict, repeats: int) -> dict:
     """Median seconds of each command on one side, with every run's time."""
-    work = folder / side
+    work = folder / f"work-{side}"
     work.mkdir()
     db = str(work / "labels.db")
     run(src, ["label", "init", str(pool), "--labels", "neg,pos", "--db", db, "--retrain-every", "0"], work, env)
@@ -87,7 +95,10 @@ def measure(side: str, src: Path, folder: Path, pool: Path, model: Path, env: di
     for name, args in commands.items():
         run(src, args(repeats), work, env)
     times = {name: [run(src, args(i), work, env) for i in range(repeats)] for name, args in commands.items()}
-    return {name: {"median_s": statistics.median(values), "runs_s": values} for name, values in times.items()}
+    return {name: {"median_s": statistics.median(wall for wall, _ in runs),
+                   "median_cpu_s": statistics.median(cpu for _, cpu in runs),
+                   "runs_s": [wall for wall, _ in runs], "runs_cpu_s": [cpu for _, cpu in runs]}
+            for name, runs in times.items()}
 
 
 def main() -> None:
@@ -108,9 +119,12 @@ def main() -> None:
     rows = [{"command": name, "before (s)": sides["before"][name]["median_s"],
              "after (s)": sides["after"][name]["median_s"],
              "speed-up": sides["before"][name]["median_s"] / sides["after"][name]["median_s"],
+             "before CPU (s)": sides["before"][name]["median_cpu_s"],
+             "after CPU (s)": sides["after"][name]["median_cpu_s"],
              "target (s)": target, "met": "yes" if sides["after"][name]["median_s"] < target else "no"}
             for name, target in TARGETS.items()]
-    print_table(rows, ["command", "before (s)", "after (s)", "speed-up", "target (s)", "met"],
+    print_table(rows, ["command", "before (s)", "after (s)", "speed-up", "before CPU (s)", "after CPU (s)",
+                       "target (s)", "met"],
                 title=f"headstart command-line latency, median of {options.repeats} runs ({options.items}-item pool)")
     path = write_results("cli_latency", {"before": str(options.before or options.before_commit),
                                          "repeats": options.repeats, "items": options.items, "rows": rows,
