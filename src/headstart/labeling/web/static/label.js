@@ -145,6 +145,8 @@
       event.preventDefault(); skip(began);
     } else if (event.key === "c" || event.key === "C") {
       event.preventDefault(); $("comment").focus();
+    } else if ((event.key === "g" || event.key === "G") && $("guidelines")) {
+      event.preventDefault(); $("guidelines").open = !$("guidelines").open;
     }
   });
   for (const button of document.querySelectorAll(".label")) {
