@@ -123,3 +123,12 @@ def test_docs_are_served_by_the_app_under_the_policy(make_web):
     for path in re.findall(r'(?:src|href)="([^"]+)"', page.text):
         assert web.client.get(path).status_code == 200, path
     assert web.client.get("/redoc").status_code in (303, 404)  # no CDN page left behind
+
+
+def test_docs_without_swagger_ui_installed_say_what_to_install(make_web, monkeypatch):
+    from headstart.labeling.web import docs
+
+    monkeypatch.setattr(docs, "swagger_files", lambda: None)
+    web = make_web(seeded=0)
+    page = web.client.get("/docs")
+    assert page.status_code == 503 and "fastapi-offline" in page.text and "/openapi.json" in page.text
