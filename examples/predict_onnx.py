@@ -13,11 +13,12 @@ import onnxruntime
 from PIL import Image
 from tokenizers import Tokenizer
 
-def image_pixels(path, size):
-    """Uint8 (size, size, 3): images smaller than the input stretched whole, others resized and center-cropped."""
+def image_pixels(path, size, whole=False):
+    """Uint8 (size, size, 3): images smaller than the input (or all, if `whole`) stretched whole, others
+    resized and center-cropped."""
     image = Image.open(path).convert("RGB")
     width, height = image.size
-    if max(width, height) < size:
+    if whole or max(width, height) < size:
         return np.asarray(image.resize((size, size), Image.BILINEAR))
     short = round(size / 0.875)
     new = (short, int(short * height / width)) if width <= height else (int(short * width / height), short)
@@ -44,7 +45,9 @@ def main(folder, source, output):
             feed = {"input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
                     "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64)}
         else:
-            feed = {"pixels": np.stack([image_pixels(source / row["path"], labels["image_size"]) for row in batch])}
+            whole = labels.get("frame") == "whole"  # a model trained from scratch saw every image stretched whole
+            feed = {"pixels": np.stack([image_pixels(source / row["path"], labels["image_size"], whole)
+                                        for row in batch])}
         probabilities += list(session.run(None, feed)[0])
     with open(output, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)

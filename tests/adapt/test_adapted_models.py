@@ -134,3 +134,17 @@ def test_a_bad_target_is_one_line_and_exit_code_2(case, tmp_path, text_csv, imag
     for part in expected:
         assert part in lines[0], (part, lines[0])
     assert not out.exists()
+
+
+def test_self_training_a_fine_tuned_model_tunes_its_backbone_on_pseudo_labels(learnable_csv, write_csv,
+                                                                              tiny_bert_name, tmp_path):
+    target = write_csv(tmp_path / "target.csv", n_per_class=15, seed=9)
+    folder = tmp_path / "model"
+    model = headstart.fit(learnable_csv, backbone=tiny_bert_name, mode="finetune", out=folder, target=target,
+                          adapt="self-train", baseline=False,
+                          finetune_config=headstart.FinetuneConfig(epochs=1, strategy="staged"))
+    adaptation = model.metrics["adaptation"]
+    assert adaptation["method"] == "self-train" and model.finetuned
+    assert 0 < adaptation["pseudo_labeled"] < 45 and len(adaptation["history"]) == 1
+    items = headstart.data.read_dataset(target).items[:10]
+    np.testing.assert_allclose(headstart.load(folder).predict_proba(items), model.predict_proba(items), atol=1e-5)

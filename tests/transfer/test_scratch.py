@@ -4,7 +4,9 @@ and that model as a folder: loaded, predicting the same, exported."""
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +26,7 @@ from headstart.transfer.scratch_models import (Fitted, SkipCandidate, Task, Text
 from test_baseline import case_marked_csv  # tests/transfer is on the path (rootdir-less prepend import)
 
 runner = CliRunner()
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "predict_onnx.py"
 
 
 def splits(path):
@@ -170,6 +173,16 @@ def test_an_image_model_from_scratch_saves_loads_predicts_the_same_and_exports(k
     onnx = headstart.load(exported)
     assert isinstance(onnx, ExportedModel) and np.allclose(onnx.predict_proba(test), expected, atol=1e-4)
     assert "trained from scratch" in (exported / "README.md").read_text()
+    # examples/predict_onnx.py, which predicts without headstart, frames the images as the model saw them
+    spec = importlib.util.spec_from_file_location("predict_onnx", EXAMPLE)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    example.main(exported, tmp_path / "gray", str(tmp_path / "predictions.csv"))
+    with open(tmp_path / "predictions.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    files = [str(tmp_path / "gray" / row["path"]) for row in rows]
+    got = np.array([[float(row[f"p_{name}"]) for name in classes] for row in rows])
+    assert np.allclose(got, model.predict_proba(files), atol=1e-4)
 
 
 def test_a_text_model_from_scratch_round_trips_and_refuses_export_in_one_line(learnable_csv, tmp_path):
