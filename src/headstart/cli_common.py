@@ -8,12 +8,26 @@ Neither command file is imported here, so either can be imported without the oth
 from __future__ import annotations
 
 import functools
+from typing import Literal
 
 import typer
 
 from headstart.errors import HeadstartError
 
 _state = {"debug": False}
+
+# Options with a fixed set of values are typed with these, so that --help lists the values and a
+# wrong one is refused while the arguments are parsed, before any data or weights load. They are
+# written out here because the modules that own them import numpy or torch, which a command line
+# that starts in under a second cannot import; tests/test_cli_options.py checks that they agree.
+Mode = Literal["auto", "probe", "finetune"]  # headstart.learn.config.MODES
+AdaptMethod = Literal["auto", "none", "coral", "adabn", "prior", "self-train"]  # auto + adapt.methods.METHODS
+Score = Literal["hscore", "logme", "nce", "leep", "probe"]  # headstart.transfer.scores.SCORES
+Quantization = Literal["int8"]  # headstart.exported.folder.QUANTIZATIONS, None left out
+Strategy = Literal["default", "random", "least-confidence", "margin", "entropy", "kcenter", "badge",
+                   "margin-diverse", "class-balanced"]  # "default" + headstart.labeling.strategies.STRATEGIES
+DEFAULT_STRATEGY = "margin-diverse"  # headstart.labeling.strategies.DEFAULT_STRATEGY
+Role = Literal["annotator", "reviewer", "admin"]  # headstart.labeling.models.ROLES
 
 # The packages of headstart's optional extras, by the name they are imported under: a command that
 # needs a missing one says what to install instead of ending in a traceback.
@@ -26,6 +40,17 @@ EXTRA_MODULES = {
 def set_debug(debug: bool) -> None:
     """Whether :func:`friendly` lets errors through with their traceback (``--debug``)."""
     _state["debug"] = debug
+
+
+GLOBAL_FLAGS = ("-q", "--quiet", "--no-quiet", "--debug", "--no-debug")
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """``args`` with the root command's flags (-q, --debug) moved in front of the subcommand, so that
+    ``headstart fit data.csv -q`` means ``headstart -q fit data.csv``. Nothing after ``--`` moves."""
+    end = args.index("--") if "--" in args else len(args)
+    flags = [arg for arg in args[:end] if arg in GLOBAL_FLAGS]
+    return flags + [arg for arg in args[:end] if arg not in GLOBAL_FLAGS] + args[end:]
 
 
 def missing_extra(error: ImportError) -> HeadstartError | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -266,3 +268,34 @@ def test_text_preprocess_cuts_a_huge_text_before_tokenizing(tiny_bert_backbone, 
     batch = tiny_bert_backbone.preprocess(["team " * (MAX_TEXT_CHARS // 2), "soup"])
     assert seen == [MAX_TEXT_CHARS, 4]
     assert batch["input_ids"].shape[1] == tiny_bert_backbone.max_length
+
+
+# -- what each named backbone needs installed -------------------------------------------------------
+
+def test_each_named_backbone_names_the_extra_that_installs_its_packages():
+    import tomllib
+
+    from headstart.backbones import backbone_entry
+
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    core = {requirement.split(">")[0].split("=")[0].strip() for requirement in project["dependencies"]}
+    extras = project["optional-dependencies"]
+    for entry in list_backbones():
+        assert entry.packages and entry.extra in extras, entry.name
+        assert set(entry.packages) <= core | set(extras[entry.extra]), entry.name
+    # the default set-up (the models extra) carries three image candidates and the light text one
+    assert {e.name for e in list_backbones() if e.extra == "models"} == {"minilm-l6", "effnet-lite0", "effnet-lite1",
+                                                                        "effnet-lite2"}
+    assert backbone_entry("mpnet-base").extra == "models-large" and backbone_entry("st:some/model") is None
+    sizes = {name: create_backbone(name, pretrained=False).image_size for name in ("effnet-lite1", "effnet-lite2")}
+    assert sizes == {"effnet-lite1": 240, "effnet-lite2": 260}  # their native input sizes
+
+
+def test_missing_packages_are_found_without_importing_them():
+    entry = registry.BackboneEntry("x", "text", lambda: None, "x", packages=("numpy", "headstart-no-such-weights"),
+                                   extra=None)
+    assert entry.missing_packages() == ["headstart-no-such-weights"]
+    assert entry.install_command() == "pip install headstart-no-such-weights"
+    with_extra = registry.BackboneEntry("y", "text", lambda: None, "y", packages=("numpy",), extra="models-large")
+    assert with_extra.missing_packages() == []
+    assert with_extra.install_command() == "pip install 'headstart[models-large]'"

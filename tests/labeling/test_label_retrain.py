@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-import headstart.labeling.retrain as retrain_module
+import headstart.labeling.loop_probe as loop_probe_module  # retrain_probe imports fit_loop_probe from it when called
 from headstart.errors import LabelingError
 from headstart.labeling import init_project
 from headstart.labeling.retrain import BackgroundRetrainer, due, queue_finetune, retrain_probe, run_jobs
@@ -45,7 +45,7 @@ def test_background_retrainer_never_holds_up_labeling(blob_project, monkeypatch)
     """The probe's fit is held until the test has labeled twenty more items: had a label waited for
     training, the fit would have ended (its hold times out) before the labels were all stored."""
     project, truth = blob_project(retrain_every=10)
-    real_fit = retrain_module.fit_loop_probe
+    real_fit = loop_probe_module.fit_loop_probe
     started, release, finished = threading.Event(), threading.Event(), threading.Event()
 
     def held_fit(*args, **kwargs):
@@ -55,7 +55,7 @@ def test_background_retrainer_never_holds_up_labeling(blob_project, monkeypatch)
             return real_fit(*args, **kwargs)
         finally:
             finished.set()
-    monkeypatch.setattr(retrain_module, "fit_loop_probe", held_fit)
+    monkeypatch.setattr(loop_probe_module, "fit_loop_probe", held_fit)
     retrainer = BackgroundRetrainer(project, poll_seconds=0.2).start()
     try:
         order = np.random.default_rng(1).permutation(len(truth))

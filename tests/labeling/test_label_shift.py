@@ -33,7 +33,7 @@ def test_a_pool_unlike_its_labeled_items_is_flagged_and_stored(tmp_path):
     assert summary["shifted"] and summary["auc"] >= 0.75
     assert summary["n_labeled"] == 60 and summary["n_unlabeled"] == 60
     assert set(summary["priors"]) == {"c0", "c1"}
-    assert summary["typical"]["target"][0]["origin"].startswith("id i")
+    assert summary["typical"]["target"][0]["origin"].startswith("i")   # the item's id
     assert project.settings[SETTING]["auc"] == summary["auc"]    # kept for the web page
     warning = shift_warning(summary)
     assert warning.count("\n") == 0 and f"AUC {summary['auc']:.2f}" in warning
@@ -77,3 +77,24 @@ def test_label_init_warns_in_one_line_when_the_pool_is_shifted(tmp_path, tiny_be
     quiet = runner.invoke(app, ["label", "init", str(path), "--labels", "food,sports,tech", "--db",
                                 str(tmp_path / "q.db"), "--backbone", tiny_bert_name, "--no-shift-check"])
     assert quiet.exit_code == 0 and "warning:" not in quiet.stderr
+
+
+def test_an_image_pool_keeps_the_server_s_folders_out_of_the_summary(tmp_path, write_images):
+    from headstart.labeling import init_project
+    from headstart.labeling.project import LabelingProject
+    from headstart.labeling.shift_check import check_pool_shift
+
+    folder = write_images(tmp_path / "images", per_class=14)
+    images = sorted(p for p in folder.rglob("*.png"))
+    pool = tmp_path / "pool.csv"
+    with open(pool, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "path", "label"])
+        writer.writerows([f"m{i}", path.relative_to(tmp_path).as_posix(), path.parent.name if i < 21 else ""]
+                         for i, path in enumerate(images))
+    project = init_project(pool, labels="red,blue,dark", db=str(tmp_path / "p.db"), backbone="effnet-lite0")
+    features = np.random.default_rng(5).normal(size=(len(images), 8))
+    features[21:] += 2.0
+    summary = check_pool_shift(LabelingProject(project.store, features=features))
+    shown = [entry["item"] for side in ("source", "target") for entry in summary["typical"][side]]
+    assert shown and all("/" not in item and item.endswith(".png") for item in shown)

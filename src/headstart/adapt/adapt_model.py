@@ -19,6 +19,7 @@ from headstart.adapt.coral import coral_align
 from headstart.adapt.label_shift import prior_corrected
 from headstart.adapt.methods import DESCRIPTIONS
 from headstart.adapt.self_training import self_trained
+from headstart.adapt.target import require_batch_norm
 from headstart.data.dataset import Dataset
 from headstart.learn.head import fit_head
 from headstart.model import Model
@@ -26,7 +27,7 @@ from headstart.progress import say
 
 
 def adapt_model(model: Model, train_set: Dataset, val_set: Dataset, target: Dataset, *, method: str = "auto",
-                c: float = 1.0, seed: int = 0, engine: str = "auto",
+                c: float = 1.0, finetune: dict | None = None, seed: int = 0, engine: str = "auto",
                 cache_dir: str | Path | None = None) -> dict:
     """Adapt ``model`` to ``target`` in place and return what was done, for the model's info and report.
 
@@ -37,6 +38,9 @@ def adapt_model(model: Model, train_set: Dataset, val_set: Dataset, target: Data
         target: the unlabeled target items (see :func:`headstart.adapt.target.read_target`).
         method: ``auto`` or one of :data:`headstart.adapt.methods.METHODS`.
         c: the probe's regularization strength, for heads refitted here.
+        finetune: the resolved settings of the model's fine-tune, when it was fine-tuned: ``self-train``
+            asked for by name then tunes the backbone on the pseudo-labels too
+            (:mod:`headstart.adapt.self_training_finetune`); ``auto`` judges the head-level version.
         seed: seeds the heads and the domain classifier.
         engine: where frozen forward passes run.
         cache_dir: the features cache.
@@ -44,6 +48,7 @@ def adapt_model(model: Model, train_set: Dataset, val_set: Dataset, target: Data
     Returns:
         ``{"method", "requested", "reason", "description", "target_items", "domain_auc", ...}``.
     """
+    require_batch_norm(method, model.backbone)
     classes = model.classes
     fit = partial(fit_head, n_classes=len(classes), c=c, seed=seed)
     features = partial(model.features, engine=engine, cache_dir=cache_dir)
@@ -61,6 +66,13 @@ def adapt_model(model: Model, train_set: Dataset, val_set: Dataset, target: Data
     say(f"adaptation: {choice.reason}")
     record = {**choice.to_dict(), "requested": method, "description": DESCRIPTIONS[choice.method],
               "target_items": len(target), "target": target.source}
+    if (choice.method == method == "self-train" and model.finetuned and finetune
+            and finetune.get("strategy") == "staged"):
+        from headstart.adapt.self_training_finetune import self_train_finetuned
+
+        record.update(self_train_finetuned(model, train_set, val_set, target, finetune, seed=seed, engine=engine,
+                                           cache_dir=cache_dir))
+        return record
     record.update(_apply(model, choice.method, fit, views, adapted_state))
     return record
 

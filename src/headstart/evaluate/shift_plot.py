@@ -19,24 +19,26 @@ def shift_png(summary: dict) -> bytes:
     Args:
         summary: a shift summary with ``map`` (``source`` and ``target``: lists of [x, y]),
             ``explained`` (two variance shares), ``auc``, and optionally ``priors`` (class ->
-            ``{"source", "target"}``, and ``"labeled"`` where the target's labels are known).
+            ``{"source", "target"}``, and ``"labeled"`` where the target's labels are known), and
+            ``sides``, the two sides' names (default source, target).
     """
     priors = summary.get("priors") or {}
     fig = new_figure(11.0 if priors else 6.5, 4.6)
     axes = fig.subplots(1, 2 if priors else 1, squeeze=False)[0]
     _draw_map(axes[0], summary)
     if priors:
-        _draw_priors(axes[1], priors)
+        _draw_priors(axes[1], priors, summary.get("sides") or ("source", "target"))
     fig.tight_layout()
     return figure_png(fig)
 
 
 def _draw_map(ax, summary: dict) -> None:
     points = summary.get("map") or {}
-    for side, color in (("source", SOURCE_COLOR), ("target", TARGET_COLOR)):
+    names = summary.get("sides") or ("source", "target")
+    for side, name, color in zip(("source", "target"), names, (SOURCE_COLOR, TARGET_COLOR)):
         xy = np.asarray(points.get(side) or np.zeros((0, 2)), dtype=float).reshape(-1, 2)
         ax.scatter(xy[:, 0], xy[:, 1], s=9, alpha=0.45, color=color, edgecolors="none",
-                   label=f"{side} ({len(xy)})")
+                   label=f"{name} ({len(xy)})")
     explained = summary.get("explained") or (0.0, 0.0)
     ax.set(xlabel=f"first principal component ({explained[0]:.0%} of variance)",
            ylabel=f"second ({explained[1]:.0%})",
@@ -45,12 +47,12 @@ def _draw_map(ax, summary: dict) -> None:
     ax.grid(True, alpha=0.3)
 
 
-def _draw_priors(ax, priors: dict) -> None:
+def _draw_priors(ax, priors: dict, names) -> None:
     classes = list(priors)
     x = np.arange(len(classes))
-    bars = [("source", "source labels", SOURCE_COLOR), ("target", "target, estimated (EM)", TARGET_COLOR)]
+    bars = [("source", f"{names[0]}, labels", SOURCE_COLOR), ("target", f"{names[1]}, estimated (EM)", TARGET_COLOR)]
     if any(v.get("labeled") is not None for v in priors.values()):
-        bars.append(("labeled", "target labels", "#7f7f7f"))
+        bars.append(("labeled", f"{names[1]}, labels", "#7f7f7f"))
     width = 0.8 / len(bars)
     for i, (key, label, color) in enumerate(bars):
         values = [priors[c].get(key) or 0.0 for c in classes]

@@ -14,8 +14,7 @@ from typing import Optional
 
 import typer
 
-from headstart.cli_common import IMAGE_SIZE, MAX_LENGTH, MIRROR, friendly
-from headstart.labeling.strategies import DEFAULT_STRATEGY
+from headstart.cli_common import DEFAULT_STRATEGY, IMAGE_SIZE, MAX_LENGTH, MIRROR, Role, Strategy, friendly
 
 label_app = typer.Typer(no_args_is_help=True, help="Model-assisted labeling: a store, pre-labels, active "
                                                     "learning, label quality and retraining.")
@@ -77,11 +76,9 @@ def init(pool: Path = typer.Argument(..., help="CSV/TSV/JSONL file or image fold
 @label_app.command("next")
 @friendly
 def next_(n: int = typer.Option(10, "-n", "--n", help="How many items."),
-          strategy: str = typer.Option("default", help=f"default ({DEFAULT_STRATEGY}), random, least-confidence, "
-                                                       "margin, entropy, kcenter, badge, margin-diverse, "
-                                                       "class-balanced."),
+          strategy: Strategy = typer.Option("default", help=f"How to choose them (default: {DEFAULT_STRATEGY})."),
           annotator: Optional[str] = typer.Option(None, help="Who will label them (skips what they labeled)."),
-          as_json: bool = typer.Option(False, "--json", help="One JSON object a line."),
+          as_json: bool = typer.Option(False, "--json/--no-json", help="One JSON object a line."),
           db: Optional[str] = DB, seed: int = typer.Option(0)) -> None:
     """Print the next items to label, most useful first."""
     for entry in _open(db).next(n, strategy=strategy, annotator=annotator, seed=seed):
@@ -97,7 +94,7 @@ def next_(n: int = typer.Option(10, "-n", "--n", help="How many items."),
 @friendly
 def add(item: str = typer.Argument(..., help="Item id."), label: str = typer.Argument(..., help="Its label."),
         annotator: str = typer.Option(os.environ.get("USER") or "default", help="Who labels."),
-        replace: bool = typer.Option(False, "--replace", help="Correct an existing label."),
+        replace: bool = typer.Option(False, "--replace/--no-replace", help="Correct an existing label."),
         retrain: bool = typer.Option(True, help="Start a background retrain when enough labels arrived."),
         db: Optional[str] = DB) -> None:
     """Store one label (committed before this returns)."""
@@ -112,11 +109,12 @@ def add(item: str = typer.Argument(..., help="Item id."), label: str = typer.Arg
 
 @label_app.command()
 @friendly
-def retrain(if_due: bool = typer.Option(False, "--if-due", help="Only when enough new labels arrived."),
-            finetune: bool = typer.Option(False, "--finetune", help="Queue a fine-tune job instead."),
-            worker: bool = typer.Option(False, "--worker", help="Run the queued jobs (fine-tunes) now."),
-            watch: bool = typer.Option(False, "--watch", help="Keep running: retrain when due, run queued jobs "
-                                                              "(Ctrl-C stops)."),
+def retrain(if_due: bool = typer.Option(False, "--if-due/--no-if-due", help="Only when enough new labels arrived."),
+            finetune: bool = typer.Option(False, "--finetune/--no-finetune", help="Queue a fine-tune job instead."),
+            worker: bool = typer.Option(False, "--worker/--no-worker", help="Run the queued jobs (fine-tunes) now."),
+            watch: bool = typer.Option(False, "--watch/--no-watch",
+                                       help="Keep running: retrain when due, run queued jobs "
+                                            "(Ctrl-C stops)."),
             epochs: Optional[int] = typer.Option(None, help="Epochs of a queued fine-tune (default: chosen)."),
             out: Path = typer.Option(Path("runs/labeling"), help="Where fine-tuned model folders go."),
             db: Optional[str] = DB) -> None:
@@ -159,7 +157,8 @@ def retrain(if_due: bool = typer.Option(False, "--if-due", help="Only when enoug
 @friendly
 def prelabel(target_precision: Optional[float] = typer.Option(None, help="Choose an auto-accept threshold "
                                                                          "reaching this precision, e.g. 0.98."),
-             accept: bool = typer.Option(False, "--accept", help="Store the accepted predictions as labels."),
+             accept: bool = typer.Option(False, "--accept/--no-accept",
+                                         help="Store the accepted predictions as labels."),
              db: Optional[str] = DB) -> None:
     """Pre-label the pool with the newest model; optionally auto-accept at a target precision."""
     from headstart.labeling.prelabel import prelabel as run
@@ -178,7 +177,8 @@ def prelabel(target_precision: Optional[float] = typer.Option(None, help="Choose
 
 @label_app.command()
 @friendly
-def status(as_json: bool = typer.Option(False, "--json"), db: Optional[str] = DB) -> None:
+def status(as_json: bool = typer.Option(False, "--json/--no-json",
+                                        help="Print the status as JSON."), db: Optional[str] = DB) -> None:
     """Items, labels by source, annotators, model versions and open reviews."""
     report = _open(db).status()
     if as_json:
@@ -197,7 +197,7 @@ def status(as_json: bool = typer.Option(False, "--json"), db: Optional[str] = DB
 @label_app.command()
 @friendly
 def issues(folds: int = typer.Option(5, help="Folds of the out-of-fold predictions."),
-           list_only: bool = typer.Option(False, "--list", help="Only print the open review queue."),
+           list_only: bool = typer.Option(False, "--list/--no-list", help="Only print the open review queue."),
            resolve: Optional[int] = typer.Option(None, help="Mark this review entry resolved."),
            db: Optional[str] = DB) -> None:
     """Find labels that look wrong (confident learning) and queue them for review; list the queue."""
@@ -218,7 +218,25 @@ def issues(folds: int = typer.Option(5, help="Folds of the out-of-fold predictio
 
 @label_app.command()
 @friendly
-def agreement(as_json: bool = typer.Option(False, "--json"), db: Optional[str] = DB) -> None:
+def shift(as_json: bool = typer.Option(False, "--json/--no-json", help="Print the summary as JSON (without the map)."),
+          seed: int = typer.Option(0), db: Optional[str] = DB) -> None:
+    """Check again whether the unlabeled pool differs from the labeled items (shown on the Shift page)."""
+    from headstart.labeling.shift_check import check_pool_shift, shift_message, shift_warning
+
+    summary = check_pool_shift(_open(db), seed=seed)
+    if as_json:
+        _echo_json({key: value for key, value in summary.items() if key != "map"})
+        return
+    typer.echo(shift_message(summary))
+    warning = shift_warning(summary)
+    if warning:
+        typer.echo(warning, err=True)
+
+
+@label_app.command()
+@friendly
+def agreement(as_json: bool = typer.Option(False, "--json/--no-json",
+                                           help="Print the report as JSON."), db: Optional[str] = DB) -> None:
     """Agreement between annotators (Cohen, Fleiss, Krippendorff), consensus and annotator quality."""
     from headstart.labeling.agreement import agreement_report
 
@@ -240,8 +258,11 @@ def agreement(as_json: bool = typer.Option(False, "--json"), db: Optional[str] =
 @label_app.command("export")
 @friendly
 def export(out: Path = typer.Argument(..., help=".csv or .jsonl (labels), or .json (Label Studio tasks)."),
-           every_label: bool = typer.Option(False, "--every-label", help="A row per label, not per item."),
-           no_model: bool = typer.Option(False, "--no-model", help="Leave out auto-accepted model labels."),
+           every_label: bool = typer.Option(False, "--every-label/--no-every-label",
+                                            help="A row per label, not per item."),
+           model_labels: bool = typer.Option(True, "--model/--no-model",
+                                             help="Include labels the model auto-accepted (--no-model leaves them "
+                                                  "out)."),
            db: Optional[str] = DB) -> None:
     """Export labels with annotator, time and source (trains with `headstart fit` as it is)."""
     from headstart.labeling.exchange import export_label_studio, export_labels, label_studio_config
@@ -253,7 +274,7 @@ def export(out: Path = typer.Argument(..., help=".csv or .jsonl (labels), or .js
         config.write_text(label_studio_config(project), encoding="utf-8")
         typer.echo(f"Label Studio tasks written to {out} (labeling config: {config})")
         return
-    export_labels(project, out, every_label=every_label, include_model=not no_model)
+    export_labels(project, out, every_label=every_label, include_model=model_labels)
     typer.echo(f"labels written to {out}")
 
 
@@ -261,7 +282,8 @@ def export(out: Path = typer.Argument(..., help=".csv or .jsonl (labels), or .js
 @friendly
 def import_(source: Path = typer.Argument(..., help="Label Studio .json export, or .csv/.jsonl with id and "
                                                     "label columns."),
-            replace: bool = typer.Option(False, "--replace", help="Let imported labels correct existing ones."),
+            replace: bool = typer.Option(False, "--replace/--no-replace",
+                                         help="Let imported labels correct existing ones."),
             db: Optional[str] = DB) -> None:
     """Import labels (all or none, in one transaction)."""
     from headstart.labeling.exchange import import_labels
@@ -273,9 +295,9 @@ def import_(source: Path = typer.Argument(..., help="Label Studio .json export, 
 @friendly
 def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on (127.0.0.1: this machine only)."),
           port: int = typer.Option(8000, help="Port."),
-          strategy: str = typer.Option("default", help="Order of the items (as in `headstart label next`)."),
+          strategy: Strategy = typer.Option("default", help="Order of the items (as in `headstart label next`)."),
           retrain: bool = typer.Option(True, help="Retrain the probe in the background as labels arrive."),
-          behind_proxy: bool = typer.Option(False, "--behind-proxy", help=(
+          behind_proxy: bool = typer.Option(False, "--behind-proxy/--no-behind-proxy", help=(
               "Behind a TLS proxy on this machine: trust its X-Forwarded-Proto/-For headers, so sign-in cookies "
               "are Secure (a proxy elsewhere: list its address in FORWARDED_ALLOW_IPS).")),
           db: Optional[str] = DB) -> None:
@@ -304,7 +326,8 @@ label_app.add_typer(user_app, name="user")
 @user_app.command("add")
 @friendly
 def user_add(name: str = typer.Argument(..., help="User name (letters, digits, . _ @ -)."),
-             role: str = typer.Option("annotator", help="annotator, reviewer or admin."),
+             role: Role = typer.Option("annotator", help="What they may do (each role may do what the ones "
+                                                         "before it may)."),
              db: Optional[str] = DB) -> None:
     """Add a user and print their sign-in token (shown this once; only its hash is stored)."""
     token = _open(db).add_user(name, role)

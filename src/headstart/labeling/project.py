@@ -21,15 +21,13 @@ from typing import Sequence
 import numpy as np
 from sqlalchemy import insert, text
 
-from headstart.backbones import DEFAULT_BACKBONE, backbone_modality, backbone_options
 from headstart.errors import LabelingError
 from headstart.labeling import users as accounts
+from headstart.labeling.item_features import FEATURES_KEY, item_features
 from headstart.labeling.locks import retrain_lock
 from headstart.labeling.models import SOURCES, Item, Label, ModelVersion, Project, utcnow
-from headstart.labeling.pool import parse_label_set, read_pool
 from headstart.labeling.store import ItemRow, LabelRecord, Store
 from headstart.labeling.strategies import select
-from headstart.learn.head import LinearHead
 
 DEFAULT_DB = "labels.db"
 
@@ -54,6 +52,9 @@ def init_project(pool: str | Path, *, labels: str | Sequence[str] | None = None,
 
     Everything is checked before anything is written; the project and its items are one transaction.
     """
+    from headstart.backbones import DEFAULT_BACKBONE, backbone_modality, backbone_options  # torch: init only
+    from headstart.labeling.pool import parse_label_set, read_pool
+
     data = read_pool(pool, **(columns or {}))
     classes = parse_label_set(labels, data)
     for origin, label in zip(data.origins, data.labels):
@@ -197,35 +198,35 @@ class LabelingProject:
         return self.store.item(item)
 
     def features(self) -> np.ndarray:
-        """Features of every item (n, d) from the project's backbone, through the features cache."""
+        """Features of every item (n, d) from the project's backbone, through the features cache
+        (without loading the backbone when the cache holds them all: see :mod:`.item_features`)."""
         if self._features is None:
-            from headstart.backbones import create_backbone
-            from headstart.features.extract import cached_features
-
-            table = self.table()
-            backbone = create_backbone(self.backbone, **self.backbone_options)
-            self._features = cached_features(backbone, [row.content for row in table], [row.hash for row in table],
-                                             engine=self.engine, cache_dir=self.cache_dir)
+            self._features = self._cached_features(self.table())
         return self._features
 
     def features_at(self, positions: np.ndarray) -> np.ndarray:
         """Features of the items at ``positions`` (m, d), computing only those the cache lacks."""
         if self._features is not None:
             return self._features[np.asarray(positions)]
-        from headstart.backbones import create_backbone
-        from headstart.features.extract import cached_features
+        return self._cached_features([self.table()[int(i)] for i in positions])
 
-        rows = [self.table()[int(i)] for i in positions]
-        backbone = create_backbone(self.backbone, **self.backbone_options)
-        return cached_features(backbone, [row.content for row in rows], [row.hash for row in rows],
-                               engine=self.engine, cache_dir=self.cache_dir)
+    def _cached_features(self, rows: list[ItemRow]) -> np.ndarray:
+        key = self.settings.get(FEATURES_KEY)
+        features, fingerprint = item_features([row.content for row in rows], [row.hash for row in rows],
+                                              backbone=self.backbone, options=self.backbone_options, key=key,
+                                              engine=self.engine, cache_dir=self.cache_dir)
+        if fingerprint != key:
+            self.update_settings(**{FEATURES_KEY: fingerprint})
+        return features
 
     # -- labels --------------------------------------------------------------------------------
 
     def add(self, item: str, label: str, *, annotator: str = "default", replace: bool = False,
-            source: str = "person", role: str | None = None) -> LabelRecord:
-        """Store one label (committed when this returns); see :meth:`Store.add_label`."""
-        return self.store.add_label(item, label, annotator=annotator, source=source, replace=replace, role=role)
+            source: str = "person", role: str | None = None, comment: str = "") -> LabelRecord:
+        """Store one label (committed when this returns), with an optional free-text ``comment``;
+        see :meth:`Store.add_label`."""
+        return self.store.add_label(item, label, annotator=annotator, source=source, replace=replace, role=role,
+                                    comment=comment)
 
     def add_labels(self, labels: Sequence[tuple[str, str, str]], *, source: str = "import", replace: bool = False,
                    model_version: int | None = None) -> list[LabelRecord]:
@@ -351,6 +352,8 @@ class LabelingProject:
         version = self.latest_model("probe")
         if version is None:
             return None, None
+        from headstart.learn.head import LinearHead  # scikit-learn: loaded when there is a probe
+
         return LinearHead.from_bytes(version.weights).proba(self.features()), version.id
 
     # -- the review queue ----------------------------------------------------------------------

@@ -26,22 +26,27 @@ import sys
 import threading
 import traceback
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from headstart.data import Dataset, assign_splits
 from headstart.errors import LabelingError
-from headstart.labeling.loop_probe import LOOP_C, fit_loop_probe, held_out_proba
 from headstart.learn.config import FinetuneConfig
-from headstart.learn.head import LinearHead, feature_scaling, require_classes
 from headstart.progress import say
+
+if TYPE_CHECKING:
+    from headstart.learn.head import LinearHead
 
 
 def retrain_probe(project, *, seed: int = 0, refresh: bool = True) -> int:
     """Fit the loop's probe on the settled labels, store it as a model version with its out-of-fold
     accuracy on those labels (which errs low: chosen labels are harder than the pool's average item);
     returns the version id."""
+    # scikit-learn loads here, not with the module: `headstart label add` imports it to ask due()
+    from headstart.labeling.loop_probe import LOOP_C, fit_loop_probe, held_out_proba
+    from headstart.learn.head import feature_scaling, require_classes
+
     positions, y = project.resolved()
     require_classes(y, what="the probe", where=project.where, error=LabelingError,
                     fix="label more items (`headstart label next` picks diverse ones)")

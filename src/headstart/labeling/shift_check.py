@@ -9,6 +9,8 @@ it; ``headstart label init`` prints :func:`shift_warning` when the pool is shift
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from headstart.errors import HeadstartError
@@ -62,8 +64,9 @@ def _measure(project, labeled: np.ndarray, ids: np.ndarray, unlabeled: np.ndarra
     source_x, target_x = features[:len(source)], features[len(source):]
     test = shift_test(source_x, target_x, seed=seed, max_items=max_items, permutations=permutations)
     table = project.table()
-    contents = [row.content for row in table]
-    origins = [f"id {row.external_id}" for row in table]
+    # an image's name, never where the server keeps it (the page shows the image through /media/<id>)
+    contents = [Path(row.content).name if project.modality == "image" else row.content for row in table]
+    origins = [row.external_id for row in table]
     summary = test.summary([contents[i] for i in source], [origins[i] for i in source],
                            [contents[i] for i in target], [origins[i] for i in target])
     classes = project.classes
@@ -76,7 +79,8 @@ def _measure(project, labeled: np.ndarray, ids: np.ndarray, unlabeled: np.ndarra
         summary.update(prior_summary(classes, source_ids, head.proba(target_x),
                                      trained_priors=np.full(len(classes), 1 / len(classes))),
                        priors_note=UNDER_SHIFT if test.shifted else None)
-    summary.update(source="labeled items", target="unlabeled items", backbone=project.backbone,
+    summary.update(source="labeled items", target="unlabeled items", sides=["labeled", "unlabeled"],
+                   backbone=project.backbone,
                    n_labeled=int(len(labeled)), n_unlabeled=int(len(unlabeled)), checked_at=iso(utcnow()))
     return summary
 
@@ -89,3 +93,12 @@ def shift_warning(summary: dict) -> str | None:
             f"AUC {summary['auc']:.2f}, p = {summary['p_value']:.2g}): its predictions on the pool may be worse "
             "than its accuracy on the labels says; label some of the pool's most typical items first (the Shift "
             "page of `headstart label serve`)")
+
+
+def shift_message(summary: dict) -> str:
+    """What the page says after a check: the AUC and the verdict, or why it did not run."""
+    if "skipped" in summary:
+        return summary["skipped"]
+    verdict = "the pool differs from the labeled items" if summary["shifted"] else "no shift that matters"
+    return (f"checked {summary['n_labeled']} labeled against {summary['n_unlabeled']} unlabeled items: domain "
+            f"classifier AUC {summary['auc']:.2f}, p = {summary['p_value']:.2g}; {verdict}")

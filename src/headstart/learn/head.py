@@ -15,8 +15,6 @@ from typing import Callable
 
 import numpy as np
 from safetensors.numpy import load as load_tensors, save as save_tensors
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
 
 from headstart.errors import HeadstartError
 
@@ -109,6 +107,8 @@ def fit_head(features: np.ndarray, labels: np.ndarray, n_classes: int, *, c: flo
     Returns:
         The fitted head, float32.
     """
+    from sklearn.linear_model import LogisticRegression  # seconds to import: only where a head is fitted
+
     mean, scale = scaling if scaling is not None else feature_scaling(features)
     # newton-cg: Hessian-vector products converge in few iterations on wide features, far faster than
     # lbfgs (benchmarks/README.md).
@@ -143,6 +143,8 @@ def out_of_fold_proba(features: np.ndarray, labels: np.ndarray, n_classes: int,
         (n, n_classes) probabilities; a fold whose other folds hold one class only gets that
         fold's class frequencies.
     """
+    from sklearn.model_selection import StratifiedKFold
+
     counts = np.bincount(labels, minlength=n_classes)
     n_splits = int(max(2, min(folds, counts[counts > 0].max(), len(labels) // 2)))
     proba = np.zeros((len(labels), n_classes), dtype=np.float64)

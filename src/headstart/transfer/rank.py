@@ -1,7 +1,8 @@
 """Rank candidate backbones before fine-tuning any.
 
 Transferability scores come from cached features of the training split, beside what each backbone
-costs (parameters, feature size, ms per item).
+costs (parameters, feature size, ms per item). A candidate that is not installed, or fails to load or
+to score, is skipped and listed with the reason; the ranking goes on with the others.
 
 Example:
     ranking = rank_backbones(train, ["minilm-l6", "st:all-mpnet-base-v2"])
@@ -17,14 +18,16 @@ from typing import ClassVar, Sequence
 
 import numpy as np
 from matplotlib.ticker import ScalarFormatter
+from rich.markup import escape
 
-from headstart.backbones import Backbone, backbone_modality, create_backbone, list_backbones
+from headstart.backbones import Backbone, backbone_entry, backbone_modality, create_backbone, list_backbones
 from headstart.data.dataset import Dataset
-from headstart.errors import BackboneError, HeadstartError
+from headstart.errors import BackboneError, DataError, HeadstartError, first_line
 from headstart.features.extract import cached_features, forward_function
 from headstart.output import figure_png, new_figure
 from headstart.progress import say
 from headstart.transfer import page
+from headstart.transfer.rank_guide import accuracy_range_text, guide, predicted_accuracy, prediction_note
 from headstart.transfer.scores import SCORES, hscore, leep, logme, nce, nce_from_features, probe_accuracy
 
 # H-score: it ordered candidates by their fine-tuned accuracy best of the scores in the ranking
@@ -109,8 +112,10 @@ class Ranking:
     """Candidates with their scores and cost, best first by ``score``.
 
     ``rows``: dicts with ``backbone``, ``params``, ``feature_dim``, ``ms_per_item``, one key a
-    score of :data:`SCORES`, ``pareto`` and ``seconds`` (features and scoring). ``skipped``:
-    ``{"backbone", "reason"}`` for default candidates that could not be loaded.
+    score of :data:`SCORES`, ``predicted_accuracy`` (the fine-tuned accuracy range the probe score
+    predicts, :mod:`~headstart.transfer.rank_guide`), ``pareto`` and ``seconds`` (features and
+    scoring). ``skipped``: ``{"backbone", "reason"}`` for candidates that are not installed
+    (``install`` then holds the pip command that adds them) or failed to load or to score.
     """
 
     rows: list[dict]
@@ -128,19 +133,26 @@ class Ranking:
     def to_dict(self) -> dict:
         """Everything ``ranking.json`` holds: the score, the rows and the skipped candidates."""
         return {"score": self.score, "score_description": SCORES[self.score], "n_items": self.n_items,
-                "seconds": self.seconds, "rows": self.rows, "skipped": self.skipped}
+                "seconds": self.seconds, "rows": self.rows, "skipped": self.skipped, "notes": self.notes()}
 
     def sentence(self) -> str:
         """The best candidate by the score, and the accuracy-cost Pareto front."""
         count = f"{len(self.rows)} candidate" + ("s" if len(self.rows) != 1 else "")
+        if self.skipped:
+            count += f", {len(self.skipped)} skipped"
         text = f"Best by {self.score}: {self.best} ({count}, {self.n_items} training items, {self.seconds:.0f} s)."
         front = [r["backbone"] for r in self.rows if r["pareto"]]
         return text + f" Accuracy-cost Pareto front: {', '.join(front)}."
 
+    def notes(self) -> list[str]:
+        """Lines to print under the sentence: each skipped candidate and why, then what the numbers mean."""
+        lines = [f"Skipped {s['backbone']}: {s['reason']}" for s in self.skipped]
+        return lines + [guide(self.score), prediction_note(self.n_items)]
+
     def _table(self) -> tuple[list[str], list[list]]:
-        columns = ["rank", "backbone", *SCORES, "params (M)", "dim", "ms/item", "Pareto"]
-        rows = [[i + 1, r["backbone"], *[r[s] for s in SCORES], r["params"] / 1e6, r["feature_dim"],
-                 r["ms_per_item"], "yes" if r["pareto"] else ""] for i, r in enumerate(self.rows)]
+        columns = ["rank", "backbone", *SCORES, "predicted accuracy", "params (M)", "dim", "ms/item", "Pareto"]
+        rows = [[i + 1, r["backbone"], *[r[s] for s in SCORES], accuracy_range_text(r["probe"]), r["params"] / 1e6,
+                 r["feature_dim"], r["ms_per_item"], "yes" if r["pareto"] else ""] for i, r in enumerate(self.rows)]
         return columns, rows
 
     def table(self) -> str:
@@ -175,7 +187,7 @@ class Ranking:
         """Write ``ranking.json``, ``ranking.png`` and ``ranking.html`` into ``folder``."""
         picture = self.plot()
         columns, rows = self._table()
-        notes = [f"{SCORES[s]}." for s in SCORES] + [f"skipped {s['backbone']}: {s['reason']}" for s in self.skipped]
+        notes = self.notes() + [f"{s}: {SCORES[s]}." for s in SCORES]
         return page.write_result(folder, self.stem, payload=self.to_dict(), picture=picture,
                                  title="headstart: backbone ranking", sentences=[self.sentence()],
                                  sections=[{"title": f"Ranked by {self.score}", "columns": columns, "rows": rows,
@@ -186,7 +198,7 @@ class Ranking:
 def candidate_names(modality: str, names: Sequence | None) -> tuple[list, bool]:
     """The candidates (registry names or Backbone objects) and whether the user chose them.
 
-    A chosen candidate that fails to load is an error; a default one is skipped.
+    A name of the other modality, or one the registry does not know, is an error at once.
     """
     if names:
         for name in names:
@@ -227,28 +239,56 @@ def rank_backbones(train: Dataset, backbones: Sequence | None = None, *, score: 
     items, hashes, labels = [train.items[i] for i in keep], [train.hashes[i] for i in keep], labels[keep]
     rows, skipped = [], []
     for number, name in enumerate(names, start=1):
-        if isinstance(name, Backbone):
-            net = name
-        else:
-            say(f"[{number}/{len(names)}] {name}")
-            try:
-                net = create_backbone(name, **(backbone_options or {}))
-            except BackboneError as error:
-                if chosen:
-                    raise
-                skipped.append({"backbone": name, "reason": str(error)})
-                continue
+        label = name.name if isinstance(name, Backbone) else name
+        say(f"[{number}/{len(names)}] {label}")
+        net = name if isinstance(name, Backbone) else _load_candidate(name, backbone_options or {}, skipped)
+        if net is None:
+            continue
         begun = time.perf_counter()
-        features = cached_features(net, items, hashes, engine=engine, cache_dir=cache_dir)
-        scores = score_features(features, labels, source_proba=source_probabilities(net, features), seed=seed)
-        rows.append({"backbone": net.name, **scores, "params": net.num_params, "feature_dim": net.feature_dim,
-                     "ms_per_item": ms_per_item(net, items, engine=engine, cache_dir=cache_dir),
+        try:
+            features = cached_features(net, items, hashes, engine=engine, cache_dir=cache_dir)
+            scores = score_features(features, labels, source_proba=source_probabilities(net, features), seed=seed)
+            cost = ms_per_item(net, items, engine=engine, cache_dir=cache_dir)
+        except DataError:
+            raise  # the data's fault, the same for every candidate
+        except Exception as error:  # noqa: BLE001 - one candidate's failure must not end the ranking
+            _skip(skipped, label, f"failed while scoring: {type(error).__name__}: {first_line(error)}")
+            continue
+        rows.append({"backbone": net.name, **scores, "predicted_accuracy": list(predicted_accuracy(scores["probe"])),
+                     "params": net.num_params, "feature_dim": net.feature_dim, "ms_per_item": cost,
                      "seconds": time.perf_counter() - begun})
     if not rows:
         reasons = "; ".join(f"{s['backbone']}: {s['reason']}" for s in skipped)
-        raise BackboneError(f"no {train.modality} backbone could be loaded ({reasons})", where="--backbones",
-                            fix="install a backbone's package, or name backbones with --backbones")
+        raise BackboneError(f"no {train.modality} backbone could be ranked ({reasons})", where="--backbones",
+                            fix="see each candidate's reason" if chosen else
+                            "install a backbone's package, or name backbones with --backbones")
     for row, on in zip(rows, pareto_front([r["ms_per_item"] for r in rows], [r["probe"] for r in rows])):
         row["pareto"] = on
     rows.sort(key=lambda r: -np.inf if r[score] is None else r[score], reverse=True)
     return Ranking(rows, score=score, n_items=len(items), skipped=skipped, seconds=time.perf_counter() - started)
+
+
+def _load_candidate(name: str, options: dict, skipped: list[dict]) -> Backbone | None:
+    """The backbone called ``name``, or None with the reason added to ``skipped``.
+
+    A registered backbone whose packages are missing is "not installed", with the pip command that
+    adds it; any other failure to load is reported with its error.
+    """
+    entry = backbone_entry(name)
+    try:
+        return create_backbone(name, **options)
+    except Exception as error:  # noqa: BLE001 - one candidate's failure must not end the ranking
+        missing = entry.missing_packages() if entry else []
+        if missing:
+            needs = missing[0] if len(missing) == 1 else f"{missing[0]} and {len(missing) - 1} more packages"
+            _skip(skipped, name, f"not installed (needs {needs}; {entry.install_command()} adds it)",
+                  install=entry.install_command(), missing=missing)
+        else:
+            said = str(error) if isinstance(error, HeadstartError) else f"{type(error).__name__}: {first_line(error)}"
+            _skip(skipped, name, f"failed to load: {said}")
+        return None
+
+
+def _skip(skipped: list[dict], name: str, reason: str, **details) -> None:
+    skipped.append({"backbone": name, "reason": reason, **details})
+    say(f"  skipped {name}: {escape(reason)}")  # escaped: say() reads rich markup, where [models] is a style

@@ -174,3 +174,25 @@ def test_an_image_is_scaled_to_fit_the_page(tmp_path, browser):
         assert abs(box["width"] / box["height"] - 1.5) < 0.02  # scaled, not stretched
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "web-8-label-image.png"))
+
+
+def test_the_shift_page_shows_its_map_under_the_policy(make_web, browser):
+    from headstart.labeling.shift_check import check_pool_shift
+
+    web = make_web(n_per_class=20, seeded=0)
+    features = np.random.default_rng(4).normal(size=(len(web.project.ids), 8))
+    features[30:] += 2.0
+    web.project._features = features
+    web.project.store.add_labels([(web.project.ids[i], web.project.classes[i % 3], "seed") for i in range(30)])
+    assert check_pool_shift(web.project)["shifted"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    CSP_VIOLATIONS.clear()
+    with serving(web.app) as base:
+        page = sign_in(browser, base, web.tokens["reviewer"])
+        page.wait_for_url(f"{base}/review")
+        page.click("nav a[href='/shift']")
+        page.wait_for_selector("#shift-auc")
+        assert page.evaluate("document.querySelector('#shift-map').naturalWidth") > 300  # the PNG decoded
+        assert "differs from the labeled items" in page.inner_text("#shift-verdict")
+        page.screenshot(path=str(ARTIFACTS / "web-shift.png"), full_page=True)
+    assert not CSP_VIOLATIONS, CSP_VIOLATIONS

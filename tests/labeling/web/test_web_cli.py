@@ -35,7 +35,7 @@ def test_user_add_errors_name_the_field(blob_project):
     project, _ = blob_project(n_per_class=2)
     db = project.store.where
     bad_role = invoke("label", "user", "add", "ana", "--role", "boss", "--db", db)
-    assert bad_role.exit_code == 2 and "unknown role 'boss'" in bad_role.output and "admin" in bad_role.output
+    assert bad_role.exit_code == 2 and "'boss' is not one of" in bad_role.output and "admin" in bad_role.output
     bad_name = invoke("label", "user", "add", "no spaces", "--db", db)
     assert bad_name.exit_code == 2 and "user name 'no spaces' is not allowed" in bad_name.output
     invoke("label", "user", "add", "ana", "--db", db)
@@ -46,7 +46,7 @@ def test_user_add_errors_name_the_field(blob_project):
 def test_serve_refuses_an_unknown_strategy_before_it_starts(blob_project):
     project, _ = blob_project(n_per_class=2)
     result = invoke("label", "serve", "--strategy", "psychic", "--db", project.store.where)
-    assert result.exit_code == 2 and "unknown strategy 'psychic'" in result.output
+    assert result.exit_code == 2 and "'psychic' is not one of" in result.output
 
 
 def test_serve_listens_on_loopback_by_default():

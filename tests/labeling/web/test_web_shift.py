@@ -45,3 +45,34 @@ def test_the_shift_page_says_why_there_is_no_check(make_web):
     web = make_web(seeded=0)
     page = web.client.get("/shift", headers=web.auth("reviewer")).text
     assert 'id="shift-skipped"' in page and "no shift check has run" in page
+
+
+def test_check_again_reruns_the_check_for_a_reviewer_with_the_form_s_token(shifted_web):
+    web = shifted_web
+    web.project.store.add_labels([(web.project.ids[i], web.project.classes[i % 3], "seed") for i in range(30, 40)])
+    csrf = web.sign_in("reviewer")
+    assert web.client.post("/shift/check", data={}, follow_redirects=False).status_code == 403   # no token
+    response = web.client.post("/shift/check", data={"csrf_token": csrf})
+    assert response.status_code == 200
+    assert "checked 40 labeled against 20 unlabeled items" in response.text
+    assert web.project.settings["shift"]["n_labeled"] == 40
+
+
+def test_label_shift_checks_again_from_the_command_line(shifted_web, monkeypatch):
+    from typer.testing import CliRunner
+
+    from headstart.cli import app
+    from headstart.labeling import project as project_module
+
+    web = shifted_web
+    features = web.project._features
+    real = project_module.LabelingProject.__init__
+
+    def with_features(self, store, **options):  # the command opens the store itself: give it the test's features
+        real(self, store, **{**options, "features": features})
+
+    monkeypatch.setattr(project_module.LabelingProject, "__init__", with_features)
+    result = CliRunner().invoke(app, ["label", "shift", "--db", web.project.url])
+    assert result.exit_code == 0, result.output
+    assert "checked 30 labeled against 30 unlabeled items" in result.stdout
+    assert result.stderr.startswith("warning: the unlabeled pool differs")

@@ -15,11 +15,13 @@ def shift_view(project: LabelingProject) -> dict:
     """``shift`` (the stored summary, or None), ``skipped`` (why there is none) and ``png`` (base64)."""
     summary = project.settings.get(SETTING)
     if not summary:
-        return {"shift": None, "skipped": "no shift check has run: `headstart label init` runs one when the pool "
-                                          "has 20 labeled and 20 unlabeled items", "png": None}
+        return {"shift": None, "skipped": "no shift check has run yet: `headstart label init` runs one when the pool "
+                                          "has 20 labeled and 20 unlabeled items, and so does “Check again”",
+                "png": None}
     if "skipped" in summary:
         return {"shift": None, "skipped": summary["skipped"], "png": None}
     from headstart.evaluate.shift_plot import shift_png
     from headstart.output import png_base64
 
     return {"shift": summary, "skipped": None, "png": png_base64(shift_png(summary))}
+
