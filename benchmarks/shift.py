@@ -170,7 +170,7 @@ def oracle_accuracy(features: np.ndarray, labels: np.ndarray, n_classes: int, se
     return float((proba.argmax(1) == labels).mean())
 
 
-def run_pair(pair: str, args) -> dict:
+def run_pair(pair: str, args, on_seed=None) -> dict:
     from headstart.adapt import adapt_model
     from headstart.adapt.adabn import has_batch_norm
     from headstart.backbones import create_backbone
@@ -216,6 +216,8 @@ def run_pair(pair: str, args) -> dict:
         print(f"  {pair} seed {seed}: " + "  ".join(f"{k} {row[k]:.4f}" for k in ("source-only", *methods))
               + f"  (auto chose {row['auto_method']}; shift AUC {row['shift_auc']:.3f})", flush=True)
         runs.append(row)
+        if on_seed is not None:  # a slow run leaves every finished seed behind
+            on_seed({"pair": pair, "methods": methods, "runs": runs, "oracle": None})
     target_x = Model(backbone, result.head, classes).features(
         _dataset(modality, target_items, None), cache_dir=CACHE)
     oracle = oracle_accuracy(target_x, target_y, len(classes))
@@ -232,7 +234,7 @@ def summarize(result: dict) -> dict:
     runs = result["runs"]
     mean = lambda key: float(np.mean([r[key] for r in runs]))  # noqa: E731
     row = {"pair": result["pair"], "source-only": mean("source-only"),
-           **{m: mean(m) for m in result["methods"]}, "oracle": result["oracle"],
+           **{m: mean(m) for m in result["methods"]}, "oracle": result["oracle"], "seeds": len(runs),
            "auto chose": ",".join(r["auto_method"] for r in runs),
            "shift AUC": mean("shift_auc")}
     row["auto gain"] = row["auto"] - row["source-only"]
@@ -251,7 +253,7 @@ def targets(summary: list[dict]) -> list[dict]:
     ]
 
 
-COLUMNS = ["pair", "source-only", *METHODS, "oracle", "auto gain", "auto chose", "shift AUC", "flagged"]
+COLUMNS = ["pair", "seeds", "source-only", *METHODS, "oracle", "auto gain", "auto chose", "shift AUC", "flagged"]
 
 
 def combine(paths: list[Path], name: str) -> None:
@@ -283,7 +285,13 @@ def main(argv=None) -> None:
     results, summary = [], []
     for pair in args.pairs.split(","):
         print(f"{pair} ...", flush=True)
-        results.append(run_pair(pair, args))
+
+        def seed_done(partial_result):
+            done = [*results, partial_result]
+            common.write_results(args.name, {"partial": True, "settings": vars(args), "results": done,
+                                             "summary": [summarize(r) for r in done]})
+
+        results.append(run_pair(pair, args, on_seed=seed_done))
         summary.append(summarize(results[-1]))
         last = pair == args.pairs.split(",")[-1]
         payload = {"partial": not last, "settings": vars(args), "results": results, "summary": summary}
