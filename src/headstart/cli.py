@@ -15,33 +15,15 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 import typer
 
-from headstart.cli_common import (IMAGE_SIZE, MAX_LENGTH, MIRROR, AdaptMethod, Mode, Quantization, Score,
-                                  friendly, hoist_global_options, missing_extra, set_debug)
+from headstart.cli_common import (IMAGE_SIZE, MAX_LENGTH, MIRROR, AdaptMethod, HeadstartGroup, Mode, Quantization,
+                                  Score, friendly, missing_extra, set_debug)
 from headstart.errors import HeadstartError
 
 if TYPE_CHECKING:
     from headstart.transfer.page import TransferResult
 
 
-
-class _Headstart(typer.core.TyperGroup):
-    """The root command: -q/--quiet and --debug work before or after the subcommand, and an option's
-    value outside its choices is one line on stderr with exit code 2, as every other input error."""
-
-    def parse_args(self, ctx, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, hoist_global_options(args))
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except typer.BadParameter as error:  # raised while a subcommand parses: nothing has loaded yet
-            command = error.ctx.command_path if error.ctx else "headstart"
-            message = error.format_message().replace("Value error, ", "").rstrip(".")
-            typer.secho(f"error: {message} (see {command} --help)", err=True, fg=typer.colors.RED)
-            raise typer.Exit(code=2) from None
-
-
-app = typer.Typer(cls=_Headstart, add_completion=False, no_args_is_help=True,
+app = typer.Typer(cls=HeadstartGroup, add_completion=False, no_args_is_help=True,
                   help="Transfer learning on small labeled datasets, for text and images.")
 
 
@@ -50,7 +32,8 @@ def main(debug: bool = typer.Option(False, "--debug/--no-debug", help="Show trac
          quiet: bool = typer.Option(False, "--quiet/--no-quiet", "-q",
                                     help="No progress bars or status lines (before or after the command).")) -> None:
     set_debug(debug)
-    os.environ["HEADSTART_QUIET"] = "1" if quiet else os.environ.get("HEADSTART_QUIET", "")
+    if quiet:
+        os.environ["HEADSTART_QUIET"] = "1"
 
 
 def _ratios(text: str | None) -> tuple[float, float, float] | None:

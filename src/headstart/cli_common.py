@@ -53,6 +53,26 @@ def hoist_global_options(args: list[str]) -> list[str]:
     return flags + [arg for arg in args[:end] if arg not in GLOBAL_FLAGS] + args[end:]
 
 
+class HeadstartGroup(typer.core.TyperGroup):
+    """The ``headstart`` command group, with two changes to how it reads a command line.
+
+    -q/--quiet and --debug work before or after the subcommand, and an option's value outside its
+    choices is one line on stderr with exit code 2, as every other input error.
+    """
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args))
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except typer.BadParameter as error:  # raised while a subcommand parses: nothing has loaded yet
+            command = error.ctx.command_path if error.ctx else "headstart"
+            message = error.format_message().replace("Value error, ", "").rstrip(".")
+            typer.secho(f"error: {message} (see {command} --help)", err=True, fg=typer.colors.RED)
+            raise typer.Exit(code=2) from None
+
+
 def missing_extra(error: ImportError) -> HeadstartError | None:
     """What to tell the user about ``error`` when an optional extra's package is not installed.
 
