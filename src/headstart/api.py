@@ -26,6 +26,7 @@ from headstart.evaluate import classification_metrics, write_report
 from headstart.exported import ExportedModel, check_quantization, is_exported
 from headstart.learn.config import FinetuneConfig, check_mode
 from headstart.learn.finetune import seed_everything
+from headstart.learn.temperature import calibrate
 from headstart.learn.trainer import train
 from headstart.model import Model
 from headstart.progress import say
@@ -153,12 +154,12 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
     target_set = read_target(target, adapt, dataset.modality, seed=seed, **(columns or {}))  # before any loading
     net = create_backbone(name, **options)
     train_set, val_set, test_set, classes = _three_splits(dataset)
-    say(f"{len(train_set)} train, {len(val_set)} validation, {len(test_set)} test items; {len(classes)} classes; "
-        f"backbone {name}; mode {mode}")
+    say(f"{len(train_set)} train, {len(val_set)} val, {len(test_set)} test; {len(classes)} classes; {name}; {mode}")
     shift_summary = None if target_set is None else measure_shift(train_set, target_set, net, seed=seed,
                                                                   engine=engine, cache_dir=cache_dir).summary
     result = train(net, train_set, val_set, classes, mode=mode, config=finetune_config, seed=seed, engine=engine,
-                   cache_dir=cache_dir, depth_advisor=_layer_depth if auto_unfreeze else None, keep_val_proba=baseline)
+                   cache_dir=cache_dir, depth_advisor=_layer_depth if auto_unfreeze else None, keep_val_proba=True)
+    calibrate(result, val_set.label_ids(classes))  # temperature scaling, where it helps on validation
     model = Model(net, result.head, classes, backbone_options=options, finetuned=result.finetuned)
     adaptation = None if target_set is None else adapt_model(
         model, train_set, val_set, target_set, method=adapt, c=result.config.get("probe", {}).get("C", 1.0),
@@ -175,7 +176,7 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
     if scratch is not None:  # auto: the model from scratch beat transfer on validation beyond noise
         model = _scratch_shipped(scratch, model.info, test_set, classes, started, backbone=name)
     if out is not None:
-        save(model, out)
+        save(model, out, test_set, proba if scratch is None else None)
     return model
 
 
