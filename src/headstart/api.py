@@ -332,11 +332,12 @@ def scratch_comparison(train: Dataset, val_set: Dataset, test_set: Dataset, clas
 def curve(data, *, backbone: str | None = None, sizes: Sequence | None = None, seeds: int = 3, test=None,
           out: str | Path | None = None, seed: int = 0, ratios: Sequence[float] | None = None,
           image_size: int | None = None, max_length: int | None = None, engine: str = "auto",
-          cache_dir: str | Path | None = None, columns: dict | None = None):
+          cache_dir: str | Path | None = None, columns: dict | None = None, scratch_budget_s: float | None = 60.0):
     """Learning curves: test accuracy against labels a class, with transfer and without.
 
-    With transfer is a probe on the backbone's frozen features, without is the from-scratch
-    baseline; each point is averaged over ``seeds`` draws of labels from the train and validation
+    With transfer is a probe on the backbone's frozen features, without is the best on the
+    point's validation draw of the from-scratch candidates that ``fit`` checks against; each point
+    is averaged over ``seeds`` draws of labels from the train and validation
     splits.
 
     Args:
@@ -353,9 +354,11 @@ def curve(data, *, backbone: str | None = None, sizes: Sequence | None = None, s
         engine: ``auto``/``onnx``/``torch``: where the forward passes run.
         cache_dir: the features cache (default ``$HEADSTART_CACHE`` or ``~/.cache/headstart``).
         columns: column names: ``text_column``, ``label_column``, ``split_column``, ``path_column``.
+        scratch_budget_s: seconds for the scratch candidates at each point (None: no limit).
 
     Returns:
-        A :class:`~headstart.transfer.curve.Curve` (``sentence()`` says how many labels transfer saved).
+        A :class:`~headstart.transfer.curve.Curve` (``sentence()`` says how many labels transfer saved,
+        or why that is not computed when a curve falls as labels grow).
     """
     from headstart.transfer.curve import check_sizes, learning_curve
 
@@ -365,7 +368,8 @@ def curve(data, *, backbone: str | None = None, sizes: Sequence | None = None, s
     options = backbone_options(image_size, max_length)
     pool = concat(dataset.split("train"), dataset.split("val"))
     result = learning_curve(pool, dataset.split("test"), create_backbone(name, **options), pool.classes,
-                            sizes=sizes, seeds=seeds, engine=engine, cache_dir=cache_dir)
+                            sizes=sizes, seeds=seeds, engine=engine, cache_dir=cache_dir,
+                            scratch_budget_s=scratch_budget_s)
     if out is not None:
         result.save(out)
     return result
