@@ -263,7 +263,8 @@ def test_on_shouted_sst2_sentences_auto_ships_the_model_from_scratch(shared_data
         for n, (i, loud) in enumerate(zip(pick, shouted)):
             writer.writerow([texts[i].upper() if loud else texts[i], "shouted" if loud else "plain",
                              "train" if n < 40 else "val" if n < 80 else "test"])
-    model = headstart.fit(path, backbone="minilm-l6", finetune_config=headstart.FinetuneConfig(epochs=1))
+    model = headstart.fit(path, backbone="minilm-l6",
+                          finetune_config=headstart.FinetuneConfig(epochs=1, strategy="staged"))
     baseline = model.metrics["baseline"]
     assert isinstance(model, ScratchModel) and baseline["shipped"] == "scratch", baseline["verdict"]
     assert model.metrics["accuracy"] >= 0.95 and baseline["transfer_accuracy"] < 0.75
