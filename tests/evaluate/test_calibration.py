@@ -49,3 +49,12 @@ def test_reliability_bins_match_the_ece():
     ece = float((counts[filled] / counts.sum() * np.abs(accuracy[filled] - confidence[filled])).sum())
     assert abs(ece - expected_calibration_error(y, proba)) < 1e-12
     assert np.isnan(confidence[~filled]).all()
+
+
+def test_a_perfect_validation_split_fits_no_temperature():
+    """Every item right: sharper is always likelier, so a fitted T would run to its bound (0.07 on a real fit)."""
+    y = np.repeat(np.arange(3), 10)
+    proba = np.full((30, 3), 0.2)
+    proba[np.arange(30), y] = 0.6
+    choice = temperature_choice(y, proba)
+    assert choice["applied"] is False and choice["temperature"] == 1.0 and "no validation item" in choice["reason"]
