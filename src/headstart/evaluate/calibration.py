@@ -17,6 +17,7 @@ __all__ = ["fit_temperature", "scaled", "negative_log_likelihood", "reliability_
 
 _FLOOR = 1e-12  # log(0) would be -inf; a class given no chance at all keeps a very low score
 MIN_ITEMS = 20  # fewer validation items than this fit a temperature to noise
+MIN_NLL_GAIN = 0.01  # a smaller relative gain leaves the model as it is
 
 
 def _log(proba) -> np.ndarray:
@@ -46,21 +47,26 @@ def fit_temperature(y, proba) -> float:
 def temperature_choice(y, proba) -> dict:
     """Fit a temperature on held-out ``y``/``proba`` and say whether to apply it.
 
-    It is applied when it lowers both the negative log-likelihood and the ECE of these items (the
-    temperature is one number, so its fit barely overfits; with under :data:`MIN_ITEMS` items none is
-    fitted). Returns ``temperature`` (1.0 when not applied), ``applied``, the fitted value and the
+    It is applied when it lowers the negative log-likelihood of these items by at least
+    :data:`MIN_NLL_GAIN` of it. NLL, a proper scoring rule, decides rather than the ECE: on a few dozen
+    items, most of them right, the binned ECE moves by a few points with a single item (a temperature of
+    4.5 that cut the NLL from 0.42 to 0.15 on 24 items raised their ECE from 0.054 to 0.067). The
+    temperature is one number, so its fit barely overfits; none is fitted with under :data:`MIN_ITEMS` items,
+    nor without a misclassified one. Returns ``temperature`` (1.0 when not applied), ``applied``, the fitted value and the
     validation NLL and ECE before and after.
     """
     y = np.asarray(y, dtype=np.int64)
     if proba is None or len(y) < MIN_ITEMS:
         return {"applied": False, "temperature": 1.0, "reason": f"fewer than {MIN_ITEMS} validation items"}
+    if (np.asarray(proba).argmax(axis=1) == y).all():  # with no mistake, the NLL falls as T -> 0, without end
+        return {"applied": False, "temperature": 1.0, "reason": "no validation item was misclassified, so "
+                "nothing bounds a temperature (it would sharpen the confidences without limit)"}
     fitted = fit_temperature(y, proba)
     after = scaled(proba, fitted)
     record = {"fitted_temperature": fitted, "n_val": int(len(y)),
               "val_nll_before": negative_log_likelihood(y, proba), "val_nll_after": negative_log_likelihood(y, after),
               "val_ece_before": expected_calibration_error(y, proba), "val_ece_after": expected_calibration_error(y, after)}
-    applied = record["val_nll_after"] < record["val_nll_before"] - 1e-4 and \
-        record["val_ece_after"] < record["val_ece_before"]
+    applied = record["val_nll_after"] < (1 - MIN_NLL_GAIN) * record["val_nll_before"]
     return {"applied": bool(applied), "temperature": fitted if applied else 1.0, **record}
 
 

@@ -39,6 +39,8 @@ class TestPredictions:
         classes: the class names.
     """
 
+    __test__ = False  # a name pytest would otherwise take for a test class
+
     items: Sequence[str]
     modality: str
     y: np.ndarray

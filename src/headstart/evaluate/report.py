@@ -336,8 +336,9 @@ def _calibration_sentence(ece: float, calibration: Mapping | None) -> list[str]:
                              f"to {calibration['val_nll_after']:.3f}). Predictions are unchanged.")
         else:
             sentences.append(f"Temperature scaling (T = {calibration['fitted_temperature']:.2f} on the validation "
-                             f"split) did not lower both its NLL and its ECE (ECE {before:.3f} to {after:.3f}), "
-                             f"so it is not applied.")
+                             f"split) barely lowered its NLL ({calibration['val_nll_before']:.3f} to "
+                             f"{calibration['val_nll_after']:.3f}; ECE {before:.3f} to {after:.3f}), so it is not "
+                             f"applied.")
     elif calibration and calibration.get("reason"):
         sentences.append(f"No temperature scaling: {calibration['reason']}.")
     return sentences
