@@ -20,7 +20,7 @@ Prints a row a case and seed and the means, and writes ``benchmarks/results/nega
 ``run(seeds)`` gives the rows to other scripts (``benchmarks/shift.py``).
 
     python benchmarks/negative_transfer.py                       # 3 seeds, both cases, mode auto
-    python benchmarks/negative_transfer.py --seeds 1 --test-items 200 --finetune-epochs 2   # a small run
+    python benchmarks/negative_transfer.py --seeds 1 --test-items 200 --finetune-epochs 1 --finetune-strategy staged
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def candidate_accuracies(dataset, seed: int, mirror: bool) -> dict:
 
 
 def run(seeds=(0, 1, 2), *, cases=tuple(CASES), mode: str = "auto", per_class: int = 10, val_per_class: int = 10,
-        test_items: int = 1000, finetune_epochs: int | None = None) -> list[dict]:
+        test_items: int = 1000, finetune_epochs: int | None = None, finetune_strategy: str = "auto") -> list[dict]:
     """One row a case and seed: transfer, each scratch candidate and what ``fit(mode)`` shipped, on the same test items."""
     import headstart
 
@@ -123,7 +123,8 @@ def run(seeds=(0, 1, 2), *, cases=tuple(CASES), mode: str = "auto", per_class: i
                     writer.writerow([column, "label", "split"])
                     writer.writerows(make_rows(seed, per_class, val_per_class, test_items))
                 model = headstart.fit(data, backbone=backbone, mode=mode, seed=seed,
-                                      finetune_config=headstart.FinetuneConfig(epochs=finetune_epochs),
+                                      finetune_config=headstart.FinetuneConfig(epochs=finetune_epochs,
+                                                                               strategy=finetune_strategy),
                                       cache_dir=Path(folder) / "cache", **options)
                 candidates = candidate_accuracies(headstart.prepare(data), seed, options.get("mirror", True))
             baseline = model.metrics["baseline"]
@@ -156,9 +157,12 @@ def main(argv=None) -> None:
     parser.add_argument("--mode", default="auto", help="fit's mode (default: %(default)s)")
     parser.add_argument("--test-items", type=int, default=1000, help="test items a seed (default: %(default)s)")
     parser.add_argument("--finetune-epochs", type=int, default=None, help="fine-tuning epochs (default: fit's)")
+    parser.add_argument("--finetune-strategy", default="auto", help="staged | contrastive | auto (default: fit's auto; "
+                                                                   "contrastive tuning of few texts is slow on a CPU)")
     args = parser.parse_args(argv)
     rows = run(tuple(range(args.seeds)), cases=tuple(args.cases.split(",")), mode=args.mode,
-               test_items=args.test_items, finetune_epochs=args.finetune_epochs)
+               test_items=args.test_items, finetune_epochs=args.finetune_epochs,
+               finetune_strategy=args.finetune_strategy)
     common.print_table(rows, COLUMNS, title=f"Negative transfer, 10 labels a class, mode {args.mode}")
     means = []
     for case in dict.fromkeys(row["case"] for row in rows):

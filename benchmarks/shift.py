@@ -3,13 +3,13 @@
 Pairs (source -> target):
 
 - text, ``minilm-l6``: SST-2 -> CR (movie to product reviews), MR -> CR, CR -> SST-2;
-- images, ``effnet-lite0`` at ``--image-size`` (default 112): Fashion-MNIST -> Fashion-MNIST shifted,
+- images, ``effnet-lite0`` at ``--image-size`` (default 32): Fashion-MNIST -> Fashion-MNIST shifted,
   each shift its own target: inverted, rotated 30 degrees, blurred (Gaussian, radius 1.5 px),
   low contrast (pixels * 0.35 + 64).
 
-For each pair and seed, a source sample of ``--source-items`` (stratified; 80% train, 20%
-validation, as ``headstart fit`` would split) is drawn with the seed; the target is one sample of
-``--target-items`` per pair (drawn once, so that AdaBN's statistics, and the features under them,
+For each pair and seed, a source sample of ``--source-items`` (1,250 texts, 1,000 images;
+stratified; 80% train, 20% validation, as ``headstart fit`` would split) is drawn with the seed; the
+target is one sample of ``--target-items`` (1,000 texts, 500 images) per pair (drawn once, so that AdaBN's statistics, and the features under them,
 are computed once a pair). The model is headstart's probe (``headstart.learn.trainer.train`` in
 probe mode, refit on train+validation), and each method is ``headstart.adapt.adapt_model`` on it,
 exactly what ``headstart fit SOURCE --target TARGET --adapt METHOD --mode probe`` runs; the
@@ -61,9 +61,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", default=",".join(PAIRS), help="(default: %(default)s)")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--source-items", type=int, default=1250, help="source items a seed (default: %(default)s)")
-    parser.add_argument("--target-items", type=int, default=1000, help="target items a pair (default: %(default)s)")
-    parser.add_argument("--image-size", type=int, default=112)
+    parser.add_argument("--source-items", type=int, help="source items a seed (default: 1,250 texts, 1,000 images)")
+    parser.add_argument("--target-items", type=int, help="target items a pair (default: 1,000 texts, 500 images)")
+    parser.add_argument("--image-size", type=int, default=32, help="effnet-lite0's input side (default: %(default)s: "
+                        "Fashion-MNIST's images are 28 px; larger sizes cost 4x a doubling on a busy CPU)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: small samples, 1 seed")
     parser.add_argument("--name", default="shift", help="results file name (default: %(default)s)")
     parser.add_argument("--combine", nargs="+", type=Path, help="results files of runs made apart (other pairs, "
@@ -122,19 +123,26 @@ def _stratified(labels, n: int, seed: int) -> np.ndarray:
     return chosen
 
 
+def sizes(pair: str, args) -> tuple[int, int]:
+    """(source items a seed, target items) of ``pair``."""
+    text = pair in TEXT_PAIRS
+    return (args.source_items or (1250 if text else 1000)), (args.target_items or (1000 if text else 500))
+
+
 def pair_data(pair: str, args) -> dict:
     """The pair's source pool (items, labels), its target sample (items, labels), modality and backbone."""
+    n_source, n_target = sizes(pair, args)
     if pair in TEXT_PAIRS:
         source_file, target_file = TEXT_PAIRS[pair]
         source, target = _read_text(source_file), _read_text(target_file)
-        keep = _stratified(target[1], args.target_items, seed=12345)
+        keep = _stratified(target[1], n_target, seed=12345)
         return {"modality": "text", "backbone": "minilm-l6", "options": {}, "source": source,
                 "target": ([target[0][i] for i in keep], [target[1][i] for i in keep])}
     shift = pair.removeprefix("fmnist-")
     train_images, train_labels = common.fashion_mnist("train")
     test_images, test_labels = common.fashion_mnist("test")
-    pool = _stratified(train_labels, 4 * args.source_items, seed=12345)  # the seeds draw from this pool
-    keep = _stratified(test_labels, args.target_items, seed=12345)
+    pool = _stratified(train_labels, 4 * n_source, seed=12345)  # the seeds draw from this pool
+    keep = _stratified(test_labels, n_target, seed=12345)
     return {"modality": "image", "backbone": "effnet-lite0", "options": {"image_size": args.image_size},
             "source": (common.fashion_pngs("train", train_images, train_labels, pool),
                        [common.FASHION_CLASSES[train_labels[i]] for i in pool]),
@@ -162,7 +170,7 @@ def oracle_accuracy(features: np.ndarray, labels: np.ndarray, n_classes: int, se
     return float((proba.argmax(1) == labels).mean())
 
 
-def run_pair(pair: str, args) -> dict:
+def run_pair(pair: str, args, on_seed=None) -> dict:
     from headstart.adapt import adapt_model
     from headstart.adapt.adabn import has_batch_norm
     from headstart.backbones import create_backbone
@@ -181,7 +189,7 @@ def run_pair(pair: str, args) -> dict:
     runs = []
     for seed in range(args.seeds):
         items, labels = data["source"]
-        chosen = _stratified(labels, args.source_items, seed=seed)
+        chosen = _stratified(labels, sizes(pair, args)[0], seed=seed)
         n_train = int(round(0.8 * len(chosen)))
         splits = ["train"] * n_train + ["val"] * (len(chosen) - n_train)
         source = _dataset(modality, [items[i] for i in chosen], [labels[i] for i in chosen], splits)
@@ -208,6 +216,8 @@ def run_pair(pair: str, args) -> dict:
         print(f"  {pair} seed {seed}: " + "  ".join(f"{k} {row[k]:.4f}" for k in ("source-only", *methods))
               + f"  (auto chose {row['auto_method']}; shift AUC {row['shift_auc']:.3f})", flush=True)
         runs.append(row)
+        if on_seed is not None:  # a slow run leaves every finished seed behind
+            on_seed({"pair": pair, "methods": methods, "runs": runs, "oracle": None})
     target_x = Model(backbone, result.head, classes).features(
         _dataset(modality, target_items, None), cache_dir=CACHE)
     oracle = oracle_accuracy(target_x, target_y, len(classes))
@@ -224,7 +234,7 @@ def summarize(result: dict) -> dict:
     runs = result["runs"]
     mean = lambda key: float(np.mean([r[key] for r in runs]))  # noqa: E731
     row = {"pair": result["pair"], "source-only": mean("source-only"),
-           **{m: mean(m) for m in result["methods"]}, "oracle": result["oracle"],
+           **{m: mean(m) for m in result["methods"]}, "oracle": result["oracle"], "seeds": len(runs),
            "auto chose": ",".join(r["auto_method"] for r in runs),
            "shift AUC": mean("shift_auc")}
     row["auto gain"] = row["auto"] - row["source-only"]
@@ -243,7 +253,7 @@ def targets(summary: list[dict]) -> list[dict]:
     ]
 
 
-COLUMNS = ["pair", "source-only", *METHODS, "oracle", "auto gain", "auto chose", "shift AUC", "flagged"]
+COLUMNS = ["pair", "seeds", "source-only", *METHODS, "oracle", "auto gain", "auto chose", "shift AUC", "flagged"]
 
 
 def combine(paths: list[Path], name: str) -> None:
@@ -254,7 +264,8 @@ def combine(paths: list[Path], name: str) -> None:
     results = [result for document in documents for result in document["results"]]
     summary = [summarize(result) for result in results]
     settings = {str(path.name): document["settings"] for path, document in zip(paths, documents)}
-    path = common.write_results(name, {"partial": any(d.get("partial") for d in documents), "settings": settings,
+    seeds = max(len(result["runs"]) for result in results)  # a file's later pairs, cut short, are not given
+    path = common.write_results(name, {"partial": any(len(r["runs"]) < seeds for r in results), "settings": settings,
                                        "results": results, "summary": summary, "targets": targets(summary)})
     common.print_table(summary, COLUMNS, title="Accuracy on the target (mean over seeds)")
     common.print_targets(targets(summary))
@@ -274,7 +285,13 @@ def main(argv=None) -> None:
     results, summary = [], []
     for pair in args.pairs.split(","):
         print(f"{pair} ...", flush=True)
-        results.append(run_pair(pair, args))
+
+        def seed_done(partial_result):
+            done = [*results, partial_result]
+            common.write_results(args.name, {"partial": True, "settings": vars(args), "results": done,
+                                             "summary": [summarize(r) for r in done]})
+
+        results.append(run_pair(pair, args, on_seed=seed_done))
         summary.append(summarize(results[-1]))
         last = pair == args.pairs.split(",")[-1]
         payload = {"partial": not last, "settings": vars(args), "results": results, "summary": summary}

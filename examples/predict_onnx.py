@@ -13,11 +13,11 @@ import onnxruntime
 from PIL import Image
 from tokenizers import Tokenizer
 
-def image_pixels(path, size):
-    """Uint8 (size, size, 3): images smaller than the input stretched whole, others resized and center-cropped."""
+def image_pixels(path, size, whole=False):
+    """Uint8 (size, size, 3): small images (all, if `whole`) stretched whole, others resized, center-cropped."""
     image = Image.open(path).convert("RGB")
     width, height = image.size
-    if max(width, height) < size:
+    if whole or max(width, height) < size:
         return np.asarray(image.resize((size, size), Image.BILINEAR))
     short = round(size / 0.875)
     new = (short, int(short * height / width)) if width <= height else (int(short * width / height), short)
@@ -29,10 +29,12 @@ def main(folder, source, output):
     """Write the predictions of the export in ``folder`` for ``source`` to the CSV file ``output``."""
     labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
     session = onnxruntime.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    # A TF-IDF model's graph reads raw texts (no tokenizer.json); a model from scratch saw images stretched whole.
+    raw, whole, size = labels.get("text_input") == "raw", labels.get("frame") == "whole", labels.get("image_size")
     if labels["input"] == "text":
         with open(source, newline="", encoding="utf-8") as file:
             rows = list(csv.DictReader(file))
-        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        tokenizer = None if raw else Tokenizer.from_file(str(folder / "tokenizer.json"))
     else:
         files = sorted(p for p in source.rglob("*") if p.suffix.lower() in Image.registered_extensions())
         rows = [{"path": p.relative_to(source).as_posix()} for p in files]
@@ -40,11 +42,12 @@ def main(folder, source, output):
     for start in range(0, len(rows), 32):
         batch = rows[start:start + 32]
         if labels["input"] == "text":
-            encoded = tokenizer.encode_batch([row["text"] for row in batch])
-            feed = {"input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
-                    "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64)}
+            encoded = None if raw else tokenizer.encode_batch([row["text"] for row in batch])
+            feed = {"text": np.array([row["text"] for row in batch], dtype=object)} if raw else {
+                "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64)}
         else:
-            feed = {"pixels": np.stack([image_pixels(source / row["path"], labels["image_size"]) for row in batch])}
+            feed = {"pixels": np.stack([image_pixels(source / row["path"], size, whole) for row in batch])}
         probabilities += list(session.run(None, feed)[0])
     with open(output, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)

@@ -26,6 +26,7 @@ from headstart.evaluate import classification_metrics, write_report
 from headstart.exported import ExportedModel, check_quantization, is_exported
 from headstart.learn.config import FinetuneConfig, check_mode
 from headstart.learn.finetune import seed_everything
+from headstart.learn.temperature import calibrate
 from headstart.learn.trainer import train
 from headstart.model import Model
 from headstart.progress import say
@@ -153,12 +154,12 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
     target_set = read_target(target, adapt, dataset.modality, seed=seed, **(columns or {}))  # before any loading
     net = create_backbone(name, **options)
     train_set, val_set, test_set, classes = _three_splits(dataset)
-    say(f"{len(train_set)} train, {len(val_set)} validation, {len(test_set)} test items; {len(classes)} classes; "
-        f"backbone {name}; mode {mode}")
+    say(f"{len(train_set)} train, {len(val_set)} val, {len(test_set)} test; {len(classes)} classes; {name}; {mode}")
     shift_summary = None if target_set is None else measure_shift(train_set, target_set, net, seed=seed,
                                                                   engine=engine, cache_dir=cache_dir).summary
     result = train(net, train_set, val_set, classes, mode=mode, config=finetune_config, seed=seed, engine=engine,
-                   cache_dir=cache_dir, depth_advisor=_layer_depth if auto_unfreeze else None, keep_val_proba=baseline)
+                   cache_dir=cache_dir, depth_advisor=_layer_depth if auto_unfreeze else None, keep_val_proba=True)
+    calibrate(result, val_set.label_ids(classes))  # temperature scaling, where it helps on validation
     model = Model(net, result.head, classes, backbone_options=options, finetuned=result.finetuned)
     adaptation = None if target_set is None else adapt_model(
         model, train_set, val_set, target_set, method=adapt, c=result.config.get("probe", {}).get("C", 1.0),
@@ -175,7 +176,7 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
     if scratch is not None:  # auto: the model from scratch beat transfer on validation beyond noise
         model = _scratch_shipped(scratch, model.info, test_set, classes, started, backbone=name)
     if out is not None:
-        save(model, out)
+        save(model, out, test_set, proba if scratch is None else None)
     return model
 
 
@@ -331,11 +332,12 @@ def scratch_comparison(train: Dataset, val_set: Dataset, test_set: Dataset, clas
 def curve(data, *, backbone: str | None = None, sizes: Sequence | None = None, seeds: int = 3, test=None,
           out: str | Path | None = None, seed: int = 0, ratios: Sequence[float] | None = None,
           image_size: int | None = None, max_length: int | None = None, engine: str = "auto",
-          cache_dir: str | Path | None = None, columns: dict | None = None):
+          cache_dir: str | Path | None = None, columns: dict | None = None, scratch_budget_s: float | None = 60.0):
     """Learning curves: test accuracy against labels a class, with transfer and without.
 
-    With transfer is a probe on the backbone's frozen features, without is the from-scratch
-    baseline; each point is averaged over ``seeds`` draws of labels from the train and validation
+    With transfer is a probe on the backbone's frozen features, without is the best on the
+    point's validation draw of the from-scratch candidates that ``fit`` checks against; each point
+    is averaged over ``seeds`` draws of labels from the train and validation
     splits.
 
     Args:
@@ -352,9 +354,11 @@ def curve(data, *, backbone: str | None = None, sizes: Sequence | None = None, s
         engine: ``auto``/``onnx``/``torch``: where the forward passes run.
         cache_dir: the features cache (default ``$HEADSTART_CACHE`` or ``~/.cache/headstart``).
         columns: column names: ``text_column``, ``label_column``, ``split_column``, ``path_column``.
+        scratch_budget_s: seconds for the scratch candidates at each point (None: no limit).
 
     Returns:
-        A :class:`~headstart.transfer.curve.Curve` (``sentence()`` says how many labels transfer saved).
+        A :class:`~headstart.transfer.curve.Curve` (``sentence()`` says how many labels transfer saved,
+        or why that is not computed when a curve falls as labels grow).
     """
     from headstart.transfer.curve import check_sizes, learning_curve
 
@@ -364,7 +368,8 @@ def curve(data, *, backbone: str | None = None, sizes: Sequence | None = None, s
     options = backbone_options(image_size, max_length)
     pool = concat(dataset.split("train"), dataset.split("val"))
     result = learning_curve(pool, dataset.split("test"), create_backbone(name, **options), pool.classes,
-                            sizes=sizes, seeds=seeds, engine=engine, cache_dir=cache_dir)
+                            sizes=sizes, seeds=seeds, engine=engine, cache_dir=cache_dir,
+                            scratch_budget_s=scratch_budget_s)
     if out is not None:
         result.save(out)
     return result

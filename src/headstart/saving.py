@@ -4,22 +4,85 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
+from headstart.data.dataset import Dataset
 from headstart.evaluate import write_report
+from headstart.evaluate.diagnostics import TestPredictions, predictions_csv
 from headstart.model import Model
 from headstart.transfer.baseline import candidates_sentence
 from headstart.transfer.scratch_model import ScratchModel
 from headstart.transfer.shift_page import PAGE, shift_page_files, summary_sentence
 
+# The fine-tune settings each strategy reads (learn/finetune.py, learn/contrastive.py): the report lists
+# only these, and none when the probe was kept.
+USED_SETTINGS = {
+    "staged": ("strategy", "epochs", "lr", "layer_decay", "unfreeze", "unfreeze_fraction", "batchnorm",
+               "batch_size", "weight_decay", "dropout", "label_smoothing", "class_weighted", "patience"),
+    "contrastive": ("strategy", "epochs", "lr", "batch_size", "pairs_per_item", "max_pairs",
+                    "held_out_pairs_per_item"),
+}
 
-def save(model: Model | ScratchModel, out: str | Path) -> Path:
-    """Write the model folder with its HTML report."""
+
+def used_settings(config: dict) -> dict:
+    """The settings the kept model was trained with: the probe's strength, and the fine-tune's where it was kept."""
+    settings = {"probe C": config.get("probe", {}).get("C")}
+    finetune = config.get("finetune") or {}
+    if config.get("mode") == "finetune" and finetune:
+        keys = USED_SETTINGS.get(finetune.get("strategy"), tuple(finetune))
+        settings.update({f"finetune {key}": finetune.get(key) for key in keys})
+    return settings
+
+
+def decision(config: dict, metrics: dict, from_scratch: bool) -> dict:
+    """Which model was kept and why: a sentence and each candidate's validation accuracy (name, accuracy, kept)."""
+    validation = config.get("validation") or {}
+    probe = validation.get("probe", config.get("probe", {}).get("val_accuracy"))
+    strategy = (config.get("finetune") or {}).get("strategy")
+    kept_mode = "scratch" if from_scratch else config.get("mode")
+    candidates = [("probe (linear head on frozen features)", probe, kept_mode == "probe")]
+    if "finetuned" in validation:
+        candidates.append((f"fine-tune ({strategy})", validation["finetuned"], kept_mode == "finetune"))
+    scratch = metrics.get("baseline") or {}
+    if scratch.get("validation"):
+        candidates.append((f"from scratch ({scratch.get('method')})", scratch["validation"]["scratch"],
+                           kept_mode == "scratch"))
+    requested = config.get("requested_mode", config.get("mode"))
+    if from_scratch:
+        sentence = f"Kept: the model trained from scratch ({scratch.get('method')}). " + str(scratch.get("verdict", ""))
+    elif config.get("auto"):
+        sentence = f"Kept: the probe (mode auto). Auto {config['auto']}; the fine-tune was discarded."
+    elif kept_mode == "finetune" and requested == "auto":
+        sentence = ("Kept: the fine-tune (mode auto): the probe did not beat it on the validation split "
+                    "by more than the two scores' noise.")
+    elif kept_mode == "finetune":
+        sentence = "Kept: the fine-tune, as mode finetune asks (whatever validation says)."
+    else:
+        sentence = "Kept: the probe, as mode probe asks: a linear head on the frozen backbone's features."
+    return {"sentence": sentence, "candidates": [(name, accuracy, kept) for name, accuracy, kept in candidates
+                                                 if accuracy is not None]}
+
+
+def kept_history(config: dict, history: list[dict]) -> list[dict]:
+    """The history with ``kept`` on the row of the model kept: the probe's when auto discarded the fine-tune."""
+    if config.get("mode") != "probe" or len(history) <= 1:
+        return history
+    return [{**row, "kept": i == 0} for i, row in enumerate(history)]  # the probe is the first row
+
+
+def save(model: Model | ScratchModel, out: str | Path, test_set: Dataset | None = None,
+         test_proba: np.ndarray | None = None) -> Path:
+    """Write the model folder with its HTML report, and ``test_predictions.csv`` where the test split is given.
+
+    ``test_proba`` is the model's probabilities on ``test_set`` (None: predicted here).
+    """
     config = model.info.get("config", {})
     from_scratch = isinstance(model, ScratchModel)
     report_config = {"backbone": f"none: {model.method}" if from_scratch else model.backbone.name,
                      **({"transfer backbone (not shipped)": config.get("transfer_backbone")} if from_scratch else {}),
-                     "mode": config.get("mode"), "seed": config.get("seed"),
+                     "mode": "scratch" if from_scratch else config.get("mode"), "seed": config.get("seed"),
                      **{f"{k} items": v for k, v in config.get("counts", {}).items()},
-                     "probe C": config.get("probe", {}).get("C"), **config.get("finetune", {})}
+                     **({} if from_scratch else used_settings(config))}
     notes = []
     if model.metrics.get("accuracy") is not None and len(model.classes):
         chance = 1 / len(model.classes)
@@ -36,10 +99,18 @@ def save(model: Model | ScratchModel, out: str | Path) -> Path:
     if (shift := model.info.get("shift")) is not None:  # fit with a target: the shift page beside the report
         notes.append(summary_sentence(shift))
         pages, links = shift_page_files(shift), {"the target's shift from the training data": PAGE}
+    test = None
+    if test_set is not None:
+        proba = model.predict_proba(test_set) if test_proba is None else test_proba
+        test = TestPredictions(test_set.items, test_set.modality, test_set.label_ids(list(model.classes)),
+                               np.asarray(proba), list(model.classes))
+        pages["test_predictions.csv"] = predictions_csv(test)
     folder = Path(out)
     html_path = folder.parent / f".{folder.name}.report.html"
     write_report(html_path, title=f"headstart: {folder.name}", metrics=model.metrics,
-                 history=model.info.get("history", []), config=report_config, notes=notes, links=links)
+                 history=kept_history(config, model.info.get("history", [])), config=report_config, notes=notes,
+                 links=links, decision=decision(config, model.metrics, from_scratch), test=test,
+                 calibration=None if from_scratch else config.get("calibration"))
     try:
         return model.save(folder, extra_files={"report.html": html_path.read_text(encoding="utf-8"), **pages})
     finally:

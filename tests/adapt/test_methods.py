@@ -48,7 +48,7 @@ def test_coral_repairs_a_probe_on_a_rescaled_and_moved_target():
     fit = partial(fit_head, n_classes=2, c=1.0)
     plain = (fit(source, y).proba(target).argmax(1) == y_target).mean()
     aligned = (fit(coral_align(source, target), y).proba(target).argmax(1) == y_target).mean()
-    assert aligned > plain + 0.1 and aligned > 0.8
+    assert aligned > plain + 0.05 and aligned > 0.9
 
 
 def _tiny_resnet():

@@ -64,10 +64,15 @@ def test_report_with_empty_history_and_overwrite(tmp_path, metrics):
     assert os.listdir(path.parent) == ["report.html"]
 
 
-def test_probe_history_with_one_row(tmp_path, metrics):
+def test_a_probe_gets_its_validation_scores_and_no_curve(tmp_path, metrics):
+    """A probe is one fit, not a curve: no training plot (a single dot before), its scores in words."""
     path = write_report(tmp_path / "r.html", title="probe", metrics=metrics,
-                        history=[{"stage": "probe", "val_accuracy": 0.8}], config=CONFIG)
-    assert len(embedded_pngs(path.read_text(encoding="utf-8"))) == 3
+                        history=[{"stage": "head (probe)", "val_accuracy": 0.8, "val_loss": 0.51}], config=CONFIG)
+    html = path.read_text(encoding="utf-8")
+    assert len(embedded_pngs(html)) == 2  # the confusion matrix and the per-class bars only
+    assert 'alt="Training curves"' not in html
+    assert "Head (probe) is fitted in one step, so there is no training curve: validation accuracy 80.0%" in html
+    assert "validation loss 0.510" in html
 
 
 def test_failed_write_leaves_no_temp_file(tmp_path, metrics, monkeypatch):

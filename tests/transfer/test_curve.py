@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 import headstart
 from headstart.cli import app
-from headstart.transfer.curve import ALL, Curve, default_sizes, inner_split, sample_per_class
+from headstart.transfer.curve import ALL, Curve, default_sizes, falling, inner_split, sample_per_class, summarize
 
 requires_effnet = pytest.mark.requires_effnet
 runner = CliRunner()
@@ -58,6 +58,57 @@ def test_labels_saved_is_where_transfer_reaches_scratch_on_all_labels():
     assert never.saved()["labels_saved"] is None and "saved no labels" in never.sentence()
 
 
+def _falling_scratch() -> Curve:
+    """The report of issue 23: a scratch CNN at 0.80 with 12 labels, 0.51 with 24, 0.52 with all 60."""
+    return Curve("bb", _rows({4: 0.6, 8: 0.8, ALL: 0.9}, {4: 0.80, 8: 0.51, ALL: 0.52}), "small CNN", 200)
+
+
+def test_a_scratch_curve_that_falls_is_flagged_and_no_labels_saved_are_claimed(tmp_path):
+    curve = _falling_scratch()
+    assert [(f["from_per_class"], f["per_class"]) for f in curve.falls["scratch"]] == [(4, 8), (4, ALL)]
+    assert curve.falls["transfer"] == []
+    saved = curve.saved()
+    assert saved["labels_saved"] is None and saved["labels_needed"] is None and "falls" in saved["not_computed"]
+    sentence = curve.sentence()
+    assert "Labels transfer saved: not computed" in sentence and "falls as labels grow" in sentence
+    assert "80.5% at 12 labels, 51.5% at 24" in sentence
+    curve.save(tmp_path)
+    data = json.loads((tmp_path / "curve.json").read_text())
+    assert data["falls"]["scratch"][0]["drop"] == pytest.approx(0.29) and data["saved"]["labels_saved"] is None
+    assert "not computed" in (tmp_path / "curve.html").read_text()
+
+
+def test_a_falling_transfer_curve_is_noted_but_labels_saved_still_computed():
+    curve = Curve("bb", _rows({4: 0.8, 8: 0.6, ALL: 0.9}, {4: 0.3, 8: 0.4, ALL: 0.5}), "TF-IDF", 500)
+    assert [f["per_class"] for f in curve.falls["transfer"]] == [8] and curve.falls["scratch"] == []
+    assert curve.saved()["labels_saved"] == 300 - 12
+    assert curve.sentence().startswith("Labels transfer saved: 288") and "the transfer curve falls" in curve.sentence()
+
+
+def test_a_dip_within_the_seeds_spread_or_the_test_noise_is_not_a_fall():
+    wide = _rows({4: 0.5, 8: 0.6, ALL: 0.7}, {4: 0.70, 8: 0.60, ALL: 0.8})
+    wide = [dict(r, scratch=r["scratch"] + (0.15 if r["seed"] else 0)) for r in wide]
+    assert falling(summarize(wide), "scratch", 10_000) == []  # 0.10 down, seeds 0.16 apart: noise
+    narrow = _rows({4: 0.5, 8: 0.6, ALL: 0.7}, {4: 0.70, 8: 0.60, ALL: 0.8})
+    assert [f["per_class"] for f in falling(summarize(narrow), "scratch", 10_000)] == [8]
+    assert falling(summarize(narrow), "scratch", 40) == []  # on 40 test items 10 points is within noise
+
+
+def test_the_legend_covers_no_curve():
+    for curve in (_falling_scratch(), Curve("bb", _rows({4: 0.2, 8: 0.5, 16: 0.7, ALL: 0.95},
+                                                          {4: 0.9, 8: 0.92, 16: 0.94, ALL: 0.96}), "TF-IDF", 50)):
+        fig = curve.figure()
+        fig.canvas.draw()
+        ax, = fig.axes
+        box = ax.get_legend().get_window_extent()
+        assert not box.overlaps(ax.get_window_extent())  # outside the axes: no point, band or line under it
+        for line in ax.get_lines():
+            points = ax.transData.transform(np.column_stack(line.get_data()).astype(float))
+            inside = ((points[:, 0] >= box.x0) & (points[:, 0] <= box.x1) & (points[:, 1] >= box.y0)
+                      & (points[:, 1] <= box.y1))
+            assert not inside.any(), line.get_label()
+
+
 def test_curve_api_runs_both_models_at_every_size_and_saves(learnable_csv, tiny_bert_name, tmp_path):
     curve = headstart.curve(learnable_csv, backbone=tiny_bert_name, sizes=[4, 8, ALL], seeds=2,
                             out=tmp_path / "c")
@@ -69,6 +120,10 @@ def test_curve_api_runs_both_models_at_every_size_and_saves(learnable_csv, tiny_
     assert saved["sentence"] == curve.sentence() and len(saved["summary"]) == 3
     assert (tmp_path / "c" / "curve.png").read_bytes()[:4] == b"\x89PNG"
     assert curve.sentence() in (tmp_path / "c" / "curve.html").read_text().replace("&#39;", "'")
+    assert all(r["scratch_model"] == "tfidf-words-chars" for r in curve.rows)
+    assert curve.summary[0]["scratch_models"] == {"tfidf-words-chars": 2} and curve.scratch_budget_s == 60.0
+    assert saved["falls"].keys() == {"transfer", "scratch"} and "The scratch side" in \
+        (tmp_path / "c" / "curve.html").read_text()
 
 
 def test_curve_cli_prints_the_table_and_the_sentence(learnable_csv, tiny_bert_name, tmp_path):
@@ -91,5 +146,10 @@ def test_curve_errors_are_one_line_with_exit_code_2(learnable_csv, tmp_path, arg
 @requires_effnet
 def test_image_curve_trains_the_cnn_and_the_probe(image_folder):
     curve = headstart.curve(image_folder, sizes=[3, ALL], seeds=1, image_size=64)
-    assert curve.scratch_method == "small CNN" and len(curve.rows) == 2
+    assert "pixel LR" in curve.scratch_method and len(curve.rows) == 2
     assert curve.rows[-1]["transfer"] >= 0.6  # colours are easy for ImageNet features
+    every = curve.rows[-1]["scratch_candidates"]  # 3 a class holds nothing out; all labels hold out a fifth
+    assert [c["name"] for c in every] == ["pixel-lr", "mlp", "cnn"]
+    tried = [c for c in every if "val_accuracy" in c]
+    best = max(c["val_accuracy"] for c in tried)
+    assert curve.rows[-1]["scratch_model"] in [c["name"] for c in tried if c["val_accuracy"] == best]

@@ -4,7 +4,9 @@ and that model as a folder: loaded, predicting the same, exported."""
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +26,7 @@ from headstart.transfer.scratch_models import (Fitted, SkipCandidate, Task, Text
 from test_baseline import case_marked_csv  # tests/transfer is on the path (rootdir-less prepend import)
 
 runner = CliRunner()
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "predict_onnx.py"
 
 
 def splits(path):
@@ -170,9 +173,29 @@ def test_an_image_model_from_scratch_saves_loads_predicts_the_same_and_exports(k
     onnx = headstart.load(exported)
     assert isinstance(onnx, ExportedModel) and np.allclose(onnx.predict_proba(test), expected, atol=1e-4)
     assert "trained from scratch" in (exported / "README.md").read_text()
+    # examples/predict_onnx.py, which predicts without headstart, frames the images as the model saw them
+    spec = importlib.util.spec_from_file_location("predict_onnx", EXAMPLE)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    example.main(exported, tmp_path / "gray", str(tmp_path / "predictions.csv"))
+    with open(tmp_path / "predictions.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    files = [str(tmp_path / "gray" / row["path"]) for row in rows]
+    got = np.array([[float(row[f"p_{name}"]) for name in classes] for row in rows])
+    assert np.allclose(got, model.predict_proba(files), atol=1e-4)
 
 
-def test_a_text_model_from_scratch_round_trips_and_refuses_export_in_one_line(learnable_csv, tmp_path):
+def _example_probabilities(exported, source, output, classes):
+    """examples/predict_onnx.py run in this Python on ``source``: its probabilities (n, k)."""
+    spec = importlib.util.spec_from_file_location("predict_onnx", EXAMPLE)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    example.main(Path(exported), Path(source), str(output))
+    with open(output, newline="", encoding="utf-8") as handle:
+        return np.array([[float(row[f"p_{name}"]) for name in classes] for row in csv.DictReader(handle)])
+
+
+def test_a_text_model_from_scratch_round_trips_and_exports_to_raw_text_onnx(learnable_csv, tmp_path):
     train, val, test = splits(learnable_csv)
     classes = train.classes
     fitted = tfidf_words_chars(Task(train.items, train.label_ids(classes), val.items, val.label_ids(classes),
@@ -182,9 +205,14 @@ def test_a_text_model_from_scratch_round_trips_and_refuses_export_in_one_line(le
     loaded = headstart.load(folder)
     assert isinstance(loaded.predictor, TextPredictor)
     assert np.allclose(loaded.predict_proba(test), model.predict_proba(test), atol=1e-6)
-    with pytest.raises(ModelError, match="cannot be exported to ONNX yet") as caught:
-        headstart.export(folder, tmp_path / "onnx")
-    assert "\n" not in str(caught.value) and not (tmp_path / "onnx").exists()
+    exported = headstart.export(folder, tmp_path / "onnx")
+    labels = json.loads((exported / "labels.json").read_text())
+    assert labels["input"] == "text" and labels["text_input"] == "raw" and not (exported / "tokenizer.json").exists()
+    assert "raw texts" in (exported / "README.md").read_text()
+    assert np.allclose(headstart.load(exported).predict_proba(test), model.predict_proba(test), atol=1e-4)
+    with pytest.raises(ModelError, match="small already") as caught:
+        headstart.export(folder, tmp_path / "int8", quantize="int8")
+    assert "\n" not in str(caught.value) and not (tmp_path / "int8").exists()
     with pytest.raises(ModelError, match="trained from scratch"):
         headstart.Model.load(folder)
 
@@ -213,7 +241,11 @@ def test_auto_ships_scratch_when_the_backbone_cannot_see_the_label(learnable_csv
     lines = predicted.stdout.strip().splitlines()
     assert lines[0].startswith("text,label,prediction") and len(lines) == 91
     exported = runner.invoke(app, ["export", str(out), "--out", str(tmp_path / "onnx")])
-    assert exported.exit_code == 2 and "cannot be exported to ONNX yet" in exported.output
+    assert exported.exit_code == 0, exported.output
+    expected = model.predict_proba(data)
+    assert np.allclose(headstart.load(tmp_path / "onnx").predict_proba(data), expected, atol=1e-4)
+    got = _example_probabilities(tmp_path / "onnx", data, tmp_path / "example.csv", model.classes)
+    assert np.allclose(got, expected, atol=1e-4)
 
 
 def test_a_chosen_mode_keeps_transfer_and_says_what_it_loses(learnable_csv, tiny_bert_name, tmp_path):
@@ -250,7 +282,8 @@ def test_on_shouted_sst2_sentences_auto_ships_the_model_from_scratch(shared_data
         for n, (i, loud) in enumerate(zip(pick, shouted)):
             writer.writerow([texts[i].upper() if loud else texts[i], "shouted" if loud else "plain",
                              "train" if n < 40 else "val" if n < 80 else "test"])
-    model = headstart.fit(path, backbone="minilm-l6", finetune_config=headstart.FinetuneConfig(epochs=1))
+    model = headstart.fit(path, backbone="minilm-l6",
+                          finetune_config=headstart.FinetuneConfig(epochs=1, strategy="staged"))
     baseline = model.metrics["baseline"]
     assert isinstance(model, ScratchModel) and baseline["shipped"] == "scratch", baseline["verdict"]
     assert model.metrics["accuracy"] >= 0.95 and baseline["transfer_accuracy"] < 0.75

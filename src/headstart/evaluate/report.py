@@ -20,6 +20,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import blended_transform_factory
 
+from headstart.evaluate.diagnostics import (POOR_ECE, TestPredictions, mistakes, plot_precision_recall,
+                                           plot_reliability)
 from headstart.output import figure_png, new_figure, png_base64, write_text
 
 __all__ = ["write_report", "plot_confusion", "plot_history", "plot_per_class"]
@@ -240,19 +242,25 @@ def _environment() -> Environment:
 
 
 def write_report(path, *, title: str, metrics: Mapping, history: Sequence[Mapping],
-                 config: Mapping, notes: Iterable[str] = (), links: Mapping[str, str] | None = None) -> Path:
+                 config: Mapping, notes: Iterable[str] = (), links: Mapping[str, str] | None = None,
+                 decision: Mapping | None = None, test: TestPredictions | None = None,
+                 calibration: Mapping | None = None) -> Path:
     """Write one self-contained HTML report to ``path`` (atomically) and return it.
 
     ``metrics`` is the dict from :func:`classification_metrics` for the test split,
     ``history`` a list of per-epoch dicts (may be empty), ``config`` the run's
     settings, ``notes`` plain sentences (warnings) shown at the top, ``links`` pages saved
-    beside the report (label -> relative address), linked under the notes.
+    beside the report (label -> relative address), linked under the notes. ``decision`` says which
+    model was kept (``sentence``, and ``candidates``: (name, validation accuracy, kept) rows);
+    ``test`` the test split's predictions (mistakes, reliability diagram, precision-recall curves);
+    ``calibration`` the temperature scaling's record (:func:`headstart.evaluate.calibration.temperature_choice`).
     """
     path = Path(path)
     per_class = metrics.get("per_class", {})
     classes = [str(c) for c in (metrics.get("classes") or list(per_class))]
     rows = [r for r in (history or []) if isinstance(r, Mapping)]
     history_keys, history_rows = _history_table(rows)
+    ece = _number(metrics.get("ece"))
 
     html = _environment().get_template("report.html").render(
         title=str(title),
@@ -261,9 +269,17 @@ def write_report(path, *, title: str, metrics: Mapping, history: Sequence[Mappin
         summary=[("Accuracy", _fixed(metrics.get("accuracy"), percent=True)),
                  ("Macro-F1", _fixed(metrics.get("macro_f1"))), ("ECE", _fixed(metrics.get("ece"))),
                  ("Test samples", _format(metrics.get("n")))],
+        decision=_decision_rows(decision),
         confusion_png=png_base64(plot_confusion(metrics["confusion_matrix"], classes)),
-        history_png=png_base64(plot_history(rows)),
+        history_png=png_base64(plot_history(rows)) if len(rows) > 1 else None,
+        one_step=_one_step(rows),
         history_rows=len(rows),
+        calibration_sentence=_calibration_sentence(ece, calibration),
+        reliability_png=None if test is None else png_base64(plot_reliability(test.y, test.proba)),
+        precision_recall_png=None if test is None else png_base64(
+            plot_precision_recall(test.y, test.proba, test.classes)),
+        mistakes=None if test is None else mistakes(test),
+        n_wrong=None if test is None else int((np.asarray(test.proba).argmax(1) != np.asarray(test.y)).sum()),
         history_keys=history_keys,
         history_table=history_rows,
         per_class_png=png_base64(plot_per_class(per_class, classes)),
@@ -280,3 +296,49 @@ def _fixed(value, percent: bool = False) -> str:
     if math.isnan(number):
         return "\u2014"
     return f"{100 * number:.1f}%" if percent else f"{number:.3f}"
+
+
+def _decision_rows(decision: Mapping | None) -> dict | None:
+    if not decision:
+        return None
+    return {"sentence": str(decision.get("sentence", "")),
+            "candidates": [(str(name), _fixed(accuracy, percent=True), bool(kept))
+                           for name, accuracy, kept in decision.get("candidates", [])]}
+
+
+def _one_step(rows: Sequence[Mapping]) -> str | None:
+    """The sentence standing in for the curve of a model fitted in one step (a probe): its validation scores."""
+    if len(rows) != 1:
+        return None
+    row = rows[0]
+    return (f"{str(row.get('stage') or 'The model')[:1].upper()}{str(row.get('stage') or 'the model')[1:]} is "
+            f"fitted in one step, so there is no training curve: validation accuracy "
+            f"{_fixed(row.get('val_accuracy'), percent=True)}, validation loss {_fixed(row.get('val_loss'))}.")
+
+
+def _calibration_sentence(ece: float, calibration: Mapping | None) -> list[str]:
+    """Plain sentences on how far the confidences can be trusted, and what temperature scaling did."""
+    sentences = []
+    if not math.isnan(ece):
+        if ece > POOR_ECE:
+            sentences.append(f"Calibration is poor: a prediction's confidence is off from how often such "
+                             f"predictions are right by {100 * ece:.0f} points on average (ECE {ece:.3f}); "
+                             f"read the confidences as a ranking, not as probabilities.")
+        else:
+            sentences.append(f"Calibration is fair: confidences are within {100 * ece:.0f} points of the accuracy "
+                             f"on average (ECE {ece:.3f}).")
+    if calibration and "fitted_temperature" in calibration:
+        before, after = calibration["val_ece_before"], calibration["val_ece_after"]
+        if calibration.get("applied"):
+            sentences.append(f"Temperature scaling is applied: the logits are divided by T = "
+                             f"{calibration['temperature']:.2f}, fitted on the validation split, whose ECE it "
+                             f"lowered from {before:.3f} to {after:.3f} (NLL {calibration['val_nll_before']:.3f} "
+                             f"to {calibration['val_nll_after']:.3f}). Predictions are unchanged.")
+        else:
+            sentences.append(f"Temperature scaling (T = {calibration['fitted_temperature']:.2f} on the validation "
+                             f"split) barely lowered its NLL ({calibration['val_nll_before']:.3f} to "
+                             f"{calibration['val_nll_after']:.3f}; ECE {before:.3f} to {after:.3f}), so it is not "
+                             f"applied.")
+    elif calibration and calibration.get("reason"):
+        sentences.append(f"No temperature scaling: {calibration['reason']}.")
+    return sentences

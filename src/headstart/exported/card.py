@@ -33,6 +33,9 @@ def model_card(model, labels: dict) -> str:
     verdict = scratch.get("verdict") or scratch.get("skipped") or "No from-scratch baseline was trained."
     inputs = (f"uint8 pixels `pixels` (n, {labels['image_size']}, {labels['image_size']}, 3), RGB, resized as "
               "`examples/predict_onnx.py` does" if modality == "image" else
+              "raw texts `text`, a string tensor (n,): the graph splits them into words and characters itself "
+              "(no tokenizer.json), counts its TF-IDF n-grams and applies the linear layer"
+              if labels.get("text_input") == "raw" else
               f"int64 `input_ids` and `attention_mask` (n, tokens) from `tokenizer.json` (at most "
               f"{labels['max_length']} tokens)")
     front = {"library_name": "onnx", "pipeline_tag": "image-classification" if modality == "image"

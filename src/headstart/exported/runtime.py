@@ -3,7 +3,9 @@
 It needs only onnxruntime, tokenizers, numpy and pillow, as ``examples/predict_onnx.py`` does,
 and prepares inputs the same way: images are resized with pillow as headstart resizes them for
 evaluation (photos to 1/0.875 of the input on the short side and center-cropped, images smaller
-than the input stretched whole), texts tokenized by the saved ``tokenizer.json``.
+than the input stretched whole), texts tokenized by the saved ``tokenizer.json``, or fed raw where
+``labels.json`` says ``"text_input": "raw"`` (a TF-IDF model trained from scratch, whose graph
+tokenizes itself).
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ class ExportedModel:
         try:
             self.session = ort.InferenceSession(str(self.folder / GRAPH), options,
                                                 providers=["CPUExecutionProvider"])
-            self.tokenizer = self._tokenizer() if self.modality == "text" else None
+            self.raw_text = self.labels.get("text_input") == "raw"
+            self.tokenizer = self._tokenizer() if self.modality == "text" and not self.raw_text else None
         except Exception as error:  # noqa: BLE001 - a missing or damaged file, whichever library reads it
             raise ModelError(f"cannot load the export ({first_line(error)})",
                              where=str(folder), fix="export the model again") from error
@@ -87,7 +90,9 @@ class ExportedModel:
         return Tokenizer.from_file(str(self.folder / TOKENIZER))
 
     def inputs(self, items: Sequence[str]) -> dict[str, np.ndarray]:
-        """The graph's feed for raw items: token ids and mask, or resized uint8 pixels (n, H, W, 3)."""
+        """The graph's feed for raw items: texts, token ids and mask, or resized uint8 pixels (n, H, W, 3)."""
+        if self.modality == "text" and self.raw_text:
+            return {"text": np.array([item[:MAX_TEXT_CHARS] for item in items], dtype=object)}
         if self.modality == "text":
             # Cut as headstart cuts texts: the tokenizer reads a whole text before truncating it.
             encoded = self.tokenizer.encode_batch([item[:MAX_TEXT_CHARS] for item in items])

@@ -2,7 +2,7 @@
 
 A labeled export has a ``text`` (or ``path``) and a ``label`` column, so it trains with
 ``headstart fit labels.csv`` unchanged; its other columns (id, annotator, source, created_at,
-model_version) are ignored there. Label Studio tasks carry the item's id in ``data.headstart_id``;
+model_version, comment) are ignored there. Label Studio tasks carry the item's id in ``data.headstart_id``;
 on import, tasks without it are matched by content (text, or the image file's bytes or name).
 
 Imports read untrusted files (the admin page takes uploads): every problem is a ``DataError`` or
@@ -27,7 +27,7 @@ from headstart.errors import DataError, LabelingError
 from headstart.labeling.store import iso
 from headstart.output import atomic_open
 
-COLUMNS = ("id", "label", "annotator", "source", "created_at", "model_version")
+COLUMNS = ("id", "label", "annotator", "source", "created_at", "model_version", "comment")
 # The longest id, label and annotator name an import takes (the web API's limits on ids and labels).
 MAX_LENGTH = {"id": 500, "label": 500, "annotator": 200}
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -63,7 +63,8 @@ def label_rows(project, *, every_label: bool = False, include_model: bool = True
         last = max(agreeing, key=lambda r: r.created_at)
         rows.append({item_column: content[item], "id": item, "label": label,
                      "annotator": "+".join(sorted({r.annotator for r in agreeing})),
-                     "source": last.source, "created_at": iso(last.created_at), "model_version": last.model_version})
+                     "source": last.source, "created_at": iso(last.created_at), "model_version": last.model_version,
+                     "comment": " | ".join(r.comment for r in agreeing if r.comment)})
     return rows
 
 

@@ -7,7 +7,7 @@ One project per database. The schema is created and upgraded only by the Alembic
 - ``items``: the pool: an external id (the pool's ``id`` column, or the row / file name), the text
   or image path, its content hash (the features cache key) and how many annotators it takes.
 - ``labels``: every label ever given, with annotator, time and source (person, model, import).
-  A label is *current* until superseded; a partial unique index allows one current label per
+  A label may carry a free-text comment (why, or what was unclear). A label is *current* until superseded; a partial unique index allows one current label per
   (item, slot), where the slot is ``""`` on a single-annotator item and the annotator's name on a
   multi-annotator item, so that a conflicting second write fails in the database itself.
 - ``model_versions``: each retrained model (probe weights inline, fine-tunes as a folder), its
@@ -15,7 +15,8 @@ One project per database. The schema is created and upgraded only by the Alembic
 - ``predictions``: the latest model's predicted label and class probabilities of each item.
 - ``review``: items for a person to look at again: annotator disagreements and label issues.
 - ``users``: the people who sign in to the web page: a name, a role (admin, reviewer, annotator)
-  and the sha256 of their token (the token itself is shown once and never stored).
+  and the sha256 of their token (the token itself is shown once and never stored); a disabled user
+  (``disabled_at``) cannot sign in, and their labels stay.
 - ``sessions``: signed-in browsers: the sha256 of the session id the cookie holds, its user, its CSRF
   token, and when it expires or was ended (logout), so that a session can be revoked on the server.
 - ``leases``: items handed out and not yet labeled, per annotator, until when; in the database so
@@ -85,6 +86,7 @@ class Label(Base):
     model_version_id: Mapped[Optional[int]] = mapped_column(ForeignKey("model_versions.id"), nullable=True)
     superseded_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
     superseded_by: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
+    comment: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
 
 
 class ModelVersion(Base):
@@ -133,6 +135,7 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(10))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    disabled_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class Session(Base):

@@ -222,9 +222,11 @@ class LabelingProject:
     # -- labels --------------------------------------------------------------------------------
 
     def add(self, item: str, label: str, *, annotator: str = "default", replace: bool = False,
-            source: str = "person", role: str | None = None) -> LabelRecord:
-        """Store one label (committed when this returns); see :meth:`Store.add_label`."""
-        return self.store.add_label(item, label, annotator=annotator, source=source, replace=replace, role=role)
+            source: str = "person", role: str | None = None, comment: str = "") -> LabelRecord:
+        """Store one label (committed when this returns), with an optional free-text ``comment``;
+        see :meth:`Store.add_label`."""
+        return self.store.add_label(item, label, annotator=annotator, source=source, replace=replace, role=role,
+                                    comment=comment)
 
     def add_labels(self, labels: Sequence[tuple[str, str, str]], *, source: str = "import", replace: bool = False,
                    model_version: int | None = None) -> list[LabelRecord]:

@@ -46,7 +46,8 @@ def start(store, token: str | None, *, seconds: int = SESSION_SECONDS) -> Signed
         return None
     session_id, csrf, now = secrets.token_urlsafe(32), secrets.token_urlsafe(32), utcnow()
     with store.writing() as session:
-        user = session.execute(select(User.id, User.name, User.role).where(User.token_hash == hash_token(token))).first()
+        user = session.execute(select(User.id, User.name, User.role).where(
+            User.token_hash == hash_token(token), User.disabled_at.is_(None))).first()
         if user is None:
             return None
         session.execute(delete(SignIn).where(SignIn.expires_at < now))  # the table keeps only live sessions
@@ -62,7 +63,7 @@ def look_up(store, session_id: str | None) -> SignedIn | None:
     with store.reading() as session:
         row = session.execute(select(User.name, User.role, SignIn.csrf, SignIn.expires_at, SignIn.ended_at)
                               .join(User, User.id == SignIn.user_id)
-                              .where(SignIn.id_hash == _hash(session_id))).first()
+                              .where(SignIn.id_hash == _hash(session_id), User.disabled_at.is_(None))).first()
     if row is None or row.ended_at is not None or _utc(row.expires_at) <= utcnow():
         return None
     return SignedIn(Person(row.name, row.role), row.csrf)

@@ -49,10 +49,11 @@ class LabelRecord:
     source: str
     created_at: datetime
     model_version: int | None = None
+    comment: str = ""
 
     def row(self) -> dict:
         return {"id": self.item, "label": self.label, "annotator": self.annotator, "source": self.source,
-                "created_at": iso(self.created_at), "model_version": self.model_version}
+                "created_at": iso(self.created_at), "model_version": self.model_version, "comment": self.comment}
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -181,7 +182,8 @@ class Store:
         return label
 
     def add_label(self, item: str, label: str, *, annotator: str = "default", source: str = "person",
-                  replace: bool = False, model_version: int | None = None, role: str | None = None) -> LabelRecord:
+                  replace: bool = False, model_version: int | None = None, role: str | None = None,
+                  comment: str = "") -> LabelRecord:
         """Store one label in its own transaction; when this returns, the label is committed.
 
         On an item that takes one label, a second label is a :class:`LabelConflictError` unless
@@ -193,10 +195,13 @@ class Store:
         ``role``: the signed-in role of ``annotator`` (the web page). An annotator may replace only
         their own label; replacing another person's is a :class:`NotAllowedError` unless the role is
         reviewer or admin. None (the CLI, scripts with the database in hand) may replace any label.
+
+        ``comment``: free text kept with the label (why, or what was unclear); the same label again
+        with another comment updates the comment.
         """
         try:
             with self.writing() as session:
-                return self._add(session, item, label, annotator, source, replace, model_version, role)
+                return self._add(session, item, label, annotator, source, replace, model_version, role, comment)
         except IntegrityError as error:  # another process wrote the same slot between our read and write
             raise LabelConflictError(f"item '{item}' was labeled by someone else at the same time; "
                                      f"'{label}' was not stored", where=self.where,
@@ -216,7 +221,7 @@ class Store:
                                      where=self.where, fix="run the import again") from error
 
     def _add(self, session: Session, item: str, label: str, annotator: str, source: str, replace: bool,
-             model_version: int | None, role: str | None) -> LabelRecord:
+             model_version: int | None, role: str | None, comment: str = "") -> LabelRecord:
         if source not in SOURCES:
             raise LabelingError(f"unknown label source '{source}'", where="source", fix=f"use one of {SOURCES}")
         annotator = str(annotator).strip() or "default"
@@ -227,6 +232,8 @@ class Store:
             Label.item_id == row.id, Label.slot == slot, Label.superseded_at.is_(None))).first()
         if existing is not None:
             if existing.label == label and existing.annotator == annotator:
+                if comment.strip() and comment.strip() != (existing.comment or ""):
+                    existing.comment = comment.strip()
                 return _record(existing, row.external_id)
             if not (replace or (existing.source == "model" and source != "model")):
                 raise LabelConflictError(
@@ -239,7 +246,7 @@ class Store:
                     f"replace only their own labels, so '{label}' was not stored", where=f"item '{item}'",
                     fix="ask a reviewer to correct it (the review page), or label another item")
         new = Label(item_id=row.id, label=label, annotator=annotator, source=source, slot=slot,
-                    created_at=utcnow(), model_version_id=model_version)
+                    created_at=utcnow(), model_version_id=model_version, comment=comment.strip() or None)
         if existing is not None:
             existing.superseded_at = new.created_at
             session.flush()
@@ -255,10 +262,10 @@ class Store:
         with self.reading() as session:
             rows = session.execute(
                 select(Label.id, Item.external_id, Label.label, Label.annotator, Label.source, Label.created_at,
-                       Label.model_version_id).join(Item, Item.id == Label.item_id)
+                       Label.model_version_id, Label.comment).join(Item, Item.id == Label.item_id)
                 .where(Label.superseded_at.is_(None), Label.source.in_(list(sources)))
                 .order_by(Label.item_id, Label.id)).all()
-        return [LabelRecord(*row) for row in rows]
+        return [LabelRecord(*row[:-1], comment=row[-1] or "") for row in rows]
 
     def withdraw_last(self, annotator: str) -> LabelRecord | None:
         """Undo the annotator's newest label from a person that is still current: it stays in the
@@ -373,13 +380,15 @@ class Store:
         with self.reading() as session:
             row = self._item(session, external_id)
             labels = session.execute(
-                select(Label.id, Label.label, Label.annotator, Label.source, Label.created_at, Label.model_version_id)
-                .where(Label.item_id == row.id, Label.superseded_at.is_(None)).order_by(Label.id)).all()
+                select(Label.id, Label.label, Label.annotator, Label.source, Label.created_at, Label.model_version_id,
+                       Label.comment).where(Label.item_id == row.id, Label.superseded_at.is_(None))
+                .order_by(Label.id)).all()
             prediction = session.execute(select(Prediction.label, Prediction.confidence, Prediction.proba,
                                                 Prediction.model_version_id)
                                          .where(Prediction.item_id == row.id)).first()
         return {"id": row.external_id, "content": row.content, "required_labels": row.required_labels,
-                "labels": [LabelRecord(i, row.external_id, *rest).row() for i, *rest in labels],
+                "labels": [LabelRecord(i, row.external_id, *rest[:-1], comment=rest[-1] or "").row()
+                           for i, *rest in labels],
                 "prediction": None if prediction is None else
                 {"label": prediction[0], "confidence": prediction[1], "proba": prediction[2],
                  "model_version": prediction[3]}}
@@ -451,4 +460,5 @@ def _may_replace_others(role: str | None) -> bool:
 
 def _record(label: Label, external_id: str) -> LabelRecord:
     return LabelRecord(id=label.id, item=external_id, label=label.label, annotator=label.annotator,
-                       source=label.source, created_at=label.created_at, model_version=label.model_version_id)
+                       source=label.source, created_at=label.created_at, model_version=label.model_version_id,
+                       comment=label.comment or "")

@@ -228,7 +228,7 @@ def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: lis
     seed_everything(seed)
     splits = Splits(backbone, train_set, val_set, list(classes), seed, engine, cache_dir)
     start = _probe(splits)
-    record = {"mode": mode, **start.record}
+    record = {"mode": mode, "requested_mode": mode, **start.record}  # "mode" becomes the one kept
     chosen = start
     if mode != "probe":
         resolved = (config or FinetuneConfig()).resolved(backbone, len(train_set), len(classes))

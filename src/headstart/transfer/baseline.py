@@ -219,7 +219,7 @@ def shipping(mode: str, validation: dict | None, comparison: dict) -> tuple[str,
         return "transfer", ("Shipped: the transfer model (there are no validation items to compare the two "
                             "on).")
     side = (f"validation accuracy {validation['scratch']:.1%} from scratch against {validation['transfer']:.1%} "
-            f"with transfer, a difference of {100 * validation['difference']:+.1f} points "
+            f"with transfer, scratch {100 * validation['difference']:+.1f} points "
             f"({_points(validation)} validation items)")
     if mode == "auto" and validation["ci_low"] > 0:
         return "scratch", (f"Shipped: the model trained from scratch, which beat transfer on the validation split "

@@ -9,9 +9,10 @@ vocabularies), ``scratch.safetensors`` (its weights), ``labels.json``, ``metrics
 
 An image model (a :class:`~headstart.transfer.scratch_models.ImagePredictor` network) exports to one
 ONNX graph taking uint8 pixels (n, H, W, 3) as other image exports do, every image stretched whole
-(``labels.json``: ``"frame": "whole"``). A text model cannot be exported yet: ONNX's tokenizer
-operators do not reproduce scikit-learn's character n-grams (skl2onnx's converter refuses
-``analyzer="char_wb"`` and warns that its word tokens differ from scikit-learn's).
+(``labels.json``: ``"frame": "whole"``). A text model (TF-IDF + logistic regression) exports to one
+graph over raw texts (:mod:`headstart.exported.text_tfidf_graph`; ``labels.json``: ``"text_input":
+"raw"``, no tokenizer.json), checked against the Python model; a text model saved before its
+analyzers became exportable (scikit-learn's ``char_wb``) is refused: fit it again.
 """
 
 from __future__ import annotations
@@ -158,19 +159,18 @@ class ScratchModel:
         """Write the model as an exported folder (``model.onnx``, ``labels.json``, a model card).
 
         Raises:
-            ModelError: a text model (not exportable yet), a quantization asked for (these models are
-                small already), or ``out`` is something else than an export.
+            ModelError: a text model saved with scikit-learn's own analyzers, a quantization asked for
+                (these models are small already), or ``out`` is something else than an export.
         """
         from headstart.exported.card import model_card
         from headstart.exported.folder import check_quantization, check_target
         from headstart.exported.runtime import FORMAT, GRAPH, LABELS
 
         check_quantization(quantize)
-        if self.modality == "text":
-            raise ModelError("a text model trained from scratch (TF-IDF + logistic regression) cannot be exported "
-                             "to ONNX yet: ONNX's tokenizer operators do not reproduce scikit-learn's character "
-                             "n-grams", where="headstart export",
-                             fix="predict through headstart (headstart predict, headstart serve, headstart.load)")
+        if self.modality == "text" and self.predictor.graph_blocks() is None:
+            raise ModelError("this text model trained from scratch uses scikit-learn's character n-grams, which "
+                             "ONNX cannot reproduce", where="headstart export",
+                             fix="fit it again with this version of headstart, then export")
         if quantize:
             raise ModelError("int8 is for backbone models; a model trained from scratch is small already",
                              where="--quantize", fix="export without --quantize")
@@ -179,12 +179,14 @@ class ScratchModel:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         try:
-            size = self.predictor.net.settings["size"]
-            labels = {"format": FORMAT, "name": out.name, "classes": self.classes, "input": "image", "quantized": None,
-                      "backbone": None, "scratch": self.name, "output": "probabilities", "image_size": size,
-                      "frame": "whole", "resize": "every image stretched whole to size x size",
-                      "layout": "NHWC uint8 RGB"}
-            _write_graph(self.predictor.net, size, staging / GRAPH)
+            if self.modality == "text":  # no tokenizer.json: the graph reads raw texts
+                labels = {"format": FORMAT, "name": out.name, "classes": self.classes, "input": "text",
+                          "text_input": "raw", "quantized": None, "backbone": None, "scratch": self.name,
+                          "output": "probabilities", "inputs": "text: a string tensor (n,) of raw texts"}
+                _write_text_graph(self.predictor, staging / GRAPH)
+            else:
+                labels = _write_image_export(self.predictor.net, staging / GRAPH)
+                labels = {"format": FORMAT, "name": out.name, "classes": self.classes, "scratch": self.name, **labels}
             write_json(staging / LABELS, labels)
             (staging / "README.md").write_text(model_card(self, labels), encoding="utf-8")
             staging.chmod(0o755)
@@ -195,6 +197,36 @@ class ScratchModel:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return out
+
+
+PARITY_TEXTS = ["", "   ", "a", "Hello, World!", "tabs\tand\nnew\r\nlines  and   runs", "café naïve ÉCOLE Straße",
+                "emoji 😀👍🏽 and 中文字符", "_under_score 123 4.5e6", "x" * 3000 + " end"]
+
+
+def _write_text_graph(predictor: TextPredictor, path: Path) -> None:
+    """The TF-IDF model as one ONNX graph over raw texts, checked against the Python model on awkward texts."""
+    import onnxruntime as ort
+
+    from headstart.exported.text_tfidf_graph import build_graph
+
+    model = build_graph(predictor.graph_blocks(), predictor.weight, predictor.bias)
+    path.write_bytes(model.SerializeToString())
+    vocabulary = [key for block in predictor.vocabularies() for key in block[:200]]
+    texts = PARITY_TEXTS + [" ".join(vocabulary[i::7][:60]) for i in range(7)]
+    expected = predictor.predict_proba(texts)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"text": np.array(texts, dtype=object)})[0]
+    if np.abs(got - expected).max() > PARITY_TOLERANCE:
+        raise ModelError(f"its ONNX graph differs from the Python model by {np.abs(got - expected).max():.2g}",
+                         where="headstart export", fix="use the model folder through headstart")
+
+
+def _write_image_export(net, path: Path) -> dict:
+    """Write the image network's graph; return what labels.json says of its input."""
+    size = net.settings["size"]
+    _write_graph(net, size, path)
+    return {"input": "image", "quantized": None, "backbone": None, "output": "probabilities", "image_size": size,
+            "frame": "whole", "resize": "every image stretched whole to size x size", "layout": "NHWC uint8 RGB"}
 
 
 def _write_graph(net, size: int, path: Path) -> None:

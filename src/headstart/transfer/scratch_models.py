@@ -383,18 +383,39 @@ def cnn(task: Task, *, size: int | None = None, min_steps: int = 300) -> Fitted:
 
 # -- text -------------------------------------------------------------------------------------------
 
-WORDS = {"analyzer": "word", "ngram_range": (1, 2), "sublinear_tf": True, "min_df": 1}
-CHARS = {"analyzer": "char_wb", "ngram_range": (2, 5), "lowercase": False, "sublinear_tf": True, "min_df": 2,
-         "max_features": 200_000}
+# Analyzers whose tokens the exported graph reproduces exactly (headstart.exported.text_tfidf_graph):
+# word 1-2 grams with case kept, and character 2-5 grams over the text between start/end marks.
+WORDS = {"analyzer": "words", "ngram_range": (1, 2), "sublinear_tf": True, "min_df": 1}
+CHARS = {"analyzer": "chars", "ngram_range": (2, 5), "sublinear_tf": True, "min_df": 2, "max_features": 200_000}
+SAVED = ("analyzer", "ngram_range", "sublinear_tf", "lowercase")
+
+
+def tfidf_vectorizer(params: dict, vocabulary=None):
+    """A scikit-learn TfidfVectorizer for ``params``; ``words`` and ``chars`` name headstart's analyzers."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from headstart.exported.text_tfidf_graph import ANALYZERS
+
+    params = dict(params)
+    if params["analyzer"] in ANALYZERS:  # older models saved scikit-learn's own analyzers, which still load
+        params["analyzer"] = ANALYZERS[params["analyzer"]][0](*params.pop("ngram_range"))
+    return TfidfVectorizer(**params, vocabulary=vocabulary)
 
 
 class TextPredictor:
-    """TF-IDF vectorizers and a linear layer over their stacked features; saved as vocabularies and arrays."""
+    """TF-IDF vectorizers and a linear layer over their stacked features; saved as vocabularies and arrays.
+
+    Args:
+        vectorizers: fitted TfidfVectorizers, in feature order.
+        weight: the linear layer (k, d).
+        bias: its bias (k,).
+        params: each vectorizer's settings as saved (``analyzer`` by name, ``ngram_range``...).
+    """
 
     modality = "text"
 
-    def __init__(self, vectorizers: list, weight: np.ndarray, bias: np.ndarray):
-        self.vectorizers, self.weight, self.bias = vectorizers, weight, bias
+    def __init__(self, vectorizers: list, weight: np.ndarray, bias: np.ndarray, params: list[dict]):
+        self.vectorizers, self.weight, self.bias, self.params = vectorizers, weight, bias, params
 
     def features(self, texts):
         """Sparse TF-IDF features (n, d) of ``texts``."""
@@ -407,40 +428,44 @@ class TextPredictor:
         """Class probabilities (n, k) of texts."""
         return _softmax(np.asarray(self.features(texts) @ self.weight.T) + self.bias)
 
+    def vocabularies(self) -> list[list[str]]:
+        """Each vectorizer's n-grams in column order."""
+        return [sorted(v.vocabulary_, key=v.vocabulary_.get) for v in self.vectorizers]
+
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         """(settings with the vocabularies, tensors: the idf weights and the linear layer) to save."""
         settings = {"vectorizers": [
-            {"params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
-             "vocabulary": sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)}
-            for params, vectorizer in zip(self._params(), self.vectorizers)]}
+            {"params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}, "vocabulary": vocabulary}
+            for params, vocabulary in zip(self.params, self.vocabularies())]}
         tensors = {f"idf_{i}": np.asarray(v.idf_, dtype=np.float64) for i, v in enumerate(self.vectorizers)}
         return settings, {**tensors, "weight": self.weight, "bias": self.bias}
 
-    def _params(self) -> list[dict]:
-        keys = {*WORDS, *CHARS} - {"min_df", "max_features"}
-        return [{k: v for k, v in vectorizer.get_params().items() if k in keys} for vectorizer in self.vectorizers]
+    def graph_blocks(self) -> list[dict] | None:
+        """What :func:`headstart.exported.text_tfidf_graph.build_graph` needs; None for analyzers it lacks."""
+        if any(p["analyzer"] not in ("words", "chars") for p in self.params):
+            return None
+        return [{"kind": p["analyzer"], "ngram_range": tuple(p["ngram_range"]), "vocabulary": vocabulary,
+                 "idf": v.idf_, "sublinear_tf": p.get("sublinear_tf", False)}
+                for p, v, vocabulary in zip(self.params, self.vectorizers, self.vocabularies())]
 
     @classmethod
     def from_state(cls, settings: dict, tensors: dict[str, np.ndarray]) -> "TextPredictor":
         """The predictor :meth:`state` described (no pickle: vocabularies and arrays only)."""
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        vectorizers = []
+        vectorizers, params = [], []
         for i, saved in enumerate(settings["vectorizers"]):
-            params = {k: tuple(v) if isinstance(v, list) else v for k, v in saved["params"].items()}
-            vectorizer = TfidfVectorizer(**params, vocabulary=saved["vocabulary"])
+            params.append({k: tuple(v) if isinstance(v, list) else v for k, v in saved["params"].items()})
+            vectorizer = tfidf_vectorizer(params[-1], saved["vocabulary"])
             vectorizer.idf_ = np.asarray(tensors[f"idf_{i}"], dtype=np.float64)
             vectorizers.append(vectorizer)
         return cls(vectorizers, np.asarray(tensors["weight"], dtype=np.float32),
-                   np.asarray(tensors["bias"], dtype=np.float32))
+                   np.asarray(tensors["bias"], dtype=np.float32), params)
 
 
 def _tfidf(task: Task, parts: list[dict], name: str, method: str) -> Fitted:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
     def featurize(texts):  # the features of a TextPredictor whose vocabularies are fitted on ``texts``
-        vectorizers = [TfidfVectorizer(**part).fit(list(texts)) for part in parts]
-        return TextPredictor(vectorizers, np.zeros((0, 0), np.float32), np.zeros(0, np.float32)).features
+        vectorizers = [tfidf_vectorizer(part).fit(list(texts)) for part in parts]
+        saved = [{k: v for k, v in part.items() if k in SAVED} for part in parts]
+        return TextPredictor(vectorizers, np.zeros((0, 0), np.float32), np.zeros(0, np.float32), saved).features
 
     train, val = np.array(task.train_items, dtype=object), np.array(task.val_items, dtype=object)
     (transform, model), val_proba, c = _choose_and_fit(featurize, train, task.train_y, val, task.val_y,

@@ -32,8 +32,8 @@ class Web:
 
 @pytest.fixture
 def make_web(blob_project):
-    """``make_web(db=None, n_per_class=10, seeded=6, multi_share=0.0, **app_options)``: a 3-class project of blob features
-    whose first ``seeded`` items are imported labels with a probe trained on them (so every item has a
+    """``make_web(db=None, n_per_class=10, seeded=6, multi_share=0.0, n_classes=3, **app_options)``: a
+    project of blob features (3 classes unless told) whose first ``seeded`` items are imported labels with a probe trained on them (so every item has a
     stored prediction), users annotator/reviewer/admin, and a TestClient over ``create_app``."""
     from fastapi.testclient import TestClient
 
@@ -44,8 +44,8 @@ def make_web(blob_project):
     clients = []
 
     def make(db: str | None = None, n_per_class: int = 10, seeded: int = 6, multi_share: float = 0.0,
-             **app_options) -> Web:
-        project, truth = blob_project(db=db, n_per_class=n_per_class, multi_share=multi_share)
+             n_classes: int = 3, **app_options) -> Web:
+        project, truth = blob_project(db=db, n_per_class=n_per_class, multi_share=multi_share, n_classes=n_classes)
         if seeded:
             project.store.add_labels([(project.ids[i], project.classes[truth[i]], "seed") for i in range(seeded)])
             retrain_probe(project)

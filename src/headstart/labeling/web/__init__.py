@@ -6,7 +6,9 @@
 
 Modules: ``app`` (the factory and error handling), ``limits`` (body size, server timing),
 ``auth`` (tokens, roles, CSRF), ``assign`` (which items go to whom), ``api`` (the JSON API),
-``pages`` (the HTML pages), ``review`` (the review queue), ``overview`` (the admin figures and plot).
+``pages`` (the HTML pages), ``admin`` (the admin page: figures, people, guidelines), ``review`` (the
+review queue), ``overview`` (the admin figures and plot), ``guidelines`` (markdown, rendered safely),
+``docs`` (``/docs`` with Swagger UI served by the app), ``csp`` (the Content-Security-Policy).
 Templates and the page's script and style sheet are package data (no build step).
 """
 

@@ -58,6 +58,8 @@ class LabelIn(BaseModel):
     id: str = Field(min_length=1, max_length=500, description="item id")
     label: str = Field(min_length=1, max_length=500, description="one of the project's classes")
     replace: bool = Field(False, description="correct an existing label instead of getting 409")
+    comment: str = Field("", max_length=2000, description=(
+        "free text kept with the label (why, or what was unclear); the same label again with a comment updates it"))
 
 
 class ItemRef(BaseModel):
@@ -79,6 +81,7 @@ class Undone(BaseModel):
 class ReviewAction(BaseModel):
     action: Literal["keep", "relabel"]
     label: str | None = Field(None, max_length=500, description="the new label (relabel)")
+    comment: str = Field("", max_length=2000, description="kept with the new label (relabel)")
 
 
 def item_views(project: LabelingProject, entries: list[dict]) -> list[ItemOut]:
@@ -116,7 +119,8 @@ def next_items(request: Request, n: int = Query(5, ge=1, le=100), restart: bool 
 @router.post("/labels", response_model=Stored, summary="Store one label (committed before the answer)")
 def post_label(body: LabelIn, request: Request, person: Person = Depends(current_user),
                project: LabelingProject = Depends(get_project)) -> Stored:
-    record = project.add(body.id, body.label, annotator=person.name, replace=body.replace, role=person.role)
+    record = project.add(body.id, body.label, annotator=person.name, replace=body.replace, role=person.role,
+                         comment=body.comment)
     request.app.state.assignments.done(person.name, body.id)
     if request.app.state.retrainer is not None:
         request.app.state.retrainer.notify()
@@ -165,7 +169,7 @@ def review_scan(request: Request, person: Person = Depends(require("reviewer")),
 @router.post("/review/{review_id}", summary="Resolve a review entry: keep the labels, or relabel")
 def review_resolve(review_id: int, body: ReviewAction, person: Person = Depends(require("reviewer")),
                    project: LabelingProject = Depends(get_project)) -> dict:
-    return review.resolve(project, review_id, body.action, body.label, person.name)
+    return review.resolve(project, review_id, body.action, body.label, person.name, comment=body.comment)
 
 
 @router.get("/admin/overview", summary="Counts per class and annotator, agreement, model versions")

@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException
 from headstart.errors import HeadstartError, LabelConflictError, LabelingError, NotAllowedError
 from headstart.labeling.project import LabelingProject
 from headstart.labeling.strategies import STRATEGIES
-from headstart.labeling.web import api, pages
+from headstart.labeling.web import admin, api, docs, pages
 from headstart.labeling.web.assign import Assignments
 from headstart.labeling.web.csp import ContentSecurityPolicy
 from headstart.labeling.web.jobs import DEFAULT_TIME_LIMIT, LongJobs
@@ -63,7 +63,7 @@ def create_app(project: LabelingProject, *, strategy: str = "default", lease_sec
         if app.state.retrainer is not None:
             app.state.retrainer.stop(timeout=3)  # a retrain in progress must not hold up a stopping server
 
-    app = FastAPI(title=f"headstart labeling: {project.name}", lifespan=lifespan,
+    app = FastAPI(title=f"headstart labeling: {project.name}", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Label items with a model's help. Send `Authorization: Bearer TOKEN` "
                               "(a token from `headstart label user add NAME --role ROLE`).")
     app.state.project = project
@@ -76,6 +76,8 @@ def create_app(project: LabelingProject, *, strategy: str = "default", lease_sec
     app.include_router(api.router)
     app.include_router(api.media)
     app.include_router(pages.router)
+    app.include_router(admin.router)
+    docs.serve_docs(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _handle_errors(app)
     return app

@@ -1,5 +1,5 @@
-"""The HTML pages: sign-in, labeling (the page's script talks to the JSON API), review and admin.
-Forms post with the session's CSRF token (see ``auth``) and redirect back (post/redirect/get) with a
+"""The HTML pages: sign-in, labeling and review (their scripts talk to the JSON API), shift; the
+admin page is in ``admin``. Forms post with the session's CSRF token (see ``auth``) and redirect back (post/redirect/get) with a
 ``?message=`` that the server signs: a message in a link from elsewhere is not shown."""
 
 from __future__ import annotations
@@ -10,18 +10,16 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from headstart.errors import HeadstartError
 from headstart.labeling import sessions
 from headstart.labeling.project import LabelingProject
 from headstart.labeling.users import Person
-from headstart.labeling.web import api, review
+from headstart.labeling.web import review
 from headstart.labeling.web.auth import SESSION_COOKIE, current_user, get_project, page_csrf, require
-from headstart.labeling.web.overview import overview
-from headstart.labeling.web.redact import public_message
+from headstart.labeling.web.guidelines import guidelines_of, to_html
 from headstart.labeling.web.shift_view import shift_view
 
 LOGIN_COOKIE = "headstart_login"
@@ -33,9 +31,11 @@ router = APIRouter(include_in_schema=False)
 
 def render(request: Request, name: str, person: Person | None, status_code: int = 200, **context) -> HTMLResponse:
     project: LabelingProject = request.app.state.project
+    guidelines = guidelines_of(project) if person else ""
     return templates.TemplateResponse(request, name, {
         "user": person, "csrf": page_csrf(request) if person else "", "project": project,
-        "classes": project.classes, **context}, status_code=status_code)
+        "classes": project.classes, "guidelines": to_html(guidelines) if guidelines else "", **context},
+        status_code=status_code)
 
 
 def login_form(request: Request, status_code: int = 200, error: str = "") -> HTMLResponse:
@@ -93,7 +93,7 @@ def label_page(request: Request, person: Person = Depends(current_user)) -> HTML
 @router.get("/review", response_class=HTMLResponse)
 def review_page(request: Request, person: Person = Depends(require("reviewer")),
                 project: LabelingProject = Depends(get_project)) -> HTMLResponse:
-    return render(request, "review.html", person, entries=review.open_entries(project), message=_message(request))
+    return render(request, "review.html", person, entries=review.open_entries(project), message=message_of(request))
 
 
 @router.post("/review/scan")
@@ -101,23 +101,23 @@ def review_scan(request: Request, person: Person = Depends(require("reviewer")),
                 project: LabelingProject = Depends(get_project)):
     result = request.app.state.jobs.run("the review scan", review.scan, project)
     found = ", ".join(f"{name} {count}" for name, count in result["found"].items())
-    return _back("/review", "; ".join(filter(None, [f"found: {found}" if found else "", *result["notes"]])))
+    return back("/review", "; ".join(filter(None, [f"found: {found}" if found else "", *result["notes"]])))
 
 
 @router.post("/review/{review_id}")
-def review_resolve(review_id: int, action: str = Form(...), label: str = Form(""),
+def review_resolve(review_id: int, action: str = Form(...), label: str = Form(""), comment: str = Form("", max_length=2000),
                    person: Person = Depends(require("reviewer")), project: LabelingProject = Depends(get_project)):
     if action not in ("keep", "relabel"):
         raise HTTPException(422, f"action '{action}' is unknown; use keep or relabel")
-    done = review.resolve(project, review_id, action, label or None, person.name)
+    done = review.resolve(project, review_id, action, label or None, person.name, comment=comment)
     what = f"relabeled '{done['id']}' as {label}" if action == "relabel" else f"kept the labels of '{done['id']}'"
-    return _back("/review", what)
+    return back("/review", what)
 
 
 @router.get("/shift", response_class=HTMLResponse)
 def shift_page(request: Request, person: Person = Depends(require("reviewer")),
                project: LabelingProject = Depends(get_project)) -> HTMLResponse:
-    return render(request, "shift.html", person, message=_message(request), **shift_view(project))
+    return render(request, "shift.html", person, message=message_of(request), **shift_view(project))
 
 
 @router.post("/shift/check")
@@ -126,27 +126,10 @@ def shift_check(request: Request, person: Person = Depends(require("reviewer")),
     from headstart.labeling.shift_check import check_pool_shift, shift_message
 
     summary = request.app.state.jobs.run("the shift check", check_pool_shift, project)
-    return _back("/shift", shift_message(summary))
+    return back("/shift", shift_message(summary))
 
 
-@router.get("/admin", response_class=HTMLResponse)
-def admin_page(request: Request, person: Person = Depends(require("admin")),
-               project: LabelingProject = Depends(get_project)) -> HTMLResponse:
-    return render(request, "admin.html", person, data=overview(project), message=_message(request))
-
-
-@router.post("/admin/import")
-def admin_import(request: Request, file: UploadFile = File(...), person: Person = Depends(require("admin")),
-                 project: LabelingProject = Depends(get_project)):
-    try:
-        result = api.import_file(file, False, person, project)
-    except HeadstartError as error:  # the admin page again, with the problem: a 400 as from the API
-        return render(request, "admin.html", person, status_code=400, data=overview(project),
-                      message=f"nothing imported: {public_message(str(error))}")
-    return _back("/admin", f"{result['imported']} label(s) imported from {result['file']}")
-
-
-def _back(path: str, message: str) -> RedirectResponse:
+def back(path: str, message: str) -> RedirectResponse:
     query = urlencode({"message": message, "signature": _signature(message)})
     return RedirectResponse(f"{path}?{query}" if message else path, status_code=303)
 
@@ -155,7 +138,7 @@ def _signature(message: str) -> str:
     return hmac.new(MESSAGE_KEY, message.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def _message(request: Request) -> str:
+def message_of(request: Request) -> str:
     """The ``?message=`` of a redirect from this server; "" for one it did not sign (a link from
     elsewhere cannot put words such as "paste your token at ..." on the page)."""
     message, signature = request.query_params.get("message", ""), request.query_params.get("signature", "")

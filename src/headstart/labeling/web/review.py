@@ -48,9 +48,10 @@ def open_entries(project: LabelingProject, limit: int = 50) -> list[dict]:
     return entries
 
 
-def resolve(project: LabelingProject, review_id: int, action: str, label: str | None, reviewer: str) -> dict:
+def resolve(project: LabelingProject, review_id: int, action: str, label: str | None, reviewer: str,
+            comment: str = "") -> dict:
     """``keep`` the item's labels, or ``relabel`` it with ``label`` (the reviewer's label replaces the
-    current one); the entry is resolved either way."""
+    current one, with ``comment``); the entry is resolved either way."""
     entry = next((e for e in project.review_queue() if e["review_id"] == review_id), None)
     if entry is None:
         raise LabelingError(f"no open review entry {review_id}", where="review_id",
@@ -60,7 +61,7 @@ def resolve(project: LabelingProject, review_id: int, action: str, label: str | 
         if not label:
             raise LabelingError("relabel needs a label", where="label",
                                 fix=f"send one of: {', '.join(project.classes)}")
-        record = project.add(entry["id"], label, annotator=reviewer, replace=True)
+        record = project.add(entry["id"], label, annotator=reviewer, replace=True, comment=comment)
     project.resolve_review(review_id)
     return {"review_id": review_id, "id": entry["id"], "action": action,
             "label": None if record is None else record.row()}

@@ -8,7 +8,7 @@
   const csrf = document.querySelector('meta[name="csrf"]').content;
   const $ = (id) => document.getElementById(id);
   const state = { buffer: [], current: null, session: 0, target: 50, chain: Promise.resolve(), fetching: null, done: false };
-  // keydown -> next item painted, in ms; read by the end-to-end tests and shown in the footer
+  // keydown -> next item painted, in ms; read by the end-to-end tests (never shown: annotators need not see it)
   window.headstartTimings = [];
 
   let sent = 0, shown = 0;  // request numbers: progress from an older request never overwrites a newer one
@@ -73,14 +73,14 @@
       button.classList.toggle("suggested", !!item && button.dataset.label === item.suggestion);
       button.disabled = !item;
     }
+    // "Enter accepts" only when there is something to accept
+    for (const hint of document.querySelectorAll(".enter-hint")) hint.hidden = !(item && item.suggestion);
   }
 
   function timed(began) {
     // two animation frames: the new item has been laid out and painted
     requestAnimationFrame(() => requestAnimationFrame(() => {
-      const ms = performance.now() - began;
-      window.headstartTimings.push(ms);
-      $("timing").textContent = `next item shown ${ms.toFixed(0)} ms after the key`;
+      window.headstartTimings.push(performance.now() - began);
     }));
   }
 
@@ -95,9 +95,12 @@
   function label(name, began) {
     const item = state.current;
     if (!item || !name) return;
-    state.chain = state.chain.then(() => call("/api/labels", { id: item.id, label: name })).then(({ data, serverMs }) => {
+    const comment = $("comment").value.trim();
+    $("comment").value = "";
+    const body = comment ? { id: item.id, label: name, comment } : { id: item.id, label: name };
+    state.chain = state.chain.then(() => call("/api/labels", body)).then(() => {
       state.session += 1; setSession();
-      say(`Saved ${item.id} as ${name}` + (serverMs !== null ? ` (server ${serverMs.toFixed(0)} ms)` : ""));
+      say(`Saved ${item.id} as ${name}` + (comment ? " with your comment" : ""));
     }).catch((error) => {
       say(`Not saved: ${item.id} as ${name}: ${error.message}`, true);
       if (error.status !== 409 && error.status !== 400) state.buffer.unshift(item);  // try it again later
@@ -123,6 +126,11 @@
     advance(began);
   }
 
+  // in the comment field, Enter or Escape hands the keys back to labeling (the comment goes with the next label)
+  $("comment").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === "Escape") { event.preventDefault(); $("comment").blur(); }
+  });
+
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey || event.target.closest("input, select, textarea")) return;
     const began = performance.now();
@@ -135,6 +143,10 @@
       event.preventDefault(); undo(began);
     } else if (event.key === "s" || event.key === "S") {
       event.preventDefault(); skip(began);
+    } else if (event.key === "c" || event.key === "C") {
+      event.preventDefault(); $("comment").focus();
+    } else if ((event.key === "g" || event.key === "G") && $("guidelines")) {
+      event.preventDefault(); $("guidelines").open = !$("guidelines").open;
     }
   });
   for (const button of document.querySelectorAll(".label")) {
