@@ -113,3 +113,19 @@ def test_the_example_predicts_images_as_headstart_does(onnx_only_python, image_f
     _compare(ours, headstart.predict_table(exported, image_folder), model.classes, 2e-4)
     # pillow's resize against torchvision's differs by a level or two in a pixel: the same labels
     _compare(ours, headstart.predict_table(model, image_folder), model.classes, 2e-2)
+
+
+def test_the_example_predicts_with_a_tfidf_model_from_scratch_as_headstart_does(onnx_only_python, learnable_csv,
+                                                                              tmp_path):
+    from headstart.transfer.scratch_model import ScratchModel
+    from headstart.transfer.scratch_models import Task, tfidf_words_chars
+
+    data = headstart.prepare(learnable_csv, ratios=(0.5, 0.2, 0.3))
+    train, val = data.split("train"), data.split("val")
+    fitted = tfidf_words_chars(Task(train.items, train.label_ids(train.classes), val.items,
+                                    val.label_ids(train.classes), len(train.classes)))
+    model = ScratchModel(fitted.predictor, train.classes, name=fitted.name, method=fitted.method)
+    folder = model.save(tmp_path / "model")
+    exported = headstart.export(folder, tmp_path / "exported")  # raw texts in: no tokenizer.json
+    ours = _run_example(onnx_only_python, exported, learnable_csv, tmp_path / "out.csv")
+    _compare(ours, headstart.predict_table(folder, learnable_csv), model.classes, 2e-4)  # headstart prints 4 decimals

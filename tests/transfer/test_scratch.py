@@ -242,8 +242,10 @@ def test_auto_ships_scratch_when_the_backbone_cannot_see_the_label(learnable_csv
     assert lines[0].startswith("text,label,prediction") and len(lines) == 91
     exported = runner.invoke(app, ["export", str(out), "--out", str(tmp_path / "onnx")])
     assert exported.exit_code == 0, exported.output
-    expected = model.predict_proba(data)
-    assert np.allclose(headstart.load(tmp_path / "onnx").predict_proba(data), expected, atol=1e-4)
+    with open(data, newline="", encoding="utf-8") as handle:
+        texts = [row["text"] for row in csv.DictReader(handle)]
+    expected = model.predict_proba(texts)
+    assert np.allclose(headstart.load(tmp_path / "onnx").predict_proba(texts), expected, atol=1e-4)
     got = _example_probabilities(tmp_path / "onnx", data, tmp_path / "example.csv", model.classes)
     assert np.allclose(got, expected, atol=1e-4)
 
