@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import sklearn.linear_model
 from sklearn.linear_model import LogisticRegression
 
-from headstart.learn import head as head_module
 from headstart.learn.head import LinearHead
 from headstart.learn.probe import C_GRID, SMALL_DATA, fit_probe, refit_on_all
 
@@ -53,7 +53,7 @@ def test_binary_head_has_two_rows_whose_softmax_is_the_logistic_regression(monke
             fitted.append(self)
             return super().fit(X, y, sample_weight)
 
-    monkeypatch.setattr(head_module, "LogisticRegression", Recording)
+    monkeypatch.setattr(sklearn.linear_model, "LogisticRegression", Recording)  # head.py imports it when fitting
     train_x, train_y = blobs(25, n_classes=2, dim=5, seed=3, spread=3.0)  # overlapping: C matters
     val_x, val_y = blobs(8, n_classes=2, dim=5, seed=4, spread=3.0)
     _, info = fit_probe(train_x, train_y, val_x, val_y, 2, seed=0)
