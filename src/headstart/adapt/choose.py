@@ -33,7 +33,7 @@ from sklearn.metrics import roc_auc_score
 from headstart.adapt.methods import FEATURE_METHODS, OWN_STATISTICS
 from headstart.adapt.neighbourhood import kappa_difference, neighbour_graph
 from headstart.adapt.self_training import FitHead
-from headstart.adapt.shared import domain_probabilities
+from headstart.evaluate.shift import domain_probabilities
 
 MIN_AUC = 0.6  # domain AUC below this: source and target are not told apart
 MARGIN = 2.0  # standard errors by which a method's neighbourhood agreement must beat no adaptation's

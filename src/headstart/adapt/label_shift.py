@@ -26,7 +26,7 @@ def balanced_priors(n_classes: int) -> np.ndarray:
 
 def target_priors(target_proba: np.ndarray, source_priors: np.ndarray) -> np.ndarray:
     """The target's class priors by EM from the source model's probabilities on target items."""
-    from headstart.adapt.shared import em_priors
+    from headstart.evaluate.priors import em_priors
 
     priors, _ = em_priors(target_proba, source_priors)
     priors = np.maximum(np.asarray(priors, dtype=np.float64), PRIOR_FLOOR)
