@@ -149,6 +149,19 @@ COLUMNS = ["case", "seed", "transfer", "scratch pixel-lr", "scratch mlp", "scrat
 MEANS = ["transfer", "shipped accuracy", "val scratch", "val transfer", "scratch s", "budget s"]
 
 
+def print_rows(rows: list[dict], mode: str = "auto") -> list[dict]:
+    """Print the rows and their means over seeds a case (how often scratch was shipped); return the means."""
+    common.print_table(rows, COLUMNS, title=f"Negative transfer, 10 labels a class, mode {mode}")
+    means = []
+    for case in dict.fromkeys(row["case"] for row in rows):
+        mine = [row for row in rows if row["case"] == case]
+        means.append({"case": case, "shipped scratch": f"{sum(r['shipped'] == 'scratch' for r in mine)}/{len(mine)}",
+                      **{k: float(np.mean([r[k] for r in mine])) for k in MEANS + [c for c in COLUMNS if
+                         c.startswith("scratch ") and all(c in r for r in mine)]}})
+    common.print_table(means, list(dict.fromkeys(k for row in means for k in row)), title="Means over seeds")
+    return means
+
+
 def main(argv=None) -> None:
     """Parse the options, run, print the tables and write the results file."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -163,14 +176,7 @@ def main(argv=None) -> None:
     rows = run(tuple(range(args.seeds)), cases=tuple(args.cases.split(",")), mode=args.mode,
                test_items=args.test_items, finetune_epochs=args.finetune_epochs,
                finetune_strategy=args.finetune_strategy)
-    common.print_table(rows, COLUMNS, title=f"Negative transfer, 10 labels a class, mode {args.mode}")
-    means = []
-    for case in dict.fromkeys(row["case"] for row in rows):
-        mine = [row for row in rows if row["case"] == case]
-        means.append({"case": case, "shipped scratch": f"{sum(r['shipped'] == 'scratch' for r in mine)}/{len(mine)}",
-                      **{k: float(np.mean([r[k] for r in mine])) for k in MEANS + [c for c in COLUMNS if
-                         c.startswith("scratch ") and all(c in r for r in mine)]}})
-    common.print_table(means, list(dict.fromkeys(k for row in means for k in row)), title="Means over seeds")
+    means = print_rows(rows, args.mode)
     path = common.write_results("negative_transfer", {
         "cases": {case: CASES[case][1] for case in dict.fromkeys(row["case"] for row in rows)},
         "args": vars(args), "rows": rows, "means": means})

@@ -66,6 +66,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--image-size", type=int, default=32, help="effnet-lite0's input side (default: %(default)s: "
                         "Fashion-MNIST's images are 28 px; larger sizes cost 4x a doubling on a busy CPU)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: small samples, 1 seed")
+    parser.add_argument("--negative-transfer", action="store_true",
+                        help="also run benchmarks/negative_transfer.py's cases (auto must ship scratch there)")
     parser.add_argument("--name", default="shift", help="results file name (default: %(default)s)")
     parser.add_argument("--combine", nargs="+", type=Path, help="results files of runs made apart (other pairs, "
                         "run in parallel) to print and write as one")
@@ -300,11 +302,12 @@ def main(argv=None) -> None:
         path = common.write_results(args.name, payload)
     common.print_table(summary, COLUMNS, title="Accuracy on the target (mean over seeds)")
     common.print_targets(targets(summary))
-    # -- negative transfer (issue 20, item 4): benchmarks/negative_transfer.py, written by another helper,
-    # -- checks that fit's mode=auto picks the scratch model where it should. LEAD: enable once it is merged:
-    # import negative_transfer
-    # negative = negative_transfer.run(range(args.seeds))
-    # common.write_results(args.name, {**payload, "negative_transfer": negative})
+    if args.negative_transfer:  # issue 20's negative-transfer case: does fit(mode="auto") ship scratch?
+        import negative_transfer
+
+        rows = negative_transfer.run(range(args.seeds), finetune_strategy="staged", finetune_epochs=1)
+        negative_transfer.print_rows(rows)
+        path = common.write_results(args.name, {**payload, "negative_transfer": rows})
     print(f"\nwritten: {path}")
 
 
