@@ -1,5 +1,6 @@
-"""Adaptation to an unlabeled target (``headstart fit --target``): CORAL, AdaBN, label-prior
-correction and self-training, and ``auto``, which chooses among them without target labels.
+"""Adaptation to an unlabeled target (``headstart fit --target``), and ``auto``, which chooses without its labels.
+
+The methods: CORAL, AdaBN, label-prior correction and self-training.
 
 One method a module (:mod:`~headstart.adapt.coral`, :mod:`~headstart.adapt.adabn`,
 :mod:`~headstart.adapt.label_shift`, :mod:`~headstart.adapt.self_training`), the chooser in

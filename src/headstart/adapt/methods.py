@@ -1,5 +1,6 @@
-"""The adaptation methods at the level of features: each turns labeled features of one domain and
-unlabeled features of the other into a head for the other.
+"""The adaptation methods at the level of features, each a head for an unlabeled domain.
+
+Each turns labeled features of one domain and unlabeled features of the other into a head for the other.
 
 Each is a function ``(fit, train_x, train_y, other_x) -> head``: ``fit`` fits a plain head, the
 other domain's features are what the returned head will read. The same functions serve the model's
