@@ -9,6 +9,7 @@ and the head from ``head.safetensors``.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 import json
 import os
 import platform
@@ -157,9 +158,7 @@ class Model:
             ModelError: ``folder`` exists and is not a headstart model folder.
         """
         folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        try:
+        with staged_folder(folder) as staging:
             save_numpy({"weight": self.head.weight, "bias": self.head.bias}, str(staging / "head.safetensors"))
             if self.finetuned or not self.backbone.pretrained:  # weights the registry cannot rebuild
                 name = save_weights(self.backbone, staging)
@@ -174,19 +173,7 @@ class Model:
                       "finetuned": self.finetuned,
                       "backbone": {"name": name, "options": self.backbone_options, **described},
                       **self.info.get("config", {})}
-            write_json(staging / "config.json", config)
-            write_json(staging / "labels.json", self.classes)
-            write_json(staging / "metrics.json", self.metrics)
-            write_json(staging / "history.json", self.info.get("history", []))
-            write_json(staging / "manifest.json", {
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "versions": library_versions(), **self.info.get("manifest", {})})
-            for name, text in (extra_files or {}).items():
-                (staging / name).write_text(text, encoding="utf-8")
-            publish_folder(staging, folder)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+            write_record(staging, config, self.classes, self.info, extra_files)
         return folder
 
     @classmethod
@@ -294,6 +281,39 @@ def _load_head(path: Path, n_classes: int) -> LinearHead:
         raise ModelError(f"the head does not fit the model's {n_classes} classes", where=str(path),
                          fix=_COPY_AGAIN)
     return LinearHead(weight, bias)
+
+
+@contextmanager
+def staged_folder(folder: Path):
+    """A temporary folder beside ``folder`` to write into; published as ``folder`` when the block ends well.
+
+    On any error (or an interrupt) the temporary folder is removed and ``folder`` is left as it was.
+    """
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        yield staging
+        publish_folder(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_record(staging: Path, config: dict, classes: list[str], info: dict,
+                 extra_files: dict[str, str] | None = None) -> None:
+    """Write what every model folder holds besides its weights into ``staging``.
+
+    ``config.json``, ``labels.json``, ``metrics.json``, ``history.json``, ``manifest.json`` (when it
+    was made, with which libraries, from which data) and ``extra_files`` (name -> text).
+    """
+    write_json(staging / "config.json", config)
+    write_json(staging / "labels.json", classes)
+    write_json(staging / "metrics.json", info.get("metrics", {}))
+    write_json(staging / "history.json", info.get("history", []))
+    write_json(staging / "manifest.json", {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                           "versions": library_versions(), **info.get("manifest", {})})
+    for name, text in (extra_files or {}).items():
+        (staging / name).write_text(text, encoding="utf-8")
 
 
 def publish_folder(staging: Path, folder: Path) -> None:

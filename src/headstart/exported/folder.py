@@ -65,16 +65,24 @@ def export_model(model, out: str | Path, *, quantize: str | None = None) -> Path
             graph.unlink()
         if backbone.modality == "text":
             _save_tokenizer(backbone, staging / TOKENIZER)
-        write_json(staging / LABELS, labels)
-        (staging / "README.md").write_text(model_card(model, labels), encoding="utf-8")
-        staging.chmod(0o755)
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
+        publish_export(staging, out, labels, model)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out
+
+
+def publish_export(staging: Path, out: Path, labels: dict, model) -> None:
+    """Write ``labels.json`` and the model card into the finished ``staging`` folder, then move it to ``out``.
+
+    ``out`` is replaced whole; ``model`` (a Model or ScratchModel) is what the card describes.
+    """
+    write_json(staging / LABELS, labels)
+    (staging / "README.md").write_text(model_card(model, labels), encoding="utf-8")
+    staging.chmod(0o755)
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
 
 
 def check_quantization(quantize: str | None) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
@@ -30,7 +29,7 @@ from safetensors.numpy import load_file, save_file
 
 from headstart.data.dataset import Dataset, items_of
 from headstart.errors import ModelError, first_line
-from headstart.model import SCRATCH_FORMAT, library_versions, publish_folder, read_json
+from headstart.model import SCRATCH_FORMAT, read_json, staged_folder, write_record
 from headstart.output import write_json
 from headstart.transfer.scratch_models import ImagePredictor, TextPredictor
 
@@ -97,27 +96,13 @@ class ScratchModel:
     def save(self, folder: str | Path, *, extra_files: dict[str, str] | None = None) -> Path:
         """Write the model folder (through a temporary folder, as :meth:`headstart.model.Model.save`)."""
         folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        try:
+        with staged_folder(folder) as staging:
             settings, tensors = self.predictor.state()
             save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(staging / WEIGHTS))
             write_json(staging / SETTINGS, settings)
-            write_json(staging / "config.json", {
-                **self.info.get("config", {}), "format": SCRATCH_FORMAT, "modality": self.modality,
-                "classes": self.classes, "scratch": {"name": self.name, "method": self.method}})
-            write_json(staging / "labels.json", self.classes)
-            write_json(staging / "metrics.json", self.metrics)
-            write_json(staging / "history.json", self.info.get("history", []))
-            write_json(staging / "manifest.json", {
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "versions": library_versions(), **self.info.get("manifest", {})})
-            for name, text in (extra_files or {}).items():
-                (staging / name).write_text(text, encoding="utf-8")
-            publish_folder(staging, folder)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+            config = {**self.info.get("config", {}), "format": SCRATCH_FORMAT, "modality": self.modality,
+                      "classes": self.classes, "scratch": {"name": self.name, "method": self.method}}
+            write_record(staging, config, self.classes, self.info, extra_files)
         return folder
 
     @classmethod
@@ -162,9 +147,8 @@ class ScratchModel:
             ModelError: a text model saved with scikit-learn's own analyzers, a quantization asked for
                 (these models are small already), or ``out`` is something else than an export.
         """
-        from headstart.exported.card import model_card
-        from headstart.exported.folder import check_quantization, check_target
-        from headstart.exported.runtime import FORMAT, GRAPH, LABELS
+        from headstart.exported.folder import check_quantization, check_target, publish_export
+        from headstart.exported.runtime import FORMAT, GRAPH
 
         check_quantization(quantize)
         if self.modality == "text" and self.predictor.graph_blocks() is None:
@@ -187,12 +171,7 @@ class ScratchModel:
             else:
                 labels = _write_image_export(self.predictor.net, staging / GRAPH)
                 labels = {"format": FORMAT, "name": out.name, "classes": self.classes, "scratch": self.name, **labels}
-            write_json(staging / LABELS, labels)
-            (staging / "README.md").write_text(model_card(self, labels), encoding="utf-8")
-            staging.chmod(0o755)
-            if out.exists():
-                shutil.rmtree(out)
-            staging.rename(out)
+            publish_export(staging, out, labels, self)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
