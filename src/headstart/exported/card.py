@@ -57,7 +57,8 @@ def model_card(model, labels: dict) -> str:
         f"- items: {counts.get('train', '?')} train, {counts.get('val', '?')} validation, {counts.get('test', '?')} test;"
         f" seed {config.get('seed', '?')}", "",
         "## Metrics", "",
-        f"On the test split of {metrics.get('n', counts.get('test', '?'))} items, measured in PyTorch before export:", "",
+        f"On the test split of {metrics.get('n', counts.get('test', '?'))} items, measured by "
+        "headstart on the model before export:", "",
         "| metric | value |", "|---|---|",
         f"| accuracy | {_number(metrics.get('accuracy'))} |",
         f"| macro F1 | {_number(metrics.get('macro_f1'))} |",
