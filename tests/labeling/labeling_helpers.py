@@ -29,3 +29,14 @@ def write_pool(path: Path, n: int, *, ids: bool = True, labels: dict | None = No
             writer.writerow(([f"i{i}"] if ids else []) + [f"item number {i}"]
                             + ([labels.get(i, "")] if labels else []))
     return path
+
+
+def pool_from_labeled(labeled_csv: Path, path: Path) -> dict[str, str]:
+    """Write the texts of a labeled CSV as an unlabeled pool with ids ``t0..``; return {id: true label}."""
+    with open(labeled_csv, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text"])
+        writer.writerows([[f"t{i}", row["text"]] for i, row in enumerate(rows)])
+    return {f"t{i}": row["label"] for i, row in enumerate(rows)}

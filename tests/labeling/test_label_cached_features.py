@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 
 from typer.testing import CliRunner
@@ -10,6 +9,8 @@ from typer.testing import CliRunner
 from headstart.cli import app
 from headstart.labeling import open_project
 from headstart.labeling.item_features import FEATURES_KEY
+
+from labeling_helpers import pool_from_labeled
 
 runner = CliRunner()
 
@@ -19,12 +20,8 @@ def invoke(*args):
 
 
 def test_next_and_add_read_cached_features_without_the_backbone(tmp_path, text_csv, tiny_bert_name, monkeypatch):
-    rows = list(csv.DictReader(open(text_csv("topics.csv", n_per_class=8))))
     pool = tmp_path / "pool.csv"
-    with open(pool, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "text"])
-        writer.writerows([[f"t{i}", r["text"]] for i, r in enumerate(rows)])
+    truth = pool_from_labeled(text_csv("topics.csv", n_per_class=8), pool)
     db = tmp_path / "p.db"
     assert invoke("label", "init", pool, "--labels", "food,sports,tech", "--db", db, "--backbone", tiny_bert_name,
                   "--retrain-every", 0, "--no-shift-check").exit_code == 0
@@ -43,7 +40,7 @@ def test_next_and_add_read_cached_features_without_the_backbone(tmp_path, text_c
     assert again.exit_code == 0, (again.output, again.exception)
     assert [json.loads(line)["id"] for line in again.stdout.splitlines()] == \
         [json.loads(line)["id"] for line in first.stdout.splitlines()]
-    added = invoke("label", "add", "t0", rows[0]["label"], "--annotator", "ana", "--db", db)
+    added = invoke("label", "add", "t0", truth["t0"], "--annotator", "ana", "--db", db)
     assert added.exit_code == 0, (added.output, added.exception)
     reopened = open_project(db)
     assert reopened.settings[FEATURES_KEY] == key

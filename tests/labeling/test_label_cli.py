@@ -17,6 +17,8 @@ from typer.testing import CliRunner
 from headstart.cli import app
 from headstart.labeling import open_project
 
+from labeling_helpers import pool_from_labeled
+
 runner = CliRunner()
 
 
@@ -27,13 +29,8 @@ def invoke(*args):
 @pytest.fixture
 def pool(tmp_path, text_csv):
     """A pool of 60 learnable texts with ids t0.., and their true labels."""
-    rows = list(csv.DictReader(open(text_csv("topics.csv", n_per_class=20))))
     path = tmp_path / "pool.csv"
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "text"])
-        writer.writerows([[f"t{i}", r["text"]] for i, r in enumerate(rows)])
-    return path, {f"t{i}": r["label"] for i, r in enumerate(rows)}
+    return path, pool_from_labeled(text_csv("topics.csv", n_per_class=20), path)
 
 
 def test_the_labeling_loop_from_the_command_line(tmp_path, pool, tiny_bert_name):
