@@ -3,7 +3,7 @@
 Three checks, all on what the user gave (source labels, target items) and never on target labels:
 
 1. Is there a shift at all? A domain classifier's cross-validated AUC
-   (:func:`headstart.transfer.shift.domain_probabilities`). Below :data:`MIN_AUC` the target looks
+   (:func:`headstart.evaluate.shift.domain_probabilities`). Below :data:`MIN_AUC` the target looks
    like the source, and there is nothing to adapt to.
 2. Does the method's labelling of the target follow the target's own neighbourhoods better than no
    adaptation's (:mod:`headstart.adapt.neighbourhood`)? It must, by more than :data:`MARGIN`

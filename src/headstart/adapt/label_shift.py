@@ -2,7 +2,7 @@
 
 Under label shift p(x | y) stays and p(y) changes, so the right posterior on the target is the
 source's multiplied by p_t(y) / p_s(y) and renormalized. The target priors p_t are estimated
-without labels by the EM re-estimation of :func:`headstart.transfer.priors.em_priors`. For a softmax
+without labels by the EM re-estimation of :func:`headstart.evaluate.priors.em_priors`. For a softmax
 head the correction is a shift of its bias by log p_t(y) - log p_s(y): the corrected model is an
 ordinary head, which saves, predicts and exports like any other.
 

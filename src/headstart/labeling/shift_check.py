@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from headstart.errors import HeadstartError
-from headstart.evaluate.priors import UNDER_SHIFT, prior_summary
+from headstart.evaluate.priors import UNDER_SHIFT
 from headstart.evaluate.shift import MAX_ITEMS, MIN_ITEMS, PERMUTATIONS, shift_test
 from headstart.labeling.models import utcnow
 from headstart.labeling.store import iso
-from headstart.learn.probe import fit_probe
+from headstart.learn.target_priors import balanced_probe_priors
 
 SETTING = "shift"
 
@@ -69,16 +69,10 @@ def _measure(project, labeled: np.ndarray, ids: np.ndarray, unlabeled: np.ndarra
     origins = [row.external_id for row in table]
     summary = test.summary([contents[i] for i in source], [origins[i] for i in source],
                            [contents[i] for i in target], [origins[i] for i in target])
-    classes = project.classes
-    counts = np.bincount(source_ids, minlength=len(classes))
-    summary.update(priors=None, prior_shift=None)
-    if np.count_nonzero(counts >= 2) >= 2:
-        empty_x, empty_y = np.zeros((0, source_x.shape[1]), source_x.dtype), np.zeros(0, np.int64)
-        head, _ = fit_probe(source_x, source_ids, empty_x, empty_y, len(classes), seed=seed)
-        # the probe is class-balanced: its probabilities assume uniform priors
-        summary.update(prior_summary(classes, source_ids, head.proba(target_x),
-                                     trained_priors=np.full(len(classes), 1 / len(classes))),
-                       priors_note=UNDER_SHIFT if test.shifted else None)
+    priors = balanced_probe_priors(source_x, source_ids, target_x, project.classes, seed=seed)
+    summary.update(priors)
+    if priors["priors"] is not None:
+        summary["priors_note"] = UNDER_SHIFT if test.shifted else None
     summary.update(source="labeled items", target="unlabeled items", sides=["labeled", "unlabeled"],
                    backbone=project.backbone,
                    n_labeled=int(len(labeled)), n_unlabeled=int(len(unlabeled)), checked_at=iso(utcnow()))

@@ -25,10 +25,10 @@ import numpy as np
 from headstart.backbones import Backbone
 from headstart.data.dataset import Dataset
 from headstart.errors import DataError, HeadstartError
-from headstart.evaluate.priors import UNDER_SHIFT, prior_summary
+from headstart.evaluate.priors import UNDER_SHIFT
 from headstart.evaluate.shift import ALPHA, MAX_ITEMS, MIN_PERMUTATIONS, MIN_ITEMS, PERMUTATIONS, shift_test
 from headstart.features.extract import cached_features
-from headstart.learn.probe import fit_probe
+from headstart.learn.target_priors import balanced_probe_priors
 from headstart.progress import say
 from headstart.transfer import page
 from headstart.transfer.rank import stratified_subset
@@ -124,28 +124,11 @@ def measure_shift(source: Dataset, target: Dataset, backbone: Backbone, *, seed:
     source_x = cached_features(backbone, source.items, source.hashes, engine=engine, cache_dir=cache_dir)
     target_x = cached_features(backbone, target.items, target.hashes, engine=engine, cache_dir=cache_dir)
     test = shift_test(source_x, target_x, seed=seed, max_items=max_items, permutations=permutations)
-    priors = balanced_probe_priors(source_x, source_ids, target_x, classes, target, seed=seed)
+    known = target.labels is not None and set(target.labels) <= set(classes)
+    priors = balanced_probe_priors(source_x, source_ids, target_x, classes, seed=seed,
+                                   target_ids=target.label_ids(classes) if known else None)
     summary = {**test.summary(source.items, source.origins, target.items, target.origins), **priors,
                "priors_note": UNDER_SHIFT if test.shifted and priors["priors"] else None,
                "source": source.source, "target": target.source, "backbone": backbone.name,
                "modality": source.modality, "seconds": time.perf_counter() - started}
     return ShiftReport(summary)
-
-
-def balanced_probe_priors(source_x: np.ndarray, source_ids: np.ndarray, target_x: np.ndarray, classes: list[str],
-                          target: Dataset, *, seed: int = 0) -> dict:
-    """:func:`~headstart.evaluate.priors.prior_summary` from headstart's probe trained on the source.
-
-    The probe is class-balanced, so its probabilities are those of a classifier trained under
-    uniform priors: EM starts from those. ``{"priors": None, "prior_shift": None}`` without two
-    source classes of two items each.
-    """
-    counts = np.bincount(source_ids, minlength=len(classes))
-    if np.count_nonzero(counts >= 2) < 2:
-        return {"priors": None, "prior_shift": None}
-    empty_x, empty_y = np.zeros((0, source_x.shape[1]), source_x.dtype), np.zeros(0, np.int64)
-    head, _ = fit_probe(source_x, source_ids, empty_x, empty_y, len(classes), seed=seed)
-    known = target.labels is not None and set(target.labels) <= set(classes)
-    uniform = np.full(len(classes), 1 / len(classes))
-    return prior_summary(classes, source_ids, head.proba(target_x), trained_priors=uniform,
-                         target_labels=target.label_ids(classes) if known else None)
