@@ -22,7 +22,7 @@ from headstart.data import Dataset, assign_splits, read_dataset
 from headstart.data.input_table import read_input_table
 from headstart.data.splits import concat
 from headstart.errors import DataError, ModelError
-from headstart.evaluate import classification_metrics, write_report
+from headstart.evaluate import classification_metrics
 from headstart.exported import ExportedModel, check_quantization, is_exported
 from headstart.learn.config import FinetuneConfig, check_mode
 from headstart.learn.finetune import seed_everything

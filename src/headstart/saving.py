@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from headstart.data.dataset import Dataset
-from headstart.evaluate import write_report
+from headstart.evaluate.report import render_report
 from headstart.evaluate.diagnostics import TestPredictions, predictions_csv
 from headstart.model import Model
 from headstart.transfer.baseline import candidates_sentence
@@ -106,12 +106,8 @@ def save(model: Model | ScratchModel, out: str | Path, test_set: Dataset | None 
                                np.asarray(proba), list(model.classes))
         pages["test_predictions.csv"] = predictions_csv(test)
     folder = Path(out)
-    html_path = folder.parent / f".{folder.name}.report.html"
-    write_report(html_path, title=f"headstart: {folder.name}", metrics=model.metrics,
-                 history=kept_history(config, model.info.get("history", [])), config=report_config, notes=notes,
-                 links=links, decision=decision(config, model.metrics, from_scratch), test=test,
-                 calibration=None if from_scratch else config.get("calibration"))
-    try:
-        return model.save(folder, extra_files={"report.html": html_path.read_text(encoding="utf-8"), **pages})
-    finally:
-        html_path.unlink(missing_ok=True)
+    report = render_report(title=f"headstart: {folder.name}", metrics=model.metrics,
+                           history=kept_history(config, model.info.get("history", [])), config=report_config,
+                           notes=notes, links=links, decision=decision(config, model.metrics, from_scratch), test=test,
+                           calibration=None if from_scratch else config.get("calibration"))
+    return model.save(folder, extra_files={"report.html": report, **pages})

@@ -241,11 +241,16 @@ def _environment() -> Environment:
                        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
-def write_report(path, *, title: str, metrics: Mapping, history: Sequence[Mapping],
-                 config: Mapping, notes: Iterable[str] = (), links: Mapping[str, str] | None = None,
-                 decision: Mapping | None = None, test: TestPredictions | None = None,
-                 calibration: Mapping | None = None) -> Path:
-    """Write one self-contained HTML report to ``path`` (atomically) and return it.
+def write_report(path, **report) -> Path:
+    """Write one self-contained HTML report (:func:`render_report`'s arguments) to ``path`` atomically; return it."""
+    return write_text(Path(path), render_report(**report))
+
+
+def render_report(*, title: str, metrics: Mapping, history: Sequence[Mapping],
+                  config: Mapping, notes: Iterable[str] = (), links: Mapping[str, str] | None = None,
+                  decision: Mapping | None = None, test: TestPredictions | None = None,
+                  calibration: Mapping | None = None) -> str:
+    """One self-contained HTML report, as text.
 
     ``metrics`` is the dict from :func:`classification_metrics` for the test split,
     ``history`` a list of per-epoch dicts (may be empty), ``config`` the run's
@@ -255,14 +260,13 @@ def write_report(path, *, title: str, metrics: Mapping, history: Sequence[Mappin
     ``test`` the test split's predictions (mistakes, reliability diagram, precision-recall curves);
     ``calibration`` the temperature scaling's record (:func:`headstart.evaluate.calibration.temperature_choice`).
     """
-    path = Path(path)
     per_class = metrics.get("per_class", {})
     classes = [str(c) for c in (metrics.get("classes") or list(per_class))]
     rows = [r for r in (history or []) if isinstance(r, Mapping)]
     history_keys, history_rows = _history_table(rows)
     ece = _number(metrics.get("ece"))
 
-    html = _environment().get_template("report.html").render(
+    return _environment().get_template("report.html").render(
         title=str(title),
         notes=[str(n) for n in notes],
         links=list((links or {}).items()),
@@ -288,7 +292,6 @@ def write_report(path, *, title: str, metrics: Mapping, history: Sequence[Mappin
         config=_flatten(config or {}),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )
-    return write_text(path, html)
 
 
 def _fixed(value, percent: bool = False) -> str:
