@@ -48,7 +48,7 @@ try:  # run as `python benchmarks/shift.py` or imported as `benchmarks.shift`
 except ImportError:
     from benchmarks import common
 
-METHODS = ("coral", "adabn", "prior", "self-train", "auto")
+METHODS = ("coral", "adabn", "prior", "self-train", "coral-self-train", "auto")
 TEXT_PAIRS = {"sst2-cr": ("sst2_train.csv", "cr.csv"), "mr-cr": ("mr.csv", "cr.csv"),
               "cr-sst2": ("cr.csv", "sst2_test.csv")}
 IMAGE_SHIFTS = ("inverted", "rotated30", "blurred", "low-contrast")

@@ -21,7 +21,8 @@ _state = {"debug": False}
 # written out here because the modules that own them import numpy or torch, which a command line
 # that starts in under a second cannot import; tests/test_cli_options.py checks that they agree.
 Mode = Literal["auto", "probe", "finetune"]  # headstart.learn.config.MODES
-AdaptMethod = Literal["auto", "none", "coral", "adabn", "prior", "self-train"]  # auto + adapt.methods.METHODS
+# auto + adapt.methods.METHODS
+AdaptMethod = Literal["auto", "none", "coral", "adabn", "prior", "self-train", "coral-self-train"]
 Score = Literal["hscore", "logme", "nce", "leep", "probe"]  # headstart.transfer.scores.SCORES
 Quantization = Literal["int8"]  # headstart.exported.folder.QUANTIZATIONS, None left out
 Strategy = Literal["default", "random", "least-confidence", "margin", "entropy", "kcenter", "badge",

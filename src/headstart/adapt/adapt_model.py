@@ -1,8 +1,8 @@
 """Adapt a trained model to an unlabeled target: the method chosen or given, applied to the model itself.
 
-Every method leaves an ordinary model: CORAL, the prior correction and self-training give it a new
-head on the same features; AdaBN gives its backbone the target's batch-norm statistics, saved with
-its weights. Predicting, saving and exporting are then those of any model.
+Every method leaves an ordinary model: CORAL, the prior correction and self-training (alone or after
+CORAL) give it a new head on the same features; AdaBN gives its backbone the target's batch-norm
+statistics, saved with its weights. Predicting, saving and exporting are then those of any model.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from headstart.adapt.adabn import adapt_batch_norm, has_batch_norm
+from headstart.adapt.adabn import adapt_batch_norm
 from headstart.adapt.choose import Choice, DomainViews, choose, domain_auc
-from headstart.adapt.coral import coral_align
 from headstart.adapt.label_shift import prior_corrected
-from headstart.adapt.methods import DESCRIPTIONS
+from headstart.adapt.methods import DESCRIPTIONS, FEATURE_METHODS
 from headstart.adapt.self_training import self_trained
 from headstart.adapt.target import require_batch_norm
 from headstart.data.dataset import Dataset
@@ -56,7 +55,7 @@ def adapt_model(model: Model, train_set: Dataset, val_set: Dataset, target: Data
     views = DomainViews(features(train_set), train_set.label_ids(classes), features(val_set),
                         val_set.label_ids(classes), features(target))
     adapted_state = None
-    if method == "adabn" or (method == "auto" and has_batch_norm(model.backbone)):
+    if method == "adabn":
         views.own, adapted_state = _own_statistics(model, train_set, val_set, target, views, features)
     if method == "auto":
         choice = choose(fit, views, seed=seed)
@@ -100,8 +99,8 @@ def _own_statistics(model: Model, train_set: Dataset, val_set: Dataset, target: 
 def _apply(model: Model, method: str, fit, views: DomainViews, adapted_state) -> dict:
     """Change ``model`` by ``method``; returns what the record should add."""
     all_x, all_y = np.vstack([views.train_x, views.val_x]), np.concatenate([views.train_y, views.val_y])
-    if method == "coral":
-        model.head = fit(coral_align(all_x, views.target_x), all_y)
+    if method in ("coral", "coral-self-train"):
+        model.head = FEATURE_METHODS[method](fit, all_x, all_y, views.target_x)
     elif method == "prior":
         model.head, priors = prior_corrected(model.head, views.target_x)
         return {"target_priors": dict(zip(model.classes, map(float, priors)))}

@@ -21,7 +21,7 @@ from headstart.adapt.label_shift import prior_corrected
 from headstart.adapt.self_training import FitHead, self_trained
 from headstart.learn.head import LinearHead
 
-METHODS = ("none", "coral", "adabn", "prior", "self-train")  # what --adapt takes besides auto
+METHODS = ("none", "coral", "adabn", "prior", "self-train", "coral-self-train")  # what --adapt takes besides auto
 OWN_STATISTICS = {"adabn"}  # methods that read each domain's features under its own batch-norm statistics
 Method = Callable[[FitHead, np.ndarray, np.ndarray, np.ndarray], LinearHead]
 
@@ -42,12 +42,18 @@ def _self_train(fit: FitHead, train_x: np.ndarray, train_y: np.ndarray, other_x:
     return self_trained(fit, train_x, train_y, other_x)
 
 
+def _coral_self_train(fit: FitHead, train_x: np.ndarray, train_y: np.ndarray, other_x: np.ndarray) -> LinearHead:
+    aligned = coral_align(train_x, other_x)
+    return self_trained(fit, aligned, train_y, other_x, start=fit(aligned, train_y))
+
+
 FEATURE_METHODS: dict[str, Method] = {"none": _plain, "coral": _coral, "adabn": _plain, "prior": _prior,
-                                      "self-train": _self_train}
+                                      "self-train": _self_train, "coral-self-train": _coral_self_train}
 DESCRIPTIONS = {
     "none": "no adaptation",
     "coral": "CORAL: the probe trained on source features re-coloured with the target's covariance",
     "adabn": "AdaBN: batch-norm statistics re-estimated on the target",
     "prior": "label-prior correction: the outputs moved to the target's class priors, estimated by EM",
     "self-train": "self-training on the target's confident pseudo-labels",
+    "coral-self-train": "CORAL, then self-training on the target's confident pseudo-labels from the CORAL probe",
 }

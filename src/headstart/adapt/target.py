@@ -56,7 +56,7 @@ def read_target(target: str | Path | Dataset | None, method: str, modality: str,
                         f"to estimate anything", where=where, fix=f"give at least {MIN_TARGET_ITEMS} unlabeled items")
     if method == "adabn" and modality == "text":
         raise ModelError("adabn re-estimates batch-norm statistics, and text backbones have none", where="--adapt",
-                         fix="choose coral, prior, self-train or auto")
+                         fix="choose coral, prior, self-train, coral-self-train or auto")
     keep = np.arange(len(dataset))
     if len(dataset) > MAX_TARGET_ITEMS:
         keep = np.sort(np.random.default_rng(seed).choice(len(dataset), MAX_TARGET_ITEMS, replace=False))
@@ -67,4 +67,4 @@ def require_batch_norm(method: str, backbone: Backbone) -> None:
     """Raise a ModelError when ``method`` is ``adabn`` and ``backbone`` has no batch norm (a ViT, say)."""
     if method == "adabn" and not has_batch_norm(backbone):
         raise ModelError(f"adabn re-estimates batch-norm statistics, and {backbone.name} has no batch norm",
-                         where="--adapt", fix="choose coral, prior, self-train or auto")
+                         where="--adapt", fix="choose coral, prior, self-train, coral-self-train or auto")
