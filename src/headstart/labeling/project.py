@@ -54,52 +54,77 @@ def init_project(pool: str | Path, *, labels: str | Sequence[str] | None = None,
     """
     from headstart.backbones import DEFAULT_BACKBONE, backbone_modality, backbone_options  # torch: init only
     from headstart.labeling.pool import parse_label_set, read_pool
+    from headstart.labeling.pool_stream import PoolBatch, count_lines, stream_pool, streamable
 
-    data = read_pool(pool, **(columns or {}))
-    classes = parse_label_set(labels, data)
-    for origin, label in zip(data.origins, data.labels):
-        if label and label not in classes:
-            raise LabelingError(f"label '{label}' is not in the label set", where=origin,
-                                fix=f"use one of: {', '.join(classes)}, or add it to --labels")
-    backbone = backbone or DEFAULT_BACKBONE[data.modality]
-    if backbone_modality(backbone) != data.modality:
+    columns = columns or {}
+    if streamable(pool, columns.get("text_column", "text")):  # a table of texts: read a batch at a time
+        modality, source, batches = "text", str(Path(pool).absolute()), stream_pool(pool, **columns)
+        rows = max(count_lines(pool) - (Path(pool).suffix.lower() != ".jsonl"), 1)
+        classes = None if labels is None else parse_label_set(labels, ())
+    else:
+        data = read_pool(pool, **columns)
+        modality, source = data.modality, data.source
+        batches = [PoolBatch(data.ids, data.items, data.hashes, data.origins, data.labels)]
+        classes = parse_label_set(labels, data.labels)
+        rows = len(data.ids)
+    backbone = backbone or DEFAULT_BACKBONE[modality]
+    if backbone_modality(backbone) != modality:
         raise LabelingError(f"backbone '{backbone}' is for {backbone_modality(backbone)}, the pool is "
-                            f"{data.modality}", where="--backbone",
-                            fix=f"use a {data.modality} backbone, e.g. {DEFAULT_BACKBONE[data.modality]}")
+                            f"{modality}", where="--backbone",
+                            fix=f"use a {modality} backbone, e.g. {DEFAULT_BACKBONE[modality]}")
     if not 0.0 <= multi_share <= 1.0 or annotators_per_item < 2:
         raise LabelingError("the share must be in 0..1 and annotators per item at least 2",
                             where="--multi-share/--annotators-per-item", fix="e.g. --multi-share 0.1")
+    fresh_file = "://" not in str(db) and not Path(db).exists()
     store = Store.open(db, create=True)
     with store.reading() as session:
         if session.query(Project).count():
+            store.close()
             raise LabelingError("a labeling project already exists in this database", where=str(db),
                                 fix="give another --db, or delete the file to start over")
-    rng = np.random.default_rng(seed)
-    required = np.ones(len(data.ids), dtype=int)
-    required[rng.random(len(data.ids)) < multi_share] = annotators_per_item
-    now = utcnow()
-    with store.writing() as session:
-        session.add(Project(id=1, name=name or Path(str(pool)).stem, modality=data.modality, classes=classes,
-                            backbone=backbone, source=data.source, created_at=now,
-                            settings={"retrain_every": retrain_every, "multi_share": multi_share,
-                                      "annotators_per_item": annotators_per_item,
-                                      "backbone_options": backbone_options(image_size, max_length, mirror)}))
-        session.execute(insert(Item), [
-            {"id": i + 1, "external_id": item_id, "content": item, "content_hash": item_hash, "origin": origin,
-             "required_labels": int(r)}
-            for i, (item_id, item, item_hash, origin, r) in
-            enumerate(zip(data.ids, data.items, data.hashes, data.origins, required))])
-        imported = [{"item_id": i + 1, "label": label, "annotator": f"import:{Path(data.source).name}",
-                     "source": "import", "slot": "" if required[i] <= 1 else f"import:{Path(data.source).name}",
-                     "created_at": now}
-                    for i, label in enumerate(data.labels) if label]
-        if imported:
-            session.execute(insert(Label), imported)
-        if store.dialect == "postgresql":  # explicit ids leave PostgreSQL's sequences behind
-            for table in ("project", "items"):
-                session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                     f"(SELECT max(id) FROM {table}))"))
+    try:
+        _write_project(store, pool, batches, classes=classes, labels=labels, modality=modality, source=source,
+                       backbone=backbone, name=name, multi_share=multi_share,
+                       annotators_per_item=annotators_per_item, seed=seed, columns=columns, rows=rows,
+                       settings={"retrain_every": retrain_every, "multi_share": multi_share,
+                                 "annotators_per_item": annotators_per_item,
+                                 "backbone_options": backbone_options(image_size, max_length, mirror)})
+    except BaseException:
+        store.close()
+        if fresh_file:  # nothing half-written: a file this init created goes again
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+        raise
     return LabelingProject(store)
+
+
+def _write_project(store: Store, pool, batches, *, classes, labels, modality: str, source: str, backbone: str,
+                   name: str | None, multi_share: float, annotators_per_item: int, seed: int, columns: dict,
+                   rows: int, settings: dict) -> None:
+    """The project and its items in one transaction, the items written as they are read (:mod:`.pool_load`)."""
+    from headstart.labeling.pool import parse_label_set
+    from headstart.labeling.pool_load import DuplicateId, write_items
+    from headstart.labeling.pool_stream import find_duplicate
+    from headstart.progress import progress_bar
+
+    now = utcnow()
+    try:
+        with store.writing() as session, progress_bar("storing the pool's items", rows) as advance:
+            loaded = write_items(session, store.dialect, batches, classes=classes, multi_share=multi_share,
+                                 annotators_per_item=annotators_per_item, rng=np.random.default_rng(seed),
+                                 annotator=f"import:{Path(source).name}", created_at=now, progress=advance)
+            if classes is None:
+                classes = parse_label_set(labels, loaded.given)
+            settings = {**settings, "multi_items": loaded.multi}
+            session.add(Project(id=1, name=name or Path(str(pool)).stem, modality=modality, classes=classes,
+                                backbone=backbone, source=source, created_at=now, settings=settings))
+            if store.dialect == "postgresql":  # explicit ids leave PostgreSQL's sequences behind
+                for table in ("project", "items"):
+                    session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                         f"(SELECT max(id) FROM {table}))"))
+    except DuplicateId:
+        raise find_duplicate(pool, **columns) or LabelingError(
+            "an id appears twice", where=str(pool), fix="make the ids unique") from None
 
 
 def open_project(db: str | Path = DEFAULT_DB, **options) -> "LabelingProject":
