@@ -164,7 +164,8 @@ def prelabel(target_precision: Optional[float] = typer.Option(None, help="Choose
     from headstart.labeling.prelabel import prelabel as run
 
     report = run(_open(db), target_precision=target_precision, accept=accept)
-    typer.echo(f"{report['predicted']} items pre-labeled by model version {report['model_version']}")
+    resumed = f" ({report['resumed']} of them by an earlier, interrupted run)" if report["resumed"] else ""
+    typer.echo(f"{report['predicted']} items pre-labeled by model version {report['model_version']}{resumed}")
     if "threshold" in report:
         chosen = report["threshold"]
         if chosen["threshold"] is None:

@@ -12,16 +12,19 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from headstart.errors import LabelingError
-from headstart.labeling.models import Item, Label
-from headstart.labeling.pool_stream import PoolBatch
+from headstart.labeling.models import Item, Label, Project, utcnow
+from headstart.labeling.pool import parse_label_set
+from headstart.labeling.pool_stream import PoolBatch, find_duplicate
+from headstart.progress import progress_bar
 
 ITEM_COLUMNS = ("id", "external_id", "content", "content_hash", "origin", "required_labels")
 
@@ -37,6 +40,34 @@ class Loaded:
 
 class DuplicateId(Exception):
     """The store's unique index refused an external id (the caller names the two rows)."""
+
+
+def write_project(store, pool, batches, *, classes, labels, modality: str, source: str, backbone: str,
+                  name: str | None, multi_share: float, annotators_per_item: int, seed: int, columns: dict,
+                  rows: int, settings: dict) -> None:
+    """The project and its items in one transaction, the items written as they are read (:func:`write_items`).
+
+    ``classes`` None: the label set is the labels the pool gives (``labels`` is None), checked at the
+    end; ``rows``: the progress bar's total; ``settings``: the project's, ``multi_items`` added.
+    Raises DataError (an id twice, naming both rows) or LabelingError; nothing is written then."""
+    now = utcnow()
+    try:
+        with store.writing() as session, progress_bar("storing the pool's items", rows) as advance:
+            loaded = write_items(session, store.dialect, batches, classes=classes, multi_share=multi_share,
+                                 annotators_per_item=annotators_per_item, rng=np.random.default_rng(seed),
+                                 annotator=f"import:{Path(source).name}", created_at=now, progress=advance)
+            if classes is None:
+                classes = parse_label_set(labels, loaded.given)
+            settings = {**settings, "multi_items": loaded.multi}
+            session.add(Project(id=1, name=name or Path(str(pool)).stem, modality=modality, classes=classes,
+                                backbone=backbone, source=source, created_at=now, settings=settings))
+            if store.dialect == "postgresql":  # explicit ids leave PostgreSQL's sequences behind
+                for table in ("project", "items"):
+                    session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                         f"(SELECT max(id) FROM {table}))"))
+    except DuplicateId:
+        raise find_duplicate(pool, **columns) or LabelingError(
+            "an id appears twice", where=str(pool), fix="make the ids unique") from None
 
 
 def write_items(session: Session, dialect: str, batches: Iterable[PoolBatch], *, classes: list[str] | None,

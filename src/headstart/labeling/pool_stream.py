@@ -19,14 +19,17 @@ import csv
 import io
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 from headstart.data.dataset import MAX_TEXT_CHARS, text_hash
-from headstart.data.sources import TABLE_SUFFIXES, _cell, column_kind, listed
+from headstart.data.sources import TABLE_SUFFIXES, column_kind, listed, shown
 from headstart.errors import DataError
 
+# What no text holds (as the core's reader): NUL, which PostgreSQL refuses, and halves of UTF-16 surrogate pairs
+FORBIDDEN_CHARACTER = re.compile("[\x00\ud800-\udfff]")
 BATCH_ROWS = 10_000  # rows a batch: the store writes each batch with one executemany / COPY
 
 log = logging.getLogger(__name__)
@@ -58,15 +61,15 @@ def streamable(path: str | Path, text_column: str = "text") -> bool:
 
 
 def stream_pool(path: str | Path, *, id_column: str = "id", text_column: str = "text",
-                label_column: str = "label", batch_rows: int = BATCH_ROWS, **_ignored) -> Iterator[PoolBatch]:
-    """Batches of a text table's rows, in file order, ``batch_rows`` at a time.
+                label_column: str = "label", batch_rows: int | None = None, **_ignored) -> Iterator[PoolBatch]:
+    """Batches of a text table's rows, in file order, ``batch_rows`` (default BATCH_ROWS) at a time.
 
     Raises:
         DataError: naming the row and field, as read_pool does, when a row is bad; the batches
             before it were already yielded (the caller writes them in one transaction and rolls
             it back).
     """
-    path = Path(path)
+    path, batch_rows = Path(path), batch_rows or BATCH_ROWS
     kind = column_kind(path)
     columns = _columns(path)
     if text_column not in columns:
@@ -75,7 +78,7 @@ def stream_pool(path: str | Path, *, id_column: str = "id", text_column: str = "
     has_ids = id_column in columns
     batch, too_long = PoolBatch(), []
     for origin, record in _records(path):
-        text = _cell(record.get(text_column), origin, text_column)
+        text = cell(record.get(text_column), origin, text_column)
         if not text.strip():
             raise DataError("the text is empty", where=f"{origin}, {kind} '{text_column}'",
                             fix="write the text or delete the row")
@@ -83,7 +86,7 @@ def stream_pool(path: str | Path, *, id_column: str = "id", text_column: str = "
             too_long.append((origin, len(text)))
             text = text[:MAX_TEXT_CHARS]
         if has_ids:
-            item_id = _cell(record.get(id_column), origin, id_column).strip()
+            item_id = cell(record.get(id_column), origin, id_column).strip()
             if not item_id:
                 raise DataError("the id is empty", where=f"{origin}, {kind} '{id_column}'",
                                 fix="give every item an id, or remove the id column to number rows")
@@ -93,7 +96,7 @@ def stream_pool(path: str | Path, *, id_column: str = "id", text_column: str = "
         batch.items.append(text)
         batch.hashes.append(text_hash(text))
         batch.origins.append(origin)
-        batch.labels.append(_cell(record.get(label_column), origin, label_column).strip())
+        batch.labels.append(cell(record.get(label_column), origin, label_column).strip())
         if len(batch) >= batch_rows:
             yield batch
             batch = PoolBatch()
@@ -127,6 +130,24 @@ def find_duplicate(path: str | Path, *, id_column: str = "id", **columns) -> Dat
                                  fix="make the ids unique")
             first[item_id] = origin
     return None
+
+
+def cell(value, origin: str, field_name: str) -> str:
+    """A field as a string, as the core's table reader takes it: None is empty, numbers and booleans
+    (JSONL) their JSON text; a NUL or a lone surrogate, or an object, is a DataError naming the row."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        bad = FORBIDDEN_CHARACTER.search(value)
+        if bad:
+            what = "a NUL character" if bad.group() == "\x00" else "half of a UTF-16 surrogate pair"
+            raise DataError(f"field '{field_name}' holds {what} ({shown(bad.group())}), which no text may hold",
+                            where=origin, fix="remove it from the file")
+        return value
+    if isinstance(value, (bool, int, float)):
+        return json.dumps(value)
+    raise DataError(f"field '{field_name}' is a {type(value).__name__}, expected a string", where=origin,
+                    fix="write the value as a plain string")
 
 
 # -- reading the file a record at a time ------------------------------------------------------------
