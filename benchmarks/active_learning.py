@@ -44,7 +44,7 @@ except ImportError:
     from benchmarks import common
 
 from headstart.labeling.loop_probe import LOOP_C
-from headstart.labeling.strategies import DEFAULT_STRATEGY, STRATEGIES, select
+from headstart.labeling.strategies import DEFAULT_STRATEGY, STRATEGIES, margin, select
 
 SMALL_TEXT = ("st-breaking-ties", "st-least-confidence", "st-entropy", "st-greedy-coreset")
 TARGET_SHARE = 0.95
@@ -170,7 +170,6 @@ SHORTLIST_RANK = 64  # --shortlist: principal directions of the approximate logi
 def low_rank_margin(x: np.ndarray, rank: int = SHORTLIST_RANK):
     """``approx(head) -> margin scores`` of every item from a rank-``rank`` PCA of ``x``: the approximate
     shortlist (``--shortlist``) that pool_scores.py's notes say was measured and not used."""
-    from headstart.labeling.strategies import margin
     from headstart.learn.head import softmax
 
     mean = x.mean(axis=0)
@@ -196,7 +195,7 @@ def curve(strategy: str, x, y, x_test, y_test, *, start: int, batch: int, max_la
     fit = loop_probe(probe, x, n_classes, c, seed)
     approx = low_rank_margin(x) if shortlist and strategy not in ("random", "kcenter") \
         and not strategy.startswith("st-") else None
-    points, choose_seconds = [], 0.0
+    points, choose_seconds, recall = [], 0.0, []
     while True:
         predict_proba = fit(x[labeled], y[labeled])
         accuracy = float((predict_proba(x_test).argmax(1) == y_test).mean())
@@ -214,11 +213,17 @@ def curve(strategy: str, x, y, x_test, y_test, *, start: int, batch: int, max_la
                 scores = approx(predict_proba.__self__)  # the LinearHead of the loop's probe
                 unlabeled = np.flatnonzero(~labeled)
                 candidates = np.sort(unlabeled[np.argsort(-scores[unlabeled], kind="stable")[:shortlist]])
+                # how many of the exact 10n smallest margins the shortlist kept (what margin-diverse clusters)
+                exact = unlabeled[np.argsort(-margin(proba)[unlabeled], kind="stable")[:10 * n]]
+                recall.append(float(np.isin(exact, candidates).mean()))
             picked = select(strategy, n, proba=proba, features=x, labeled=labeled, labels=np.where(labeled, y, -1),
                             candidates=candidates, seed=seed * 1000 + len(points))
         choose_seconds += time.perf_counter() - started
         labeled[picked] = True  # the simulated annotator answers from the ground truth
-    return {"points": points, "choose_seconds": choose_seconds}
+    out = {"points": points, "choose_seconds": choose_seconds}
+    if recall:
+        out["shortlist_recall_mean"] = float(np.mean(recall))
+    return out
 
 
 def labels_to_reach(points: list, target: float) -> int | None:
@@ -314,8 +319,10 @@ def run_dataset(name: str, args) -> dict:
                 continue
             needed = labels_to_reach(result["points"], target)
             runs.append({"strategy": strategy, "seed": seed, "status": "ok", "labels_to_target": needed, **result})
+            kept = f", shortlist kept {result['shortlist_recall_mean']:.0%} of the exact 10n" \
+                if "shortlist_recall_mean" in result else ""
             print(f"  {strategy} seed {seed}: {needed or '-'} labels to target, final "
-                  f"{result['points'][-1][1]:.4f}, choosing {result['choose_seconds']:.1f} s", flush=True)
+                  f"{result['points'][-1][1]:.4f}, choosing {result['choose_seconds']:.1f} s{kept}", flush=True)
             out["summary"] = summarize(runs, args)
             save(name, args, out, partial=True)
     return out
