@@ -310,7 +310,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on (127.
     project = _open(db)
     app = create_app(project, strategy=strategy, retrain=retrain)
     # the first batch needs every item's features: compute them now, not in someone's first request
-    typer.echo(f"features of {len(project.table())} items (computed once, then read from the cache) ...")
+    typer.echo(f"features of {project.size} items (computed once, then read from the cache) ...")
     project.features()
     if host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(f"listening on {host}: tokens travel in plain HTTP; put a TLS proxy in front for a shared server")

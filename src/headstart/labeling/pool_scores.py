@@ -44,8 +44,9 @@ def pool_proba(features: np.ndarray, head, memo: dict) -> np.ndarray:
         memo: the caller's dict, holding results in memory (digest -> probabilities).
     """
     digest = probe_digest(head)
-    if digest in memo:
-        return memo[digest]
+    found = memo.get(digest)  # get, not `in` then []: the web server's threads share the memo
+    if found is not None:
+        return found
     path = _beside(features, f"proba-{digest}")
     proba = _load(path, (len(features), len(head.bias)))
     if proba is None:
@@ -60,14 +61,15 @@ def pool_proba(features: np.ndarray, head, memo: dict) -> np.ndarray:
         if path is not None:
             _save(path, proba)
             _forget_old(path)
-    memo.clear()  # one probe's at a time: an older one is never asked again
+    for old in [key for key in memo if key != digest]:  # one probe's at a time: an older one is never asked again
+        memo.pop(old, None)
     memo[digest] = proba
     return proba
 
 
 def squared_norms(features: np.ndarray, memo: dict) -> np.ndarray:
     """Each item's squared feature norm (n,) float32, computed once per pool."""
-    if "norms" not in memo:
+    if memo.get("norms") is None:
         path = _beside(features, "sqnorms")
         norms = _load(path, (len(features),))
         if norms is None:
