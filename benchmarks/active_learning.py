@@ -25,6 +25,7 @@ pool's labels at random and reports the precision and recall of confident learni
     python benchmarks/active_learning.py                         # SST-2 and Fashion-MNIST, 3 seeds (hours)
     python benchmarks/active_learning.py --datasets sst2 --strategies random,margin --seeds 1
     python benchmarks/active_learning.py --datasets sst2 --probe reference --seeds 10
+    python benchmarks/active_learning.py --datasets sst2 --strategies margin-diverse,margin --shortlist 1000
     python benchmarks/active_learning.py --quick                 # smoke run: numbers mean nothing
     python benchmarks/active_learning.py --quick --datasets synthetic
 """
@@ -43,7 +44,7 @@ except ImportError:
     from benchmarks import common
 
 from headstart.labeling.loop_probe import LOOP_C
-from headstart.labeling.strategies import DEFAULT_STRATEGY, STRATEGIES, select
+from headstart.labeling.strategies import DEFAULT_STRATEGY, STRATEGIES, margin, select
 
 SMALL_TEXT = ("st-breaking-ties", "st-least-confidence", "st-entropy", "st-greedy-coreset")
 TARGET_SHARE = 0.95
@@ -163,15 +164,38 @@ def loop_probe(kind: str, x_pool: np.ndarray, n_classes: int, c: float, seed: in
     return fit_reference
 
 
+SHORTLIST_RANK = 64  # --shortlist: principal directions of the approximate logits
+
+
+def low_rank_margin(x: np.ndarray, rank: int = SHORTLIST_RANK):
+    """``approx(head) -> margin scores`` of every item from a rank-``rank`` PCA of ``x``: the approximate
+    shortlist (``--shortlist``) that pool_scores.py's notes say was measured and not used."""
+    from headstart.learn.head import softmax
+
+    mean = x.mean(axis=0)
+    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+    basis = vt[:rank].T
+    coords = (x - mean) @ basis
+
+    def approx(head):
+        logits = coords @ (basis.T @ head.weight.T) + mean @ head.weight.T + head.bias
+        return margin(softmax(logits.astype(np.float64)))
+    return approx
+
+
 def curve(strategy: str, x, y, x_test, y_test, *, start: int, batch: int, max_labels: int, seed: int,
-          c: float, probe: str = "headstart") -> dict:
-    """Test accuracy after each round of one (strategy, seed) run, and the seconds spent choosing."""
+          c: float, probe: str = "headstart", shortlist: int = 0) -> dict:
+    """Test accuracy after each round of one (strategy, seed) run, and the seconds spent choosing.
+    ``shortlist``: the strategy sees only the ``shortlist`` unlabeled items of smallest approximate
+    margin (:func:`low_rank_margin`), for strategies that use the probabilities."""
     n_classes = int(max(y.max(), y_test.max()) + 1)
     rng = np.random.default_rng(seed)
     labeled = np.zeros(len(y), dtype=bool)
     labeled[rng.choice(len(y), start, replace=False)] = True
     fit = loop_probe(probe, x, n_classes, c, seed)
-    points, choose_seconds = [], 0.0
+    approx = low_rank_margin(x) if shortlist and strategy not in ("random", "kcenter") \
+        and not strategy.startswith("st-") else None
+    points, choose_seconds, recall = [], 0.0, []
     while True:
         predict_proba = fit(x[labeled], y[labeled])
         accuracy = float((predict_proba(x_test).argmax(1) == y_test).mean())
@@ -184,11 +208,22 @@ def curve(strategy: str, x, y, x_test, y_test, *, start: int, batch: int, max_la
         if strategy.startswith("st-"):
             picked = small_text_query(strategy, proba, x, labeled, y, n)
         else:
+            candidates = None
+            if approx is not None and (~labeled).sum() > shortlist:
+                scores = approx(predict_proba.__self__)  # the LinearHead of the loop's probe
+                unlabeled = np.flatnonzero(~labeled)
+                candidates = np.sort(unlabeled[np.argsort(-scores[unlabeled], kind="stable")[:shortlist]])
+                # how many of the exact 10n smallest margins the shortlist kept (what margin-diverse clusters)
+                exact = unlabeled[np.argsort(-margin(proba)[unlabeled], kind="stable")[:10 * n]]
+                recall.append(float(np.isin(exact, candidates).mean()))
             picked = select(strategy, n, proba=proba, features=x, labeled=labeled, labels=np.where(labeled, y, -1),
-                            seed=seed * 1000 + len(points))
+                            candidates=candidates, seed=seed * 1000 + len(points))
         choose_seconds += time.perf_counter() - started
         labeled[picked] = True  # the simulated annotator answers from the ground truth
-    return {"points": points, "choose_seconds": choose_seconds}
+    out = {"points": points, "choose_seconds": choose_seconds}
+    if recall:
+        out["shortlist_recall_mean"] = float(np.mean(recall))
+    return out
 
 
 def labels_to_reach(points: list, target: float) -> int | None:
@@ -230,6 +265,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--probe", choices=("headstart", "reference"), default="headstart",
                         help="the probe in the loop and on the whole pool: headstart's, or scikit-learn's "
                              "LogisticRegression() with its defaults on the raw features")
+    parser.add_argument("--shortlist", type=int, default=0,
+                        help="strategies that use the probabilities see only this many unlabeled items, those of "
+                             "smallest margin by a rank-64 approximation of the probe (0: exact, the default)")
     parser.add_argument("--issues", action="store_true", help="also the 10%%-flipped label-issues check")
     parser.add_argument("--quick", action="store_true", help="smoke run: small pool and test, 1 seed, 110 labels")
     args = parser.parse_args(argv)
@@ -239,6 +277,8 @@ def parse_args(argv=None) -> argparse.Namespace:
           [s for s in args.strategies if s not in STRATEGIES + SMALL_TEXT]
     if bad:
         parser.error(f"unknown data set or strategy: {', '.join(bad)}")
+    if args.shortlist and args.probe != "headstart":
+        parser.error("--shortlist approximates headstart's linear probe: use it with --probe headstart")
     if args.quick:
         args.seeds, args.max_labels, args.pool, args.test = 1, 110, args.pool or 2000, args.test or 300
         if "--strategies" not in " ".join(argv or sys.argv):
@@ -271,15 +311,18 @@ def run_dataset(name: str, args) -> dict:
         for seed in range(args.seeds):
             try:
                 result = curve(strategy, x, y, x_test, y_test, start=args.start, batch=args.batch,
-                               max_labels=args.max_labels, seed=seed, c=args.c, probe=args.probe)
+                               max_labels=args.max_labels, seed=seed, c=args.c, probe=args.probe,
+                               shortlist=args.shortlist)
             except ImportError as error:
                 runs.append({"strategy": strategy, "seed": seed, "status": f"skipped: {error}"})
                 print(f"  {strategy} seed {seed}: skipped ({error})", flush=True)
                 continue
             needed = labels_to_reach(result["points"], target)
             runs.append({"strategy": strategy, "seed": seed, "status": "ok", "labels_to_target": needed, **result})
+            kept = f", shortlist kept {result['shortlist_recall_mean']:.0%} of the exact 10n" \
+                if "shortlist_recall_mean" in result else ""
             print(f"  {strategy} seed {seed}: {needed or '-'} labels to target, final "
-                  f"{result['points'][-1][1]:.4f}, choosing {result['choose_seconds']:.1f} s", flush=True)
+                  f"{result['points'][-1][1]:.4f}, choosing {result['choose_seconds']:.1f} s{kept}", flush=True)
             out["summary"] = summarize(runs, args)
             save(name, args, out, partial=True)
     return out
@@ -322,6 +365,7 @@ def save(name: str, args, result: dict, partial: bool = False):
     stem += f"-c{args.c:g}" if args.c != LOOP_C else ""
     stem += f"-{args.probe}-probe" if args.probe != "headstart" else ""
     stem += f"-{args.seeds}seeds" if args.seeds != DEFAULT_SEEDS and not args.quick else ""
+    stem += f"-shortlist{args.shortlist}" if args.shortlist else ""
     return common.write_results(stem,
                                 {"quick": args.quick, "partial": partial, "config": dict(vars(args)),
                                  "default_strategy": DEFAULT_STRATEGY,

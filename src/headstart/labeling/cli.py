@@ -164,7 +164,8 @@ def prelabel(target_precision: Optional[float] = typer.Option(None, help="Choose
     from headstart.labeling.prelabel import prelabel as run
 
     report = run(_open(db), target_precision=target_precision, accept=accept)
-    typer.echo(f"{report['predicted']} items pre-labeled by model version {report['model_version']}")
+    resumed = f" ({report['resumed']} of them by an earlier, interrupted run)" if report["resumed"] else ""
+    typer.echo(f"{report['predicted']} items pre-labeled by model version {report['model_version']}{resumed}")
     if "threshold" in report:
         chosen = report["threshold"]
         if chosen["threshold"] is None:
@@ -309,7 +310,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on (127.
     project = _open(db)
     app = create_app(project, strategy=strategy, retrain=retrain)
     # the first batch needs every item's features: compute them now, not in someone's first request
-    typer.echo(f"features of {len(project.table())} items (computed once, then read from the cache) ...")
+    typer.echo(f"features of {project.size} items (computed once, then read from the cache) ...")
     project.features()
     if host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(f"listening on {host}: tokens travel in plain HTTP; put a TLS proxy in front for a shared server")

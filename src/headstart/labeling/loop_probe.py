@@ -19,10 +19,19 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from headstart.errors import LabelingError
-from headstart.learn.head import LinearHead, Scaling, fit_head, out_of_fold_proba, require_classes
+from headstart.learn.head import LinearHead, Scaling, feature_scaling, fit_head, out_of_fold_proba, require_classes
 from headstart.learn.probe import SMALL_DATA, fit_probe, refit_on_all
 
 LOOP_C = 0.01
+SCALING_SAMPLE = 100_000  # a bigger pool's statistics come from this many evenly spaced items
+
+
+def pool_scaling(features: np.ndarray) -> Scaling:
+    """The pool's ``feature_scaling``; above SCALING_SAMPLE items, of an evenly spaced sample of them
+    (a million items' mean and standard deviation otherwise take two passes and a 1.5 GB temporary)."""
+    if len(features) > SCALING_SAMPLE:
+        features = np.asarray(features[np.linspace(0, len(features) - 1, SCALING_SAMPLE).astype(np.int64)])
+    return feature_scaling(features)
 
 
 def fit_loop_probe(x: np.ndarray, y: np.ndarray, n_classes: int, scaling: Scaling, *, c: float = LOOP_C,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from headstart.data import read_dataset
 from headstart.data.sources import parse_table, read_utf8
@@ -68,10 +68,11 @@ def read_pool(path: str | Path, *, id_column: str = "id", text_column: str = "te
     return Pool(dataset.modality, ids, dataset.items, dataset.hashes, dataset.origins, given, str(path.absolute()))
 
 
-def parse_label_set(labels: str | Sequence[str] | None, pool: Pool) -> list[str]:
-    """The label set: given (a list or 'a,b,c'), else the labels the pool has."""
+def parse_label_set(labels: str | Sequence[str] | None, given: Iterable[str]) -> list[str]:
+    """The label set: given (a list or 'a,b,c'), else the labels the pool has (``given``, its label
+    column's values, repeats and empty ones allowed)."""
     if labels is None:
-        names = sorted({label for label in pool.labels if label})
+        names = sorted({label for label in given if label})
         source = "the pool's label column"
     else:
         names = [part.strip() for part in (labels.split(",") if isinstance(labels, str) else labels)]

@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from headstart.errors import LabelingError
-from headstart.labeling.loop_probe import held_out_proba
-from headstart.learn.head import LinearHead, feature_scaling
-from headstart.labeling.retrain import retrain_probe
+from headstart.labeling.loop_probe import held_out_proba, pool_scaling
+from headstart.learn.head import LinearHead
+from headstart.labeling.retrain import PRELABEL_CHUNK, predict_pool, retrain_probe
 
 
 @dataclass
@@ -59,18 +59,18 @@ def choose_threshold(confidence: np.ndarray, correct: np.ndarray, target: float,
 
 
 def prelabel(project, *, target_precision: float | None = None, accept: bool = False, min_support: int = 10,
-             folds: int = 5, seed: int = 0) -> dict:
-    """Pre-label the pool with the newest probe (trained now when there is none) and, with a target
-    precision, choose the auto-accept threshold; with ``accept``, store the accepted predictions as
-    labels of source ``model``. Returns a report dict."""
+             folds: int = 5, seed: int = 0, chunk: int = PRELABEL_CHUNK) -> dict:
+    """Pre-label the pool with the newest probe (trained now when there is none), resumably
+    (:func:`predict_pool`), and, with a target precision, choose the auto-accept threshold; with
+    ``accept``, store the accepted predictions as labels of source ``model``. Returns a report dict
+    (``resumed``: items an earlier, interrupted run had pre-labelled)."""
     version = project.latest_model("probe")
     if version is None:
         retrain_probe(project, seed=seed)
         version = project.latest_model("probe")
-    proba = LinearHead.from_bytes(version.weights).proba(project.features())
-    if project.prediction_version() != version.id:
-        project.store_predictions(version.id, proba)
-    report = {"model_version": version.id, "predicted": int(len(proba))}
+    head = LinearHead.from_bytes(version.weights)
+    predicted = predict_pool(project, version.id, head, chunk=chunk)
+    report = {"model_version": version.id, "predicted": project.size, "resumed": project.size - predicted}
     if target_precision is None:
         return report
     positions, y = project.resolved()
@@ -78,7 +78,7 @@ def prelabel(project, *, target_precision: float | None = None, accept: bool = F
     # same C), so that a threshold on their confidence means the same on the pool.
     features = project.features()
     held_out = held_out_proba(features[positions], y, len(project.classes), folds=folds, seed=seed,
-                                 c=(version.metrics or {}).get("C"), scaling=feature_scaling(features))
+                                 c=(version.metrics or {}).get("C"), scaling=pool_scaling(features))
     chosen = choose_threshold(held_out.max(axis=1), held_out.argmax(axis=1) == y, target_precision, min_support)
     report["threshold"] = asdict(chosen)
     report["accepted"] = 0
@@ -86,15 +86,17 @@ def prelabel(project, *, target_precision: float | None = None, accept: bool = F
         report["note"] = (f"no threshold reaches {target_precision:.1%} precision on {chosen.held_out} held-out "
                           f"labels with at least {min_support} items above it; nothing accepted")
         return report
+    proba = project.pool_proba(head)
     done = project.done_for(None)
     positions_set = np.zeros(len(proba), dtype=bool)
     positions_set[positions] = True
-    single = np.array([row.required <= 1 for row in project.table()])  # several annotators' items stay with people
+    single = project.required() <= 1  # several annotators' items stay with people
     take = np.flatnonzero((proba.max(axis=1) >= chosen.threshold) & ~done & ~positions_set & single)
     report["eligible"] = int(len(take))
     if accept and len(take):
-        ids = project.ids
-        labels = [(ids[i], project.classes[int(proba[i].argmax())], f"model:v{version.id}") for i in take]
+        rows = project.rows_at(take)
+        labels = [(row.external_id, project.classes[int(proba[i].argmax())], f"model:v{version.id}")
+                  for i, row in zip(take, rows)]
         project.add_labels(labels, source="model", model_version=version.id)
         report["accepted"] = int(len(take))
     return report

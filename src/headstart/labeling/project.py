@@ -19,15 +19,15 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from sqlalchemy import insert, text
 
 from headstart.errors import LabelingError
 from headstart.labeling import users as accounts
 from headstart.labeling.item_features import FEATURES_KEY, item_features
 from headstart.labeling.locks import retrain_lock
-from headstart.labeling.models import SOURCES, Item, Label, ModelVersion, Project, utcnow
+from headstart.labeling.item_reads import items_at, multi_items
+from headstart.labeling.models import SOURCES, ModelVersion, Project
+from headstart.labeling.pool_features import SETTING as POOL_SETTING, open_pool_matrix
 from headstart.labeling.store import ItemRow, LabelRecord, Store
-from headstart.labeling.strategies import select
 
 DEFAULT_DB = "labels.db"
 
@@ -54,51 +54,48 @@ def init_project(pool: str | Path, *, labels: str | Sequence[str] | None = None,
     """
     from headstart.backbones import DEFAULT_BACKBONE, backbone_modality, backbone_options  # torch: init only
     from headstart.labeling.pool import parse_label_set, read_pool
+    from headstart.labeling.pool_load import write_project
+    from headstart.labeling.pool_stream import PoolBatch, count_lines, stream_pool, streamable
 
-    data = read_pool(pool, **(columns or {}))
-    classes = parse_label_set(labels, data)
-    for origin, label in zip(data.origins, data.labels):
-        if label and label not in classes:
-            raise LabelingError(f"label '{label}' is not in the label set", where=origin,
-                                fix=f"use one of: {', '.join(classes)}, or add it to --labels")
-    backbone = backbone or DEFAULT_BACKBONE[data.modality]
-    if backbone_modality(backbone) != data.modality:
+    columns = columns or {}
+    if streamable(pool, columns.get("text_column", "text")):  # a table of texts: read a batch at a time
+        modality, source, batches = "text", str(Path(pool).absolute()), stream_pool(pool, **columns)
+        rows = max(count_lines(pool) - (Path(pool).suffix.lower() != ".jsonl"), 1)
+        classes = None if labels is None else parse_label_set(labels, ())
+    else:
+        data = read_pool(pool, **columns)
+        modality, source = data.modality, data.source
+        batches = [PoolBatch(data.ids, data.items, data.hashes, data.origins, data.labels)]
+        classes = parse_label_set(labels, data.labels)
+        rows = len(data.ids)
+    backbone = backbone or DEFAULT_BACKBONE[modality]
+    if backbone_modality(backbone) != modality:
         raise LabelingError(f"backbone '{backbone}' is for {backbone_modality(backbone)}, the pool is "
-                            f"{data.modality}", where="--backbone",
-                            fix=f"use a {data.modality} backbone, e.g. {DEFAULT_BACKBONE[data.modality]}")
+                            f"{modality}", where="--backbone",
+                            fix=f"use a {modality} backbone, e.g. {DEFAULT_BACKBONE[modality]}")
     if not 0.0 <= multi_share <= 1.0 or annotators_per_item < 2:
         raise LabelingError("the share must be in 0..1 and annotators per item at least 2",
                             where="--multi-share/--annotators-per-item", fix="e.g. --multi-share 0.1")
+    fresh_file = "://" not in str(db) and not Path(db).exists()
     store = Store.open(db, create=True)
     with store.reading() as session:
         if session.query(Project).count():
+            store.close()
             raise LabelingError("a labeling project already exists in this database", where=str(db),
                                 fix="give another --db, or delete the file to start over")
-    rng = np.random.default_rng(seed)
-    required = np.ones(len(data.ids), dtype=int)
-    required[rng.random(len(data.ids)) < multi_share] = annotators_per_item
-    now = utcnow()
-    with store.writing() as session:
-        session.add(Project(id=1, name=name or Path(str(pool)).stem, modality=data.modality, classes=classes,
-                            backbone=backbone, source=data.source, created_at=now,
-                            settings={"retrain_every": retrain_every, "multi_share": multi_share,
-                                      "annotators_per_item": annotators_per_item,
-                                      "backbone_options": backbone_options(image_size, max_length, mirror)}))
-        session.execute(insert(Item), [
-            {"id": i + 1, "external_id": item_id, "content": item, "content_hash": item_hash, "origin": origin,
-             "required_labels": int(r)}
-            for i, (item_id, item, item_hash, origin, r) in
-            enumerate(zip(data.ids, data.items, data.hashes, data.origins, required))])
-        imported = [{"item_id": i + 1, "label": label, "annotator": f"import:{Path(data.source).name}",
-                     "source": "import", "slot": "" if required[i] <= 1 else f"import:{Path(data.source).name}",
-                     "created_at": now}
-                    for i, label in enumerate(data.labels) if label]
-        if imported:
-            session.execute(insert(Label), imported)
-        if store.dialect == "postgresql":  # explicit ids leave PostgreSQL's sequences behind
-            for table in ("project", "items"):
-                session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                     f"(SELECT max(id) FROM {table}))"))
+    try:
+        write_project(store, pool, batches, classes=classes, labels=labels, modality=modality, source=source,
+                       backbone=backbone, name=name, multi_share=multi_share,
+                       annotators_per_item=annotators_per_item, seed=seed, columns=columns, rows=rows,
+                       settings={"retrain_every": retrain_every, "multi_share": multi_share,
+                                 "annotators_per_item": annotators_per_item,
+                                 "backbone_options": backbone_options(image_size, max_length, mirror)})
+    except BaseException:
+        store.close()
+        if fresh_file:  # nothing half-written: a file this init created goes again
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+        raise
     return LabelingProject(store)
 
 
@@ -126,6 +123,10 @@ class LabelingProject:
         self._features = features
         self._table: list[ItemRow] | None = None
         self._position = None
+        self._size: int | None = None
+        self._required: np.ndarray | None = None
+        self._memo: dict = {}  # per pool: squared norms
+        self._proba_memo: dict = {}  # per probe: probabilities of every item
         self.cache_dir = cache_dir
         self.engine = engine
 
@@ -197,18 +198,52 @@ class LabelingProject:
         """One item with its current labels and stored prediction; LabelingError for an unknown id."""
         return self.store.item(item)
 
+    @property
+    def size(self) -> int:
+        """How many items the pool has (items never change after init)."""
+        if self._size is None:
+            self._size = len(self._table) if self._table is not None else self.store.count_items()
+        return self._size
+
+    def required(self) -> np.ndarray:
+        """How many labels each item takes (n,), in item order; read without the items' texts."""
+        if self._required is None:
+            self._required = np.ones(self.size, dtype=np.int64)
+            if self.settings.get("multi_items", None) != 0:  # 0: init found none
+                ids, counts = multi_items(self.store)
+                self._required[ids - 1] = counts
+        return self._required
+
+    def rows_at(self, positions) -> list[ItemRow]:
+        """The items at ``positions`` (item order), read by id without the whole table."""
+        if self._table is not None:
+            return [self._table[int(i)] for i in positions]
+        return items_at(self.store, [int(i) + 1 for i in positions])
+
     def features(self) -> np.ndarray:
-        """Features of every item (n, d) from the project's backbone, through the features cache
-        (without loading the backbone when the cache holds them all: see :mod:`.item_features`)."""
+        """Features of every item (n, d) from the project's backbone, memory-mapped from one matrix
+        file written once from the features cache (:mod:`.pool_features`; the backbone is loaded
+        only for items the cache lacks)."""
         if self._features is None:
-            self._features = self._cached_features(self.table())
+            key = self.settings.get(FEATURES_KEY)
+            self._features, kept = open_pool_matrix(self.store, self.settings, backbone=self.backbone,
+                                                    options=self.backbone_options, key=key, engine=self.engine,
+                                                    cache_dir=self.cache_dir)
+            if kept is not None:
+                self.update_settings(**{POOL_SETTING: kept, FEATURES_KEY: kept["key"]})
         return self._features
 
     def features_at(self, positions: np.ndarray) -> np.ndarray:
         """Features of the items at ``positions`` (m, d), computing only those the cache lacks."""
         if self._features is not None:
-            return self._features[np.asarray(positions)]
-        return self._cached_features([self.table()[int(i)] for i in positions])
+            return np.asarray(self._features[np.asarray(positions)])
+        return self._cached_features(self.rows_at(positions))
+
+    def squared_norms(self) -> np.ndarray:
+        """Each item's squared feature norm (n,), computed once (:mod:`.pool_scores`)."""
+        from headstart.labeling.pool_scores import squared_norms
+
+        return squared_norms(self.features(), self._memo)
 
     def _cached_features(self, rows: list[ItemRow]) -> np.ndarray:
         key = self.settings.get(FEATURES_KEY)
@@ -271,14 +306,15 @@ class LabelingProject:
         votes: dict[str, list[str]] = {}
         for record in records:
             votes.setdefault(record.item, []).append(record.label)
-        lookup, class_id = self.position(), {name: i for i, name in enumerate(self.classes)}
+        class_id = {name: i for i, name in enumerate(self.classes)}
+        keys = {record.item: record.item_key for record in records}
         positions, labels = [], []
         for item, given in votes.items():
             # Plain Python here: most items have one label, and a numpy call per item cost ~25 us
             # each, which the web server felt on every re-ranking.
             ranked = Counter(given).most_common(2)
             if len(ranked) == 1 or ranked[0][1] > ranked[1][1]:
-                positions.append(lookup[item])
+                positions.append(keys[item] - 1)  # position = store id - 1
                 labels.append(class_id[ranked[0][0]])
         order = np.argsort(positions)
         return np.asarray(positions, dtype=np.int64)[order], np.asarray(labels, dtype=np.int64)[order]
@@ -286,13 +322,11 @@ class LabelingProject:
     def done_for(self, annotator: str | None, records: list[LabelRecord] | None = None) -> np.ndarray:
         """Boolean mask of items that need no label from ``annotator``: those with all the labels they
         take, those this annotator has labeled already, and single-annotator items the model labeled."""
-        table = self.table()
-        lookup = self.position()
-        required = np.array([row.required for row in table])
-        have = np.zeros(len(table), dtype=int)
-        done = np.zeros(len(table), dtype=bool)
+        required = self.required()
+        have = np.zeros(self.size, dtype=int)
+        done = np.zeros(self.size, dtype=bool)
         for record in self.current_labels() if records is None else records:
-            i = lookup[record.item]
+            i = record.item_key - 1
             if record.source == "model":
                 done[i] |= required[i] <= 1
                 continue
@@ -328,8 +362,21 @@ class LabelingProject:
         """Keep model ``version``'s pre-labels of every item, replacing older ones: the probabilities
         ``proba`` (n_items, n_classes) in item order, over ``classes`` (default: the project's)."""
         classes = list(self.classes if classes is None else classes)
-        self.store.replace_predictions(version, [row.id for row in self.table()],
+        self.store.replace_predictions(version, np.arange(1, self.size + 1),
                                        [classes[i] for i in proba.argmax(axis=1)], proba.max(axis=1), proba)
+
+    def store_prediction_chunk(self, version: int, positions: np.ndarray, proba: np.ndarray) -> None:
+        """Keep model ``version``'s pre-labels of the items at ``positions`` (one transaction), replacing
+        other versions' of those items: a chunk of :func:`~headstart.labeling.prelabel.predict_pool`."""
+        self.store.write_predictions(version, np.asarray(positions) + 1, [self.classes[i] for i in proba.argmax(1)],
+                                     proba.max(axis=1), proba)
+
+    def predicted(self, version: int) -> np.ndarray:
+        """Positions of the items that have a pre-label of model ``version``."""
+        return np.asarray(self.store.predicted_items(version), dtype=np.int64) - 1
+
+    def drop_predictions(self, except_version: int) -> None:
+        self.store.drop_predictions(except_version)
 
     def predictions(self) -> list[tuple[str, str, float, list[float], int]]:
         """(item, label, confidence, probabilities, model version) of every stored prediction."""
@@ -347,14 +394,26 @@ class LabelingProject:
         """The store's retrain lock (see :func:`headstart.labeling.locks.retrain_lock`)."""
         return retrain_lock(self.url, blocking=blocking)
 
-    def current_proba(self) -> tuple[np.ndarray | None, int | None]:
-        """Class probabilities of every item from the newest probe (None before any), and its version."""
+    def probe(self):
+        """The newest probe (a :class:`~headstart.learn.head.LinearHead`) and its version; (None, None) before any."""
         version = self.latest_model("probe")
         if version is None:
             return None, None
         from headstart.learn.head import LinearHead  # scikit-learn: loaded when there is a probe
 
-        return LinearHead.from_bytes(version.weights).proba(self.features()), version.id
+        return LinearHead.from_bytes(version.weights), version.id
+
+    def pool_proba(self, head) -> np.ndarray:
+        """``head``'s class probabilities of every item (n, k), computed once per probe and kept
+        (:mod:`.pool_scores`): a million items' are read, not computed, at each ``next``."""
+        from headstart.labeling.pool_scores import pool_proba
+
+        return pool_proba(self.features(), head, self._proba_memo)
+
+    def current_proba(self) -> tuple[np.ndarray | None, int | None]:
+        """Class probabilities of every item from the newest probe (None before any), and its version."""
+        head, version = self.probe()
+        return (None, None) if head is None else (self.pool_proba(head), version)
 
     # -- the review queue ----------------------------------------------------------------------
 
@@ -391,37 +450,11 @@ class LabelingProject:
     def next(self, n: int = 10, *, strategy: str = "default", annotator: str | None = None,
              seed: int = 0) -> list[dict]:
         """The next ``n`` items for ``annotator``: first multi-annotator items that others have begun,
-        then the strategy's picks. Each is ``{"id", "content", "prediction", "confidence", "reason"}``."""
-        table = self.table()
-        records = self.current_labels()  # read once: the store may be large
-        done = self.done_for(annotator, records)
-        positions, y = self.resolved(records=records)
-        labeled = np.zeros(len(table), dtype=bool)
-        labeled[positions] = True
-        labels = np.full(len(table), -1)
-        labels[positions] = y
-        started = [i for i, row in enumerate(table) if row.required > 1 and not done[i] and labeled[i]]
-        picked = list(started[:n])
-        proba, version = self.current_proba()
-        candidates = np.flatnonzero(~done & ~labeled)
-        rest = n - len(picked)
-        if rest > 0 and len(candidates):
-            features = None if strategy in ("random", "least-confidence", "margin", "entropy",
-                                            "class-balanced") and proba is not None else self.features()
-            picked += list(select(strategy, rest, proba=proba, features=features, labeled=labeled, labels=labels,
-                                  candidates=candidates, seed=seed))
-        out = []
-        for i in picked:
-            row = table[int(i)]
-            entry = {"id": row.external_id, "content": row.content, "prediction": None, "confidence": None,
-                     "reason": "second annotator" if i in started else strategy if proba is not None
-                     else "cold start (diverse items)"}
-            if proba is not None:
-                entry["prediction"] = self.classes[int(proba[i].argmax())]
-                entry["confidence"] = float(proba[i].max())
-                entry["model_version"] = version
-            out.append(entry)
-        return out
+        then the strategy's picks (see :mod:`.batches`). Each is ``{"id", "content", "prediction",
+        "confidence", "reason"}``."""
+        from headstart.labeling.batches import next_batch
+
+        return next_batch(self, n, strategy=strategy, annotator=annotator, seed=seed)
 
     def status(self) -> dict:
         """Counts of items, labels by source, annotators, model versions and open reviews."""
@@ -435,7 +468,7 @@ class LabelingProject:
         positions, _ = self.resolved(include_model=True)
         versions = self.model_versions()
         latest = next((v for v in reversed(versions) if v.status == "done"), None)
-        return {"items": len(self.table()), "labeled_items": int(len(positions)), "labels": by_source,
+        return {"items": self.size, "labeled_items": int(len(positions)), "labels": by_source,
                 "annotators": annotators, "classes": self.classes,
                 "model_versions": [{"id": v.id, "kind": v.kind, "status": v.status, "n_labels": v.n_labels,
                                     "accuracy": v.metrics.get("accuracy")} for v in versions],

@@ -33,7 +33,7 @@ import numpy as np
 from headstart.data import Dataset, assign_splits
 from headstart.errors import LabelingError
 from headstart.learn.config import FinetuneConfig
-from headstart.progress import say
+from headstart.progress import progress_bar, say
 
 if TYPE_CHECKING:
     from headstart.learn.head import LinearHead
@@ -45,13 +45,14 @@ def retrain_probe(project, *, seed: int = 0, refresh: bool = True) -> int:
     returns the version id."""
     # scikit-learn loads here, not with the module: `headstart label add` imports it to ask due()
     from headstart.labeling.loop_probe import LOOP_C, fit_loop_probe, held_out_proba
-    from headstart.learn.head import feature_scaling, require_classes
+    from headstart.labeling.loop_probe import pool_scaling
+    from headstart.learn.head import require_classes
 
     positions, y = project.resolved()
     require_classes(y, what="the probe", where=project.where, error=LabelingError,
                     fix="label more items (`headstart label next` picks diverse ones)")
     features = project.features()
-    scaling = feature_scaling(features)
+    scaling = pool_scaling(features)
     head = fit_loop_probe(features[positions], y, len(project.classes), scaling, seed=seed)
     held_out = held_out_proba(features[positions], y, len(project.classes), seed=seed, c=LOOP_C, scaling=scaling)
     metrics = {"accuracy": float((held_out.argmax(axis=1) == y).mean()), "accuracy_estimate": "5-fold out-of-fold",
@@ -65,8 +66,30 @@ def retrain_probe(project, *, seed: int = 0, refresh: bool = True) -> int:
 
 
 def refresh_predictions(project, head: LinearHead, version: int) -> None:
-    """Pre-label the whole pool with ``head``: predicted label, confidence and probabilities."""
-    project.store_predictions(version, head.proba(project.features()))
+    """Pre-label the whole pool with ``head``: predicted label, confidence and probabilities (:func:`predict_pool`)."""
+    predict_pool(project, version, head)
+
+
+PRELABEL_CHUNK = 20_000  # items a committed chunk: a rerun after a kill redoes at most this many
+
+
+def predict_pool(project, version: int, head: LinearHead, *, chunk: int = PRELABEL_CHUNK) -> int:
+    """Store model ``version``'s pre-labels of every item, a committed chunk at a time, with a progress bar.
+
+    Resumable: items that already have a pre-label of this version are skipped, so a rerun after a
+    kill (or an error) does only what is left. Other versions' pre-labels of an item go when its
+    chunk is written, and any left over at the end. Returns how many items were predicted now.
+    """
+    todo = np.setdiff1d(np.arange(project.size), project.predicted(version))
+    proba = project.pool_proba(head) if len(todo) else None  # kept: the next `label next` reads them
+    with progress_bar("pre-labelling the pool", project.size) as advance:
+        advance(project.size - len(todo))  # done by an earlier run
+        for start in range(0, len(todo), chunk):
+            positions = todo[start:start + chunk]
+            project.store_prediction_chunk(version, positions, np.asarray(proba[positions]))
+            advance(len(positions))
+    project.drop_predictions(except_version=version)
+    return int(len(todo))
 
 
 def due(project) -> bool:

@@ -40,7 +40,7 @@ def check_pool_shift(project, *, seed: int = 0, max_items: int = MAX_ITEMS,
         cannot be computed.
     """
     labeled, ids = project.resolved()
-    unlabeled = np.setdiff1d(np.arange(len(project.table())), labeled)
+    unlabeled = np.setdiff1d(np.arange(project.size), labeled)
     if len(labeled) < MIN_ITEMS or len(unlabeled) < MIN_ITEMS:
         summary = {"skipped": f"a shift check needs at least {MIN_ITEMS} labeled and {MIN_ITEMS} unlabeled items; "
                               f"the pool has {len(labeled)} and {len(unlabeled)}"}
@@ -63,12 +63,12 @@ def _measure(project, labeled: np.ndarray, ids: np.ndarray, unlabeled: np.ndarra
     features = project.features_at(np.r_[source, target])
     source_x, target_x = features[:len(source)], features[len(source):]
     test = shift_test(source_x, target_x, seed=seed, max_items=max_items, permutations=permutations)
-    table = project.table()
+    rows = project.rows_at(np.r_[source, target])  # these items only: the pool may be a million
     # an image's name, never where the server keeps it (the page shows the image through /media/<id>)
-    contents = [Path(row.content).name if project.modality == "image" else row.content for row in table]
-    origins = [row.external_id for row in table]
-    summary = test.summary([contents[i] for i in source], [origins[i] for i in source],
-                           [contents[i] for i in target], [origins[i] for i in target])
+    contents = [Path(row.content).name if project.modality == "image" else row.content for row in rows]
+    origins = [row.external_id for row in rows]
+    summary = test.summary(contents[:len(source)], origins[:len(source)], contents[len(source):],
+                           origins[len(source):])
     priors = balanced_probe_priors(source_x, source_ids, target_x, project.classes, seed=seed)
     summary.update(priors)
     if priors["priors"] is not None:

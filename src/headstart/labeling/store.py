@@ -50,6 +50,7 @@ class LabelRecord:
     created_at: datetime
     model_version: int | None = None
     comment: str = ""
+    item_key: int = 0  # the item's store id (its position + 1); 0 where not read
 
     def row(self) -> dict:
         return {"id": self.item, "label": self.label, "annotator": self.annotator, "source": self.source,
@@ -110,7 +111,8 @@ class Store:
             migrate(store._write_engine)
         except DatabaseError as error:  # OperationalError, or "file is not a database"
             store.close()
-            raise LabelingError(f"cannot open the database ({error.orig})", where=str(where),
+            # one line: a driver's message may span several (psycopg's "Is the server running...")
+            raise LabelingError(f"cannot open the database ({' '.join(str(error.orig).split())})", where=str(where),
                                 fix="check the path or URL, and that the server is running") from error
         return store
 
@@ -262,10 +264,10 @@ class Store:
         with self.reading() as session:
             rows = session.execute(
                 select(Label.id, Item.external_id, Label.label, Label.annotator, Label.source, Label.created_at,
-                       Label.model_version_id, Label.comment).join(Item, Item.id == Label.item_id)
+                       Label.model_version_id, Label.comment, Label.item_id).join(Item, Item.id == Label.item_id)
                 .where(Label.superseded_at.is_(None), Label.source.in_(list(sources)))
                 .order_by(Label.item_id, Label.id)).all()
-        return [LabelRecord(*row[:-1], comment=row[-1] or "") for row in rows]
+        return [LabelRecord(*row[:-2], comment=row[-2] or "", item_key=row[-1]) for row in rows]
 
     def withdraw_last(self, annotator: str) -> LabelRecord | None:
         """Undo the annotator's newest label from a person that is still current: it stays in the
@@ -367,13 +369,34 @@ class Store:
     def replace_predictions(self, version_id: int, item_ids: Sequence[int], labels: Sequence[str],
                             confidences: Sequence[float], probas) -> None:
         """Store the predictions of one model version, dropping older versions' (one transaction)."""
-        rows = [{"item_id": int(i), "model_version_id": version_id, "label": label, "confidence": float(c),
-                 "proba": [round(float(p), 6) for p in proba]}
-                for i, label, c, proba in zip(item_ids, labels, confidences, probas)]
         with self.writing() as session:
             session.execute(Prediction.__table__.delete())
-            for start in range(0, len(rows), 5000):
-                session.execute(Prediction.__table__.insert(), rows[start:start + 5000])
+            for start in range(0, len(item_ids), 5000):  # rows built a chunk at a time: a pool may be a million
+                end = start + 5000
+                session.execute(Prediction.__table__.insert(), _prediction_rows(
+                    version_id, item_ids[start:end], labels[start:end], confidences[start:end], probas[start:end]))
+
+    def write_predictions(self, version_id: int, item_ids: Sequence[int], labels: Sequence[str],
+                          confidences: Sequence[float], probas) -> None:
+        """Store one version's predictions of some items, dropping other versions' of the items from
+        the lowest to the highest of ``item_ids`` (one transaction: a chunk of a resumable pre-labelling)."""
+        with self.writing() as session:
+            session.execute(Prediction.__table__.delete().where(
+                Prediction.item_id.between(int(min(item_ids)), int(max(item_ids))),
+                Prediction.model_version_id != version_id))
+            session.execute(Prediction.__table__.insert(),
+                            _prediction_rows(version_id, item_ids, labels, confidences, probas))
+
+    def predicted_items(self, version_id: int) -> list[int]:
+        """Ids of the items with a prediction of model version ``version_id``."""
+        with self.reading() as session:
+            return list(session.scalars(select(Prediction.item_id).where(Prediction.model_version_id == version_id)
+                                        .order_by(Prediction.item_id)))
+
+    def drop_predictions(self, except_version: int) -> None:
+        """Drop every prediction not of ``except_version``."""
+        with self.writing() as session:
+            session.execute(Prediction.__table__.delete().where(Prediction.model_version_id != except_version))
 
     def item(self, external_id: str) -> dict:
         """One item with its current labels and stored prediction (for a page that shows one item)."""
@@ -450,6 +473,12 @@ class Store:
                 raise LabelingError(f"no review entry {review_id}", where=self.where,
                                     fix="see `headstart label issues --list`")
             entry.status, entry.resolved_at = "resolved", utcnow()
+
+
+def _prediction_rows(version_id: int, item_ids, labels, confidences, probas) -> list[dict]:
+    return [{"item_id": int(i), "model_version_id": version_id, "label": label, "confidence": float(c),
+             "proba": [round(float(p), 6) for p in proba]}
+            for i, label, c, proba in zip(item_ids, labels, confidences, probas)]
 
 
 def _may_replace_others(role: str | None) -> bool:

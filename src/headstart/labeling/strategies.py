@@ -183,8 +183,10 @@ def _nearest_distinct(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return np.asarray(chosen, dtype=np.int64)
 
 
-def badge(features: np.ndarray, proba: np.ndarray, candidates: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
-    """BADGE: k-means++ seeding on the gradient embeddings of the candidates (see the module notes)."""
+def badge(features: np.ndarray, proba: np.ndarray, candidates: np.ndarray, n: int, seed: int = 0,
+          sq_norms: np.ndarray | None = None) -> np.ndarray:
+    """BADGE: k-means++ seeding on the gradient embeddings of the candidates (see the module notes).
+    ``sq_norms``: every item's squared feature norm, when kept (else read from ``features``)."""
     rng = np.random.default_rng(seed)
     p = np.asarray(proba[candidates], dtype=np.float32)
     a = p.copy()
@@ -193,7 +195,7 @@ def badge(features: np.ndarray, proba: np.ndarray, candidates: np.ndarray, n: in
     if len(candidates) > DIVERSITY_POOL:
         # D^2 sampling almost never picks a near-zero embedding (a confident item): keep the
         # DIVERSITY_POOL largest gradient norms, computed from the probabilities and row norms alone.
-        x_norm = _row_sq_norms(features, candidates)
+        x_norm = sq_norms[candidates] if sq_norms is not None else _row_sq_norms(features, candidates)
         keep = np.sort(np.argpartition(-(a_norm * x_norm), DIVERSITY_POOL - 1)[:DIVERSITY_POOL])
         candidates, a, a_norm = candidates[keep], a[keep], a_norm[keep]
     x = np.asarray(features[candidates], dtype=np.float32)
@@ -258,7 +260,7 @@ STRATEGIES = ("random", "least-confidence", "margin", "entropy", "kcenter", "bad
 
 def select(strategy: str, n: int, *, proba: np.ndarray | None = None, features: np.ndarray | None = None,
            labeled: np.ndarray | None = None, labels: np.ndarray | None = None,
-           candidates: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+           candidates: np.ndarray | None = None, seed: int = 0, sq_norms: np.ndarray | None = None) -> np.ndarray:
     """Positions of the next ``n`` items to label, most useful first.
 
     Args:
@@ -270,6 +272,7 @@ def select(strategy: str, n: int, *, proba: np.ndarray | None = None, features: 
         labels: class ids (N,) of labeled items (-1 elsewhere), for class-balanced sampling.
         candidates: positions that may be picked (default: every unlabeled item).
         seed: for random choices.
+        sq_norms: every item's squared feature norm (N,), when the caller keeps them (badge on a big pool).
 
     Returns:
         int64 positions, at most ``n``. Without ``proba`` (or with fewer than two labeled
@@ -304,7 +307,7 @@ def select(strategy: str, n: int, *, proba: np.ndarray | None = None, features: 
     if strategy == "kcenter":
         return kcenter_greedy(_need(features, strategy), candidates, np.flatnonzero(labeled), n, seed)
     if strategy == "badge":
-        return badge(_need(features, strategy), proba, candidates, n, seed)
+        return badge(_need(features, strategy), proba, candidates, n, seed, sq_norms)
     if strategy == "margin-diverse":
         return margin_clusters(_need(features, strategy), proba, candidates, n, seed)
     counts = np.bincount(labels[labels >= 0], minlength=proba.shape[1]) if labels is not None \

@@ -28,7 +28,7 @@ def overview(project: LabelingProject, *, plot: bool = True) -> dict:
         agreement.pop("consensus")
     except LabelingError as error:
         agreement = {"note": error.message}
-    result = {"items": len(project.table()), "labels": len(records), "per_class": per_class,
+    result = {"items": project.size, "labels": len(records), "per_class": per_class,
               "per_annotator": dict(sorted(per_annotator.items(), key=lambda pair: -pair[1])),
               "agreement": agreement, "model_versions": versions,
               "open_reviews": len(project.review_queue())}
