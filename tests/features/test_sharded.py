@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -153,6 +154,33 @@ def test_items_cached_by_another_run_are_skipped_and_their_batches_keep_their_bi
     assert written - set(some) == mine - set(some)
     cache = FeatureCache(tmp_path, tiny_bert_backbone.fingerprint())
     np.testing.assert_array_equal(cache.get(sorted(mine)), features[[hashes.index(h) for h in sorted(mine)]])
+
+
+class CountingState:
+    """Accelerate's PartialState as far as a rank uses it: counts its barriers."""
+
+    def __init__(self):
+        self.barriers = 0
+
+    def wait_for_everyone(self):
+        self.barriers += 1
+
+    @contextlib.contextmanager
+    def main_process_first(self):
+        self.barriers += 1
+        yield
+
+
+def test_every_rank_meets_the_same_barriers_with_work_or_without(pool_csv, tiny_bert_backbone, tmp_path):
+    dataset = read_dataset(pool_csv, require_labels=False)
+    counts = []
+    for _ in range(2):  # the second time its whole share is cached: nothing to do, the same barriers
+        state = CountingState()
+        rank = Rank(1, 2, local_world=2, source="accelerate", state=state)
+        report = extract_share(tiny_bert_backbone, dataset.items, dataset.hashes, rank, cache_dir=tmp_path,
+                               batch_size=BATCH, chunk=CHUNK)
+        counts.append((state.barriers, report.computed > 0))
+    assert counts == [(1, True), (1, False)]
 
 
 def test_cached_among_reads_the_shards_when_the_index_is_not_a_database(tmp_path):

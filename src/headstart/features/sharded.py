@@ -195,10 +195,13 @@ def extract_share(backbone: Backbone, items: Sequence[str], hashes: Sequence[str
     if rank.is_main:
         _describe(folder, backbone)
     report = functools.partial(ShareReport, str(rank), len(share.items), share.size, len(done))
+    # Rank 0 exports the ONNX graph once; the others then load it. Every rank enters, work or none:
+    # Accelerate's barriers pair up by count, and a rank that skipped one would pair the others'
+    # next barrier with the wrong one (rank 0 would merge while they still compute).
+    with rank.main_first():
+        forward = forward_function(backbone, engine, cache_dir)[0] if todo else None
     if not todo:
         return report(0, 0, 0.0)
-    with rank.main_first():  # rank 0 exports the ONNX graph once; the others then load it
-        forward, _ = forward_function(backbone, engine, cache_dir)
     started = time.perf_counter()
     computed, written = _compute_in_chunks(backbone, forward, share, todo, done, folder, chunk,
                                            description=f"features, share {rank} ({backbone.name})")
