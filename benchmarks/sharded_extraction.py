@@ -151,7 +151,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--threads", type=int, default=common.THREADS, help="cores to share out (default 2)")
-    parser.add_argument("--runs", default=",".join(RUNS), help="comma-separated, of: " + ", ".join(RUNS))
+    parser.add_argument("--runs", default=",".join(RUNS), help="comma-separated, in this order, of: " + ", ".join(RUNS))
+    parser.add_argument("--tag", default="", help="added to the result file's name (another order, say)")
     args = parser.parse_args()
     runs = [name.strip() for name in args.runs.split(",") if name.strip()]
 
@@ -191,8 +192,8 @@ def main() -> None:
                               "ratio_wall_items_per_s_vs_1", "merge_seconds", "bit_identical_to_1"],
                        title=f"{len(texts)} sentences, {BACKBONE}, {args.threads} cores shared out")
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    path = common.write_results(f"sharded_extraction-{len(texts)}", {
-        "items": len(texts), "backbone": BACKBONE, "threads": args.threads, "rows": rows,
+    path = common.write_results(f"sharded_extraction-{len(texts)}" + (f"-{args.tag}" if args.tag else ""), {
+        "items": len(texts), "backbone": BACKBONE, "threads": args.threads, "order": runs, "rows": rows,
         "pool": "9,613 SST-2 sentences (train, dev, test), then copies with one word dropped, deduplicated: "
                 "synthetic text beyond SST-2's own, with its length distribution",
         "notes": "2 cores shared with other sessions (load averages per run; uptime at the end: "
