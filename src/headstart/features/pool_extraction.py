@@ -22,13 +22,12 @@ from pathlib import Path
 
 from headstart.errors import HeadstartError
 from headstart.features.ranks import Rank, current_rank
-from headstart.features.sharded import CHUNK, extract_share, merge_shards
 from headstart.paths import default_cache_dir
 from headstart.progress import say
 
 
 def extract_pool(pool: Path | None, *, backbone: str | None = None, shard: str | None = None, merge: bool = False,
-                 cache_dir: Path | None = None, chunk: int = CHUNK, batch_size: int = 64, threads: int | None = None,
+                 cache_dir: Path | None = None, chunk: int | None = None, batch_size: int = 64, threads: int | None = None,
                  engine: str = "auto", text_column: str = "text", path_column: str = "path",
                  image_size: int | None = None, max_length: int | None = None) -> list[str]:
     """This process's share of ``pool``'s features into the cache, merged when asked; the lines to print.
@@ -43,7 +42,7 @@ def extract_pool(pool: Path | None, *, backbone: str | None = None, shard: str |
         merge: index every shard written into the cache, after extracting (one process only).
         cache_dir: the cache folder (default: $HEADSTART_CACHE, or ~/.cache/headstart); shared
             storage when the ranks run on several machines.
-        chunk: items a shard file (what a killed process loses at most).
+        chunk: items a shard file (what a killed process loses at most; default 2,048).
         batch_size: items a forward pass.
         threads: intra-op threads of this process (default: the machine's cores shared by the
             processes on it).
@@ -59,6 +58,9 @@ def extract_pool(pool: Path | None, *, backbone: str | None = None, shard: str |
     """
     _check_numbers(chunk=chunk, batch_size=batch_size, threads=threads)
     rank = current_rank(shard)
+    # Imported after the options are checked: extraction imports torch, which a wrong option need not wait for.
+    from headstart.features.sharded import CHUNK, extract_share, merge_shards
+
     if merge and rank.source == "--shard" and rank.world > 1:
         raise HeadstartError("--merge with --shard: each shard's process would index the others' shards while "
                              "they are written", where="--merge",
@@ -72,7 +74,7 @@ def extract_pool(pool: Path | None, *, backbone: str | None = None, shard: str |
     net, dataset = _load(pool, backbone, text_column, path_column, image_size, max_length)
     _set_threads(threads, rank)
     report = extract_share(net, dataset.items, dataset.hashes, rank, cache_dir=cache_dir, engine=engine,
-                           batch_size=batch_size, chunk=chunk)
+                           batch_size=batch_size, chunk=chunk or CHUNK)
     lines = [report.line()]
     if merge or rank.source == "accelerate":
         rank.wait_for_everyone()  # every process's shards are written
