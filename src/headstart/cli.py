@@ -407,6 +407,29 @@ def cache_clear(yes: bool = typer.Option(False, "--yes/--no-yes",
 
 @app.command()
 @friendly
+def extract(pool: Optional[Path] = typer.Argument(None, help="CSV/TSV/JSONL file or image folder; labels not "
+                                                             "needed. Leave out with --merge to only merge."),
+            backbone: Optional[str] = ONE_BACKBONE,
+            shard: Optional[str] = typer.Option(None, metavar="R/W", help="Extract share R of W (0/2 and 1/2 for "
+                                                "two processes); `accelerate launch` sets it itself."),
+            merge: bool = typer.Option(False, "--merge/--no-merge", help="Index the shards every process wrote."),
+            chunk: int = typer.Option(2048, help="Items a shard file: what a killed process loses at most."),
+            threads: Optional[int] = typer.Option(None, help="Threads of this process (default: this machine's "
+                                                             "cores; give each --shard process on one machine "
+                                                             "its part)."),
+            cache_dir: Optional[Path] = CACHE_DIR, text_column: str = TEXT_COLUMN, path_column: str = PATH_COLUMN,
+            image_size: Optional[int] = IMAGE_SIZE, max_length: Optional[int] = MAX_LENGTH) -> None:
+    """Compute a pool's features into the cache, shared out over processes or machines; resumes when rerun."""
+    from headstart.features.pool_extraction import extract_pool
+
+    for line in extract_pool(pool, backbone=backbone, shard=shard, merge=merge, cache_dir=cache_dir, chunk=chunk,
+                             threads=threads, text_column=text_column, path_column=path_column,
+                             image_size=image_size, max_length=max_length):
+        typer.echo(line)
+
+
+@app.command()
+@friendly
 def serve(model_dir: Path = typer.Argument(..., help="A model folder written by `headstart fit`, or an exported "
                                                      "folder."),
           host: str = typer.Option("127.0.0.1", help="Address to listen on (127.0.0.1: this machine only)."),
