@@ -18,7 +18,7 @@ import numpy as np
 
 from headstart.adapt import adapt_model, read_target
 from headstart.backbones import backbone_name_for, backbone_options, create_backbone
-from headstart.compute.device import check_device, on_device
+from headstart.compute.device import on_device, resolve_device
 from headstart.compute.processes import is_main_process
 from headstart.data import Dataset, assign_splits, read_dataset
 from headstart.data.input_table import read_input_table
@@ -44,7 +44,7 @@ def load(folder: str | Path, *, device: str = "auto") -> Model | ScratchModel | 
     ``auto``, ``cpu``, ``cuda`` or ``cuda:N``) or one trained from scratch (:class:`ScratchModel`,
     shipped by ``mode="auto"`` when it beat transfer); those and exported ones run on the CPU.
     """
-    check_device(device)
+    resolve_device(device)  # a GPU that is not there is refused before the model's seconds of loading
     if is_exported(folder):
         return ExportedModel(folder)
     return ScratchModel.load(folder) if is_scratch(folder) else Model.load(folder, device=device)
@@ -232,6 +232,7 @@ def predict(model: Model | ExportedModel | str | Path, data, *, device: str | No
 
     ``device`` as for :func:`load` (None: a Model's own, ``auto`` for a folder).
     """
+    resolve_device(device)
     model = model if isinstance(model, (Model, ScratchModel, ExportedModel)) else load(model, device=device or "auto")
     dataset = read_dataset(data, require_labels=False, **columns) if not isinstance(data, Dataset) else data
     _check_modality(model, dataset)
@@ -264,7 +265,8 @@ def predict_table(model: Model | ExportedModel | str | Path, data: str | Path, *
     Raises:
         DataError: unreadable data, data of the other modality, or a missing, empty or repeated id.
     """
-    # The data first: a bad row is found before the model's seconds of loading.
+    # The device and the data first: a bad row is found before the model's seconds of loading.
+    resolve_device(device)
     table = read_input_table(data, id_column=id_column, text_column=text_column, path_column=path_column)
     model = model if isinstance(model, (Model, ScratchModel, ExportedModel)) else load(model, device=device or "auto")
     _check_modality(model, table.dataset)

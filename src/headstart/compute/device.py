@@ -57,7 +57,7 @@ def resolve_device(spec: "str | torch.device | None" = "auto", where: str = "dev
 
     if isinstance(spec, torch.device):
         spec = str(spec)
-    text = check_device(spec or "auto", where)
+    text = check_device(spec or "auto", where)  # None: auto
     if text == "cpu" or (text == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
@@ -107,8 +107,8 @@ def precision_for(device: "torch.device") -> Precision:
 
     if device.type != "cuda":
         return FP32
-    with torch.cuda.device(device):
-        return BF16 if torch.cuda.is_bf16_supported() else FP16
+    # Natively only: pre-Ampere GPUs (T4, V100) emulate bfloat16 slowly, and take float16 with a scaler.
+    return BF16 if torch.cuda.is_bf16_supported(including_emulation=False) else FP16
 
 
 def autocast(device: "torch.device") -> contextlib.AbstractContextManager:

@@ -59,6 +59,12 @@ def main_process_first(device: torch.device) -> Iterator[None]:
         yield
 
 
+def finish_processes() -> None:
+    """End this process's part in a group of several (a no-op in one process)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 class LocalEngine:
     """One process's training step: on ``device``, under its autocast, with a loss scaler for float16.
 
