@@ -19,8 +19,9 @@ from headstart.compute.processes import AcceleratedEngine, is_main_process, proc
 
 WORKER = Path(__file__).with_name("fit_worker.py")
 # Two processes' sums of the same gradients differ from one process's in the last bits, which AdamW's
-# normalised steps can carry to about its learning rate (5e-5) on weights whose gradients are near zero.
-ONE_PROCESS_TOLERANCE = 1e-3
+# normalised steps can carry further on weights whose gradients are near zero: measured 1e-6 at most
+# (2026-12-03), allowed a hundred times that.
+ONE_PROCESS_TOLERANCE = 1e-4
 
 
 @pytest.fixture(scope="module")
