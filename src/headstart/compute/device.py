@@ -8,8 +8,9 @@ no scaler, no copies between devices.
 
 The device reaches the places that compute (feature extraction, fine-tuning) through
 :func:`using_device`, a context the public API and the commands open, rather than as an argument of
-every function in between, in the way ``torch.autocast`` and ``torch.device`` contexts do: without
-one, everything runs on the CPU as before. torch is imported inside the functions, so that the
+every function in between, in the way ``torch.autocast`` and ``torch.device`` contexts do. Outside
+any, ``$HEADSTART_DEVICE`` decides (the labeling commands set it, so that the retraining threads and
+processes they start inherit it), and without that everything runs on the CPU as before. torch is imported inside the functions, so that the
 command line can check ``--device`` while it parses, before torch loads.
 """
 
@@ -150,11 +151,31 @@ def on_device(function):
     return wrapper
 
 
+DEVICE_VARIABLE = "HEADSTART_DEVICE"
+
+
 def current_device() -> "torch.device":
-    """The device of the innermost :func:`using_device` block; the CPU outside any."""
+    """The device of the innermost :func:`using_device` block; outside any, ``$HEADSTART_DEVICE``'s, else the CPU."""
     import torch
 
-    return _current.get() or torch.device("cpu")
+    device = _current.get()
+    if device is not None:
+        return device
+    spec = os.environ.get(DEVICE_VARIABLE)
+    return resolve_device(spec, DEVICE_VARIABLE) if spec else torch.device("cpu")
+
+
+def use_device_in_process(spec: str, where: str = "--device") -> str:
+    """Compute on ``spec`` in this process, its threads and the processes it starts (``$HEADSTART_DEVICE``).
+
+    A GPU that is not there is refused at once; ``auto`` is resolved where something computes, so
+    that a command which finds everything cached never imports torch.
+    """
+    text = check_device(spec, where)
+    if text.startswith("cuda"):
+        resolve_device(text, where)
+    os.environ[DEVICE_VARIABLE] = text
+    return text
 
 
 @contextlib.contextmanager
