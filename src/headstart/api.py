@@ -112,8 +112,6 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
     """Train a classifier by transfer learning and evaluate it on the test split.
 
     Reads, splits, trains (:func:`headstart.learn.trainer.train`), tests (against scratch), saves.
-    Under a launcher of several processes (``accelerate launch``) fine-tuning is data-parallel and
-    only the main process writes ``out`` and trains the scratch baseline (:mod:`headstart.compute`).
 
     Args:
         data: a CSV/TSV/JSONL file or image folder (or a Dataset) with labels; a ``split`` column,
@@ -134,26 +132,23 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         engine: ``auto``/``onnx``/``torch``: where frozen forward passes run.
         cache_dir: the features cache (default ``$HEADSTART_CACHE`` or ``~/.cache/headstart``).
         columns: column names: ``text_column``, ``label_column``, ``split_column``, ``path_column``.
-        baseline: also train models from scratch and compare (``model.metrics["baseline"]``: its
-            accuracy, the difference with a bootstrap interval and the verdict sentence). With
-            ``mode="auto"`` the model from scratch is returned (and saved) instead when it beat
-            transfer on the validation split beyond noise (:mod:`headstart.transfer.baseline`).
+        baseline: also train models from scratch and compare (``model.metrics["baseline"]``: accuracy,
+            difference with a bootstrap interval, verdict); with ``mode="auto"`` the model from scratch is
+            returned (and saved) when it beat transfer on validation beyond noise (:mod:`.transfer.baseline`).
         auto_unfreeze: fine-tune as many top layer groups as the layer-wise probes recommend
             (:mod:`headstart.transfer.layers`) instead of ``FinetuneConfig.unfreeze``.
-        mirror: whether an image's left-right mirror shows the same class (default). False for
-            digits, text or anything with a left and a right side: fine-tuning then does not flip
-            training images, nor does the model average predictions with mirror images.
+        mirror: whether an image's left-right mirror shows the same class (default). False (digits, text, anything
+            with a left and a right side): no flipped training images, no averaging with mirror images.
         target: unlabeled data the model will meet (a file, folder or Dataset): the model is adapted
             to it (:mod:`headstart.adapt`; ``model.metrics["adaptation"]`` says how and why), and the
             shift page (``shift.html``), measured on the pretrained features, goes beside the report.
         adapt: ``auto`` (chosen without target labels, or none), ``none``, ``coral``, ``adabn``,
             ``prior`` or ``self-train``.
-        device: ``auto`` (a GPU where torch sees one), ``cpu``, ``cuda`` or ``cuda:N``: where features
-            and fine-tuning run (mixed precision on a GPU: :mod:`headstart.compute.device`).
+        device: ``auto`` (a GPU where torch sees one), ``cpu``, ``cuda`` or ``cuda:N`` (:mod:`.compute`);
+            under ``accelerate launch`` fine-tuning is data-parallel, and the main process alone saves.
 
     Returns:
-        The trained :class:`~headstart.model.Model` (or :class:`ScratchModel`, see ``baseline``), with
-        test metrics in ``model.metrics``.
+        The trained :class:`~headstart.model.Model` (or :class:`ScratchModel`: see ``baseline``), metrics in ``.metrics``.
     """
     started = time.perf_counter()
     check_mode(mode)
