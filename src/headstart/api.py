@@ -148,7 +148,7 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
             under ``accelerate launch`` fine-tuning is data-parallel, and the main process alone saves.
 
     Returns:
-        The trained :class:`~headstart.model.Model` (or :class:`ScratchModel`: see ``baseline``), metrics in ``.metrics``.
+        The trained :class:`~headstart.model.Model` (or :class:`ScratchModel`: ``baseline``), metrics in ``.metrics``.
     """
     started = time.perf_counter()
     check_mode(mode)

@@ -10,8 +10,9 @@ The device reaches the places that compute (feature extraction, fine-tuning) thr
 :func:`using_device`, a context the public API and the commands open, rather than as an argument of
 every function in between, in the way ``torch.autocast`` and ``torch.device`` contexts do. Outside
 any, ``$HEADSTART_DEVICE`` decides (the labeling commands set it, so that the retraining threads and
-processes they start inherit it), and without that everything runs on the CPU as before. torch is imported inside the functions, so that the
-command line can check ``--device`` while it parses, before torch loads.
+processes they start inherit it), and without that everything runs on the CPU as before. torch is
+imported inside the functions, so that the command line can check ``--device`` while it parses,
+before torch loads.
 """
 
 from __future__ import annotations

@@ -43,7 +43,11 @@ def without_option(args: list[str], name: str) -> list[str]:
 
 
 def launch(processes: int, args: list[str]) -> int:
-    """Run ``headstart <args>`` in ``processes`` processes through Accelerate; the exit code of the first that failed, else 0."""
+    """Run ``headstart <args>`` in ``processes`` processes through Accelerate.
+
+    Returns:
+        0, or the exit code of the first process that failed (each has printed its own error).
+    """
     from accelerate.commands.launch import launch_command, launch_command_parser
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
