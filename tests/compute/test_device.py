@@ -140,3 +140,16 @@ def test_a_cpu_fine_tune_gives_the_same_numbers_with_and_without_the_device(tiny
     assert np.array_equal(runs[0].head.weight, runs[1].head.weight)
     texts = ["goal match team", "pasta bread soup"]
     assert np.array_equal(runs[0].features(texts), runs[1].features(texts, device="cpu"))
+
+
+def test_label_commands_take_a_device_their_retraining_processes_inherit(gpus, text_csv, tmp_path, monkeypatch):
+    from headstart.compute.device import DEVICE_VARIABLE, use_device_in_process
+
+    gpus(0)
+    monkeypatch.delenv(DEVICE_VARIABLE, raising=False)
+    result = runner.invoke(app, ["label", "init", str(text_csv()), "--db", str(tmp_path / "l.db"), "--device", "cuda"])
+    assert result.exit_code == 2 and "cuda was asked for" in result.output and not (tmp_path / "l.db").exists()
+    assert use_device_in_process("auto") == "auto" and current_device() == torch.device("cpu")
+    monkeypatch.setenv(DEVICE_VARIABLE, "cuda:3")  # what a retraining process would inherit
+    with pytest.raises(HeadstartError, match="HEADSTART_DEVICE: cuda:3 was asked for"):
+        current_device()
