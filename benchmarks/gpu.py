@@ -7,7 +7,10 @@ a. ``finetune sst2``: ``headstart.fit`` with staged fine-tuning of ``minilm-l6``
 b. ``finetune fashion``: the same with ``effnet-lite0`` on 5,000 Fashion-MNIST training images
    (500 a class, seed 0; tested on 2,000 test images), headstart's default epochs;
 c. ``extract``: ``compute_features`` of 2,000 SST-2 sentences (``minilm-l6``) and 1,000
-   Fashion-MNIST images (``effnet-lite0``, 224 px) after one warm-up batch: items/s.
+   Fashion-MNIST images (``effnet-lite0``, 224 px) after one warm-up batch: items/s;
+d. ``extract ... onnx-cuda``: on a GPU, the same through headstart's ONNX export in an ONNX Runtime
+   session with the CUDA provider (float32), where onnxruntime-gpu is installed: whether it beats
+   PyTorch under autocast, measured rather than assumed (headstart uses PyTorch there).
 
 On the CPU headstart keeps float32 and ONNX Runtime for frozen passes; on a GPU it fine-tunes and
 extracts with PyTorch under autocast (bfloat16 where the GPU has it natively, else float16 with a
@@ -104,6 +107,34 @@ def extract_job(items: list[str], *, backbone: str, device: str, image_size: int
             "precision": precision_for(resolve_device(device)).name}
 
 
+def extract_onnx_cuda_job(items: list[str], *, backbone: str, device: str, image_size: int | None, cache_dir: str,
+                          threads: int) -> dict:
+    """Frozen features through the ONNX export in ONNX Runtime's CUDA provider: items/s (or why not)."""
+    _setup(threads)
+    import onnxruntime as ort
+
+    from headstart.backbones import create_backbone
+    from headstart.features.extract import batches_in_length_order, onnx_session, prefetched
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return {"skipped": "onnxruntime has no CUDA provider here (pip install onnxruntime-gpu)"}
+    net = create_backbone(backbone, **({"image_size": image_size} if image_size else {}))
+    path = onnx_session(net, cache_dir)._model_path  # the export headstart keeps in the cache
+    index = int(device.partition(":")[2] or 0)
+    session = ort.InferenceSession(path, providers=[("CUDAExecutionProvider", {"device_id": index})])
+
+    def run(subset: list[str]) -> None:
+        batches = batches_in_length_order(subset, net.modality, 64)
+        for inputs in prefetched(net.preprocess, subset, batches):
+            session.run(None, {name: value.numpy() for name, value in inputs.items()})
+
+    run(items[:64])
+    started = time.perf_counter()
+    run(items)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "items_per_s": len(items) / seconds, "n": len(items), "precision": "fp32 (onnx)"}
+
+
 def _data(size: dict, work: Path) -> dict:
     """The benchmark's CSVs and item lists, written under ``work`` (Fashion-MNIST PNGs are cached)."""
     texts, labels = common.sst2("train")
@@ -153,25 +184,34 @@ def compare_devices(args) -> dict:
         "extract images (items/s)": (extract_job, (data["images"],), {"backbone": "effnet-lite0",
                                                                        "image_size": size["image_size"]}),
     }
+    for device in (d for d in devices if d.startswith("cuda")):
+        jobs[f"extract text onnx-{device} (items/s)"] = (extract_onnx_cuda_job, (data["texts"],),
+                                                         {"backbone": "minilm-l6", "image_size": None, "only": device})
+        jobs[f"extract images onnx-{device} (items/s)"] = (extract_onnx_cuda_job, (data["images"],),
+                                                           {"backbone": "effnet-lite0", "image_size": size["image_size"],
+                                                            "only": device})
     results = {}
     for name, (job, positional, options) in jobs.items():
-        for device in devices:
+        only = options.pop("only", None)
+        for device in [only] if only else devices:
             cache = work / f"cache-{device}"  # each device extracts its own (the cache is keyed by weights only)
             row = common.run_job(job, *positional, device=device, cache_dir=str(cache), threads=args.threads,
                                  **options)
             results.setdefault(name, {})[device] = row
             print(f"{name:<26} {device:<7} {row.get('status')}: "
-                  + (f"{row['seconds']:.1f} s" if row.get("status") == "ok" else row.get("error", "")[-300:]),
-                  flush=True)
+                  + (row["skipped"] if "skipped" in row else f"{row['seconds']:.1f} s" if row.get("status") == "ok"
+                     else row.get("error", "")[-300:]), flush=True)
     rows = []
     for name, by_device in results.items():
         key = "items_per_s" if "items/s" in name else "seconds"
-        base = by_device.get("cpu", {}).get(key) if by_device.get("cpu", {}).get("status") == "ok" else None
+        cpu = results.get(name.split(" onnx-")[0] + " (items/s)" if " onnx-" in name else name, {}).get("cpu", {})
+        base = cpu.get(key) if cpu.get("status") == "ok" else None  # ONNX on a GPU against the same CPU row
         for device, row in by_device.items():
-            ok = row.get("status") == "ok"
+            ok = row.get("status") == "ok" and "skipped" not in row
             value = row.get(key) if ok else None
             ratio = None if not (ok and base) else (base / value if key == "seconds" else value / base)
-            rows.append([name, device, row.get("precision", "-") if ok else "failed", value,
+            rows.append([name, device, row.get("precision", "-") if ok else "skipped" if "skipped" in row
+                         else "failed", value,
                          row.get("accuracy"), ratio])
     common.print_table(rows, ["job", "device", "precision", "value", "accuracy", "speed-up vs cpu"],
                        title="headstart by device (" + ("quick sizes" if args.quick else "full sizes") + ")")
@@ -228,7 +268,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (runs on a CPU in minutes)")
     parser.add_argument("--devices", help="comma-separated devices (default: cpu, and cuda where torch sees a GPU)")
-    parser.add_argument("--threads", type=int, default=common.THREADS, help="CPU threads of each job")
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
+                        help="CPU threads of each job (default: every core this process may use, so that the "
+                             "CPU rows are the CPU's best)")
     parser.add_argument("--step-check", nargs="+", metavar="SRC", help="time the CPU step of these source trees")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of --step-check")
     args = parser.parse_args()
