@@ -12,7 +12,7 @@ from typing import Literal
 
 import typer
 
-from headstart.compute.device import DEVICE_HELP, check_device
+from headstart.compute.device import DEVICE_HELP, check_device, resolve_device
 from headstart.errors import HeadstartError
 
 _state = {"debug": False}
@@ -128,7 +128,10 @@ MIRROR = typer.Option(True, "--mirror/--no-mirror",
 
 def _device(value: str) -> str:
     try:
-        return check_device(value, "--device")
+        text = check_device(value, "--device")
+        if text.startswith("cuda"):  # only then is torch imported while parsing: to refuse a GPU that is not there
+            resolve_device(text, "--device")
+        return text
     except HeadstartError as error:  # refused while the arguments are parsed, before anything loads
         raise typer.BadParameter(f"{error.message} ({error.fix})") from None
 
