@@ -18,6 +18,8 @@ import numpy as np
 
 from headstart.adapt import adapt_model, read_target
 from headstart.backbones import backbone_name_for, backbone_options, create_backbone
+from headstart.compute.device import on_device, resolve_device
+from headstart.compute.processes import is_main_process
 from headstart.data import Dataset, assign_splits, read_dataset
 from headstart.data.input_table import read_input_table
 from headstart.data.splits import concat
@@ -35,15 +37,17 @@ from headstart.transfer.scratch_model import ScratchModel, is_scratch
 from headstart.transfer.shift import measure_shift
 
 
-def load(folder: str | Path) -> Model | ScratchModel | ExportedModel:
+def load(folder: str | Path, *, device: str = "auto") -> Model | ScratchModel | ExportedModel:
     """Load a model folder written by :func:`fit` or :func:`export` (predicting through ONNX).
 
-    A folder of :func:`fit` holds a transfer model (:class:`Model`) or one trained from scratch
-    (:class:`ScratchModel`, shipped by ``mode="auto"`` when it beat transfer).
+    A folder of :func:`fit` holds a transfer model (:class:`Model`, which predicts on ``device``:
+    ``auto``, ``cpu``, ``cuda`` or ``cuda:N``) or one trained from scratch (:class:`ScratchModel`,
+    shipped by ``mode="auto"`` when it beat transfer); those and exported ones run on the CPU.
     """
+    resolve_device(device)  # a GPU that is not there is refused before the model's seconds of loading
     if is_exported(folder):
         return ExportedModel(folder)
-    return ScratchModel.load(folder) if is_scratch(folder) else Model.load(folder)
+    return ScratchModel.load(folder) if is_scratch(folder) else Model.load(folder, device=device)
 
 
 def export(model: Model | ScratchModel | str | Path, out: str | Path, *, quantize: str | None = None) -> Path:
@@ -98,11 +102,13 @@ def prepare(data, *, test=None, val=None, ratios: Sequence[float] | None = None,
     return assign_splits(dataset, ratios=ratios, seed=seed, test=None if test is None else read(test, **columns))
 
 
+@on_device
 def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "auto", out: str | Path | None = None,
         seed: int = 0, ratios: Sequence[float] | None = None, image_size: int | None = None,
         max_length: int | None = None, finetune_config: FinetuneConfig | None = None, engine: str = "auto",
         cache_dir: str | Path | None = None, columns: dict | None = None, baseline: bool = True,
-        auto_unfreeze: bool = False, mirror: bool = True, target=None, adapt: str = "auto") -> Model | ScratchModel:
+        auto_unfreeze: bool = False, mirror: bool = True, target=None, adapt: str = "auto",
+        device: str = "auto") -> Model | ScratchModel:
     """Train a classifier by transfer learning and evaluate it on the test split.
 
     Reads, splits, trains (:func:`headstart.learn.trainer.train`), tests (against scratch), saves.
@@ -126,24 +132,23 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         engine: ``auto``/``onnx``/``torch``: where frozen forward passes run.
         cache_dir: the features cache (default ``$HEADSTART_CACHE`` or ``~/.cache/headstart``).
         columns: column names: ``text_column``, ``label_column``, ``split_column``, ``path_column``.
-        baseline: also train models from scratch and compare (``model.metrics["baseline"]``: its
-            accuracy, the difference with a bootstrap interval and the verdict sentence). With
-            ``mode="auto"`` the model from scratch is returned (and saved) instead when it beat
-            transfer on the validation split beyond noise (:mod:`headstart.transfer.baseline`).
+        baseline: also train models from scratch and compare (``model.metrics["baseline"]``: accuracy,
+            difference with a bootstrap interval, verdict); with ``mode="auto"`` the model from scratch is
+            returned (and saved) when it beat transfer on validation beyond noise (:mod:`.transfer.baseline`).
         auto_unfreeze: fine-tune as many top layer groups as the layer-wise probes recommend
             (:mod:`headstart.transfer.layers`) instead of ``FinetuneConfig.unfreeze``.
-        mirror: whether an image's left-right mirror shows the same class (default). False for
-            digits, text or anything with a left and a right side: fine-tuning then does not flip
-            training images, nor does the model average predictions with mirror images.
+        mirror: whether an image's left-right mirror shows the same class (default). False (digits, text, anything
+            with a left and a right side): no flipped training images, no averaging with mirror images.
         target: unlabeled data the model will meet (a file, folder or Dataset): the model is adapted
             to it (:mod:`headstart.adapt`; ``model.metrics["adaptation"]`` says how and why), and the
             shift page (``shift.html``), measured on the pretrained features, goes beside the report.
         adapt: ``auto`` (chosen without target labels, or none), ``none``, ``coral``, ``adabn``,
             ``prior`` or ``self-train``.
+        device: ``auto`` (a GPU where torch sees one), ``cpu``, ``cuda`` or ``cuda:N`` (:mod:`.compute`);
+            under ``accelerate launch`` fine-tuning is data-parallel, and the main process alone saves.
 
     Returns:
-        The trained :class:`~headstart.model.Model` (or :class:`ScratchModel`, see ``baseline``), with
-        test metrics in ``model.metrics``.
+        The trained :class:`~headstart.model.Model` (or :class:`ScratchModel`: ``baseline``), metrics in ``.metrics``.
     """
     started = time.perf_counter()
     check_mode(mode)
@@ -160,7 +165,7 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
     result = train(net, train_set, val_set, classes, mode=mode, config=finetune_config, seed=seed, engine=engine,
                    cache_dir=cache_dir, depth_advisor=_layer_depth if auto_unfreeze else None, keep_val_proba=True)
     calibrate(result, val_set.label_ids(classes))  # temperature scaling, where it helps on validation
-    model = Model(net, result.head, classes, backbone_options=options, finetuned=result.finetuned)
+    model = Model(net, result.head, classes, backbone_options=options, finetuned=result.finetuned, device=device)
     adaptation = None if target_set is None else adapt_model(
         model, train_set, val_set, target_set, method=adapt, c=result.config.get("probe", {}).get("C", 1.0),
         finetune=result.config.get("finetune"), seed=seed, engine=engine, cache_dir=cache_dir)
@@ -168,14 +173,14 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
     metrics = {**classification_metrics(test_set.label_ids(classes), proba, classes),
                "seconds": time.perf_counter() - started, **({"adaptation": adaptation} if adaptation else {})}
     scratch = None
-    if baseline:  # the scratch model comes back only where auto ships it
+    if baseline and is_main_process():  # the scratch model comes back only where auto ships it
         metrics["baseline"], scratch = scratch_comparison(train_set, val_set, test_set, classes, proba, seed=seed,
                                                           mirror=mirror, val_proba=result.val_proba, mode=mode,
                                                           fit_seconds=metrics["seconds"])
     model.info = _record(result, dataset, metrics, seed=seed, ratios=ratios, shift=shift_summary)
     if scratch is not None:  # auto: the model from scratch beat transfer on validation beyond noise
         model = _scratch_shipped(scratch, model.info, test_set, classes, started, backbone=name)
-    if out is not None:
+    if out is not None and is_main_process():
         save(model, out, test_set, proba if scratch is None else None)
     return model
 
@@ -216,16 +221,27 @@ def _layer_depth(backbone, train_set: Dataset, val_set: Dataset, classes: list[s
     return layer_transfer(backbone, train_set, val_set, classes, seed=seed).to_dict()
 
 
-def predict(model: Model | ExportedModel | str | Path, data, **columns) -> tuple[Dataset, np.ndarray]:
-    """Read ``data`` (labels optional) and return it with class probabilities (n, k)."""
-    model = model if isinstance(model, (Model, ScratchModel, ExportedModel)) else load(model)
+def predict(model: Model | ExportedModel | str | Path, data, *, device: str | None = None,
+            **columns) -> tuple[Dataset, np.ndarray]:
+    """Read ``data`` (labels optional) and return it with class probabilities (n, k).
+
+    ``device`` as for :func:`load` (None: a Model's own, ``auto`` for a folder).
+    """
+    resolve_device(device)
+    model = model if isinstance(model, (Model, ScratchModel, ExportedModel)) else load(model, device=device or "auto")
     dataset = read_dataset(data, require_labels=False, **columns) if not isinstance(data, Dataset) else data
     _check_modality(model, dataset)
-    return dataset, model.predict_proba(dataset)
+    return dataset, _proba(model, dataset, device)
+
+
+def _proba(model: Model | ScratchModel | ExportedModel, dataset: Dataset, device: str | None) -> np.ndarray:
+    """Probabilities on ``device`` where the model runs on one (a Model's own device where None)."""
+    return model.predict_proba(dataset, device=device) if isinstance(model, Model) else model.predict_proba(dataset)
 
 
 def predict_table(model: Model | ExportedModel | str | Path, data: str | Path, *, id_column: str | None = None,
-                  text_column: str = "text", path_column: str = "path") -> tuple[list[str], list[list[str]]]:
+                  text_column: str = "text", path_column: str = "path",
+                  device: str | None = None) -> tuple[list[str], list[list[str]]]:
     """Predictions a user can join: the input's columns, then the prediction and its probabilities.
 
     Args:
@@ -235,6 +251,7 @@ def predict_table(model: Model | ExportedModel | str | Path, data: str | Path, *
         text_column: the column of the texts.
         path_column: the column of image paths (a folder's images are listed under this name,
             relative to the folder).
+        device: as for :func:`load` (None: a Model's own, ``auto`` for a folder).
 
     Returns:
         (header, rows): one row per input row, in its order, every cell a string; the columns are
@@ -243,11 +260,12 @@ def predict_table(model: Model | ExportedModel | str | Path, data: str | Path, *
     Raises:
         DataError: unreadable data, data of the other modality, or a missing, empty or repeated id.
     """
-    # The data first: a bad row is found before the model's seconds of loading.
+    # The device and the data first: a bad row is found before the model's seconds of loading.
+    resolve_device(device)
     table = read_input_table(data, id_column=id_column, text_column=text_column, path_column=path_column)
-    model = model if isinstance(model, (Model, ScratchModel, ExportedModel)) else load(model)
+    model = model if isinstance(model, (Model, ScratchModel, ExportedModel)) else load(model, device=device or "auto")
     _check_modality(model, table.dataset)
-    return table.with_predictions(model.classes, model.predict_proba(table.dataset))
+    return table.with_predictions(model.classes, _proba(model, table.dataset, device))
 
 
 def _check_modality(model: Model | ExportedModel, dataset: Dataset) -> None:
@@ -258,10 +276,11 @@ def _check_modality(model: Model | ExportedModel, dataset: Dataset) -> None:
 
 # -- choosing and checking transfer (headstart.transfer) ------------------------------------------
 
+@on_device
 def rank(data, backbones: Sequence[str] | None = None, *, score: str | None = None, max_items: int | None = 2000,
          out: str | Path | None = None, seed: int = 0, ratios: Sequence[float] | None = None,
          image_size: int | None = None, max_length: int | None = None, engine: str = "auto",
-         cache_dir: str | Path | None = None, columns: dict | None = None):
+         cache_dir: str | Path | None = None, columns: dict | None = None, device: str = "auto"):
     """Rank candidate backbones on the training split without fine-tuning any.
 
     Args:
@@ -278,6 +297,7 @@ def rank(data, backbones: Sequence[str] | None = None, *, score: str | None = No
         engine: ``auto``/``onnx``/``torch``: where the forward passes run.
         cache_dir: the features cache (default ``$HEADSTART_CACHE`` or ``~/.cache/headstart``).
         columns: column names: ``text_column``, ``label_column``, ``split_column``, ``path_column``.
+        device: where the forward passes run, and are timed (as for :func:`fit`).
 
     Returns:
         A :class:`~headstart.transfer.rank.Ranking`: ``rows`` best first, ``table()``, ``plot()``.
@@ -329,10 +349,12 @@ def scratch_comparison(train: Dataset, val_set: Dataset, test_set: Dataset, clas
     return result, shipped
 
 
+@on_device
 def curve(data, *, backbone: str | None = None, sizes: Sequence | None = None, seeds: int = 3, test=None,
           out: str | Path | None = None, seed: int = 0, ratios: Sequence[float] | None = None,
           image_size: int | None = None, max_length: int | None = None, engine: str = "auto",
-          cache_dir: str | Path | None = None, columns: dict | None = None, scratch_budget_s: float | None = 60.0):
+          cache_dir: str | Path | None = None, columns: dict | None = None, scratch_budget_s: float | None = 60.0,
+          device: str = "auto"):
     """Learning curves: test accuracy against labels a class, with transfer and without.
 
     With transfer is a probe on the backbone's frozen features, without is the best on the
@@ -355,6 +377,7 @@ def curve(data, *, backbone: str | None = None, sizes: Sequence | None = None, s
         cache_dir: the features cache (default ``$HEADSTART_CACHE`` or ``~/.cache/headstart``).
         columns: column names: ``text_column``, ``label_column``, ``split_column``, ``path_column``.
         scratch_budget_s: seconds for the scratch candidates at each point (None: no limit).
+        device: where the frozen features are computed (as for :func:`fit`).
 
     Returns:
         A :class:`~headstart.transfer.curve.Curve` (``sentence()`` says how many labels transfer saved,

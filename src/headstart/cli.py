@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 import typer
 
-from headstart.cli_common import (IMAGE_SIZE, MAX_LENGTH, MIRROR, AdaptMethod, HeadstartGroup, Mode, Quantization,
-                                  Score, friendly, missing_extra, set_debug)
+from headstart.cli_common import (DEVICE, IMAGE_SIZE, MAX_LENGTH, MIRROR, AdaptMethod, HeadstartGroup, Mode,
+                                  Quantization, Score, friendly, missing_extra, set_debug)
 from headstart.errors import HeadstartError
 
 if TYPE_CHECKING:
@@ -66,7 +66,8 @@ def _columns(text_column: str, label_column: str, split_column: str, path_column
 
 @app.command()
 @friendly
-def fit(data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image paths) or a folder of class "
+def fit(ctx: typer.Context,
+        data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image paths) or a folder of class "
                                               "subfolders."),
         test: Optional[Path] = typer.Option(None, help="A separate labeled test file."),
         val: Optional[Path] = typer.Option(None, help="A separate labeled validation file."),
@@ -91,8 +92,18 @@ def fit(data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image
                                                 "recommend (see `headstart layers`)."),
         target: Optional[Path] = typer.Option(None, help="Unlabeled data the model will meet: adapt the model to it."),
         adapt: AdaptMethod = typer.Option("auto", help="With --target: how to adapt (auto: chosen on the data)."),
+        device: str = DEVICE,
+        processes: int = typer.Option(1, min=1, help="Fine-tune data-parallel in this many processes, started "
+                                                     "as `accelerate launch -m headstart fit ...` starts them."),
         ) -> None:
     """Train a model by transfer learning, evaluate it on the test split, save it with a report."""
+    from headstart.compute.launch import check_processes, launch, without_option
+    from headstart.compute.processes import finish_processes, is_main_process, process_count
+
+    if check_processes(processes, process_count()) > 1:
+        raise typer.Exit(code=launch(processes, without_option(ctx.meta["headstart.args"], "--processes")))
+    if not is_main_process():  # of several processes, the main one alone speaks and writes
+        os.environ["HEADSTART_QUIET"] = "1"
     from headstart import api
     from headstart.learn.finetune import FinetuneConfig
     from headstart.progress import quiet
@@ -102,7 +113,10 @@ def fit(data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image
                     ratios=_ratios(split), image_size=image_size, max_length=max_length,
                     finetune_config=FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size),
                     columns=_columns(text_column, label_column, split_column, path_column), baseline=baseline,
-                    auto_unfreeze=auto_unfreeze, mirror=mirror, target=target, adapt=adapt)
+                    auto_unfreeze=auto_unfreeze, mirror=mirror, target=target, adapt=adapt, device=device)
+    finish_processes()
+    if not is_main_process():
+        return
     metrics = model.metrics
     typer.echo(f"test accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  "
                f"ECE {metrics['ece']:.4f}  ({metrics['n']} items, {metrics['seconds']:.0f} s)")
@@ -121,12 +135,12 @@ def predict(model_dir: Path = typer.Argument(..., help="A model folder written b
             out: Optional[Path] = typer.Option(None, help="CSV to write (default: stdout)."),
             id_column: Optional[str] = typer.Option(None, help="Column naming each row (filled in, unique); "
                                                                "it goes first."),
-            text_column: str = TEXT_COLUMN, path_column: str = PATH_COLUMN) -> None:
+            text_column: str = TEXT_COLUMN, path_column: str = PATH_COLUMN, device: str = DEVICE) -> None:
     """Predict labels and class probabilities; write them as CSV beside the input's own columns."""
     from headstart import api
 
     header, rows = api.predict_table(model_dir, data, id_column=id_column, text_column=text_column,
-                                     path_column=path_column)
+                                     path_column=path_column, device=device)
     if out is None:
         writer = csv.writer(sys.stdout)
         writer.writerow(header)
@@ -237,7 +251,7 @@ def rank(data: Path = TRANSFER_DATA,
          seed: int = typer.Option(0, help="Seed of the split and the subset."),
          split: Optional[str] = SPLIT_SHARES,
          text_column: str = TEXT_COLUMN, label_column: str = LABEL_COLUMN, split_column: str = SPLIT_COLUMN,
-         path_column: str = PATH_COLUMN) -> None:
+         path_column: str = PATH_COLUMN, device: str = DEVICE) -> None:
     """Rank candidate backbones by transferability scores and cost, without fine-tuning.
 
     Prints the table, the best candidate, each skipped candidate with its reason (not installed: the
@@ -250,7 +264,7 @@ def rank(data: Path = TRANSFER_DATA,
     out = out or Path("runs") / f"{data.stem}-rank"
     ranking = api.rank(data, out=out, seed=seed, ratios=_ratios(split),
                        columns=_columns(text_column, label_column, split_column, path_column),
-                       backbones=_names(backbones), score=score, max_items=max_items)
+                       backbones=_names(backbones), score=score, max_items=max_items, device=device)
     files = result_files(out, ranking.stem)
     for line in (ranking.table(), ranking.sentence(), *ranking.notes()):
         typer.echo(line)
@@ -269,13 +283,13 @@ def curve(data: Path = TRANSFER_DATA,
           seed: int = SPLIT_SEED,
           split: Optional[str] = SPLIT_SHARES,
           text_column: str = TEXT_COLUMN, label_column: str = LABEL_COLUMN, split_column: str = SPLIT_COLUMN,
-          path_column: str = PATH_COLUMN) -> None:
+          path_column: str = PATH_COLUMN, device: str = DEVICE) -> None:
     """Learning curves with and without transfer, and how many labels transfer saved."""
     from headstart import api
 
     _run_transfer(api.curve, data, out, "curve", seed=seed, split=split,
                   columns=_columns(text_column, label_column, split_column, path_column),
-                  backbone=backbone, sizes=_sizes(sizes), seeds=seeds, test=test)
+                  backbone=backbone, sizes=_sizes(sizes), seeds=seeds, test=test, device=device)
 
 
 @app.command()

@@ -12,6 +12,7 @@ from typing import Literal
 
 import typer
 
+from headstart.compute.device import DEVICE_HELP, check_device, resolve_device
 from headstart.errors import HeadstartError
 
 _state = {"debug": False}
@@ -62,7 +63,9 @@ class HeadstartGroup(typer.core.TyperGroup):
     """
 
     def parse_args(self, ctx, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, hoist_global_options(args))
+        args = hoist_global_options(args)
+        ctx.meta["headstart.args"] = list(args)  # what `fit --processes N` runs again in each process
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
         try:
@@ -122,3 +125,17 @@ MIRROR = typer.Option(True, "--mirror/--no-mirror",
                       help="Whether an image's left-right mirror shows the same class: training flips images "
                            "and predictions average both views. --no-mirror for digits, text, or anything with "
                            "a left and a right side.")
+
+
+def _device(value: str) -> str:
+    try:
+        text = check_device(value, "--device")
+        if text.startswith("cuda"):  # only then is torch imported while parsing: to refuse a GPU that is not there
+            resolve_device(text, "--device")
+        return text
+    except HeadstartError as error:  # refused while the arguments are parsed, before anything loads
+        raise typer.BadParameter(f"{error.message} ({error.fix})") from None
+
+
+DEVICE = typer.Option("auto", "--device", callback=_device, metavar="auto|cpu|cuda[:N]",
+                      help=f"Where features and fine-tuning run: {DEVICE_HELP}. Mixed precision on a GPU.")

@@ -28,6 +28,7 @@ from safetensors.numpy import load_file as load_numpy, save_file as save_numpy
 from headstart.backbones import Backbone, create_backbone
 from headstart.backbones.layouts import load_weights, save_weights, weights_missing
 from headstart.backbones.portable import bundle, local_folder, resolve
+from headstart.compute.device import check_device, using_device
 from headstart.data.dataset import Dataset, items_of
 from headstart.data.sources import shown
 from headstart.errors import ModelError, first_line
@@ -62,10 +63,13 @@ class Model:
         backbone_options: what ``create_backbone`` needs besides the name (image_size, mirror, max_length).
         finetuned: whether the backbone's weights differ from the registry's (then they are saved).
         info: config, metrics, history and manifest, as written to the folder.
+        device: where it predicts: ``auto`` (a GPU where torch sees one), ``cpu``, ``cuda`` or ``cuda:N``.
     """
 
     def __init__(self, backbone: Backbone, head: LinearHead, classes: Sequence[str], *,
-                 backbone_options: dict | None = None, finetuned: bool = False, info: dict | None = None):
+                 backbone_options: dict | None = None, finetuned: bool = False, info: dict | None = None,
+                 device: str = "auto"):
+        self.device = check_device(device)
         self.backbone = backbone
         self.head = head
         self.classes = list(classes)
@@ -95,12 +99,17 @@ class Model:
         return self.finetuned and self.backbone.modality == "image" and self.backbone.mirror
 
     def features(self, data: Dataset | Sequence[str] | str | os.PathLike, *, engine: str = "auto",
-                 cache_dir: str | Path | None = None) -> np.ndarray:
+                 cache_dir: str | Path | None = None, device: str | None = None) -> np.ndarray:
         """Backbone features (n, d) of ``data``: a Dataset, a list of texts or image paths, or one of them.
 
         A frozen backbone's features of a Dataset go through the on-disk cache; a fine-tuned image
-        model's average each image with its mirror (:attr:`sees_mirror_images`).
+        model's average each image with its mirror (:attr:`sees_mirror_images`). They are computed on
+        ``device`` (None: the model's :attr:`device`).
         """
+        with using_device(device or self.device):
+            return self._features(data, engine=engine, cache_dir=cache_dir)
+
+    def _features(self, data, *, engine: str, cache_dir: str | Path | None) -> np.ndarray:
         dataset = data if isinstance(data, Dataset) else None
         items = items_of(data)
         if dataset is not None and not self.finetuned:
@@ -177,8 +186,8 @@ class Model:
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path) -> "Model":
-        """Load a model folder written by :meth:`save`.
+    def load(cls, folder: str | Path, *, device: str = "auto") -> "Model":
+        """Load a model folder written by :meth:`save`, to predict on ``device`` (see :class:`Model`).
 
         Raises:
             ModelError: the folder is not a headstart model folder, is of an unknown format, or
@@ -217,7 +226,7 @@ class Model:
         info = {"config": config, "metrics": read_json(folder / "metrics.json", {}),
                 "history": read_json(folder / "history.json", []),
                 "manifest": read_json(folder / "manifest.json", {})}
-        return cls(backbone, head, classes, backbone_options=options, finetuned=finetuned, info=info)
+        return cls(backbone, head, classes, backbone_options=options, finetuned=finetuned, info=info, device=device)
 
 
 _COPY_AGAIN = "copy the whole model folder again, or fit the model again"

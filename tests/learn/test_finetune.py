@@ -195,8 +195,8 @@ def _validation_scripted(monkeypatch, val, classes, script):
     val_y = val.label_ids(classes)
     states = []
 
-    def scored(model, backbone_, items, batch_size=64, split=None):
-        logits = real(model, backbone_, items, batch_size, split)
+    def scored(model, backbone_, items, batch_size=64, split=None, device=None):
+        logits = real(model, backbone_, items, batch_size, split, device)
         states.append(_snapshot(model))
         kind = script(len(states))
         if kind == "real":

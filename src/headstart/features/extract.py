@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from headstart.backbones.base import Backbone
+from headstart.compute.device import autocast, current_device, placed, to_device
 from headstart.features.cache import FeatureCache
 from headstart.output import atomic_path
 from headstart.paths import default_cache_dir, mark_used
@@ -131,9 +132,16 @@ def session_of(path: str, threads: int, spinning: bool = True):
 
 def forward_function(backbone: Backbone, engine: str = "auto",
                      cache_dir: str | Path | None = None) -> tuple[Callable[[dict], np.ndarray], str]:
-    """A function from preprocessed inputs to features (n, d) as numpy, and the engine it uses."""
+    """A function from preprocessed inputs to features (n, d) as numpy, and the engine it uses.
+
+    On a GPU (:func:`headstart.compute.device.using_device`) ``auto`` is PyTorch under autocast,
+    run wherever ``backbone.module`` is (:func:`compute_features` places it there).
+    """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+    device = current_device()
+    if engine == "auto" and device.type != "cpu":  # this ONNX Runtime runs on the CPU only
+        engine = "torch"
     if engine in ("auto", "onnx"):
         try:
             session = onnx_session(backbone, cache_dir)
@@ -146,7 +154,11 @@ def forward_function(backbone: Backbone, engine: str = "auto",
 
     def run_torch(inputs: dict) -> np.ndarray:
         with torch.inference_mode():
-            return backbone.module(**inputs).numpy()
+            if device.type == "cpu":
+                return backbone.module(**inputs).numpy()
+            where = next(backbone.module.parameters()).device
+            with autocast(where):
+                return backbone.module(**to_device(inputs, where)).float().cpu().numpy()
     return run_torch, "torch"
 
 
@@ -181,7 +193,8 @@ def compute_features(backbone: Backbone, items: Sequence[str], *, engine: str = 
     out = np.zeros((len(items), backbone.feature_dim), dtype=np.float32)
     batches = batches_in_length_order(items, backbone.modality, batch_size)
     prepare = backbone.preprocess if view is None else (lambda batch: view(backbone.preprocess(batch)))
-    with progress_bar(f"{description} ({backbone.name})", len(items)) as advance:
+    with progress_bar(f"{description} ({backbone.name})", len(items)) as advance, \
+            placed(backbone.module, current_device()):
         for batch, inputs in zip(batches, prefetched(prepare, items, batches)):
             out[batch] = forward(inputs)
             advance(len(batch))

@@ -14,7 +14,8 @@ from typing import Optional
 
 import typer
 
-from headstart.cli_common import DEFAULT_STRATEGY, IMAGE_SIZE, MAX_LENGTH, MIRROR, Role, Strategy, friendly
+from headstart.cli_common import DEFAULT_STRATEGY, DEVICE, IMAGE_SIZE, MAX_LENGTH, MIRROR, Role, Strategy, friendly
+from headstart.compute.device import use_device_in_process
 
 label_app = typer.Typer(no_args_is_help=True, help="Model-assisted labeling: a store, pre-labels, active "
                                                     "learning, label quality and retraining.")
@@ -55,8 +56,10 @@ def init(pool: Path = typer.Argument(..., help="CSV/TSV/JSONL file or image fold
          seed: int = typer.Option(0),
          shift_check: bool = typer.Option(True, "--shift-check/--no-shift-check",
                                           help="Compare the pool's labeled items with the unlabeled ones (needs "
-                                               "20 of each) and warn when they differ.")) -> None:
+                                               "20 of each) and warn when they differ."),
+         device: str = DEVICE) -> None:
     """Create a labeling project from a pool and a label set."""
+    use_device_in_process(device)
     from headstart.labeling import init_project
     from headstart.labeling.shift_check import check_pool_shift, shift_warning
 
@@ -117,8 +120,9 @@ def retrain(if_due: bool = typer.Option(False, "--if-due/--no-if-due", help="Onl
                                             "(Ctrl-C stops)."),
             epochs: Optional[int] = typer.Option(None, help="Epochs of a queued fine-tune (default: chosen)."),
             out: Path = typer.Option(Path("runs/labeling"), help="Where fine-tuned model folders go."),
-            db: Optional[str] = DB) -> None:
+            db: Optional[str] = DB, device: str = DEVICE) -> None:
     """Retrain the probe now (seconds), queue a fine-tune, or run queued jobs."""
+    use_device_in_process(device)
     from headstart.labeling.retrain import due, queue_finetune, retrain_probe, run_jobs
 
     project = _open(db)
@@ -159,8 +163,9 @@ def prelabel(target_precision: Optional[float] = typer.Option(None, help="Choose
                                                                          "reaching this precision, e.g. 0.98."),
              accept: bool = typer.Option(False, "--accept/--no-accept",
                                          help="Store the accepted predictions as labels."),
-             db: Optional[str] = DB) -> None:
+             db: Optional[str] = DB, device: str = DEVICE) -> None:
     """Pre-label the pool with the newest model; optionally auto-accept at a target precision."""
+    use_device_in_process(device)
     from headstart.labeling.prelabel import prelabel as run
 
     report = run(_open(db), target_precision=target_precision, accept=accept)
@@ -301,8 +306,9 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on (127.
           behind_proxy: bool = typer.Option(False, "--behind-proxy/--no-behind-proxy", help=(
               "Behind a TLS proxy on this machine: trust its X-Forwarded-Proto/-For headers, so sign-in cookies "
               "are Secure (a proxy elsewhere: list its address in FORWARDED_ALLOW_IPS).")),
-          db: Optional[str] = DB) -> None:
+          db: Optional[str] = DB, device: str = DEVICE) -> None:
     """Serve the labeling web page and its JSON API (sign in with a token from `label user add`)."""
+    use_device_in_process(device)
     import uvicorn
 
     from headstart.labeling.web import create_app

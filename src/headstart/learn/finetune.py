@@ -31,6 +31,8 @@ import torch
 from torch import nn
 
 from headstart.backbones.base import Backbone
+from headstart.compute.device import autocast, current_device, to_device
+from headstart.compute.processes import LocalEngine, training_engine
 from headstart.data.dataset import Dataset
 from headstart.features.extract import batches_in_length_order, prefetched
 from headstart.learn.config import FinetuneConfig
@@ -152,6 +154,23 @@ class _Split:
         return model.head(model.dropout(self.top(hidden=hidden)))
 
 
+class _Trained(nn.Module):
+    """What a training step calls: the classifier whole, or its top over the frozen bottom's activations.
+
+    One module either way, so that a data-parallel wrapper sees every forward pass it must synchronise.
+    """
+
+    def __init__(self, model: Classifier, split: _Split | None):
+        super().__init__()
+        self.model, self.top = model, None if split is None else split.top
+
+    def forward(self, **inputs: torch.Tensor) -> torch.Tensor:
+        """Logits (n, k) of preprocessed inputs, or of the bottom's ``hidden`` activations."""
+        if self.top is None:
+            return self.model(**inputs)
+        return self.model.head(self.model.dropout(self.top(**inputs)))
+
+
 def _logits(model: Classifier, split: _Split | None, inputs: dict[str, torch.Tensor],
             memory_format: torch.memory_format) -> torch.Tensor:
     inputs = _laid_out(inputs, memory_format)
@@ -160,15 +179,23 @@ def _logits(model: Classifier, split: _Split | None, inputs: dict[str, torch.Ten
 
 @torch.no_grad()
 def predict_logits(model: Classifier, backbone: Backbone, items: list[str], batch_size: int = 64,
-                   split: _Split | None = None) -> np.ndarray:
-    """Logits (n, k) of ``model`` on ``items``, in their order (through ``split`` where given)."""
+                   split: _Split | None = None, device: torch.device | None = None) -> np.ndarray:
+    """Logits (n, k) of ``model`` on ``items``, in their order (through ``split`` where given).
+
+    ``device`` is where ``model`` is (None: the CPU); off the CPU it runs under the device's autocast.
+    """
     model.eval()
     memory_format = _memory_format(backbone)
     out = np.zeros((len(items), model.head.out_features), dtype=np.float32)
     batches = batches_in_length_order(items, backbone.modality, batch_size)
     prepare = backbone.preprocess if split is None else (lambda batch: split.inputs(backbone.preprocess(batch)))
-    for batch, inputs in zip(batches, prefetched(prepare, items, batches)):
-        out[batch] = _logits(model, split, inputs, memory_format).numpy()
+    if device is None or device.type == "cpu":
+        for batch, inputs in zip(batches, prefetched(prepare, items, batches)):
+            out[batch] = _logits(model, split, inputs, memory_format).numpy()
+        return out
+    with autocast(device):
+        for batch, inputs in zip(batches, prefetched(prepare, items, batches)):
+            out[batch] = _logits(model, split, to_device(inputs, device), memory_format).float().cpu().numpy()
     return out
 
 
@@ -223,23 +250,28 @@ class _Run:
     """
 
     def __init__(self, backbone: Backbone, train: Dataset, classes: list[str], head: LinearHead,
-                 config: FinetuneConfig, engine: str, cache_dir):
-        self.backbone, self.config = backbone, config
+                 config: FinetuneConfig, engine: str, cache_dir, compute: LocalEngine):
+        self.backbone, self.config, self.compute = backbone, config, compute
+        device = self.device = compute.device
         self.model = Classifier(backbone.module, backbone.feature_dim, len(classes), config.dropout)
         self.memory_format = _memory_format(backbone)
         self.model.to(memory_format=self.memory_format)
         with torch.no_grad():
             self.model.head.weight.copy_(torch.from_numpy(head.weight))
             self.model.head.bias.copy_(torch.from_numpy(head.bias))
+        if device.type != "cpu":
+            self.model.to(device)
         self.groups = backbone.layer_groups()
-        self.cut = frozen_bottom(backbone, len(self.groups) - config.unfreeze, engine=engine, cache_dir=cache_dir)
+        # Off the CPU the frozen bottom runs beside the top, in PyTorch on the same device.
+        self.cut = frozen_bottom(backbone, len(self.groups) - config.unfreeze, cache_dir=cache_dir,
+                                 engine=engine if device.type == "cpu" else "torch", device=device)
         self.split = _Split(*self.cut[:2]) if self.cut else None
         self.train_y = torch.from_numpy(train.label_ids(classes))
         class_weight = None
         if config.class_weighted:
             counts = np.bincount(self.train_y.numpy(), minlength=len(classes)).astype(np.float64)
             class_weight = torch.tensor(np.where(counts > 0, counts.sum() / (len(classes) * np.maximum(counts, 1)),
-                                                 0.0), dtype=torch.float32)
+                                                 0.0), dtype=torch.float32, device=device)
         self.loss_fn = nn.CrossEntropyLoss(weight=class_weight, label_smoothing=config.label_smoothing)
         # One parameter group per layer group, all in the optimizer from the start; frozen ones get no
         # gradients, so AdamW leaves them alone until their stage comes.
@@ -247,15 +279,17 @@ class _Run:
         for depth, group in enumerate(reversed(self.groups)):
             rate = config.lr * config.layer_decay ** depth
             param_groups.append({"params": list(group.parameters()), "lr": rate, "base_lr": rate})
-        self.optimizer = torch.optim.AdamW(param_groups, weight_decay=config.weight_decay)
+        optimizer = torch.optim.AdamW(param_groups, weight_decay=config.weight_decay)
+        # With several processes, the module a step calls and the optimizer are Accelerate's wrappers.
+        self.trained, self.optimizer = compute.prepare(_Trained(self.model, self.split), optimizer)
         self.steps_per_epoch = max(1, math.ceil(len(train) / config.batch_size))
         self.total_steps = self.steps_per_epoch * config.epochs
         self.step = 0
 
     def train_epoch(self, train: Dataset, rng: np.random.Generator, advance) -> tuple[list[float], int]:
         """One pass over ``train``; returns the batch losses and how many top groups trained last."""
-        backbone, config, split = self.backbone, self.config, self.split
-        batches = _training_batches(train, config.batch_size, rng)
+        backbone, config, split, compute, device = self.backbone, self.config, self.split, self.compute, self.device
+        batches = compute.share(_training_batches(train, config.batch_size, rng))  # this process's part of each
         losses, n_top = [], 0  # 0: set the trainable groups afresh (validation left the model in eval mode)
         # One augmentation seed a batch, drawn here: the batches are prepared in order, in one
         # thread, so a run's augmentations depend on its seed only. A backbone that does not
@@ -274,11 +308,12 @@ class _Run:
                 _set_trainable(self.model, self.groups, n_top, config.batchnorm)
             for group in self.optimizer.param_groups:
                 group["lr"] = group["base_lr"] * rate_factor(self.step, self.total_steps)
-            loss = self.loss_fn(_logits(self.model, split, inputs, self.memory_format), self.train_y[batch])
+            with compute.autocast():
+                logits = self.trained(**_laid_out(to_device(inputs, device), self.memory_format))
+                loss = self.loss_fn(logits, self.train_y[batch].to(device))
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-            self.optimizer.step()
+            compute.backward(loss)
+            compute.step(self.optimizer, self.model.parameters(), 1.0)
             losses.append(loss.item())
             self.step += 1
             advance(1)
@@ -286,9 +321,11 @@ class _Run:
 
     def score(self, val: Dataset, val_y: np.ndarray) -> tuple[float, float]:
         """(validation loss, validation accuracy) of the current weights."""
-        logits = predict_logits(self.model, self.backbone, val.items, split=self.split)
+        self.compute.sync_buffers(self.model)  # batch-norm statistics: the main process's, in every one
+        logits = predict_logits(self.model, self.backbone, val.items, split=self.split, device=self.device)
         loss = float(nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(val_y)))
-        return loss, float((logits.argmax(1) == val_y).mean())
+        # Every process decides on early stopping from the same numbers, the main process's.
+        return self.compute.agree((loss, float((logits.argmax(1) == val_y).mean())))
 
 
 def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str], head: LinearHead,
@@ -298,7 +335,9 @@ def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str
 
     The layer groups that never train run apart from the rest where the backbone can be cut
     there (``engine`` and ``cache_dir`` as for feature extraction: see learn/frozen_bottom.py).
-    Validation items are only scored, never trained on.
+    Validation items are only scored, never trained on. It trains on the device of the enclosing
+    :func:`headstart.compute.device.using_device` (the CPU outside one), data-parallel where a
+    launcher started several processes (:mod:`headstart.compute.processes`).
 
     Args:
         backbone: the backbone to tune; ``backbone.module`` changes in place.
@@ -324,7 +363,8 @@ def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str
         raise ValueError(f"finetune needs a resolved FinetuneConfig; {', '.join(unresolved)} left None")
     seed_everything(seed)
     rng = np.random.default_rng(seed)
-    run = _Run(backbone, train, classes, head, config, engine, cache_dir)
+    compute = training_engine(current_device())
+    run = _Run(backbone, train, classes, head, config, engine, cache_dir, compute)
     val_y = val.label_ids(classes)
     annealed_from = first_annealed_epoch(config.epochs, run.steps_per_epoch)
     kept, history = _KeptWeights(len(val_y), config.patience), []
@@ -343,9 +383,12 @@ def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str
                 break
     for row in history:
         row["kept"] = row["epoch"] == kept.epoch
+    compute.finish()
     model = run.model
     model.load_state_dict(kept.state)
     model.to(memory_format=torch.contiguous_format)  # safetensors and ONNX export want plain layouts
+    if run.device.type != "cpu":
+        model.to("cpu")  # where the rest of headstart expects the model
     model.eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)

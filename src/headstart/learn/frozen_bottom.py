@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from headstart.backbones.base import Backbone
+from headstart.compute.device import autocast, to_device
 from headstart.paths import default_cache_dir, mark_used
 from headstart.features.extract import ENGINES, example_inputs, export_onnx, session_of
 
@@ -31,8 +32,8 @@ log = logging.getLogger(__name__)
 Bottom = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 
 
-def frozen_bottom(backbone: Backbone, n_groups: int, *, engine: str = "auto",
-                  cache_dir: str | Path | None = None) -> tuple[Bottom, nn.Module, str] | None:
+def frozen_bottom(backbone: Backbone, n_groups: int, *, engine: str = "auto", cache_dir: str | Path | None = None,
+                  device: torch.device | None = None) -> tuple[Bottom, nn.Module, str] | None:
     """The backbone cut where its lowest ``n_groups`` layer groups stay frozen, the bottom run apart.
 
     Args:
@@ -41,6 +42,8 @@ def frozen_bottom(backbone: Backbone, n_groups: int, *, engine: str = "auto",
         engine: where the bottom runs: ``auto`` (ONNX Runtime, eager PyTorch where the export
             fails), ``onnx`` or ``torch``.
         cache_dir: where the bottom's ONNX export is kept (default: the feature cache's folder).
+        device: where a PyTorch bottom runs (None: the CPU); off the CPU, under the device's autocast,
+            its activations left there for the top.
 
     Returns:
         ``(bottom, top, engine)``: ``bottom(inputs)`` gives the hidden activations without
@@ -65,6 +68,14 @@ def frozen_bottom(backbone: Backbone, n_groups: int, *, engine: str = "auto",
     # A copy: training switches the network's modules between modes, from another thread than
     # this one runs in; the copy stays in inference mode, as the ONNX Runtime bottom is.
     frozen = copy.deepcopy(bottom).eval().requires_grad_(False)
+    if device is not None and device.type != "cpu":
+        frozen.to(device)
+
+        @torch.no_grad()
+        def run_on_device(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+            with autocast(device):
+                return frozen(**to_device(inputs, device))
+        return run_on_device, top, "torch"
 
     @torch.no_grad()
     def run_torch(inputs: dict[str, torch.Tensor]) -> torch.Tensor:

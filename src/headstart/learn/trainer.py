@@ -32,6 +32,8 @@ from typing import Callable
 import numpy as np
 
 from headstart.backbones.base import Backbone
+from headstart.compute.device import current_device
+from headstart.compute.processes import main_process_first
 from headstart.data.dataset import Dataset
 from headstart.data.splits import concat
 from headstart.features.extract import cached_features, compute_features
@@ -83,8 +85,10 @@ class Splits:
         """
         if tuned:
             return compute_features(self.backbone, dataset.items, engine=self.engine, cache_dir=self.cache_dir)
-        return cached_features(self.backbone, dataset.items, dataset.hashes, engine=self.engine,
-                               cache_dir=self.cache_dir)
+        # Of several processes (data-parallel training), the main one fills the cache and the others read it.
+        with main_process_first(current_device()):
+            return cached_features(self.backbone, dataset.items, dataset.hashes, engine=self.engine,
+                                   cache_dir=self.cache_dir)
 
 
 @dataclass

@@ -21,6 +21,7 @@ from matplotlib.ticker import ScalarFormatter
 from rich.markup import escape
 
 from headstart.backbones import Backbone, backbone_entry, backbone_modality, create_backbone, list_backbones
+from headstart.compute.device import current_device, placed
 from headstart.data.dataset import Dataset
 from headstart.errors import BackboneError, DataError, HeadstartError, first_line
 from headstart.features.extract import cached_features, forward_function
@@ -74,12 +75,13 @@ def ms_per_item(backbone, items: Sequence[str], *, engine: str = "auto", cache_d
     """
     sample = list(items[:n])
     forward, _ = forward_function(backbone, engine, cache_dir)
-    forward(backbone.preprocess(sample))
-    times = []
-    for _ in range(3):
-        started = time.perf_counter()
+    with placed(backbone.module, current_device()):  # measured on the device that will run it
         forward(backbone.preprocess(sample))
-        times.append(time.perf_counter() - started)
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            forward(backbone.preprocess(sample))
+            times.append(time.perf_counter() - started)
     return 1000 * float(np.median(times)) / len(sample)
 
 

@@ -1,0 +1,61 @@
+"""``headstart fit --processes N``: the same command in N processes, started by Accelerate's launcher.
+
+It is ``accelerate launch --multi_gpu --num_processes N -m headstart fit ...`` called as a function
+(``accelerate.commands.launch``), so the processes start as that command starts them (torchrun's
+agent), a user's Accelerate config (``accelerate config``) applies, and training cannot tell the two
+apart. ``--multi_gpu`` is Accelerate's name for torchrun's launcher: on a machine without GPUs the
+processes train on CPUs over gloo (headstart asks Accelerate for the CPU where ``--device`` resolves
+to it). Only ``--num_processes`` and a free port are set here.
+"""
+
+from __future__ import annotations
+
+from headstart.errors import HeadstartError
+
+
+def check_processes(processes: int, already: int = 1) -> int:
+    """``processes`` if it is 1 or more and this process was not itself launched as one of several.
+
+    Args:
+        processes: how many processes to train in.
+        already: how many a launcher started this one among (``WORLD_SIZE``).
+    """
+    if processes < 1:
+        raise HeadstartError(f"{processes} processes cannot train", where="--processes",
+                             fix="give 1 (this process alone) or more")
+    if processes > 1 and already > 1:
+        raise HeadstartError(f"this process is one of {already} a launcher started", where="--processes",
+                             fix="leave --processes out under accelerate launch (its --num_processes decides)")
+    return processes
+
+
+def without_option(args: list[str], name: str) -> list[str]:
+    """``args`` without the option ``name`` and its value (``--name V`` or ``--name=V``)."""
+    kept, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == name:
+            skip = True
+        elif not arg.startswith(f"{name}="):
+            kept.append(arg)
+    return kept
+
+
+def launch(processes: int, args: list[str]) -> int:
+    """Run ``headstart <args>`` in ``processes`` processes through Accelerate.
+
+    Returns:
+        0, or the exit code of the first process that failed (each has printed its own error).
+    """
+    from accelerate.commands.launch import launch_command, launch_command_parser
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+    launch_args = launch_command_parser().parse_args(
+        ["--multi_gpu", "--num_processes", str(processes), "--num_machines", "1", "--main_process_port", "0",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "--module", "headstart", *args])
+    try:
+        launch_command(launch_args)
+    except ChildFailedError as error:  # each process has printed its own error
+        return next((failure.exitcode for failure in error.failures.values() if failure.exitcode), 1)
+    return 0
