@@ -107,7 +107,8 @@ def save(model: Model | ScratchModel, out: str | Path, test_set: Dataset | None 
         pages["test_predictions.csv"] = predictions_csv(test)
     folder = Path(out)
     report = render_report(title=f"headstart: {folder.name}", metrics=model.metrics,
-                           history=kept_history(config, model.info.get("history", [])), config=report_config,
+                           history=[] if from_scratch else kept_history(config, model.info.get("history", [])),
+                           config=report_config,
                            notes=notes, links=links, decision=decision(config, model.metrics, from_scratch), test=test,
                            calibration=None if from_scratch else config.get("calibration"))
     return model.save(folder, extra_files={"report.html": report, **pages})

@@ -60,7 +60,7 @@ def test_report_with_empty_history_and_overwrite(tmp_path, metrics):
     write_report(path, title="t", metrics=metrics, history=[], config={})
     html = path.read_text(encoding="utf-8")
     assert len(embedded_pngs(html)) == 2
-    assert "No training history" in html
+    assert "Training curves" not in html  # no history, no curves section
     assert os.listdir(path.parent) == ["report.html"]
 
 

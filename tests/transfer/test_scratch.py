@@ -236,6 +236,7 @@ def test_auto_ships_scratch_when_the_backbone_cannot_see_the_label(learnable_csv
     assert "Scratch candidates on the validation split: tfidf-words-chars" in report
     assert "Kept: the model trained from scratch" in report and 'class="kept-row"><td>from scratch' in report
     assert "probe C" not in report  # no setting of the discarded transfer model
+    assert "Training curves" not in report and "Per-epoch history" not in report  # nor its training curve
     rows = list(csv.DictReader(open(out / "test_predictions.csv", encoding="utf-8")))
     assert len(rows) == metrics["n"]
     assert np.mean([row["true"] == row["predicted"] for row in rows]) == pytest.approx(metrics["accuracy"])
