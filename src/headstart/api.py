@@ -179,9 +179,9 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
                                                           fit_seconds=metrics["seconds"])
     model.info = _record(result, dataset, metrics, seed=seed, ratios=ratios, shift=shift_summary)
     if scratch is not None:  # auto: the model from scratch beat transfer on validation beyond noise
-        model = _scratch_shipped(scratch, model.info, test_set, classes, started, backbone=name)
+        model, proba = _scratch_shipped(scratch, model.info, test_set, classes, started, backbone=name)
     if out is not None and is_main_process():
-        save(model, out, test_set, proba if scratch is None else None)
+        save(model, out, test_set, proba)
     return model
 
 
@@ -194,15 +194,15 @@ def _record(result, dataset: Dataset, metrics: dict, *, seed: int, ratios, shift
 
 
 def _scratch_shipped(scratch, info: dict, test_set: Dataset, classes: list[str], started: float, *,
-                     backbone: str) -> ScratchModel:
-    """The model from scratch as the fit's result: its own test metrics, the transfer run's record kept."""
-    metrics = classification_metrics(test_set.label_ids(classes), scratch.predictor.predict_proba(test_set.items),
-                                      classes)
+                     backbone: str) -> tuple[ScratchModel, np.ndarray]:
+    """The model from scratch as the fit's result (its test metrics, the transfer run's record kept), and its test probabilities."""
+    proba = scratch.predictor.predict_proba(test_set.items)
+    metrics = classification_metrics(test_set.label_ids(classes), proba, classes)
     transfer_metrics = info["metrics"]
     return ScratchModel(scratch.predictor, classes, name=scratch.name, method=scratch.method, info={
         **info, "config": {**info["config"], "shipped": "scratch", "transfer_backbone": backbone},
         "metrics": {**metrics, "seconds": time.perf_counter() - started, "baseline": transfer_metrics["baseline"],
-                    **({"adaptation": transfer_metrics["adaptation"]} if "adaptation" in transfer_metrics else {})}})
+                    **({"adaptation": transfer_metrics["adaptation"]} if "adaptation" in transfer_metrics else {})}}), proba
 
 
 def _three_splits(dataset: Dataset) -> tuple[Dataset, Dataset, Dataset, list[str]]:
