@@ -41,6 +41,13 @@ def isolated_environment(tmp_path_factory):
         yield cache
 
 
+@pytest.fixture(autouse=True)
+def no_device_left_behind(monkeypatch):
+    """`headstart label ...` sets $HEADSTART_DEVICE for its own process (and what it starts); a test that
+    runs it in this process must not leave it to the next test."""
+    monkeypatch.delenv("HEADSTART_DEVICE", raising=False)
+
+
 @pytest.fixture(scope="session")
 def session_cache(isolated_environment) -> Path:
     """The session's ``HEADSTART_CACHE`` folder."""

@@ -19,6 +19,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from headstart.backbones import backbone_modality, backbone_name_for, backbone_options, create_backbone
+from headstart.compute.device import using_device
 from headstart.data import IMAGE, TEXT, Dataset, assign_splits
 from headstart.data.dataset import file_hash, text_hash
 from headstart.data.images import is_image_file
@@ -59,6 +60,7 @@ class HeadstartClassifier(ClassifierMixin, BaseEstimator):
         engine: ``auto``/``onnx``/``torch``: where frozen forward passes run.
         cache_dir: the features cache (default ``$HEADSTART_CACHE`` or ``~/.cache/headstart``).
         mirror: whether an image's left-right mirror shows the same class.
+        device: where features and fine-tuning run: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
 
     Attributes:
         classes_: the labels, sorted (``numpy.unique`` of ``y``).
@@ -79,7 +81,7 @@ class HeadstartClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, backbone: str | None = None, mode: str = "auto", seed: int = 0,
                  validation_fraction: float = 0.2, image_size: int | None = None, max_length: int | None = None,
                  finetune_config: FinetuneConfig | None = None, engine: str = "auto",
-                 cache_dir: str | Path | None = None, mirror: bool = True):
+                 cache_dir: str | Path | None = None, mirror: bool = True, device: str = "auto"):
         self.backbone = backbone
         self.mode = mode
         self.seed = seed
@@ -89,6 +91,7 @@ class HeadstartClassifier(ClassifierMixin, BaseEstimator):
         self.finetune_config = finetune_config
         self.engine = engine
         self.cache_dir = cache_dir
+        self.device = device
         self.mirror = mirror
 
     def __sklearn_tags__(self):
@@ -123,10 +126,11 @@ class HeadstartClassifier(ClassifierMixin, BaseEstimator):
         seed_everything(self.seed)
         options = backbone_options(self.image_size, self.max_length, self.mirror)
         net = create_backbone(backbone_name_for(dataset.modality, self.backbone), **options)
-        result = train(net, train_set, val_set, sorted(names), mode=self.mode, config=self.finetune_config,
-                       seed=self.seed, engine=self.engine, cache_dir=self.cache_dir)
+        with using_device(self.device):
+            result = train(net, train_set, val_set, sorted(names), mode=self.mode, config=self.finetune_config,
+                           seed=self.seed, engine=self.engine, cache_dir=self.cache_dir)
         self.model_ = Model(net, result.head, sorted(names), backbone_options=options, finetuned=result.finetuned,
-                            info={"config": {**result.config, "seed": self.seed}})
+                            info={"config": {**result.config, "seed": self.seed}}, device=self.device)
         self.classes_ = classes
         # The model's columns are its label names in text order; classes_ is numpy's order (2 < 10).
         self._columns = [self.model_.classes.index(name) for name in names]

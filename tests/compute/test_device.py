@@ -129,8 +129,10 @@ def test_predict_rank_and_curve_take_a_device(gpus, text_csv, tmp_path):
         assert result.exit_code == 2 and "cuda:1 was asked for" in result.output, (command, result.output)
 
 
-def test_a_cpu_fine_tune_gives_the_same_numbers_with_and_without_the_device(tiny_bert_name, text_csv, tmp_path):
-    """`device="cpu"` is the code path headstart always ran: bit for bit the same weights and features."""
+def test_a_cpu_fine_tune_gives_the_same_numbers_with_and_without_the_device(gpus, tiny_bert_name, text_csv):
+    """`device="cpu"` is the code path headstart always ran (``auto`` without a GPU): bit for bit the
+    same weights and features."""
+    gpus(0)
     data = text_csv(n_per_class=12, seed=3)
     config = headstart.FinetuneConfig(strategy="staged", epochs=2)
     runs = [headstart.fit(data, backbone=tiny_bert_name, mode="finetune", baseline=False, finetune_config=config,

@@ -102,6 +102,7 @@ def test_fit_processes_runs_accelerate_launch_on_the_same_command(monkeypatch, t
     args = launched[0]
     assert args.multi_gpu and args.num_processes == 2 and args.module and args.training_script == "headstart"
     assert args.training_script_args == ["-q", "fit", str(data), "--device", "cpu", "--epochs", "1"]
+    assert int(args.num_cpu_threads_per_process) >= 1  # a share of the cores, not torchrun's one thread
 
 
 def test_processes_under_a_launcher_are_refused(monkeypatch, tmp_path):

@@ -5,10 +5,12 @@ It is ``accelerate launch --multi_gpu --num_processes N -m headstart fit ...`` c
 agent), a user's Accelerate config (``accelerate config``) applies, and training cannot tell the two
 apart. ``--multi_gpu`` is Accelerate's name for torchrun's launcher: on a machine without GPUs the
 processes train on CPUs over gloo (headstart asks Accelerate for the CPU where ``--device`` resolves
-to it). Only ``--num_processes`` and a free port are set here.
+to it). Only ``--num_processes``, a free port and each process's share of the cores are set here.
 """
 
 from __future__ import annotations
+
+import os
 
 from headstart.errors import HeadstartError
 
@@ -51,9 +53,12 @@ def launch(processes: int, args: list[str]) -> int:
     from accelerate.commands.launch import launch_command, launch_command_parser
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
+    # torchrun gives each process one thread unless told: a share of the cores (OMP_NUM_THREADS, where set, wins)
+    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, len(os.sched_getaffinity(0)) // processes))
     launch_args = launch_command_parser().parse_args(
         ["--multi_gpu", "--num_processes", str(processes), "--num_machines", "1", "--main_process_port", "0",
-         "--mixed_precision", "no", "--dynamo_backend", "no", "--module", "headstart", *args])
+         "--num_cpu_threads_per_process", threads, "--mixed_precision", "no", "--dynamo_backend", "no",
+         "--module", "headstart", *args])
     try:
         launch_command(launch_args)
     except ChildFailedError as error:  # each process has printed its own error
