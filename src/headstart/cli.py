@@ -432,9 +432,13 @@ def extract(pool: Optional[Path] = typer.Argument(None, help="CSV/TSV/JSONL file
                                                              "cores; give each --shard process on one machine "
                                                              "its part)."),
             cache_dir: Optional[Path] = CACHE_DIR, text_column: str = TEXT_COLUMN, path_column: str = PATH_COLUMN,
-            image_size: Optional[int] = IMAGE_SIZE, max_length: Optional[int] = MAX_LENGTH) -> None:
+            image_size: Optional[int] = IMAGE_SIZE, max_length: Optional[int] = MAX_LENGTH,
+            device: str = DEVICE) -> None:
     """Compute a pool's features into the cache, shared out over processes or machines; resumes when rerun."""
+    from headstart.compute.device import use_device_in_process
     from headstart.features.pool_extraction import extract_pool
+
+    use_device_in_process(device)  # under a launcher, a bare cuda or auto is each process's own GPU (LOCAL_RANK)
 
     for line in extract_pool(pool, backbone=backbone, shard=shard, merge=merge, cache_dir=cache_dir, chunk=chunk,
                              threads=threads, text_column=text_column, path_column=path_column,

@@ -122,9 +122,10 @@ def test_bad_compute_options_are_one_line_and_exit_2(gpus, text_csv, args, messa
     assert len(lines) == 1 and message in lines[0] and lines[0].startswith("error:")
 
 
-def test_predict_rank_and_curve_take_a_device(gpus, text_csv, tmp_path):
+def test_predict_rank_curve_and_extract_take_a_device(gpus, text_csv, tmp_path):
     gpus(0)
-    for command in (["predict", str(tmp_path), str(text_csv())], ["rank", str(text_csv())], ["curve", str(text_csv())]):
+    for command in (["predict", str(tmp_path), str(text_csv())], ["rank", str(text_csv())], ["curve", str(text_csv())],
+                    ["extract", str(text_csv()), "--cache-dir", str(tmp_path / "cache")]):
         result = runner.invoke(app, [*command, "--device", "cuda:1"])
         assert result.exit_code == 2 and "cuda:1 was asked for" in result.output, (command, result.output)
 
