@@ -11,7 +11,8 @@ computes them); on those same probabilities:
   (:mod:`headstart.labeling.chance_check`);
 - variants considered for small scale, each without the hold-back: cleanlab's ``filter_by="both"``
   and ``"confident_learning"``; "argmax": every label the model gives another class; "cap5%":
-  cleanlab's flags ranked by self-confidence, at most 5% of the labels; "other>=0.8": cleanlab's
+  cleanlab's flags ranked by self-confidence, at most 5% of the labels ("cap10%": 10%, the flip share
+  here, so it flatters that cap); "other>=0.8": cleanlab's
   flags where the model gives another label at least 0.8.
 
 The ``shuffled`` setting pairs the same labels with another item's features: a model at chance,
@@ -42,7 +43,7 @@ from headstart.labeling.loop_probe import held_out_proba
 
 SIZES = (50, 100, 200, 500)
 FLIP_SHARE = 0.10
-METHODS = ("headstart", "cleanlab", "cl-both", "cl-confident-learning", "argmax", "cap5%", "other>=0.8")
+METHODS = ("headstart", "cleanlab", "cl-both", "cl-confident-learning", "argmax", "cap5%", "cap10%", "other>=0.8")
 
 
 def load_sst2_features() -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -69,8 +70,9 @@ def flags_of(method: str, given: np.ndarray, proba: np.ndarray) -> np.ndarray:
             return np.flatnonzero(find_label_issues(given, proba, filter_by="confident_learning"))
     if method == "argmax":
         return np.flatnonzero(proba.argmax(axis=1) != given)
-    if method == "cap5%":
-        return find_issues(given, proba)[:int(np.ceil(0.05 * len(given)))]
+    if method.startswith("cap"):
+        share = float(method[3:-1]) / 100
+        return find_issues(given, proba)[:int(np.ceil(share * len(given)))]
     if method == "other>=0.8":
         flags = find_issues(given, proba)
         other = proba.copy()
@@ -130,8 +132,14 @@ def summarize(runs: list[dict]) -> list[dict]:
                 # pooled precision: all seeds' flags together, so a seed with 1 flag weighs 1
                 row[f"{method} P pooled"] = sum(s["true_flags"] for s in scores) / flagged if flagged else None
                 row[f"{method} R"] = float(np.mean([s["recall"] for s in scores]))
+                pooled, recall = row[f"{method} P pooled"], row[f"{method} R"]
+                row[f"{method} F1"] = 2 * pooled * recall / (pooled + recall) if pooled and recall else 0.0
             rows.append(row)
     return rows
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -162,8 +170,14 @@ def main(argv=None) -> int:
                        title="hold-back (Wilson 95% lower bound of out-of-fold accuracy vs the majority share)")
     for method in METHODS:
         common.print_table(rows, ["setting", "labels", f"{method} flagged", f"{method} P", f"{method} P pooled",
-                                  f"{method} R"], title=f"{method}: flags, precision (mean over seeds with flags; "
-                                                        f"pooled), recall; 10% of labels flipped")
+                                  f"{method} R", f"{method} F1"],
+                           title=f"{method}: flags a run, precision (mean over seeds with flags; pooled), recall, "
+                                 f"F1 (pooled P); 10% of labels flipped")
+    side = [{"labels": r["labels"], "held back": r["held back"],
+             **{f"{m} P/R": f"{_fmt(r[f'{m} P pooled'])}/{_fmt(r[f'{m} R'])}" for m in METHODS}}
+            for r in rows if r["setting"] == "sst2"]
+    common.print_table(side, ["labels", "held back", *[f"{m} P/R" for m in METHODS]],
+                       title="SST-2 side by side: pooled precision / recall of the flags")
     stem = "label_quality-quick" if args.quick else "label_quality"
     path = common.write_results(stem, {
         "quick": args.quick, "config": {"sizes": args.sizes, "seeds": args.seeds, "flip_share": FLIP_SHARE,
