@@ -29,7 +29,7 @@ def random_feature_project(blob_project, n_labeled=60, seed=0):
 
 def labels_named(message: str) -> tuple[int, int]:
     """(more, in all) from a held-back message."""
-    found = re.search(r"about (\d+) more labels \(about (\d+) in all", message)
+    found = re.search(r"about (\d+) more items \(about (\d+) labels in all", message)
     assert found, message
     return int(found.group(1)), int(found.group(2))
 

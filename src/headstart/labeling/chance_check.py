@@ -75,10 +75,10 @@ class ChanceCheck:
             return (f"out of fold the model is better than chance: accuracy {self.accuracy:.2f} on {self.labels} "
                     f"labels (95% lower bound {self.lower:.2f} > {self.chance:.2f}, always '{self.majority}')")
         if self.labels_needed is None:
-            more = "many more labels"
+            more = "many more items"
         else:
             extra = max(self.labels_needed - self.labels, 1)
-            more = (f"about {extra} more labels (about {self.labels_needed} in all, if the model reaches "
+            more = (f"about {extra} more items (about {self.labels_needed} labels in all, if the model reaches "
                     f"{self.assumed_accuracy:.2f} out of fold)")
         return (f"held back: label issues and low-confidence reviews wait until the model is clearly better "
                 f"than chance, and it is not yet: out-of-fold accuracy {self.accuracy:.2f} on {self.labels} labels "

@@ -138,7 +138,7 @@ def test_scan_holds_low_confidence_auto_accepts_back_while_the_model_is_not_clea
                                 annotator="model", source="model")
     result = web.client.post("/api/review/scan", headers=web.auth("reviewer")).json()
     assert result["held_back"] and LOW_CONFIDENCE + "s" not in result["found"]
-    assert any(note.startswith("held back:") and "more labels" in note for note in result["notes"])
+    assert any(note.startswith("held back:") and "more items" in note for note in result["notes"])
     assert web.client.get("/api/review", headers=web.auth("reviewer")).json() == []
 
 
