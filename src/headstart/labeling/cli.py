@@ -206,8 +206,9 @@ def issues(folds: int = typer.Option(5, help="Folds of the out-of-fold predictio
            list_only: bool = typer.Option(False, "--list/--no-list", help="Only print the open review queue."),
            resolve: Optional[int] = typer.Option(None, help="Mark this review entry resolved."),
            db: Optional[str] = DB) -> None:
-    """Find labels that look wrong (confident learning) and queue them for review; list the queue."""
-    from headstart.labeling.issues import label_issues
+    """Find labels that look wrong (confident learning) and queue them for review; list the queue.
+    Nothing is flagged while the out-of-fold model is not clearly better than chance: it says why."""
+    from headstart.labeling.issues import scan_issues
 
     project = _open(db)
     if resolve is not None:
@@ -215,8 +216,11 @@ def issues(folds: int = typer.Option(5, help="Folds of the out-of-fold predictio
         typer.echo(f"review {resolve} resolved")
         return
     if not list_only:
-        found = label_issues(project, folds=folds)
-        typer.echo(f"{len(found)} likely label issue(s) queued for review")
+        scanned = scan_issues(project, folds=folds)
+        if scanned.held_back:
+            typer.echo(scanned.check.message())
+        else:
+            typer.echo(f"{len(scanned.found)} likely label issue(s) queued for review")
     for entry in project.review_queue():
         typer.echo(f"{entry['review_id']}\t{entry['id']}\t{entry['reason']}\tsuggested "
                    f"{entry['suggested_label']}\t{entry['detail']}")

@@ -123,13 +123,23 @@ def test_review_queue_shows_reason_and_suggestion_and_relabel_resolves_it(make_w
 
 
 def test_scan_queues_low_confidence_auto_accepts(make_web):
-    web = make_web()
-    web.project.store.add_label(web.project.ids[20], web.project.store.item(web.project.ids[20])["prediction"]["label"],
+    web = make_web(seeded=24)  # enough labels for the model to be clearly better than chance (6 are held back)
+    web.project.store.add_label(web.project.ids[29], web.project.store.item(web.project.ids[29])["prediction"]["label"],
                                 annotator="model", source="model")
     result = web.client.post("/api/review/scan", headers=web.auth("reviewer")).json()
     assert result["found"][LOW_CONFIDENCE + "s"] == 1
     reasons = {e["reason"] for e in web.client.get("/api/review", headers=web.auth("reviewer")).json()}
     assert LOW_CONFIDENCE in reasons
+
+
+def test_scan_holds_low_confidence_auto_accepts_back_while_the_model_is_not_clearly_better_than_chance(make_web):
+    web = make_web()  # 6 labels of 3 classes: too few to tell the model from chance
+    web.project.store.add_label(web.project.ids[20], web.project.store.item(web.project.ids[20])["prediction"]["label"],
+                                annotator="model", source="model")
+    result = web.client.post("/api/review/scan", headers=web.auth("reviewer")).json()
+    assert result["held_back"] and LOW_CONFIDENCE + "s" not in result["found"]
+    assert any(note.startswith("held back:") and "more items" in note for note in result["notes"])
+    assert web.client.get("/api/review", headers=web.auth("reviewer")).json() == []
 
 
 def test_admin_counts_follow_the_labels(make_web):

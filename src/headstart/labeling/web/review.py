@@ -22,19 +22,32 @@ def queue_low_confidence(project: LabelingProject, *, limit: int = 20) -> int:
 
 def scan(project: LabelingProject) -> dict:
     """Look for items to review (label issues, disagreements, low-confidence auto-accepts); each check
-    that cannot run yet says why instead of failing the others."""
+    that cannot run yet says why instead of failing the others. Label issues and low-confidence
+    auto-accepts both wait, with one note saying why, while the out-of-fold model is not clearly
+    better than chance (:mod:`headstart.labeling.chance_check`)."""
     from headstart.labeling.agreement import agreement_report
-    from headstart.labeling.issues import label_issues
+    from headstart.labeling.issues import scan_issues
 
     found, notes = {}, []
-    for name, check in (("label issues", lambda: len(label_issues(project))),
-                        ("disagreements", lambda: agreement_report(project)["disagreements"]),
-                        (LOW_CONFIDENCE + "s", lambda: queue_low_confidence(project))):
+    held_back = False
+    try:
+        issues = scan_issues(project)
+        held_back = issues.held_back
+        if held_back:
+            notes.append(issues.check.message())
+        else:
+            found["label issues"] = len(issues.found)
+    except LabelingError as error:
+        notes.append(f"label issues: {error.message}")
+    checks = [("disagreements", lambda: agreement_report(project)["disagreements"])]
+    if not held_back:
+        checks.append((LOW_CONFIDENCE + "s", lambda: queue_low_confidence(project)))
+    for name, check in checks:
         try:
             found[name] = int(check())
         except LabelingError as error:
             notes.append(f"{name}: {error.message}")
-    return {"found": found, "notes": notes, "open": len(project.review_queue())}
+    return {"found": found, "notes": notes, "held_back": held_back, "open": len(project.review_queue())}
 
 
 def open_entries(project: LabelingProject, limit: int = 50) -> list[dict]:
