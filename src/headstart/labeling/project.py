@@ -50,7 +50,9 @@ def init_project(pool: str | Path, *, labels: str | Sequence[str] | None = None,
         image_size, max_length, mirror: the backbone's options, as in :func:`headstart.fit`; the
             project's features and fine-tunes use them.
 
-    Everything is checked before anything is written; the project and its items are one transaction.
+    The project and its items are one transaction. A CSV/TSV/JSONL of texts is streamed into it a
+    batch at a time (:mod:`.pool_stream`, :mod:`.pool_load`), so a bad row is found while the pool is
+    written: the transaction is rolled back and a SQLite file this call created is removed.
     """
     from headstart.backbones import DEFAULT_BACKBONE, backbone_modality, backbone_options  # torch: init only
     from headstart.labeling.pool import parse_label_set, read_pool
