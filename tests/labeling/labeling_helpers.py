@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -40,3 +42,18 @@ def pool_from_labeled(labeled_csv: Path, path: Path) -> dict[str, str]:
         writer.writerow(["id", "text"])
         writer.writerows([[f"t{i}", row["text"]] for i, row in enumerate(rows)])
     return {f"t{i}": row["label"] for i, row in enumerate(rows)}
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load_benchmark(name: str):
+    """``benchmarks/<name>.py`` as a module (its own imports of ``benchmarks/common`` resolved)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))

@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def load_benchmark():
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        spec = importlib.util.spec_from_file_location("active_learning", REPO / "benchmarks" / "active_learning.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
+from labeling_helpers import load_benchmark
 
 
 @pytest.fixture
 def results_dir(tmp_path, monkeypatch):
-    module = load_benchmark()
+    module = load_benchmark("active_learning")
     monkeypatch.setattr(module.common, "RESULTS_DIR", tmp_path)
     return module, tmp_path
 
@@ -52,7 +38,7 @@ def test_quick_synthetic_run_writes_curves_and_targets(results_dir, capsys):
 
 
 def test_labels_to_reach():
-    module = load_benchmark()
+    module = load_benchmark("active_learning")
     assert module.labels_to_reach([(10, 0.5), (30, 0.7), (50, 0.9)], 0.7) == 30
     assert module.labels_to_reach([(10, 0.5)], 0.7) is None
 

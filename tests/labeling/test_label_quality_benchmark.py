@@ -3,30 +3,14 @@ flags nothing, a learnable set is not, and its counts add up."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 
-from labeling_helpers import blobs
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def load_benchmark():
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        spec = importlib.util.spec_from_file_location("label_quality", REPO / "benchmarks" / "label_quality.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
+from labeling_helpers import blobs, load_benchmark
 
 
 def test_runs_hold_back_a_model_at_chance_and_score_the_flags_of_a_learnable_one():
-    module = load_benchmark()
+    module = load_benchmark("label_quality")
     x, y = blobs(300, 2, spread=3.0, seed=4)
     learnable = module.one_run(x, y, ["a", "b"], 200, seed=0, shuffled=False)
     assert learnable["flipped"] == 20 and not learnable["held_back"] and learnable["prevented"]["flags"] == 0

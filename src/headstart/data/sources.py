@@ -34,7 +34,7 @@ Row = tuple[str, dict[str, Any]]  # (origin such as "reviews.csv row 12", field 
 
 # What no text holds: NUL (PostgreSQL refuses it) and halves of UTF-16 surrogate pairs, which
 # JSON's \ud800 escapes can produce and which cannot be written as UTF-8.
-_FORBIDDEN_CHARACTER = re.compile("[\x00\ud800-\udfff]")
+FORBIDDEN_CHARACTER = re.compile("[\x00\ud800-\udfff]")
 
 log = logging.getLogger(__name__)
 
@@ -194,12 +194,15 @@ def listed(columns: list[str]) -> str:
     return ", ".join(shown(c) for c in columns[:20]) + (", ..." if len(columns) > 20 else "") or "none"
 
 
-def _cell(value: Any, origin: str, field: str) -> str:
-    """A field as a string: None is empty, numbers and booleans (JSONL labels like 0/1) become their text."""
+def cell(value: Any, origin: str, field: str) -> str:
+    """A field as a string: None is empty, numbers and booleans (JSONL labels like 0/1) their text.
+
+    A NUL or a lone surrogate, or an object, is a DataError naming the row.
+    """
     if value is None:
         return ""
     if isinstance(value, str):
-        bad = _FORBIDDEN_CHARACTER.search(value)
+        bad = FORBIDDEN_CHARACTER.search(value)
         if bad:
             what = "a NUL character" if bad.group() == "\x00" else "half of a UTF-16 surrogate pair"
             raise DataError(f"field '{field}' holds {what} ({shown(bad.group())}), which no text may hold",
@@ -239,7 +242,7 @@ def rows_to_dataset(path: Path, rows: list[Row], columns: list[str], *, text_col
     origins: list[str] = []
     too_long: list[tuple[str, int]] = []  # (origin, length) of each text cut to MAX_TEXT_CHARS
     for origin, record in rows:
-        value = _cell(record.get(item_column), origin, item_column)
+        value = cell(record.get(item_column), origin, item_column)
         where = f"{origin}, {kind} '{item_column}'"
         if modality == TEXT:
             if not value.strip():
@@ -252,13 +255,13 @@ def rows_to_dataset(path: Path, rows: list[Row], columns: list[str], *, text_col
         else:
             items.append(_check_image(path, value, where))
             hashes.append(file_hash(items[-1]))
-        label = _cell(record.get(label_column), origin, label_column).strip() if has_labels else ""
+        label = cell(record.get(label_column), origin, label_column).strip() if has_labels else ""
         if require_labels and not label:
             raise DataError("the label is empty", where=f"{origin}, {kind} '{label_column}'",
                             fix="fill in the label or delete the row")
         labels.append(label)
         if splits is not None:
-            splits.append(_normalize_split(_cell(record.get(split_column), origin, split_column),
+            splits.append(_normalize_split(cell(record.get(split_column), origin, split_column),
                                            f"{origin}, {kind} '{split_column}'"))
         origins.append(origin)
     if too_long:

@@ -19,17 +19,15 @@ import csv
 import io
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 from headstart.data.dataset import MAX_TEXT_CHARS, text_hash
-from headstart.data.sources import TABLE_SUFFIXES, column_kind, listed, shown
+from headstart.data.sources import TABLE_SUFFIXES, cell, column_kind, listed, shown
 from headstart.errors import DataError
 
 # What no text holds (as the core's reader): NUL, which PostgreSQL refuses, and halves of UTF-16 surrogate pairs
-FORBIDDEN_CHARACTER = re.compile("[\x00\ud800-\udfff]")
 BATCH_ROWS = 10_000  # rows a batch: the store writes each batch with one executemany / COPY
 
 log = logging.getLogger(__name__)
@@ -132,22 +130,6 @@ def find_duplicate(path: str | Path, *, id_column: str = "id", **columns) -> Dat
     return None
 
 
-def cell(value, origin: str, field_name: str) -> str:
-    """A field as a string, as the core's table reader takes it: None is empty, numbers and booleans
-    (JSONL) their JSON text; a NUL or a lone surrogate, or an object, is a DataError naming the row."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        bad = FORBIDDEN_CHARACTER.search(value)
-        if bad:
-            what = "a NUL character" if bad.group() == "\x00" else "half of a UTF-16 surrogate pair"
-            raise DataError(f"field '{field_name}' holds {what} ({shown(bad.group())}), which no text may hold",
-                            where=origin, fix="remove it from the file")
-        return value
-    if isinstance(value, (bool, int, float)):
-        return json.dumps(value)
-    raise DataError(f"field '{field_name}' is a {type(value).__name__}, expected a string", where=origin,
-                    fix="write the value as a plain string")
 
 
 # -- reading the file a record at a time ------------------------------------------------------------
