@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from headstart.compute.device import current_device
 from headstart.errors import HeadstartError
 
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
@@ -116,7 +117,8 @@ def current_rank(shard: str | None = None) -> Rank:
                              fix="pip install accelerate") from None
     # Without cpu=True, Accelerate on a machine with no accelerator leaves every process alone
     # (DistributedType.NO) rather than joining them over gloo: each would then do all the work.
-    state = PartialState(cpu=_no_accelerator())
+    # The device is the one --device chose (a GPU node told --device cpu joins over gloo too).
+    state = PartialState(cpu=current_device().type == "cpu")
     launched_world = int(os.environ.get("WORLD_SIZE", state.num_processes))
     if state.num_processes != launched_world:
         raise HeadstartError(f"accelerate launched {launched_world} processes, but this one sees "
@@ -124,13 +126,3 @@ def current_rank(shard: str | None = None) -> Rank:
     local = int(os.environ.get("LOCAL_WORLD_SIZE", state.num_processes))
     return Rank(state.process_index, state.num_processes, local_world=max(1, local), source="accelerate",
                 state=state)
-
-
-def _no_accelerator() -> bool:
-    """Whether this machine has no GPU (or other accelerator) for torch, or Accelerate was told to use the CPU."""
-    import torch
-
-    if os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes"):
-        return True
-    accelerator = getattr(torch, "accelerator", None)
-    return not (accelerator.is_available() if accelerator is not None else torch.cuda.is_available())
