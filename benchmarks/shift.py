@@ -65,6 +65,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--target-items", type=int, help="target items a pair (default: 1,000 texts, 500 images)")
     parser.add_argument("--image-size", type=int, default=32, help="effnet-lite0's input side (default: %(default)s: "
                         "Fashion-MNIST's images are 28 px; larger sizes cost 4x a doubling on a busy CPU)")
+    parser.add_argument("--methods", default=",".join(METHODS), help="(default: %(default)s)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: small samples, 1 seed")
     parser.add_argument("--negative-transfer", action="store_true",
                         help="also run benchmarks/negative_transfer.py's cases (auto must ship scratch there)")
@@ -187,7 +188,7 @@ def run_pair(pair: str, args, on_seed=None) -> dict:
     target = _dataset(modality, target_items, None, source=f"{pair} target")
     classes = sorted(set(data["source"][1]))
     target_y = np.array([classes.index(label) for label in target_labels])
-    methods = [m for m in METHODS if m != "adabn" or has_batch_norm(backbone)]
+    methods = [m for m in args.methods.split(",") if m != "adabn" or has_batch_norm(backbone)]
     runs = []
     for seed in range(args.seeds):
         items, labels = data["source"]

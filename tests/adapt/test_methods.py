@@ -7,7 +7,7 @@ from functools import partial
 import numpy as np
 import torch
 
-from headstart.adapt.adabn import adapt_batch_norm, batch_norm_layers, has_batch_norm
+from headstart.adapt.adabn import align_batch_norm, batch_norm_layers, has_batch_norm
 from headstart.adapt import choose as choose_module
 from headstart.adapt.choose import DomainViews, choose
 from headstart.adapt.methods import FEATURE_METHODS
@@ -57,31 +57,48 @@ def _tiny_resnet():
     return create_backbone("timm:resnet18", pretrained=False, image_size=32)
 
 
-def test_adabn_sets_the_running_statistics_to_the_targets_and_changes_nothing_else(image_folder):
+def _first_layer_outputs(backbone, items):
+    """The first batch-norm layer's outputs (N, C, H, W) on ``items``: its input depends on no statistics."""
+    first, seen = batch_norm_layers(backbone.module)[0], []
+    hook = first.register_forward_hook(lambda module, inputs, output: seen.append(output.detach().clone()))
+    with torch.no_grad():
+        backbone.module.eval()
+        backbone.module(**backbone.preprocess(items))
+    hook.remove()
+    return seen[0]
+
+
+def test_adabn_puts_the_target_where_the_source_was_and_changes_only_statistics(image_folder):
     backbone = _tiny_resnet()
     assert has_batch_norm(backbone)
-    items = [str(p) for p in sorted((image_folder / "dark").glob("*.png"))]  # 12 items: one batch
+    source = [str(p) for p in sorted((image_folder / "red").glob("*.png"))]  # 12 items: one batch each
+    target = [str(p) for p in sorted((image_folder / "dark").glob("*.png"))]
+    source_out = _first_layer_outputs(backbone, source)
+    assert not torch.allclose(_first_layer_outputs(backbone, target).mean(dim=(0, 2, 3)),
+                              source_out.mean(dim=(0, 2, 3)), atol=1e-2)
     before = {k: v.clone() for k, v in backbone.module.state_dict().items()}
-    first = batch_norm_layers(backbone.module)[0]
-    seen = []
-    hook = first.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].detach().clone()))
-    with torch.no_grad():
-        backbone.module(**backbone.preprocess(items))  # the first BN's input does not depend on any BN statistics
-    hook.remove()
-    layers = adapt_batch_norm(backbone, items)
+    layers = align_batch_norm(backbone, source, target)
     assert layers == len(batch_norm_layers(backbone.module)) > 5
-    activations = seen[0]
-    np.testing.assert_allclose(first.running_mean.numpy(), activations.mean(dim=(0, 2, 3)).numpy(), rtol=1e-4,
-                               atol=1e-5)
-    np.testing.assert_allclose(first.running_var.numpy(), activations.var(dim=(0, 2, 3), unbiased=True).numpy(),
-                               rtol=1e-3, atol=1e-5)
+    target_out = _first_layer_outputs(backbone, target)  # under the aligned statistics: the source's moments
+    np.testing.assert_allclose(target_out.mean(dim=(0, 2, 3)).numpy(), source_out.mean(dim=(0, 2, 3)).numpy(),
+                               atol=1e-3)
+    np.testing.assert_allclose(target_out.std(dim=(0, 2, 3)).numpy(), source_out.std(dim=(0, 2, 3)).numpy(),
+                               rtol=1e-2, atol=1e-3)
     after = backbone.module.state_dict()
-    statistics = ("running_mean", "running_var", "num_batches_tracked")
     changed = {k for k in before if not torch.equal(before[k], after[k])}
-    assert changed and all(k.endswith(statistics) for k in changed)
+    assert changed and all(k.endswith(("running_mean", "running_var")) for k in changed)
     assert all(torch.equal(p, before[k]) for k, p in backbone.module.named_parameters())
-    assert not backbone.module.training and not any(layer.training for layer in batch_norm_layers(backbone.module))
-    assert first.momentum == 0.1  # restored
+    assert not backbone.module.training
+
+
+def test_adabn_of_a_target_like_the_source_leaves_the_statistics_as_they_were(image_folder):
+    backbone = _tiny_resnet()
+    items = [str(p) for p in sorted((image_folder / "blue").glob("*.png"))]
+    before = {k: v.clone() for k, v in backbone.module.state_dict().items()}
+    align_batch_norm(backbone, items, items)
+    after = backbone.module.state_dict()
+    for name in before:
+        torch.testing.assert_close(after[name], before[name], rtol=1e-3, atol=1e-4)
 
 
 def test_the_prior_correction_recovers_a_known_prior_shift():

@@ -20,7 +20,6 @@ from headstart.labeling import pool_load, pool_stream
 from headstart.labeling.project import LabelingProject
 from headstart.labeling.retrain import predict_pool, retrain_probe
 
-from labeling_helpers import blobs
 
 REPO = Path(__file__).resolve().parents[2]
 

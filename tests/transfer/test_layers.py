@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 import headstart
 from headstart.backbones import create_backbone
 from headstart.cli import app
-from headstart.data import read_dataset
 from headstart.transfer.layers import _pool, layer_features, recommend_unfreeze
 
 requires_effnet = pytest.mark.requires_effnet

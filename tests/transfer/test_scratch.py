@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 
 import headstart
 from headstart.cli import app
-from headstart.data import read_dataset
 from headstart.errors import ModelError
 from headstart.exported import ExportedModel
 from headstart.transfer.baseline import choose_scratch, compare_with_scratch, shipping

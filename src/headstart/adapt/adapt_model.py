@@ -2,18 +2,17 @@
 
 Every method leaves an ordinary model: CORAL, the prior correction and self-training (alone or after
 CORAL) give it a new head on the same features; AdaBN gives its backbone the target's batch-norm
-statistics, saved with its weights. Predicting, saving and exporting are then those of any model.
+statistics, moved so that the target lands where the source was, saved with its weights. Predicting, saving and exporting are then those of any model.
 """
 
 from __future__ import annotations
 
-import copy
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from headstart.adapt.adabn import adapt_batch_norm
+from headstart.adapt.adabn import align_batch_norm
 from headstart.adapt.choose import Choice, DomainViews, choose, domain_auc
 from headstart.adapt.label_shift import prior_corrected
 from headstart.adapt.methods import DESCRIPTIONS, FEATURE_METHODS
@@ -54,9 +53,6 @@ def adapt_model(model: Model, train_set: Dataset, val_set: Dataset, target: Data
     say(f"adapting to the target ({len(target)} items), --adapt {method}")
     views = DomainViews(features(train_set), train_set.label_ids(classes), features(val_set),
                         val_set.label_ids(classes), features(target))
-    adapted_state = None
-    if method == "adabn":
-        views.own, adapted_state = _own_statistics(model, train_set, val_set, target, views, features)
     if method == "auto":
         choice = choose(fit, views, seed=seed)
     else:
@@ -72,31 +68,13 @@ def adapt_model(model: Model, train_set: Dataset, val_set: Dataset, target: Data
         record.update(self_train_finetuned(model, train_set, val_set, target, finetune, seed=seed, engine=engine,
                                            cache_dir=cache_dir))
         return record
-    record.update(_apply(model, choice.method, fit, views, adapted_state))
+    if choice.method == "adabn":
+        align_batch_norm(model.backbone, train_set.items + val_set.items, target.items)
+    record.update(_apply(model, choice.method, fit, views))
     return record
 
 
-def _own_statistics(model: Model, train_set: Dataset, val_set: Dataset, target: Dataset, views: DomainViews,
-                    features) -> tuple[DomainViews, dict]:
-    """AdaBN's views: the source under statistics of the source, the target under its own; and the target's state.
-
-    A pretrained backbone's statistics are those of its pretraining data (ImageNet), not the
-    source's: the head AdaBN ships must learn source features under the source's statistics, so
-    that the target's features, under the target's, land where it expects them (Li et al. 2016).
-    The backbone is left as it was.
-    """
-    original = copy.deepcopy(model.backbone.module.state_dict())
-    try:
-        adapt_batch_norm(model.backbone, train_set.items + val_set.items)
-        source_train, source_val = features(train_set), features(val_set)  # cached under these statistics
-        adapt_batch_norm(model.backbone, target.items)
-        own = DomainViews(source_train, views.train_y, source_val, views.val_y, features(target))
-        return own, copy.deepcopy(model.backbone.module.state_dict())
-    finally:
-        model.backbone.module.load_state_dict(original)
-
-
-def _apply(model: Model, method: str, fit, views: DomainViews, adapted_state) -> dict:
+def _apply(model: Model, method: str, fit, views: DomainViews) -> dict:
     """Change ``model`` by ``method``; returns what the record should add."""
     all_x, all_y = np.vstack([views.train_x, views.val_x]), np.concatenate([views.train_y, views.val_y])
     if method in ("coral", "coral-self-train"):
@@ -106,10 +84,7 @@ def _apply(model: Model, method: str, fit, views: DomainViews, adapted_state) ->
         return {"target_priors": dict(zip(model.classes, map(float, priors)))}
     elif method == "self-train":
         model.head = self_trained(fit, all_x, all_y, views.target_x, start=model.head)
-    elif method == "adabn":
-        own = views.own
-        model.head = fit(np.vstack([own.train_x, own.val_x]), all_y)
-        model.backbone.module.load_state_dict(adapted_state)
+    elif method == "adabn":  # the backbone's statistics were aligned: the head reads the target where it learned the source
         if not model.finetuned:
             # The head learned unmirrored features: a model tuned here averages mirror images, this one must not.
             model.backbone.mirror = False

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from headstart.adapt.methods import FEATURE_METHODS, OWN_STATISTICS
+from headstart.adapt.methods import FEATURE_METHODS
 from headstart.adapt.neighbourhood import kappa_difference, neighbour_graph
 from headstart.adapt.self_training import FitHead
 from headstart.evaluate.shift import domain_probabilities
@@ -63,8 +63,6 @@ class DomainViews:
         val_x: source validation features (m, d), likewise.
         val_y: their class ids.
         target_x: target features, likewise.
-        own: the same items' features with each domain under its own batch-norm statistics
-            (AdaBN's view; None where the backbone has no batch norm).
     """
 
     train_x: np.ndarray
@@ -72,11 +70,6 @@ class DomainViews:
     val_x: np.ndarray
     val_y: np.ndarray
     target_x: np.ndarray
-    own: "DomainViews | None" = None
-
-    def for_method(self, method: str) -> "DomainViews":
-        """The views ``method`` reads."""
-        return self.own if method in OWN_STATISTICS else self
 
 
 @dataclass
@@ -110,7 +103,6 @@ def domain_auc(source_x: np.ndarray, target_x: np.ndarray, *, seed: int = 0) -> 
 
 def forward_labels(method: str, fit: FitHead, views: DomainViews) -> np.ndarray:
     """The target's labels under ``method`` trained on the source's training split."""
-    views = views.for_method(method)
     return FEATURE_METHODS[method](fit, views.train_x, views.train_y, views.target_x).proba(views.target_x).argmax(1)
 
 
@@ -120,7 +112,6 @@ def reverse_correct(method: str, fit: FitHead, views: DomainViews, pseudo: np.nd
     The reverse model learns ``pseudo`` (the forward model's labels of the target), adapted towards
     the source's features, and is scored on the source's validation split.
     """
-    views = views.for_method(method)
     if len(np.unique(pseudo)) < 2:  # every target item in one class: nothing to learn back
         return None
     source = np.vstack([views.train_x, views.val_x])

@@ -5,9 +5,8 @@ Each turns labeled features of one domain and unlabeled features of the other in
 Each is a function ``(fit, train_x, train_y, other_x) -> head``: ``fit`` fits a plain head, the
 other domain's features are what the returned head will read. The same functions serve the model's
 final adaptation (source -> target) and reverse validation (target -> source, see
-:mod:`headstart.adapt.choose`). AdaBN changes the features themselves rather than the head: at this
-level it is a plain fit, and the caller gives it each domain's features under its own batch-norm
-statistics (:mod:`headstart.adapt.adabn`).
+:mod:`headstart.adapt.choose`). AdaBN changes the backbone's statistics rather than the head, and is
+not among them (:mod:`headstart.adapt.adabn`).
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from headstart.adapt.self_training import FitHead, self_trained
 from headstart.learn.head import LinearHead
 
 METHODS = ("none", "coral", "adabn", "prior", "self-train", "coral-self-train")  # what --adapt takes besides auto
-OWN_STATISTICS = {"adabn"}  # methods that read each domain's features under its own batch-norm statistics
 Method = Callable[[FitHead, np.ndarray, np.ndarray, np.ndarray], LinearHead]
 
 
@@ -47,12 +45,12 @@ def _coral_self_train(fit: FitHead, train_x: np.ndarray, train_y: np.ndarray, ot
     return self_trained(fit, aligned, train_y, other_x, start=fit(aligned, train_y))
 
 
-FEATURE_METHODS: dict[str, Method] = {"none": _plain, "coral": _coral, "adabn": _plain, "prior": _prior,
+FEATURE_METHODS: dict[str, Method] = {"none": _plain, "coral": _coral, "prior": _prior,
                                       "self-train": _self_train, "coral-self-train": _coral_self_train}
 DESCRIPTIONS = {
     "none": "no adaptation",
     "coral": "CORAL: the probe trained on source features re-coloured with the target's covariance",
-    "adabn": "AdaBN: batch-norm statistics re-estimated on the target",
+    "adabn": "AdaBN: batch-norm statistics re-estimated on the target, relative to the source's",
     "prior": "label-prior correction: the outputs moved to the target's class priors, estimated by EM",
     "self-train": "self-training on the target's confident pseudo-labels",
     "coral-self-train": "CORAL, then self-training on the target's confident pseudo-labels from the CORAL probe",

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterator
 
 from headstart.data.dataset import MAX_TEXT_CHARS, text_hash
-from headstart.data.sources import TABLE_SUFFIXES, cell, column_kind, listed, shown
+from headstart.data.sources import TABLE_SUFFIXES, cell, column_kind, listed
 from headstart.errors import DataError
 
 # What no text holds (as the core's reader): NUL, which PostgreSQL refuses, and halves of UTF-16 surrogate pairs
