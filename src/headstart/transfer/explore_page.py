@@ -1,0 +1,98 @@
+"""The pool map's page: ``explore.json``, ``explore.png`` and ``explore.html`` in a folder.
+
+Written by ``headstart explore``; it reads only the summary dict (see
+:func:`headstart.evaluate.pool_map.pool_map`), and draws with the page code of the other transfer
+reports (:mod:`headstart.transfer.page`), whose template escapes every text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from headstart.evaluate.explore_plot import explore_png
+from headstart.transfer import page
+
+STEM = "explore"
+PAGE = f"{STEM}.html"
+TITLE = "headstart: a map of the pool"
+
+
+def summary_sentence(summary: dict) -> str:
+    """One sentence on a pool map: the clusters and how clear they are, and the classes to merge or split."""
+    text = f"The {summary['items']} items fall into {summary['k']} clusters"
+    if summary.get("silhouette") is not None:
+        text += f" (mean silhouette {summary['silhouette']:.2f}"
+        text += (f": below {summary['weak_below']}, a partition of one cloud more than separate groups)."
+                 if summary["weak"] else ").")
+    else:
+        text += "."
+    if summary.get("merges") is not None:
+        merges = ", ".join(" + ".join(pair["classes"]) for pair in summary["merges"][:3]) or "none"
+        splits = ", ".join(entry["class"] for entry in summary["splits"][:3]) or "none"
+        text += f" Classes the features mix up (merge?): {merges}. Classes holding two groups (split?): {splits}."
+    return text
+
+
+def write_explore_page(folder: str | Path, summary: dict) -> Path:
+    """Write ``explore.json``, ``explore.png`` and ``explore.html`` for a pool map into ``folder``.
+
+    Args:
+        folder: where the files go (created if missing); each is written atomically.
+        summary: an explore summary (``ExploreReport.summary``).
+
+    Returns:
+        ``folder``; the page is ``folder / "explore.html"``.
+    """
+    picture = explore_png(summary)
+    return page.write_result(folder, STEM, payload=summary, picture=picture, title=TITLE,
+                             sentences=[summary_sentence(summary)], sections=explore_sections(summary, picture))
+
+
+def explore_sections(summary: dict, picture: bytes) -> list[dict]:
+    """The page's sections (see :func:`headstart.transfer.page.render_page`): map, clusters, merges, splits."""
+    labeled = summary.get("merges") is not None
+    sections = [{"title": "Map of the pool", "png": picture,
+                 "text": [f"{summary['items']} items of {summary.get('pool') or 'the pool'} on "
+                          f"{summary.get('backbone') or 'the backbone'}'s frozen features, L2-normalized; "
+                          f"the number of clusters: {summary['criterion']}. The right panel shows the "
+                          "silhouette of each k tried."]},
+                {"title": "Clusters", "columns": ["cluster", "items", "share", *(["classes"] if labeled else [])],
+                 "rows": [[c["cluster"], c["size"], f"{c['share']:.0%}",
+                           *([", ".join(f"{n} {v}" for n, v in c["labels"].items())] if labeled else [])]
+                          for c in summary["clusters"]]}]
+    for cluster in summary["clusters"]:
+        sections.append({"title": f"Cluster {cluster['cluster']}: its most typical items (nearest its centre)",
+                         **_items_table(cluster["typical"], labeled)})
+    if labeled:
+        sections += _class_sections(summary)
+    return sections
+
+
+def _items_table(entries: list[dict], labeled: bool) -> dict:
+    return {"columns": ["item", "from", *(["label"] if labeled else [])],
+            "rows": [[e["item"], e["origin"], *([e.get("label")] if labeled else [])] for e in entries]}
+
+
+def _class_sections(summary: dict) -> list[dict]:
+    sections = [{"title": "Classes the features mix up (candidate merges)",
+                 "text": ["A pair is listed when its items' nearest neighbours are of the other class of the "
+                          f"pair often ({summary['merge_rule']}; mixing 1 means the two labels could be shuffled). "
+                          "Either the labels are used inconsistently, or the difference needs more than this "
+                          "backbone sees." if summary["merges"] else "No pair of classes is mixed up on these "
+                          "features."],
+                 "columns": ["classes", "neighbours of the other class", "mixing", "items"],
+                 "rows": [[" + ".join(p["classes"]), f"{p['rate']:.0%}", p["mixing"], p["items"]]
+                          for p in summary["merges"]]},
+                {"title": "Classes that hold two groups (candidate splits)",
+                 "text": [f"Each class is cut in two by k-means; it is listed when {summary['split_rule']} and "
+                          "the smaller part holds at least a tenth of it: a coarse label that may hide two kinds of "
+                          "item."],
+                 "columns": ["class", "silhouette of the two parts", "flagged"],
+                 "rows": [[name, score, "yes" if name in {e["class"] for e in summary["splits"]} else ""]
+                          for name, score in sorted((summary.get("split_silhouettes") or {}).items(),
+                                                    key=lambda kv: -kv[1])]}]
+    for entry in summary["splits"]:
+        for part, (size, items) in enumerate(zip(entry["sizes"], entry["typical"]), start=1):
+            sections.append({"title": f"{entry['class']}, part {part} of 2 ({size} items): most typical",
+                             **_items_table(items, True)})
+    return sections
