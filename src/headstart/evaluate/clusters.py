@@ -82,7 +82,7 @@ def _kmeans(k: int, seed: int):
 
 
 def silhouettes(x: np.ndarray, k_range: tuple[int, int] = K_RANGE, *, seed: int = 0) -> dict[int, float]:
-    """k -> mean silhouette of k-means with k clusters on ``x`` (already normalized), each k that ``x`` allows.
+    """The mean silhouette of k-means for each k that ``x`` (already normalized) allows, as a dict k -> score.
 
     Args:
         x: the (sub)sample's normalized features, (m, d).

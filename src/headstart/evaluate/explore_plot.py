@@ -1,5 +1,7 @@
-"""The pool map's picture: the items on their first two principal components coloured by cluster,
-and the silhouette of each number of clusters tried.
+"""The pool map's picture: the items on a 2-D map coloured by cluster, and the silhouette of each k.
+
+The map is the first two principal components; the right panel shows the silhouette of each
+number of clusters tried.
 
 Drawn from the summary dict of ``headstart explore`` (``explore.json`` holds it), with the map
 drawing of :mod:`headstart.evaluate.shift_plot`, so that the command and the labeling project draw

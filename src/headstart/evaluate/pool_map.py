@@ -1,5 +1,7 @@
-"""A map of a pool as JSON values: its clusters with their most typical items, the classes' overlaps
-and splits where it is labeled, and the 2-D map.
+"""A map of a pool as JSON values: clusters, typical items, classes to merge or split, a 2-D map.
+
+The clusters come with their most typical items; where the pool is labeled, the classes' overlaps
+and splits are found too.
 
 :func:`pool_map` is what ``headstart explore`` prints and saves (``explore.json``) and what a
 labeling project draws from its cached pool features; :mod:`headstart.evaluate.explore_plot` draws

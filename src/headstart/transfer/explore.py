@@ -35,9 +35,11 @@ MAX_ITEMS = 5_000   # items mapped by default: a random subsample of a larger po
 
 @dataclass
 class ExploreReport:
-    """What ``headstart explore`` found: :attr:`summary` is what ``--json`` prints (less the map)
-    and ``explore.json`` holds (see :func:`headstart.evaluate.pool_map.pool_map` for its keys, and
-    ``pool``, ``pool_items``, ``backbone``, ``modality``, ``seconds``)."""
+    """What ``headstart explore`` found: :attr:`summary` is what ``explore.json`` holds.
+
+    ``--json`` prints it less the map. Its keys are those of :func:`headstart.evaluate.pool_map.pool_map`,
+    and ``pool``, ``pool_items``, ``backbone``, ``modality``, ``seconds``.
+    """
 
     summary: dict
     stem: ClassVar[str] = "explore"
