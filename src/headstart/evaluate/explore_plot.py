@@ -38,6 +38,10 @@ def explore_png(summary: dict) -> bytes:
         ks = sorted(scores)
         axes[1].plot(ks, [scores[k] for k in ks], marker="o", color="#1f77b4")
         axes[1].axvline(summary["k"], color="#d62728", linestyle="--", label=f"chosen: k = {summary['k']}")
+        weak = summary.get("weak_below", 0.25)
+        axes[1].axhline(weak, color="#7f7f7f", linestyle=":", label=f"{weak}: below, no substantial groups")
+        # from 0 to above the line, so that a flat curve of tiny silhouettes looks flat rather than zoomed-in noise
+        axes[1].set_ylim(min(0.0, *scores.values()) - 0.02, max(weak, *scores.values()) + 0.05)
         axes[1].set(xlabel="clusters (k)", ylabel="mean silhouette", title="How well each k separates the pool")
         axes[1].legend(fontsize=9)
         axes[1].grid(True, alpha=0.3)

@@ -51,9 +51,9 @@ def pool_map(features: np.ndarray, items: Sequence[str], origins: Sequence[str],
         JSON values: ``k``, ``criterion``, ``silhouette`` (the chosen k's), ``weak`` (below
         Kaufman & Rousseeuw's 0.25: no substantial group structure), ``silhouettes`` (k -> score),
         ``clusters`` (``cluster`` from 1, ``size``, ``share``, ``typical`` items, ``labels``: the
-        commonest classes with their counts, or None), ``classes``, ``merges`` and ``splits`` (None
-        when unlabeled; see :mod:`headstart.evaluate.class_structure`), ``split_silhouettes``,
-        ``items``, ``map`` (``points`` and ``cluster``, from 1, of every item) and ``explained``.
+        commonest classes with their counts, or None), ``classes``, ``label_agreement`` (adjusted
+        Rand index of clusters and classes), ``merges``, ``splits`` and ``split_silhouettes`` (None
+        when unlabeled; see :mod:`headstart.evaluate.class_structure`), ``items``, ``map`` (``points`` and ``cluster``, from 1, of every item) and ``explained``.
 
     Raises:
         DataError: fewer than ``MIN_ITEMS`` items.
@@ -80,19 +80,27 @@ def pool_map(features: np.ndarray, items: Sequence[str], origins: Sequence[str],
                "clusters": clusters, "items": len(items),
                "map": {"points": np.round(points, 4).tolist(), "cluster": (clustering.assignment + 1).tolist()},
                "explained": list(explained)}
-    return {**summary, **_class_structure(features, labels, shown, seed)}
+    return {**summary, **_class_structure(features, labels, clustering.assignment, shown, seed)}
 
 
-def _class_structure(features: np.ndarray, labels: Sequence[str] | None, shown, seed: int) -> dict:
-    """``classes``, ``merges``, ``splits`` and ``split_silhouettes`` of a labeled pool (None when unlabeled)."""
+def _class_structure(features: np.ndarray, labels: Sequence[str] | None, assignment: np.ndarray, shown,
+                     seed: int) -> dict:
+    """The class structure of a labeled pool (each value None when unlabeled).
+
+    ``classes``, ``label_agreement`` (adjusted Rand index of clusters and classes: 0 for chance, 1 when
+    they coincide), ``merges``, ``splits`` and ``split_silhouettes``.
+    """
     if labels is None:
-        return {"classes": None, "merges": None, "splits": None, "split_silhouettes": None}
+        return {"classes": None, "label_agreement": None, "merges": None, "splits": None, "split_silhouettes": None}
     classes = sorted(set(labels))
     lookup = {name: i for i, name in enumerate(classes)}
     label_ids = np.array([lookup[name] for name in labels], dtype=np.int64)
+    from sklearn.metrics import adjusted_rand_score
+
     merges = merge_candidates(features, label_ids, classes, seed=seed) if len(classes) > 1 else []
     flagged, checked = split_candidates(features, label_ids, classes, seed=seed)
     splits = [{**entry, "typical": [[shown(int(i)) for i in part] for part in entry["typical"]]} for entry in flagged]
-    return {"classes": classes, "merges": merges, "splits": splits, "split_silhouettes": checked,
+    return {"classes": classes, "label_agreement": float(adjusted_rand_score(label_ids, assignment)),
+            "merges": merges, "splits": splits, "split_silhouettes": checked,
             "merge_rule": f"mixing >= {MERGE_MIXING} among {NEIGHBOURS} nearest neighbours",
             "split_rule": f"2-means silhouette >= {SPLIT_SILHOUETTE} within the class"}

@@ -29,6 +29,7 @@ def summary_sentence(summary: dict) -> str:
     if summary.get("merges") is not None:
         merges = ", ".join(" + ".join(pair["classes"]) for pair in summary["merges"][:3]) or "none"
         splits = ", ".join(entry["class"] for entry in summary["splits"][:3]) or "none"
+        text += f" Clusters and classes agree by an adjusted Rand index of {summary['label_agreement']:.2f}."
         text += f" Classes the features mix up (merge?): {merges}. Classes holding two groups (split?): {splits}."
     return text
 
