@@ -19,7 +19,7 @@ from headstart.evaluate.class_structure import (MERGE_MIXING, NEIGHBOURS, SPLIT_
                                                 split_candidates)
 from headstart.evaluate.clusters import K_RANGE, MIN_ITEMS, WEAK_STRUCTURE, cluster_features, pca_map
 
-__all__ = ["pool_map", "check_pool_size", "CRITERION", "SHOWN_CHARS"]
+__all__ = ["pool_map", "summary_sentence", "check_pool_size", "CRITERION", "SHOWN_CHARS"]
 
 SHOWN_CHARS = 300   # characters of an item shown
 CRITERION = (f"k of {K_RANGE[0]}-{K_RANGE[1]} with the highest mean silhouette (cosine) of k-means on the "
@@ -104,3 +104,20 @@ def _class_structure(features: np.ndarray, labels: Sequence[str] | None, assignm
             "merges": merges, "splits": splits, "split_silhouettes": checked,
             "merge_rule": f"mixing >= {MERGE_MIXING} among {NEIGHBOURS} nearest neighbours",
             "split_rule": f"2-means silhouette >= {SPLIT_SILHOUETTE} within the class"}
+
+
+def summary_sentence(summary: dict) -> str:
+    """One sentence on a pool map: the clusters and how clear they are, and the classes to merge or split."""
+    text = f"The {summary['items']} items fall into {summary['k']} clusters"
+    if summary.get("silhouette") is not None:
+        text += f" (mean silhouette {summary['silhouette']:.2f}"
+        text += (f": below {summary['weak_below']}, a partition of one cloud more than separate groups)."
+                 if summary["weak"] else ").")
+    else:
+        text += "."
+    if summary.get("merges") is not None:
+        merges = ", ".join(" + ".join(pair["classes"]) for pair in summary["merges"][:3]) or "none"
+        splits = ", ".join(entry["class"] for entry in summary["splits"][:3]) or "none"
+        text += f" Clusters and classes agree by an adjusted Rand index of {summary['label_agreement']:.2f}."
+        text += f" Classes the features mix up (merge?): {merges}. Classes holding two groups (split?): {splits}."
+    return text

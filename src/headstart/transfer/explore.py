@@ -24,11 +24,11 @@ from headstart.backbones import Backbone, backbone_name_for, backbone_options, c
 from headstart.data.dataset import Dataset
 from headstart.data.sources import read_dataset
 from headstart.errors import DataError
-from headstart.evaluate.pool_map import check_pool_size, pool_map
+from headstart.evaluate.pool_map import check_pool_size, pool_map, summary_sentence
 from headstart.features.extract import cached_features
 from headstart.progress import say
 from headstart.transfer import page
-from headstart.transfer.explore_page import summary_sentence, write_explore_page
+from headstart.transfer.explore_page import write_explore_page
 
 MAX_ITEMS = 5_000   # items mapped by default: a random subsample of a larger pool keeps it to seconds
 

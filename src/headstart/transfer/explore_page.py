@@ -10,28 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from headstart.evaluate.explore_plot import explore_png
+from headstart.evaluate.pool_map import summary_sentence
 from headstart.transfer import page
 
 STEM = "explore"
 PAGE = f"{STEM}.html"
 TITLE = "headstart: a map of the pool"
-
-
-def summary_sentence(summary: dict) -> str:
-    """One sentence on a pool map: the clusters and how clear they are, and the classes to merge or split."""
-    text = f"The {summary['items']} items fall into {summary['k']} clusters"
-    if summary.get("silhouette") is not None:
-        text += f" (mean silhouette {summary['silhouette']:.2f}"
-        text += (f": below {summary['weak_below']}, a partition of one cloud more than separate groups)."
-                 if summary["weak"] else ").")
-    else:
-        text += "."
-    if summary.get("merges") is not None:
-        merges = ", ".join(" + ".join(pair["classes"]) for pair in summary["merges"][:3]) or "none"
-        splits = ", ".join(entry["class"] for entry in summary["splits"][:3]) or "none"
-        text += f" Clusters and classes agree by an adjusted Rand index of {summary['label_agreement']:.2f}."
-        text += f" Classes the features mix up (merge?): {merges}. Classes holding two groups (split?): {splits}."
-    return text
 
 
 def write_explore_page(folder: str | Path, summary: dict) -> Path:
