@@ -355,8 +355,9 @@ def explore(pool: Path = typer.Argument(..., help="CSV/TSV/JSONL file or image f
     from headstart.transfer.explore import explore as explore_pool
 
     out = out or Path("runs") / f"{pool.stem}-explore"
+    columns = {"text_column": text_column, "label_column": label_column, "path_column": path_column}
     report = explore_pool(pool, backbone=backbone, out=out, clusters=clusters, seed=seed, max_items=max_items,
-                          columns={"text_column": text_column, "label_column": label_column, "path_column": path_column})
+                          columns=columns)
     if as_json:
         shown = {key: value for key, value in report.summary.items() if key != "map"}
         typer.echo(json.dumps({**shown, "report": str(out / "explore.html")}, indent=2))

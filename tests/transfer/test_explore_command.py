@@ -77,3 +77,16 @@ def test_an_unreadable_or_missing_file_is_one_line_and_exit_2(tmp_path):
     _one_error_line(invoke("explore", bad, "--out", tmp_path / "o"), "bad.csv")
     _one_error_line(invoke("explore", tmp_path / "missing.csv"), "missing.csv", "not found")
     _one_error_line(invoke("explore", Path(__file__)), "unsupported file type")
+
+
+def test_an_image_folder_of_class_subfolders_is_a_labeled_pool_with_thumbnails(image_folder, tmp_path):
+    from headstart.backbones import create_backbone
+    from headstart.transfer.explore import explore_pool, read_pool
+
+    pool = read_pool(image_folder)
+    assert pool.labels is not None and len(set(pool.labels)) >= 2      # the subfolders are its classes
+    report = explore_pool(pool, create_backbone("timm:resnet18", pretrained=False, image_size=32))
+    assert report.summary["modality"] == "image" and report.summary["classes"] == sorted(set(pool.labels))
+    html = (report.save(tmp_path / "o") / "explore.html").read_text(encoding="utf-8")
+    assert html.count('<img class="thumb"') >= report.summary["k"]      # the typical items as thumbnails
+    assert "iVBOR" not in json.dumps(report.summary)                    # PNGs are made for the page, not kept in the JSON

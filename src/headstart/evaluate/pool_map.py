@@ -53,7 +53,8 @@ def pool_map(features: np.ndarray, items: Sequence[str], origins: Sequence[str],
         ``clusters`` (``cluster`` from 1, ``size``, ``share``, ``typical`` items, ``labels``: the
         commonest classes with their counts, or None), ``classes``, ``label_agreement`` (adjusted
         Rand index of clusters and classes), ``merges``, ``splits`` and ``split_silhouettes`` (None
-        when unlabeled; see :mod:`headstart.evaluate.class_structure`), ``items``, ``map`` (``points`` and ``cluster``, from 1, of every item) and ``explained``.
+        when unlabeled; see :mod:`headstart.evaluate.class_structure`), ``items``, ``map``
+        (``points`` and ``cluster``, from 1, of every item) and ``explained``.
 
     Raises:
         DataError: fewer than ``MIN_ITEMS`` items.

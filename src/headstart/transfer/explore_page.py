@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from headstart.evaluate.diagnostics import thumbnail
 from headstart.evaluate.explore_plot import explore_png
 from headstart.evaluate.pool_map import summary_sentence
 from headstart.transfer import page
@@ -36,6 +37,7 @@ def write_explore_page(folder: str | Path, summary: dict) -> Path:
 def explore_sections(summary: dict, picture: bytes) -> list[dict]:
     """The page's sections (see :func:`headstart.transfer.page.render_page`): map, clusters, merges, splits."""
     labeled = summary.get("merges") is not None
+    images = summary.get("modality") == "image"
     sections = [{"title": "Map of the pool", "png": picture,
                  "text": [f"{summary['items']} items of {summary.get('pool') or 'the pool'} on "
                           f"{summary.get('backbone') or 'the backbone'}'s frozen features, L2-normalized; "
@@ -47,18 +49,22 @@ def explore_sections(summary: dict, picture: bytes) -> list[dict]:
                           for c in summary["clusters"]]}]
     for cluster in summary["clusters"]:
         sections.append({"title": f"Cluster {cluster['cluster']}: its most typical items (nearest its centre)",
-                         **_items_table(cluster["typical"], labeled)})
+                         **_items_table(cluster["typical"], labeled, images)})
     if labeled:
-        sections += _class_sections(summary)
+        sections += _class_sections(summary, images)
     return sections
 
 
-def _items_table(entries: list[dict], labeled: bool) -> dict:
+def _items_table(entries: list[dict], labeled: bool, images: bool) -> dict:
+    # images as thumbnails, as in the report's mistakes table (made when the page is written: not in the JSON)
+    def shown(entry: dict):
+        return {"text": Path(entry["item"]).name, "image": thumbnail(entry["item"])} if images else entry["item"]
+
     return {"columns": ["item", "from", *(["label"] if labeled else [])],
-            "rows": [[e["item"], e["origin"], *([e.get("label")] if labeled else [])] for e in entries]}
+            "rows": [[shown(e), e["origin"], *([e.get("label")] if labeled else [])] for e in entries]}
 
 
-def _class_sections(summary: dict) -> list[dict]:
+def _class_sections(summary: dict, images: bool) -> list[dict]:
     sections = [{"title": "Classes the features mix up (candidate merges)",
                  "text": ["A pair is listed when its items' nearest neighbours are of the other class of the "
                           f"pair often ({summary['merge_rule']}; mixing 1 means the two labels could be shuffled). "
@@ -79,5 +85,5 @@ def _class_sections(summary: dict) -> list[dict]:
     for entry in summary["splits"]:
         for part, (size, items) in enumerate(zip(entry["sizes"], entry["typical"]), start=1):
             sections.append({"title": f"{entry['class']}, part {part} of 2 ({size} items): most typical",
-                             **_items_table(items, True)})
+                             **_items_table(items, True, images)})
     return sections

@@ -14,8 +14,8 @@ def map_view(project: LabelingProject) -> dict:
     """``pool_map`` (the stored summary, or None), ``sentence``, ``skipped`` (why there is none) and ``png``."""
     summary = project.settings.get(SETTING)
     if not summary:
-        return {"pool_map": None, "sentence": None, "skipped": "the pool has not been mapped yet: “Map the pool” draws it from the "
-                                             "pool's cached features", "png": None}
+        return {"pool_map": None, "sentence": None, "png": None,
+                "skipped": "the pool has not been mapped yet: “Map the pool” draws it from the pool's cached features"}
     if "skipped" in summary:
         return {"pool_map": None, "sentence": None, "skipped": summary["skipped"], "png": None}
     from headstart.evaluate.explore_plot import explore_png
