@@ -90,3 +90,11 @@ def test_an_image_folder_of_class_subfolders_is_a_labeled_pool_with_thumbnails(i
     html = (report.save(tmp_path / "o") / "explore.html").read_text(encoding="utf-8")
     assert html.count('<img class="thumb"') >= report.summary["k"]      # the typical items as thumbnails
     assert "iVBOR" not in json.dumps(report.summary)                    # PNGs are made for the page, not kept in the JSON
+
+
+def test_more_clusters_than_items_or_none_is_one_line_and_exit_2(text_csv, tmp_path):
+    data = text_csv("pool.csv", n_per_class=3)
+    _one_error_line(invoke("explore", data, "--clusters", 10, "--out", tmp_path / "o"), "--clusters",
+                    "10 clusters of 9 items", "give 1 to 9")
+    _one_error_line(invoke("explore", data, "--clusters", 0, "--out", tmp_path / "o"), "--clusters")
+    assert not (tmp_path / "o").exists()

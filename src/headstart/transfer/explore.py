@@ -79,6 +79,13 @@ def read_pool(path: str | Path, **columns) -> Dataset:
     return pool
 
 
+def check_clusters(clusters: int | None, items: int) -> None:
+    """Raise DataError for a number of clusters below 1 or above the items mapped."""
+    if clusters is not None and not 1 <= clusters <= items:
+        raise DataError(f"{clusters} clusters of {items} items", where="--clusters",
+                        fix=f"give 1 to {items}, or leave it out to choose by silhouette")
+
+
 def explore_pool(pool: Dataset, backbone: Backbone, *, clusters: int | None = None, seed: int = 0,
                  max_items: int = MAX_ITEMS, engine: str = "auto", cache_dir: str | Path | None = None
                  ) -> ExploreReport:
@@ -97,13 +104,14 @@ def explore_pool(pool: Dataset, backbone: Backbone, *, clusters: int | None = No
         An :class:`ExploreReport`.
 
     Raises:
-        DataError: fewer than three items.
+        DataError: fewer than three items, or ``clusters`` below 1 or above the items mapped.
     """
     started = time.perf_counter()
     check_pool_size(len(pool), pool.source)
     size = len(pool)
     if size > max_items:
         pool = pool.subset(np.sort(np.random.default_rng(seed).choice(size, max_items, replace=False)))
+    check_clusters(clusters, len(pool))
     say(f"explore: {len(pool)} of {size} items on {backbone.name}")
     features = cached_features(backbone, pool.items, pool.hashes, engine=engine, cache_dir=cache_dir)
     summary = pool_map(features, pool.items, pool.origins, labels=pool.labels, k=clusters, seed=seed)
@@ -129,9 +137,8 @@ def explore(path: str | Path, *, backbone: str | None = None, out: str | Path | 
         cache_dir: the features cache.
         columns: column names: ``text_column``, ``label_column``, ``path_column``.
     """
-    if clusters is not None and clusters < 1:
-        raise DataError(f"{clusters} clusters", where="--clusters", fix="give 1 or more, or leave it out")
     pool = read_pool(path, **(columns or {}))  # before the backbone's seconds of loading
+    check_clusters(clusters, min(len(pool), max_items))
     name = backbone_name_for(pool.modality, backbone)
     report = explore_pool(pool, create_backbone(name, **backbone_options(image_size, max_length)), clusters=clusters,
                           seed=seed, max_items=max_items, cache_dir=cache_dir)
