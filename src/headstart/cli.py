@@ -17,6 +17,7 @@ import typer
 
 from headstart.cli_common import (DEVICE, IMAGE_SIZE, MAX_LENGTH, MIRROR, AdaptMethod, HeadstartGroup, Mode,
                                   Quantization, Score, friendly, missing_extra, set_debug)
+from headstart.cli_cache import CACHE_DIR, cache_app
 from headstart.errors import HeadstartError
 
 if TYPE_CHECKING:
@@ -338,6 +339,33 @@ def shift(source: Path = TRANSFER_DATA,
 
 
 @app.command()
+@friendly
+def explore(pool: Path = typer.Argument(..., help="CSV/TSV/JSONL file or image folder; with labels, also the "
+                                                  "classes to merge or split."),
+            backbone: Optional[str] = ONE_BACKBONE,
+            clusters: Optional[int] = typer.Option(None, help="Number of clusters (default: chosen by silhouette)."),
+            as_json: bool = typer.Option(False, "--json/--no-json", help="Print the summary as JSON (the map is in "
+                                                                         "explore.json)."),
+            out: Optional[Path] = typer.Option(None, help="Folder for explore.json/.png/.html (default "
+                                                          "runs/<pool>-explore)."),
+            max_items: int = typer.Option(5000, help="Items mapped at most (a random subsample of a larger pool)."),
+            seed: int = typer.Option(0, help="Seed of the subsample and k-means."),
+            text_column: str = TEXT_COLUMN, label_column: str = LABEL_COLUMN, path_column: str = PATH_COLUMN) -> None:
+    """A map of a pool: clusters of frozen features with their typical items; classes to merge or split."""
+    from headstart.transfer.explore import explore as explore_pool
+
+    out = out or Path("runs") / f"{pool.stem}-explore"
+    columns = {"text_column": text_column, "label_column": label_column, "path_column": path_column}
+    report = explore_pool(pool, backbone=backbone, out=out, clusters=clusters, seed=seed, max_items=max_items,
+                          columns=columns)
+    if as_json:
+        shown = {key: value for key, value in report.summary.items() if key != "map"}
+        typer.echo(json.dumps({**shown, "report": str(out / "explore.html")}, indent=2))
+    else:
+        print_result(report, out)
+
+
+@app.command()
 def backbones() -> None:
     """List the registered backbones."""
     from headstart.backbones import list_backbones
@@ -347,76 +375,7 @@ def backbones() -> None:
     typer.echo("also: st:<id or folder>, hf:<id or folder> (text), timm:<name> (images)")
 
 
-cache_app = typer.Typer(no_args_is_help=True, help="What the cache folder holds (features, ONNX exports, "
-                                                    "unpacked weights), and removing it.")
 app.add_typer(cache_app, name="cache")
-CACHE_DIR = typer.Option(None, "--cache-dir", help="The cache folder (default: $HEADSTART_CACHE, or "
-                                                   "~/.cache/headstart).")
-
-
-def _cache_root(cache_dir: Optional[Path]) -> Path:
-    from headstart.paths import default_cache_dir
-
-    return cache_dir or default_cache_dir()
-
-
-@cache_app.command("list")
-@friendly
-def cache_list(cache_dir: Optional[Path] = CACHE_DIR) -> None:
-    """List the cache's entries, least recently used first, with their size, age and the total."""
-    import time
-
-    from headstart.features.cache_entries import cache_entries, human_age, human_size
-
-    root, now = _cache_root(cache_dir), time.time()
-    entries = cache_entries(root)
-    for entry in entries:
-        typer.echo(f"{entry.kind:<8}  {human_size(entry.size):>9}  {human_age(entry.age_days(now)):>11}  "
-                   f"{entry.label}  {entry.path.relative_to(root)}")
-    typer.echo(f"total: {len(entries)} entries, {human_size(sum(e.size for e in entries))} in {root}")
-
-
-@cache_app.command("prune")
-@friendly
-def cache_prune(older_than: Optional[float] = typer.Option(None, "--older-than", metavar="DAYS",
-                                                           help="Remove entries not used for more days than this."),
-                max_size: Optional[str] = typer.Option(None, "--max-size", metavar="SIZE",
-                                                       help="Then remove the least recently used entries until "
-                                                            "the cache fits, e.g. 2GB, 500MB."),
-                cache_dir: Optional[Path] = CACHE_DIR) -> None:
-    """Remove old entries, or the least recently used beyond a size; what is needed again is recomputed."""
-    from headstart.features.cache_entries import cache_entries, human_size, parse_size, remove_entries, to_prune
-
-    if older_than is None and max_size is None:
-        raise HeadstartError("nothing to prune by", where="headstart cache prune",
-                             fix="give --older-than DAYS, --max-size SIZE, or both")
-    if older_than is not None and older_than < 0:
-        raise HeadstartError(f"{older_than:g} days is before now", where="--older-than", fix="give 0 or more days")
-    root = _cache_root(cache_dir)
-    entries = cache_entries(root)
-    budget = None if max_size is None else parse_size(max_size)
-    removed = to_prune(entries, older_than_days=older_than, max_size=budget)
-    freed = remove_entries(removed)
-    left = sum(e.size for e in entries) - freed
-    typer.echo(f"removed {len(removed)} of {len(entries)} entries, {human_size(freed)}; "
-               f"{human_size(left)} left in {root}")
-
-
-@cache_app.command("clear")
-@friendly
-def cache_clear(yes: bool = typer.Option(False, "--yes/--no-yes",
-                                         help="Remove every entry (needed: nothing is asked)."),
-                cache_dir: Optional[Path] = CACHE_DIR) -> None:
-    """Remove every entry of the cache; features and exports are computed again when next needed."""
-    from headstart.features.cache_entries import cache_entries, human_size, remove_entries
-
-    root = _cache_root(cache_dir)
-    entries = cache_entries(root)
-    total = human_size(sum(e.size for e in entries))
-    if not yes:
-        raise HeadstartError(f"this removes all {len(entries)} entries ({total})", where=str(root),
-                             fix="add --yes to remove them")
-    typer.echo(f"removed {len(entries)} entries, {human_size(remove_entries(entries))} from {root}")
 
 
 @app.command()

@@ -35,14 +35,28 @@ def shift_png(summary: dict) -> bytes:
 def _draw_map(ax, summary: dict) -> None:
     points = summary.get("map") or {}
     names = summary.get("sides") or ("source", "target")
-    for side, name, color in zip(("source", "target"), names, (SOURCE_COLOR, TARGET_COLOR)):
-        xy = np.asarray(points.get(side) or np.zeros((0, 2)), dtype=float).reshape(-1, 2)
+    groups = [(name, points.get(side), color)
+              for side, name, color in zip(("source", "target"), names, (SOURCE_COLOR, TARGET_COLOR))]
+    draw_map(ax, groups, summary.get("explained"),
+             f"Both sides on their first two components (domain AUC {summary.get('auc', float('nan')):.2f})")
+
+
+def draw_map(ax, groups, explained, title: str) -> None:
+    """Scatter groups of 2-D points on principal-component axes, one colour and legend entry a group.
+
+    Args:
+        ax: the matplotlib axes.
+        groups: (name, points as a list of [x, y] or None, colour) for each group.
+        explained: the share of variance of the two components (None: unknown).
+        title: the axes' title.
+    """
+    for name, xy, color in groups:
+        xy = np.asarray(xy if xy is not None else np.zeros((0, 2)), dtype=float).reshape(-1, 2)
         ax.scatter(xy[:, 0], xy[:, 1], s=9, alpha=0.45, color=color, edgecolors="none",
                    label=f"{name} ({len(xy)})")
-    explained = summary.get("explained") or (0.0, 0.0)
+    explained = explained or (0.0, 0.0)
     ax.set(xlabel=f"first principal component ({explained[0]:.0%} of variance)",
-           ylabel=f"second ({explained[1]:.0%})",
-           title=f"Both sides on their first two components (domain AUC {summary.get('auc', float('nan')):.2f})")
+           ylabel=f"second ({explained[1]:.0%})", title=title)
     ax.legend(loc="best", fontsize=9, markerscale=2)
     ax.grid(True, alpha=0.3)
 

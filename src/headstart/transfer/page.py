@@ -24,6 +24,7 @@ _TEMPLATE = """<!DOCTYPE html>
  table { border-collapse: collapse; font-size: 0.92em; }
  th, td { border: 1px solid #d0d7de; padding: 4px 10px; text-align: left; }
  th { background: #f6f8fa; } img { max-width: 100%; }
+ img.thumb { width: 72px; height: auto; image-rendering: pixelated; border: 1px solid #d0d7de; vertical-align: middle; }
 </style></head><body><main>
 <h1>{{ title }}</h1>
 {% for sentence in sentences %}<p class="verdict">{{ sentence }}</p>{% endfor %}
@@ -33,7 +34,10 @@ _TEMPLATE = """<!DOCTYPE html>
 {% if section.get("png") %}<figure><img alt="{{ section.title }}" src="data:image/png;base64,{{ section.png }}">
 </figure>{% endif %}
 {% if section.get("columns") %}<table><thead><tr>{% for c in section.columns %}<th>{{ c }}</th>{% endfor %}</tr>
-</thead><tbody>{% for row in section.rows %}<tr>{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>
+</thead><tbody>{% for row in section.rows %}<tr>{% for cell in row %}<td>
+{%- if cell is mapping %}{% if cell.image %}<img class="thumb" alt="{{ cell.text }}"
+ src="data:image/png;base64,{{ cell.image }}"> {% endif %}{{ cell.text }}{% else %}{{ cell }}{% endif -%}
+</td>{% endfor %}</tr>
 {% endfor %}</tbody></table>{% endif %}
 </section>
 {% endfor %}
@@ -90,14 +94,14 @@ def render_page(*, title: str, sentences: Sequence[str] = (), sections: Sequence
     """The HTML text of a page of sentences and sections.
 
     A section is a dict: ``title``, and optionally ``text`` (paragraphs), ``png`` (bytes), ``columns``
-    and ``rows`` (a table).
+    and ``rows`` (a table; a cell may be ``{"text": ..., "image": base64 PNG or None}``, a thumbnail).
     """
     prepared = []
     for section in sections:
         section = dict(section)
         if section.get("png") is not None:
             section["png"] = png_base64(section["png"])
-        section["rows"] = [[cell(v) for v in row] for row in section.get("rows", [])]
+        section["rows"] = [[v if isinstance(v, dict) else cell(v) for v in row] for row in section.get("rows", [])]
         prepared.append(section)
     return Environment(autoescape=True).from_string(_TEMPLATE).render(
         title=title, sentences=list(sentences), sections=prepared)

@@ -1,4 +1,4 @@
-"""The HTML pages: sign-in, labeling and review (their scripts talk to the JSON API), shift; the
+"""The HTML pages: sign-in, labeling and review (their scripts talk to the JSON API), shift, map; the
 admin page is in ``admin``. Forms post with the session's CSRF token (see ``auth``) and redirect back (post/redirect/get) with a
 ``?message=`` that the server signs: a message in a link from elsewhere is not shown."""
 
@@ -20,6 +20,7 @@ from headstart.labeling.users import Person
 from headstart.labeling.web import review
 from headstart.labeling.web.auth import SESSION_COOKIE, current_user, get_project, page_csrf, require
 from headstart.labeling.web.guidelines import guidelines_of, to_html
+from headstart.labeling.web.map_view import map_view
 from headstart.labeling.web.shift_view import shift_view
 
 LOGIN_COOKIE = "headstart_login"
@@ -127,6 +128,21 @@ def shift_check(request: Request, person: Person = Depends(require("reviewer")),
 
     summary = request.app.state.jobs.run("the shift check", check_pool_shift, project)
     return back("/shift", shift_message(summary))
+
+
+@router.get("/map", response_class=HTMLResponse)
+def map_page(request: Request, person: Person = Depends(require("reviewer")),
+             project: LabelingProject = Depends(get_project)) -> HTMLResponse:
+    return render(request, "map.html", person, message=message_of(request), **map_view(project))
+
+
+@router.post("/map/check")
+def map_check(request: Request, person: Person = Depends(require("reviewer")),
+              project: LabelingProject = Depends(get_project)):
+    from headstart.labeling.pool_map_check import map_message, map_project_pool
+
+    summary = request.app.state.jobs.run("the pool map", map_project_pool, project)
+    return back("/map", map_message(summary))
 
 
 def back(path: str, message: str) -> RedirectResponse:
