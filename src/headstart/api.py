@@ -199,7 +199,11 @@ def zero_shot(classes, *, test=None, unlabeled=None, describe=None, backbone: st
         describe: class -> description, ``"negative=a negative movie review,..."`` or a mapping.
         backbone: a text backbone (default ``minilm-l6``).
         out: the model folder to write (with ``report.html``); nothing is written when None.
-        max_length, engine, cache_dir, columns, device: as for :func:`fit`.
+        max_length: tokens per text (default: the backbone's).
+        engine: as for :func:`fit`.
+        cache_dir: as for :func:`fit`.
+        columns: as for :func:`fit`.
+        device: as for :func:`fit`.
 
     Returns:
         The :class:`~headstart.model.Model`, test metrics in ``.metrics`` (empty without ``test``).

@@ -60,8 +60,10 @@ def zero_shot_model(classes: str | Sequence[str], *, describe: str | Mapping[str
             the test file's texts).
         backbone: a text backbone (default ``minilm-l6``).
         backbone_options: ``create_backbone`` options (``max_length``).
-        templates, calibration: see :func:`headstart.learn.zero_shot.zero_shot_head`.
-        engine, cache_dir: where features are computed and cached.
+        templates: format strings with one ``{}``, averaged (see :func:`headstart.learn.zero_shot.zero_shot_head`).
+        calibration: ``standardize``, ``center`` or ``none`` (ditto).
+        engine: where features are computed (``auto``, ``onnx``, ``torch``).
+        cache_dir: the features cache.
         columns: column names of the files (``text_column``, ``label_column``).
         device: where the model predicts.
 
