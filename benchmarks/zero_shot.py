@@ -8,6 +8,7 @@ scored by cosine to the class prototypes, calibrated on the pool's own similarit
 - descriptions: the class names alone, or a short description per class (below);
 - calibration: none (cosine times 50), center (minus each class's pool mean), standardize (and
   divided by its spread, times the temperature);
+- refine: 0 to 5 steps of moving the prototypes towards the pool (``refine_prototypes``);
 - pool: the evaluated items themselves (transductive: their texts, never their labels), or for
   SST-2 and TREC a pool drawn from the training split (the test items unseen).
 
@@ -41,7 +42,7 @@ from headstart.evaluate.calibration import negative_log_likelihood
 from headstart.evaluate.metrics import classification_metrics
 from headstart.features.extract import cached_features, compute_features
 from headstart.learn.head import fit_head
-from headstart.learn.zero_shot import CALIBRATIONS, TEMPLATES, zero_shot_head
+from headstart.learn.zero_shot import CALIBRATIONS, REFINE_STEPS, TEMPLATES, zero_shot_head
 
 DESCRIPTIONS = {
     "sst2": {"negative": "a negative movie review", "positive": "a positive movie review"},
@@ -57,6 +58,7 @@ SETS = {"mr": ("mr.csv", None, "dev"), "trec_dev": ("trec_train.csv", None, "dev
         "sst2": ("sst2_test.csv", "sst2_train.csv", "test"), "trec": ("trec_test.csv", "trec_train.csv", "test"),
         "cr": ("cr.csv", None, "test")}
 TEMPLATE_SETS = {"bare": ("{}",), "four": TEMPLATES}
+REFINE = (1, 2, 5)  # prototype refinement steps on the pool (0 in the rows before)
 TEMPERATURES = (1.0, 3.0, 5.0)  # beside the default 2, which the rows above use
 DEV_SAMPLE = 2000
 POOL_SAMPLE = 2000
@@ -90,15 +92,16 @@ def evaluate(name: str, backbone, *, quick: bool) -> dict:
 
     rows = []
 
-    def run(templates: str, described: bool, calibration: str, pool_name: str, temperature=None):
+    def run(templates: str, described: bool, calibration: str, pool_name: str, temperature=None, refine=0):
         calibrate_on = features if pool_name == "self" else pool[0]
         made = zero_shot_head(embed, classes, DESCRIPTIONS[name] if described else None, calibrate_on,
-                              templates=TEMPLATE_SETS[templates], calibration=calibration, temperature=temperature)
+                              templates=TEMPLATE_SETS[templates], calibration=calibration, temperature=temperature,
+                              refine_steps=refine)
         proba = made.head.proba(features)
         metrics = classification_metrics(y, proba, classes)
         predicted = np.bincount(proba.argmax(axis=1), minlength=len(classes)) / len(y)
         rows.append({"set": name, "templates": templates, "descriptions": "described" if described else "names",
-                     "calibration": calibration, "pool": pool_name, "temperature": made.temperature,
+                     "calibration": calibration, "refine": made.refine_steps, "pool": pool_name, "temperature": made.temperature,
                      "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "ece": metrics["ece"],
                      "nll": negative_log_likelihood(y, proba), "largest_predicted_share": float(predicted.max())})
 
@@ -108,9 +111,13 @@ def evaluate(name: str, backbone, *, quick: bool) -> dict:
                 run(templates, described, calibration, "self")
     for temperature in TEMPERATURES:
         run("four", True, "standardize", "self", temperature)
+    for refine in REFINE:
+        run("four", True, "standardize", "self", refine=refine)
+    run("four", False, "standardize", "self", refine=REFINE_STEPS)
     if pool is not None:
-        run("four", True, "standardize", "train split")
-        run("four", False, "standardize", "train split")
+        for refine in (0, REFINE_STEPS):
+            run("four", True, "standardize", "train split", refine=refine)
+            run("four", False, "standardize", "train split", refine=refine)
     counts = np.bincount(y, minlength=len(classes))
     reference = {"majority_rate": float(counts.max() / len(y)), "n": len(y), "classes": classes}
     if role == "test":
@@ -138,7 +145,7 @@ def main() -> int:
     results = {}
     for name in args.sets.split(","):
         results[name] = evaluate(name, backbone, quick=args.quick)
-        common.print_table(results[name]["rows"], ["templates", "descriptions", "calibration", "pool", "temperature",
+        common.print_table(results[name]["rows"], ["templates", "descriptions", "calibration", "refine", "pool", "temperature",
                                                    "accuracy", "macro_f1", "ece", "nll", "largest_predicted_share"],
                            title=f"{name} ({results[name]['role']}, {results[name]['reference']['n']} items)")
         reference = results[name]["reference"]
@@ -148,11 +155,12 @@ def main() -> int:
                  f"({probe['min']:.4f}-{probe['max']:.4f}, {PROBE_DRAWS} draws)" if probe else ""))
     default = [(name, next(row for row in result["rows"]
                            if (row["templates"], row["descriptions"], row["calibration"], row["pool"],
-                               row["temperature"]) == ("four", "described", "standardize", "self", 2.0)))
+                               row["temperature"], row["refine"]) ==
+                           ("four", "described", "standardize", "self", 2.0, REFINE_STEPS)))
                for name, result in results.items()]
     common.print_table([{"set": name, **row} for name, row in default],
                        ["set", "accuracy", "macro_f1", "ece"], title="headstart's default (four templates, "
-                       "described, standardized on the items, temperature 2)")
+                       f"described, standardized on the items, temperature 2, {REFINE_STEPS} refinement steps)")
     if not args.quick:
         path = common.write_results("zero_shot", {
             "backbone": "minilm-l6", "descriptions": DESCRIPTIONS, "templates": TEMPLATE_SETS,

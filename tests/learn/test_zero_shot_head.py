@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from headstart.errors import DataError
-from headstart.learn.zero_shot import (class_prototypes, parse_classes, parse_descriptions, prototype_head, unit,
-                                       zero_shot_head)
+from headstart.learn.zero_shot import (class_prototypes, parse_classes, parse_descriptions, prototype_head,
+                                       refine_prototypes, unit, zero_shot_head)
 
 
 def fake_embed(texts):
@@ -101,3 +101,23 @@ def test_a_class_left_undescribed_keeps_its_name():
     assert parse_descriptions("negative=a bad review", ["negative", "positive"]) == {
         "negative": "a bad review", "positive": "positive"}
     assert parse_descriptions({"positive": "a good review"}, ["negative", "positive"])["positive"] == "a good review"
+
+
+def test_refinement_moves_the_prototypes_towards_the_pools_clusters():
+    """Two clusters of items; text prototypes that sit off them, tilted towards each other: refinement
+    pulls each towards its cluster, and the items split as the clusters do."""
+    rng = np.random.default_rng(2)
+    centres = unit(np.array([[1.0, 0.0, 0.2, 0.0], [0.0, 1.0, 0.2, 0.0]]))
+    truth = np.repeat([0, 1], 60)
+    items = unit(centres[truth] + rng.normal(0, 0.15, (120, 4)))
+    prototypes = unit(np.array([[0.7, 0.5, 0.0, 0.5], [0.5, 0.7, 0.0, 0.5]]))
+    np.testing.assert_array_equal(refine_prototypes(prototypes, items, steps=0), prototypes)
+    moved = refine_prototypes(prototypes, items, steps=2)
+    np.testing.assert_allclose(np.linalg.norm(moved, axis=1), 1.0, atol=1e-12)
+    assert (np.sum(moved * centres, axis=1) > np.sum(prototypes * centres, axis=1)).all()
+    head, _, _ = prototype_head(moved, items)
+    assert (head.proba(items).argmax(axis=1) == truth).mean() > 0.9
+    made = zero_shot_head(lambda texts: prototypes, ["a", "b"], None, items, templates=("{}",))
+    assert made.refine_steps == 2 and made.record()["refine_steps"] == 2
+    assert zero_shot_head(lambda texts: prototypes, ["a", "b"], None, items, templates=("{}",),
+                          calibration="center").refine_steps == 0  # refinement reads standardized scores
