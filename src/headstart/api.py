@@ -198,7 +198,7 @@ def zero_shot(classes, *, test=None, unlabeled=None, describe=None, backbone: st
         unlabeled: unlabeled texts like those to predict (a file or Dataset), to calibrate on.
         describe: class -> description, ``"negative=a negative movie review,..."`` or a mapping.
         backbone: a text backbone (default ``minilm-l6``).
-        out: the model folder to write (with ``report.html``); nothing is written when None.
+        out: the model folder to write (with ``report.html`` where there is a test); nothing when None.
         max_length: tokens per text (default: the backbone's).
         engine: as for :func:`fit`.
         cache_dir: as for :func:`fit`.
@@ -211,8 +211,8 @@ def zero_shot(classes, *, test=None, unlabeled=None, describe=None, backbone: st
     model, test_set, proba = zero_shot_model(classes, describe=describe, test=test, unlabeled=unlabeled,
                                              backbone=backbone, backbone_options=backbone_options(max_length=max_length),
                                              engine=engine, cache_dir=cache_dir, columns=columns, device=device)
-    if out is not None:
-        save(model, out, test_set, proba)
+    if out is not None:  # without a labeled test there is nothing to report: the folder alone
+        save(model, out, test_set, proba) if model.metrics else model.save(out)
     return model
 
 

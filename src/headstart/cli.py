@@ -150,7 +150,7 @@ def _zero_shot(zero_shot, data, classes, describe, test, unlabeled, backbone, ou
     if metrics:
         typer.echo(f"zero-shot test accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  "
                    f"ECE {metrics['ece']:.4f}  ({metrics['n']} items)")
-    typer.echo(f"model: {out}   report: {out / 'report.html'}")
+    typer.echo(f"model: {out}" + (f"   report: {out / 'report.html'}" if metrics else "   (no --test: no report)"))
 
 
 @app.command()

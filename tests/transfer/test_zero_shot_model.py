@@ -114,3 +114,15 @@ def test_minilm_tells_sst2_reviews_apart_from_their_descriptions_alone(shared_da
     # benchmarks/zero_shot.py: 73.9% on the whole test split, against a majority rate of 50%
     assert model.metrics["accuracy"] >= 0.65
     assert headstart.load(tmp_path / "model").predict(["a dull, lifeless and boring film"]) == ["negative"]
+
+
+def test_without_a_test_file_the_folder_has_no_report_and_a_pool_still_calibrates(tiny_st_name, write_csv, tmp_path):
+    pool = write_csv(tmp_path / "pool.csv", n_per_class=4, seed=8)
+    model = headstart.zero_shot(CLASSES, unlabeled=pool, backbone=tiny_st_name, out=tmp_path / "pooled")
+    assert model.metrics == {} and not (tmp_path / "pooled" / "report.html").exists()
+    assert json.loads((tmp_path / "pooled" / "config.json").read_text())["zero_shot"]["calibration"] == "standardize"
+    bare = headstart.zero_shot(CLASSES, backbone=tiny_st_name, out=tmp_path / "bare")
+    assert bare.info["config"]["zero_shot"]["calibration"] == "none"  # nothing to calibrate on
+    texts = ["the team won the match"]
+    np.testing.assert_allclose(headstart.load(tmp_path / "bare").predict_proba(texts), bare.predict_proba(texts),
+                               atol=1e-6)
