@@ -14,8 +14,6 @@ from headstart.cli import app
 from headstart.exported import ExportedModel
 from headstart.model import Model
 
-from conftest import requires_minilm, requires_shared_data
-
 runner = CliRunner()
 CLASSES = "sports,food,tech"
 DESCRIBE = "sports=a text about a match,tech=a text about computers"
@@ -99,8 +97,8 @@ def test_an_image_pool_is_refused_in_one_line(image_folder, write_csv, tmp_path)
     assert result.exit_code == 2 and "zero-shot reads text; the unlabeled pool holds images" in result.output
 
 
-@requires_minilm
-@requires_shared_data
+@pytest.mark.requires_minilm
+@pytest.mark.requires_shared_data
 def test_minilm_tells_sst2_reviews_apart_from_their_descriptions_alone(shared_data, tmp_path):
     with open(shared_data / "text" / "sst2_test.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))[:120]
