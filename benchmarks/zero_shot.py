@@ -9,6 +9,8 @@ scored by cosine to the class prototypes, calibrated on the pool's own similarit
 - calibration: none (cosine times 50), center (minus each class's pool mean), standardize (and
   divided by its spread, times the temperature);
 - refine: 0 to 5 steps of moving the prototypes towards the pool (``refine_prototypes``);
+- the labeling loop's first batch (10 or 20 items of a 2,000-item pool from the training split):
+  the cold start, random items, or the zero-shot start, and the loop's probe on their labels;
 - pool: the evaluated items themselves (transductive: their texts, never their labels), or for
   SST-2 and TREC a pool drawn from the training split (the test items unseen).
 
@@ -63,6 +65,7 @@ TEMPERATURES = (1.0, 3.0, 5.0)  # beside the default 2, which the rows above use
 DEV_SAMPLE = 2000
 POOL_SAMPLE = 2000
 PROBE_PER_CLASS, PROBE_DRAWS = 16, 5
+FIRST_BATCHES, FIRST_SEEDS = (10, 20), 5  # the labeling loop's first batch (its default batch is 10)
 
 
 def read_csv(name: str, limit: int | None, seed: int = 0) -> tuple[list[str], list[str]]:
@@ -133,7 +136,42 @@ def evaluate(name: str, backbone, *, quick: bool) -> dict:
             accuracies.append(float((head.proba(features[held]).argmax(axis=1) == y[held]).mean()))
         reference["probe_16_per_class"] = {"mean": float(np.mean(accuracies)), "min": float(min(accuracies)),
                                            "max": float(max(accuracies))}
-    return {"rows": rows, "reference": reference, "role": role}
+    result = {"rows": rows, "reference": reference, "role": role}
+    if pool is not None:
+        result["first_batch"] = first_batch(name, classes, embed, pool, features, y)
+    return result
+
+
+def first_batch(name: str, classes: list[str], embed, pool, test_x: np.ndarray, test_y: np.ndarray) -> list[dict]:
+    """The labeling loop's first batch from a pool of the training split: the cold start (k-means centres),
+    random items, or the zero-shot start (class-balanced by the zero-shot model's pool predictions);
+    the loop's probe on those labels, tested. The first batch's classes and the probe's accuracy."""
+    from headstart.labeling.loop_probe import fit_loop_probe, pool_scaling
+    from headstart.labeling.strategies import class_balanced, cold_start
+
+    pool_x, pool_y = pool
+    scaling, everything = pool_scaling(pool_x), np.arange(len(pool_x))
+    zero_shot = zero_shot_head(embed, classes, DESCRIPTIONS[name], pool_x).head.proba(pool_x)
+    rows = []
+    for size in FIRST_BATCHES:
+        choices = {"cold start": [cold_start(pool_x, everything, size, seed) for seed in range(FIRST_SEEDS)],
+                   "random": [np.random.default_rng(seed).choice(everything, size, replace=False)
+                              for seed in range(FIRST_SEEDS)],
+                   "zero-shot start": [class_balanced(zero_shot, everything, size, np.zeros(len(classes)))]}
+        for method, picks in choices.items():
+            accuracies, covered = [], []
+            for picked in picks:
+                labels = pool_y[picked]
+                covered.append(len(np.unique(labels)))
+                if covered[-1] < 2:  # no probe of one class: the loop would cold-start again
+                    accuracies.append(float(np.mean(test_y == labels[0])))
+                    continue
+                head = fit_loop_probe(pool_x[picked], labels, len(classes), scaling)
+                accuracies.append(float(np.mean(head.proba(test_x).argmax(axis=1) == test_y)))
+            rows.append({"set": name, "labels": size, "first batch": method, "runs": len(picks),
+                         "classes_covered": float(np.mean(covered)), "probe_accuracy": float(np.mean(accuracies)),
+                         "min": float(min(accuracies)), "max": float(max(accuracies))})
+    return rows
 
 
 def main() -> int:
@@ -153,6 +191,10 @@ def main() -> int:
         print(f"reference: majority class {reference['majority_rate']:.4f}"
               + (f"; probe on {PROBE_PER_CLASS} labels a class {probe['mean']:.4f} "
                  f"({probe['min']:.4f}-{probe['max']:.4f}, {PROBE_DRAWS} draws)" if probe else ""))
+    batches = [row for result in results.values() for row in result.get("first_batch", [])]
+    if batches:
+        common.print_table(batches, ["set", "labels", "first batch", "runs", "classes_covered", "probe_accuracy",
+                                     "min", "max"], title="the labeling loop's first batch, then its probe")
     default = [(name, next(row for row in result["rows"]
                            if (row["templates"], row["descriptions"], row["calibration"], row["pool"],
                                row["temperature"], row["refine"]) ==
