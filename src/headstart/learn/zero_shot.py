@@ -16,8 +16,8 @@ bias, and a fixed temperature turns them into probabilities. The contextual cali
 input measured on the data. Then the prototypes move towards the pool: each becomes the mean of the
 pool's features weighted by the calibrated probabilities of its class, averaged half and half with the
 text prototype (so the description keeps its say), a few times, as k-means steps started from the
-text prototypes (transductive prototype refinement, in the manner of Hou et al. 2019's "Cross
-Attention Network" and of the transductive CLIP adaptations). ``benchmarks/zero_shot.py`` measures each step.
+text prototypes (the soft k-means refinement of prototypes with unlabeled items of Ren et al. 2018,
+"Meta-Learning for Semi-Supervised Few-Shot Classification"). ``benchmarks/zero_shot.py`` measures each step.
 """
 
 from __future__ import annotations
