@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "curve": "headstart.api", "export": "headstart.api", "fit": "headstart.api", "layers": "headstart.api", "load": "headstart.api",
     "predict": "headstart.api", "predict_table": "headstart.api", "prepare": "headstart.api", "rank": "headstart.api", "shift": "headstart.api",
+    "zero_shot": "headstart.api",
     "FinetuneConfig": "headstart.learn.config", "Model": "headstart.model",
 }
 __all__ = ["BackboneError", "DataError", "HeadstartError", "ModelError", *_LAZY]

@@ -35,6 +35,7 @@ from headstart.progress import say
 from headstart.saving import save
 from headstart.transfer.scratch_model import ScratchModel, is_scratch
 from headstart.transfer.shift import measure_shift
+from headstart.transfer.zero_shot import zero_shot_model
 
 
 def load(folder: str | Path, *, device: str = "auto") -> Model | ScratchModel | ExportedModel:
@@ -182,6 +183,36 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         model, proba = _scratch_shipped(scratch, model.info, test_set, classes, started, backbone=name)
     if out is not None and is_main_process():
         save(model, out, test_set, proba)
+    return model
+
+
+@on_device
+def zero_shot(classes, *, test=None, unlabeled=None, describe=None, backbone: str | None = None,
+              out: str | Path | None = None, max_length: int | None = None, engine: str = "auto",
+              cache_dir: str | Path | None = None, columns: dict | None = None, device: str = "auto") -> Model:
+    """A model from class names or short descriptions alone, no labels (:mod:`headstart.transfer.zero_shot`).
+
+    Args:
+        classes: the class names, ``"negative,positive"`` or a list.
+        test: a labeled file (or Dataset) to measure it on; its texts calibrate it when ``unlabeled`` is None.
+        unlabeled: unlabeled texts like those to predict (a file or Dataset), to calibrate on.
+        describe: class -> description, ``"negative=a negative movie review,..."`` or a mapping.
+        backbone: a text backbone (default ``minilm-l6``).
+        out: the model folder to write (with ``report.html`` where there is a test); nothing when None.
+        max_length: tokens per text (default: the backbone's).
+        engine: as for :func:`fit`.
+        cache_dir: as for :func:`fit`.
+        columns: as for :func:`fit`.
+        device: as for :func:`fit`.
+
+    Returns:
+        The :class:`~headstart.model.Model`, test metrics in ``.metrics`` (empty without ``test``).
+    """
+    model, test_set, proba = zero_shot_model(classes, describe=describe, test=test, unlabeled=unlabeled,
+                                             backbone=backbone, backbone_options=backbone_options(max_length=max_length),
+                                             engine=engine, cache_dir=cache_dir, columns=columns, device=device)
+    if out is not None:  # without a labeled test there is nothing to report: the folder alone
+        save(model, out, test_set, proba) if model.metrics else model.save(out)
     return model
 
 

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 import typer
 
-from headstart.cli_common import (DEVICE, IMAGE_SIZE, MAX_LENGTH, MIRROR, AdaptMethod, HeadstartGroup, Mode,
-                                  Quantization, Score, friendly, missing_extra, set_debug)
 from headstart.cli_cache import CACHE_DIR, cache_app
+from headstart.cli_common import (CLASSES, DESCRIBE, DEVICE, IMAGE_SIZE, MAX_LENGTH, MIRROR, UNLABELED, ZERO_SHOT,
+                                  AdaptMethod, HeadstartGroup, Mode, Quantization, Score, friendly, missing_extra,
+                                  set_debug)
 from headstart.errors import HeadstartError
 
 if TYPE_CHECKING:
@@ -68,8 +69,8 @@ def _columns(text_column: str, label_column: str, split_column: str, path_column
 @app.command()
 @friendly
 def fit(ctx: typer.Context,
-        data: Path = typer.Argument(..., help="CSV/TSV/JSONL file (text or image paths) or a folder of class "
-                                              "subfolders."),
+        data: Optional[Path] = typer.Argument(None, help="CSV/TSV/JSONL file (text or image paths) or a folder "
+                                                         "of class subfolders."),
         test: Optional[Path] = typer.Option(None, help="A separate labeled test file."),
         val: Optional[Path] = typer.Option(None, help="A separate labeled validation file."),
         backbone: Optional[str] = typer.Option(None, help="Registry name (see `headstart backbones`); default: "
@@ -96,8 +97,15 @@ def fit(ctx: typer.Context,
         device: str = DEVICE,
         processes: int = typer.Option(1, min=1, help="Fine-tune data-parallel in this many processes, started "
                                                      "as `accelerate launch -m headstart fit ...` starts them."),
+        zero_shot: bool = ZERO_SHOT, classes: Optional[str] = CLASSES, describe: Optional[str] = DESCRIBE,
+        unlabeled: Optional[Path] = UNLABELED,
         ) -> None:
     """Train a model by transfer learning, evaluate it on the test split, save it with a report."""
+    if zero_shot or classes or describe:
+        return _zero_shot(zero_shot, data, classes, describe, test, unlabeled, backbone, out, max_length, device,
+                          _columns(text_column, label_column, split_column, path_column))
+    if data is None:
+        raise HeadstartError("no training data", where="DATA", fix="give a labeled file, or --zero-shot --classes")
     from headstart.compute.launch import check_processes, launch, without_option
     from headstart.compute.processes import finish_processes, is_main_process, process_count
 
@@ -127,6 +135,23 @@ def fit(ctx: typer.Context,
     if metrics.get("adaptation"):
         typer.echo(f"adaptation: {metrics['adaptation']['reason']}")
     typer.echo(f"model: {out}   report: {out / 'report.html'}")
+
+
+def _zero_shot(zero_shot, data, classes, describe, test, unlabeled, backbone, out, max_length, device, columns) -> None:
+    if not zero_shot:
+        raise HeadstartError("--classes and --describe belong to --zero-shot", where="--classes", fix="add --zero-shot")
+    if data is not None:
+        raise HeadstartError("--zero-shot uses no training data", where=str(data), fix="leave DATA out, or --zero-shot")
+    from headstart import api
+
+    out = out or Path("runs") / "zero-shot"
+    model = api.zero_shot(classes, test=test, unlabeled=unlabeled, describe=describe, backbone=backbone, out=out,
+                          max_length=max_length, columns=columns, device=device)
+    metrics = model.metrics
+    if metrics:
+        typer.echo(f"zero-shot test accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  "
+                   f"ECE {metrics['ece']:.4f}  ({metrics['n']} items)")
+    typer.echo(f"model: {out}" + (f"   report: {out / 'report.html'}" if metrics else "   (no --test: no report)"))
 
 
 @app.command()

@@ -31,6 +31,15 @@ Strategy = Literal["default", "random", "least-confidence", "margin", "entropy",
 DEFAULT_STRATEGY = "margin-diverse"  # headstart.labeling.strategies.DEFAULT_STRATEGY
 Role = Literal["annotator", "reviewer", "admin"]  # headstart.labeling.models.ROLES
 
+# headstart fit --zero-shot (headstart.transfer.zero_shot): a model from class names, no labels
+ZERO_SHOT = typer.Option(False, "--zero-shot/--no-zero-shot", help="No labels: a model from the class names (or "
+                         "--describe) alone, through the sentence encoder; DATA is left out.")
+CLASSES = typer.Option(None, help='With --zero-shot: the class names, e.g. "negative,positive".')
+DESCRIBE = typer.Option(None, help='With --zero-shot: short class descriptions, e.g. "negative=a negative movie '
+                        'review,positive=a positive movie review" (a class left out keeps its name).')
+UNLABELED = typer.Option(None, help="With --zero-shot: unlabeled texts like those to predict, to calibrate on "
+                         "(default: the --test texts, never their labels).")
+
 # The packages of headstart's optional extras, by the name they are imported under: a command that
 # needs a missing one says what to install instead of ending in a traceback.
 EXTRA_MODULES = {

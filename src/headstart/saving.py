@@ -13,6 +13,7 @@ from headstart.model import Model
 from headstart.transfer.baseline import candidates_sentence
 from headstart.transfer.scratch_model import ScratchModel
 from headstart.transfer.shift_page import PAGE, shift_page_files, summary_sentence
+from headstart.transfer.zero_shot import report_lines
 
 # The fine-tune settings each strategy reads (learn/finetune.py, learn/contrastive.py): the report lists
 # only these, and none when the probe was kept.
@@ -48,6 +49,9 @@ def decision(config: dict, metrics: dict, from_scratch: bool) -> dict:
         candidates.append((f"from scratch ({scratch.get('method')})", scratch["validation"]["scratch"],
                            kept_mode == "scratch"))
     requested = config.get("requested_mode", config.get("mode"))
+    if kept_mode == "zero-shot":
+        return {"sentence": "Kept: the zero-shot model (no labels): class descriptions against the items.",
+                "candidates": []}
     if from_scratch:
         sentence = f"Kept: the model trained from scratch ({scratch.get('method')}). " + str(scratch.get("verdict", ""))
     elif config.get("auto"):
@@ -82,8 +86,8 @@ def save(model: Model | ScratchModel, out: str | Path, test_set: Dataset | None 
                      **({"transfer backbone (not shipped)": config.get("transfer_backbone")} if from_scratch else {}),
                      "mode": "scratch" if from_scratch else config.get("mode"), "seed": config.get("seed"),
                      **{f"{k} items": v for k, v in config.get("counts", {}).items()},
-                     **({} if from_scratch else used_settings(config))}
-    notes = []
+                     **({} if from_scratch or "zero_shot" in config else used_settings(config))}
+    notes = report_lines(config["zero_shot"]) if "zero_shot" in config else []
     if model.metrics.get("accuracy") is not None and len(model.classes):
         chance = 1 / len(model.classes)
         if model.metrics["accuracy"] <= chance + 0.05:

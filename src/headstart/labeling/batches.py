@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from headstart.labeling.strategies import select
+from headstart.labeling.strategies import class_balanced, select
+from headstart.labeling.zero_shot_start import is_zero_shot, wants_zero_shot, zero_shot_start
 
 ONLY_PROBABILITIES = ("random", "least-confidence", "margin", "entropy", "class-balanced")
 
@@ -29,11 +30,18 @@ def next_batch(project, n: int, *, strategy: str = "default", annotator: str | N
     labels[positions] = y
     started = [int(i) for i in np.flatnonzero((project.required() > 1) & ~done & labeled)]
     picked = started[:n]
+    if wants_zero_shot(project):  # the label names' model: pre-labels and the first batch
+        zero_shot_start(project, seed=seed)
     head, version = project.probe()
     proba = project.pool_proba(head) if head is not None else None
     candidates = np.flatnonzero(~done & ~labeled)
     rest = n - len(picked)
-    if rest > 0 and len(candidates):
+    # Until two classes are labeled, the zero-shot model picks class-balanced: each class's likeliest items.
+    first_batch = proba is not None and len(np.unique(y)) < 2 and is_zero_shot(project.latest_model("probe"))
+    if rest > 0 and len(candidates) and first_batch:
+        counts = np.bincount(y, minlength=len(project.classes))
+        picked += [int(i) for i in class_balanced(proba, candidates, rest, counts)]
+    elif rest > 0 and len(candidates):
         features = None if strategy in ONLY_PROBABILITIES and proba is not None else project.features()
         norms = project.squared_norms() if strategy == "badge" and proba is not None else None
         picked += [int(i) for i in select(strategy, rest, proba=proba, features=features, labeled=labeled,
@@ -41,8 +49,8 @@ def next_batch(project, n: int, *, strategy: str = "default", annotator: str | N
     out = []
     for i, row in zip(picked, project.rows_at(picked)):
         entry = {"id": row.external_id, "content": row.content, "prediction": None, "confidence": None,
-                 "reason": "second annotator" if i in started else strategy if proba is not None
-                 else "cold start (diverse items)"}
+                 "reason": "second annotator" if i in started else "zero-shot start (class-balanced)" if first_batch
+                 else strategy if proba is not None else "cold start (diverse items)"}
         if proba is not None:
             entry["prediction"] = project.classes[int(proba[i].argmax())]
             entry["confidence"] = float(proba[i].max())

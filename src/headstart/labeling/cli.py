@@ -57,6 +57,10 @@ def init(pool: Path = typer.Argument(..., help="CSV/TSV/JSONL file or image fold
          shift_check: bool = typer.Option(True, "--shift-check/--no-shift-check",
                                           help="Compare the pool's labeled items with the unlabeled ones (needs "
                                                "20 of each) and warn when they differ."),
+         zero_shot: bool = typer.Option(False, "--zero-shot/--no-zero-shot",
+                                        help="Text: until labels arrive, a model from the label names (or "
+                                             "--describe) pre-labels the pool and picks the first batch."),
+         describe: Optional[str] = typer.Option(None, help='With --zero-shot: "label=short description,...".'),
          device: str = DEVICE) -> None:
     """Create a labeling project from a pool and a label set."""
     use_device_in_process(device)
@@ -67,7 +71,8 @@ def init(pool: Path = typer.Argument(..., help="CSV/TSV/JSONL file or image fold
                            annotators_per_item=annotators_per_item, retrain_every=retrain_every, seed=seed,
                            columns={"id_column": id_column, "text_column": text_column, "path_column": path_column,
                                     "label_column": label_column},
-                           image_size=image_size, max_length=max_length, mirror=mirror)
+                           image_size=image_size, max_length=max_length, mirror=mirror, zero_shot=zero_shot,
+                           describe=describe)
     status = project.status()
     typer.echo(f"project in {_db(db)}: {status['items']} items, labels {', '.join(status['classes'])}, "
                f"{status['labeled_items']} labeled")

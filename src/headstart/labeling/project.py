@@ -36,7 +36,8 @@ def init_project(pool: str | Path, *, labels: str | Sequence[str] | None = None,
                  backbone: str | None = None, name: str | None = None, multi_share: float = 0.0,
                  annotators_per_item: int = 2, retrain_every: int = 50, seed: int = 0,
                  columns: dict | None = None, image_size: int | None = None, max_length: int | None = None,
-                 mirror: bool = True) -> "LabelingProject":
+                 mirror: bool = True, zero_shot: bool = False,
+                 describe: str | dict | None = None) -> "LabelingProject":
     """Create a labeling project in ``db`` (a SQLite path or a PostgreSQL URL) from a pool.
 
     Args:
@@ -49,6 +50,9 @@ def init_project(pool: str | Path, *, labels: str | Sequence[str] | None = None,
         columns: ``id_column``, ``text_column``, ``path_column``, ``label_column``.
         image_size, max_length, mirror: the backbone's options, as in :func:`headstart.fit`; the
             project's features and fine-tunes use them.
+        zero_shot: text only: until labels arrive, a zero-shot model from the label names (or
+            ``describe``: "name=description,...") pre-labels the pool and picks the first batch
+            (:mod:`.zero_shot_start`).
 
     The project and its items are one transaction. A CSV/TSV/JSONL of texts is streamed into it a
     batch at a time (:mod:`.pool_stream`, :mod:`.pool_load`), so a bad row is found while the pool is
@@ -71,6 +75,7 @@ def init_project(pool: str | Path, *, labels: str | Sequence[str] | None = None,
         classes = parse_label_set(labels, data.labels)
         rows = len(data.ids)
     backbone = backbone or DEFAULT_BACKBONE[modality]
+    zero_shot_settings = _zero_shot_settings(zero_shot, describe, modality, classes)
     if backbone_modality(backbone) != modality:
         raise LabelingError(f"backbone '{backbone}' is for {backbone_modality(backbone)}, the pool is "
                             f"{modality}", where="--backbone",
@@ -91,7 +96,8 @@ def init_project(pool: str | Path, *, labels: str | Sequence[str] | None = None,
                        annotators_per_item=annotators_per_item, seed=seed, columns=columns, rows=rows,
                        settings={"retrain_every": retrain_every, "multi_share": multi_share,
                                  "annotators_per_item": annotators_per_item,
-                                 "backbone_options": backbone_options(image_size, max_length, mirror)})
+                                 "backbone_options": backbone_options(image_size, max_length, mirror),
+                                 **zero_shot_settings})
     except BaseException:
         store.close()
         if fresh_file:  # nothing half-written: a file this init created goes again
@@ -99,6 +105,23 @@ def init_project(pool: str | Path, *, labels: str | Sequence[str] | None = None,
                 Path(f"{db}{suffix}").unlink(missing_ok=True)
         raise
     return LabelingProject(store)
+
+
+def _zero_shot_settings(zero_shot: bool, describe, modality: str, classes) -> dict:
+    """The project settings of a zero-shot start, checked before anything is written."""
+    if not zero_shot:
+        if describe is not None:
+            raise LabelingError("--describe belongs to --zero-shot", where="--describe", fix="add --zero-shot")
+        return {}
+    if modality != "text":
+        raise LabelingError("a zero-shot start needs a text encoder; the pool holds images", where="--zero-shot",
+                            fix="leave --zero-shot out for images")
+    if classes is None:
+        raise LabelingError("a zero-shot start needs the label set", where="--labels", fix='e.g. --labels "neg,pos"')
+    from headstart.labeling.zero_shot_start import DESCRIBE_SETTING, SETTING
+    from headstart.learn.zero_shot import parse_descriptions
+
+    return {SETTING: True, DESCRIBE_SETTING: parse_descriptions(describe, classes)}
 
 
 def open_project(db: str | Path = DEFAULT_DB, **options) -> "LabelingProject":
