@@ -33,6 +33,7 @@ from headstart.learn.trainer import train
 from headstart.model import Model
 from headstart.progress import say
 from headstart.saving import save
+from headstart.transfer.baseline import scratch_comparison
 from headstart.transfer.scratch_model import ScratchModel, is_scratch
 from headstart.transfer.shift import measure_shift
 from headstart.transfer.zero_shot import zero_shot_model
@@ -342,42 +343,6 @@ def rank(data, backbones: Sequence[str] | None = None, *, score: str | None = No
     if out is not None:
         ranking.save(out)
     return ranking
-
-
-def scratch_comparison(train: Dataset, val_set: Dataset, test_set: Dataset, classes, proba: np.ndarray, *,
-                       seed: int = 0, mirror: bool = True, val_proba: np.ndarray | None = None, mode: str = "auto",
-                       fit_seconds: float | None = None) -> tuple[dict, object]:
-    """The best from-scratch candidate against the transfer model, and whether ``auto`` ships it.
-
-    A baseline that cannot be fitted on these data is reported as skipped rather than failing the fit.
-
-    Args:
-        train: the training split the baseline learns from.
-        val_set: the validation split.
-        test_set: the test split both models are scored on.
-        classes: label names, in the columns' order of ``proba``.
-        proba: the transfer model's test probabilities (n, k).
-        seed: seeds the baseline and the bootstrap.
-        mirror: whether the image baseline may flip training images (as for :func:`fit`).
-        val_proba: the transfer model's validation probabilities before its refit (None: never ship scratch).
-        mode: the fit's mode; only ``auto`` ships the model from scratch.
-        fit_seconds: the fit's time so far, which bounds the candidates' (None: no bound).
-
-    Returns:
-        (the comparison: ``accuracy``, the difference with its interval, ``verdict``, ``shipped``,
-        ``candidates``... or ``{"skipped": reason}``; the fitted scratch candidate to ship, or None).
-    """
-    from headstart.transfer.baseline import compare_with_scratch
-
-    say("training the from-scratch baselines")
-    shipped = None
-    try:
-        result, shipped = compare_with_scratch(train, val_set, test_set, classes, proba, transfer_val_proba=val_proba,
-                                               mode=mode, fit_seconds=fit_seconds, seed=seed, mirror=mirror)
-    except ValueError as error:  # e.g. TF-IDF finds no vocabulary in texts of one character
-        result = {"skipped": f"the scratch baseline could not be fitted: {error}"}
-    say(result.get("verdict") or result["skipped"])
-    return result, shipped
 
 
 @on_device
