@@ -9,20 +9,13 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from headstart.cli import app
+from transfer_cli_helpers import one_error_line
 
 runner = CliRunner()
 
 
 def invoke(*args):
     return runner.invoke(app, [str(a) for a in args])
-
-
-def _one_error_line(result, *fragments):
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_explore_prints_json_and_writes_the_page_with_its_plot(text_csv, tiny_bert_name, tmp_path):
@@ -60,23 +53,23 @@ def test_explore_of_an_unlabeled_pool_prints_the_clusters_table(tiny_bert_name, 
 def test_an_empty_pool_is_one_line_and_exit_2(tmp_path):
     empty = tmp_path / "empty.csv"
     empty.write_text("text\n", encoding="utf-8")
-    _one_error_line(invoke("explore", empty, "--out", tmp_path / "o"), "empty.csv")
+    one_error_line(invoke("explore", empty, "--out", tmp_path / "o"), "empty.csv")
     assert not (tmp_path / "o").exists()
 
 
 def test_a_pool_of_one_item_is_one_line_and_exit_2(tmp_path):
     one = tmp_path / "one.csv"
     one.write_text("text\nonly one\n", encoding="utf-8")
-    _one_error_line(invoke("explore", one, "--out", tmp_path / "o"), "one.csv", "1 item(s)", "at least 3")
+    one_error_line(invoke("explore", one, "--out", tmp_path / "o"), "one.csv", "1 item(s)", "at least 3")
     assert not (tmp_path / "o").exists()
 
 
 def test_an_unreadable_or_missing_file_is_one_line_and_exit_2(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"text\n\xff\xfe\x00 not utf-8\n")
-    _one_error_line(invoke("explore", bad, "--out", tmp_path / "o"), "bad.csv")
-    _one_error_line(invoke("explore", tmp_path / "missing.csv"), "missing.csv", "not found")
-    _one_error_line(invoke("explore", Path(__file__)), "unsupported file type")
+    one_error_line(invoke("explore", bad, "--out", tmp_path / "o"), "bad.csv")
+    one_error_line(invoke("explore", tmp_path / "missing.csv"), "missing.csv", "not found")
+    one_error_line(invoke("explore", Path(__file__)), "unsupported file type")
 
 
 def test_an_image_folder_of_class_subfolders_is_a_labeled_pool_with_thumbnails(image_folder, tmp_path):
@@ -94,7 +87,7 @@ def test_an_image_folder_of_class_subfolders_is_a_labeled_pool_with_thumbnails(i
 
 def test_more_clusters_than_items_or_none_is_one_line_and_exit_2(text_csv, tmp_path):
     data = text_csv("pool.csv", n_per_class=3)
-    _one_error_line(invoke("explore", data, "--clusters", 10, "--out", tmp_path / "o"), "--clusters",
+    one_error_line(invoke("explore", data, "--clusters", 10, "--out", tmp_path / "o"), "--clusters",
                     "10 clusters of 9 items", "give 1 to 9")
-    _one_error_line(invoke("explore", data, "--clusters", 0, "--out", tmp_path / "o"), "--clusters")
+    one_error_line(invoke("explore", data, "--clusters", 0, "--out", tmp_path / "o"), "--clusters")
     assert not (tmp_path / "o").exists()

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from headstart.cli import app
 from headstart.evaluate.shift import MIN_ITEMS
+from transfer_cli_helpers import one_error_line
 
 runner = CliRunner()
 
@@ -67,17 +68,9 @@ def test_shift_without_json_prints_a_table_and_the_sentence(text_csv, tiny_bert_
     assert "report:" in result.output and (tmp_path / "o" / "shift.html").is_file()
 
 
-def _one_error_line(result, *fragments):
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-
-
 def test_a_target_of_another_modality_is_one_line_and_exit_2(text_csv, image_folder, tmp_path):
     result = invoke("shift", text_csv("source.csv"), image_folder, "--out", tmp_path / "o")
-    _one_error_line(result, "the target is image, the source text")
+    one_error_line(result, "the target is image, the source text")
     assert not (tmp_path / "o").exists()
 
 
@@ -85,17 +78,17 @@ def test_an_empty_target_is_one_line_and_exit_2(text_csv, tmp_path):
     empty = tmp_path / "empty.csv"
     empty.write_text("text\n", encoding="utf-8")
     result = invoke("shift", text_csv("source.csv"), empty, "--out", tmp_path / "o")
-    _one_error_line(result, "empty.csv")
+    one_error_line(result, "empty.csv")
     assert not (tmp_path / "o").exists()
 
 
 def test_a_target_too_small_says_how_many_items_are_needed(text_csv, tmp_path, write_csv):
     small = write_pool(tmp_path / "small.csv", one_class_texts(write_csv, tmp_path / "f.csv", "food", 7, seed=2))
     result = invoke("shift", text_csv("source.csv"), small, "--out", tmp_path / "o")
-    _one_error_line(result, "small.csv", "the target has 7 item(s)", f"at least {MIN_ITEMS} items on each side")
+    one_error_line(result, "small.csv", "the target has 7 item(s)", f"at least {MIN_ITEMS} items on each side")
 
 
 def test_too_few_items_a_side_or_no_permutations_are_refused(text_csv, tmp_path):
     source = text_csv("source.csv")
-    _one_error_line(invoke("shift", source, source, "--max-items", 5), "--max-items", str(MIN_ITEMS))
-    _one_error_line(invoke("shift", source, source, "--permutations", 19), "--permutations", "at least 99")
+    one_error_line(invoke("shift", source, source, "--max-items", 5), "--max-items", str(MIN_ITEMS))
+    one_error_line(invoke("shift", source, source, "--permutations", 19), "--permutations", "at least 99")
