@@ -19,7 +19,7 @@ import numpy as np
 from headstart.adapt import adapt_model, read_target
 from headstart.backbones import backbone_name_for, backbone_options, create_backbone
 from headstart.compute.device import on_device, resolve_device
-from headstart.compute.processes import is_main_process
+from headstart.compute.launch import is_main_process
 from headstart.data import Dataset, assign_splits, read_dataset
 from headstart.data.input_table import read_input_table
 from headstart.data.splits import concat

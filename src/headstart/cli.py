@@ -106,8 +106,8 @@ def fit(ctx: typer.Context,
                           _columns(text_column, label_column, split_column, path_column))
     if data is None:
         raise HeadstartError("no training data", where="DATA", fix="give a labeled file, or --zero-shot --classes")
-    from headstart.compute.launch import check_processes, launch, without_option
-    from headstart.compute.processes import finish_processes, is_main_process, process_count
+    from headstart.compute.launch import check_processes, is_main_process, launch, process_count, without_option
+    from headstart.compute.processes import finish_processes
 
     if check_processes(processes, process_count()) > 1:
         raise typer.Exit(code=launch(processes, without_option(ctx.meta["headstart.args"], "--processes")))

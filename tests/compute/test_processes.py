@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from conftest import REPO, vocabulary, write_text_csv
 from fit_worker import fit_and_save
 from headstart.cli import app
-from headstart.compute.launch import without_option
-from headstart.compute.processes import AcceleratedEngine, is_main_process, process_count
+from headstart.compute.launch import is_main_process, process_count, without_option
+from headstart.compute.processes import AcceleratedEngine
 
 WORKER = Path(__file__).with_name("fit_worker.py")
 # Two processes' sums of the same gradients differ from one process's in the last bits, which AdamW's

@@ -6,13 +6,41 @@ agent), a user's Accelerate config (``accelerate config``) applies, and training
 apart. ``--multi_gpu`` is Accelerate's name for torchrun's launcher: on a machine without GPUs the
 processes train on CPUs over gloo (headstart asks Accelerate for the CPU where ``--device`` resolves
 to it). Only ``--num_processes``, a free port and each process's share of the cores are set here.
+
+What a launcher set for the processes it started is read here too (:func:`process_count`,
+:func:`process_index`), without importing torch or Accelerate.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Sequence
 
 from headstart.errors import HeadstartError
+
+# The variables a launcher sets for the processes' count and each one's rank: torchrun (which
+# `accelerate launch` runs), then MPI's (Accelerate's launcher for CPUs across machines uses mpirun).
+_SIZE_VARIABLES = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+_RANK_VARIABLES = ("RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK")
+
+
+def _first_int(names: Sequence[str], default: int) -> int:
+    return next((int(os.environ[name]) for name in names if os.environ.get(name, "").isdigit()), default)
+
+
+def process_count(default: int = 1) -> int:
+    """How many processes a launcher started for this run (``default`` where it set no count)."""
+    return _first_int(_SIZE_VARIABLES, default)
+
+
+def process_index() -> int:
+    """This process's rank among them (0 without a launcher)."""
+    return _first_int(_RANK_VARIABLES, 0)
+
+
+def is_main_process() -> bool:
+    """Whether this process is the one that writes files and prints results."""
+    return process_index() == 0
 
 
 def check_processes(processes: int, already: int = 1) -> int:

@@ -14,38 +14,13 @@ autocast and (float16 only) gradient scaler, and on the CPU it is the plain PyTo
 from __future__ import annotations
 
 import contextlib
-import os
-from typing import Iterator, Sequence
+from typing import Iterator
 
 import torch
 from torch import nn
 
 from headstart.compute.device import autocast, precision_for
-
-# The variables a launcher sets for the processes' count and each one's rank: torchrun (which
-# `accelerate launch` runs), then MPI's (Accelerate's launcher for CPUs across machines uses mpirun).
-_SIZE_VARIABLES = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
-_RANK_VARIABLES = ("RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK")
-
-
-def _first_int(names: Sequence[str], default: int) -> int:
-    return next((int(os.environ[name]) for name in names if os.environ.get(name, "").isdigit()), default)
-
-
-def process_count() -> int:
-    """How many processes a launcher started for this run (1 without one)."""
-    return _first_int(_SIZE_VARIABLES, 1)
-
-
-def process_index() -> int:
-    """This process's rank among them (0 without a launcher)."""
-    return _first_int(_RANK_VARIABLES, 0)
-
-
-def is_main_process() -> bool:
-    """Whether this process is the one that writes files and prints results."""
-    return process_index() == 0
-
+from headstart.compute.launch import process_count
 
 @contextlib.contextmanager
 def main_process_first(device: torch.device) -> Iterator[None]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from headstart.compute.device import current_device
+from headstart.compute.launch import process_count
 from headstart.errors import HeadstartError
 
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
@@ -104,7 +105,7 @@ def current_rank(shard: str | None = None) -> Rank:
     """
     launched = launched_by_accelerate()
     if shard is not None:
-        if launched and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        if launched and process_count() > 1:
             raise HeadstartError("--shard inside a multi-process `accelerate launch`", where="--shard",
                                  fix="leave --shard out: the launcher gives each process its rank")
         return parse_shard(shard)
@@ -119,7 +120,7 @@ def current_rank(shard: str | None = None) -> Rank:
     # (DistributedType.NO) rather than joining them over gloo: each would then do all the work.
     # The device is the one --device chose (a GPU node told --device cpu joins over gloo too).
     state = PartialState(cpu=current_device().type == "cpu")
-    launched_world = int(os.environ.get("WORLD_SIZE", state.num_processes))
+    launched_world = process_count(default=state.num_processes)
     if state.num_processes != launched_world:
         raise HeadstartError(f"accelerate launched {launched_world} processes, but this one sees "
                              f"{state.num_processes}", fix="check the accelerate config (accelerate env)")
