@@ -9,7 +9,7 @@ strategy of a seed), fits the probe, measures test accuracy, asks the strategy f
 - Fashion-MNIST: a pool of 10,000 train images, the 10,000 test images; ``effnet-lite0``;
 - synthetic: overlapping Gaussian classes with 5% label noise (no downloads; for smoke runs).
 
-The probe in the loop is the labeling loop's own (``headstart.labeling.loop_probe.fit_loop_probe``:
+The loop itself is ``simulated_loop.simulate`` (label_budget.py runs it too). The probe in the loop is the labeling loop's own (``headstart.labeling.loop_probe.fit_loop_probe``:
 a fixed C over pool-standardized features; ``--c`` changes C), as ``headstart label retrain``
 fits it. The reference is headstart's probe trained on the whole labeled pool with C chosen on
 held-out data (``fit_labeled_probe``), the model a user would train once everything is labeled.
@@ -40,8 +40,9 @@ import numpy as np
 
 try:
     import common
+    import simulated_loop
 except ImportError:
-    from benchmarks import common
+    from benchmarks import common, simulated_loop
 
 from headstart.labeling.loop_probe import LOOP_C
 from headstart.labeling.strategies import DEFAULT_STRATEGY, STRATEGIES, margin, select
@@ -190,37 +191,33 @@ def curve(strategy: str, x, y, x_test, y_test, *, start: int, batch: int, max_la
     margin (:func:`low_rank_margin`), for strategies that use the probabilities."""
     n_classes = int(max(y.max(), y_test.max()) + 1)
     rng = np.random.default_rng(seed)
-    labeled = np.zeros(len(y), dtype=bool)
-    labeled[rng.choice(len(y), start, replace=False)] = True
-    fit = loop_probe(probe, x, n_classes, c, seed)
+    first = rng.choice(len(y), start, replace=False)
+    fit_probe = loop_probe(probe, x, n_classes, c, seed)
     approx = low_rank_margin(x) if shortlist and strategy not in ("random", "kcenter") \
         and not strategy.startswith("st-") else None
-    points, choose_seconds, recall = [], 0.0, []
-    while True:
-        predict_proba = fit(x[labeled], y[labeled])
-        accuracy = float((predict_proba(x_test).argmax(1) == y_test).mean())
-        points.append((int(labeled.sum()), accuracy))
-        if labeled.sum() >= max_labels or labeled.all():
-            break
+    points, recall = [], []
+
+    def record(labels, predict_proba):
+        points.append((labels, float((predict_proba(x_test).argmax(1) == y_test).mean())))
+
+    def choose(predict_proba, labeled, n, _round):
         proba = predict_proba(x)
-        n = int(min(batch, max_labels - labeled.sum()))
-        started = time.perf_counter()
         if strategy.startswith("st-"):
-            picked = small_text_query(strategy, proba, x, labeled, y, n)
-        else:
-            candidates = None
-            if approx is not None and (~labeled).sum() > shortlist:
-                scores = approx(predict_proba.__self__)  # the LinearHead of the loop's probe
-                unlabeled = np.flatnonzero(~labeled)
-                candidates = np.sort(unlabeled[np.argsort(-scores[unlabeled], kind="stable")[:shortlist]])
-                # how many of the exact 10n smallest margins the shortlist kept (what margin-diverse clusters)
-                exact = unlabeled[np.argsort(-margin(proba)[unlabeled], kind="stable")[:10 * n]]
-                recall.append(float(np.isin(exact, candidates).mean()))
-            picked = select(strategy, n, proba=proba, features=x, labeled=labeled, labels=np.where(labeled, y, -1),
-                            candidates=candidates, seed=seed * 1000 + len(points))
-        choose_seconds += time.perf_counter() - started
-        labeled[picked] = True  # the simulated annotator answers from the ground truth
-    out = {"points": points, "choose_seconds": choose_seconds}
+            return small_text_query(strategy, proba, x, labeled, y, n)
+        candidates = None
+        if approx is not None and (~labeled).sum() > shortlist:
+            scores = approx(predict_proba.__self__)  # the LinearHead of the loop's probe
+            unlabeled = np.flatnonzero(~labeled)
+            candidates = np.sort(unlabeled[np.argsort(-scores[unlabeled], kind="stable")[:shortlist]])
+            # how many of the exact 10n smallest margins the shortlist kept (what margin-diverse clusters)
+            exact = unlabeled[np.argsort(-margin(proba)[unlabeled], kind="stable")[:10 * n]]
+            recall.append(float(np.isin(exact, candidates).mean()))
+        return select(strategy, n, proba=proba, features=x, labeled=labeled, labels=np.where(labeled, y, -1),
+                      candidates=candidates, seed=seed * 1000 + len(points))
+
+    run = simulated_loop.simulate(len(y), first, choose, lambda labeled, _: fit_probe(x[labeled], y[labeled]),
+                                  batch=batch, max_labels=max_labels, on_model=record)
+    out = {"points": points, "choose_seconds": run.choose_seconds}
     if recall:
         out["shortlist_recall_mean"] = float(np.mean(recall))
     return out
