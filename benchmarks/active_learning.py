@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -61,12 +62,28 @@ def _features(backbone_name: str, items: list[str], hashes: list[str]) -> np.nda
     return cached_features(create_backbone(backbone_name), items, hashes)
 
 
+@dataclass
+class PoolItems:
+    """The items behind a loader's features, for what reads items rather than features (``headstart.fit``):
+    the modality, the class names (class id i is ``classes[i]``), the pool's and the test's items
+    (texts or image paths) and content hashes."""
+
+    modality: str
+    classes: list[str]
+    pool: list[str]
+    pool_hashes: list[str]
+    test: list[str]
+    test_hashes: list[str]
+
+
 def _subsample(rng, total: int, size: int | None) -> np.ndarray:
     """Sorted positions of ``size`` of ``total`` items (all of them when size is None or larger)."""
     return np.arange(total) if not size or size >= total else np.sort(rng.choice(total, size, replace=False))
 
 
-def load_sst2(pool_size: int | None, test_size: int | None, seed: int = 0):
+def load_sst2(pool_size: int | None, test_size: int | None, seed: int = 0, items: bool = False):
+    """(pool features, pool class ids, test features, test class ids, backbone), and with ``items`` the
+    :class:`PoolItems` too."""
     from headstart.data.dataset import text_hash
 
     texts, labels = common.sst2("train")
@@ -78,12 +95,15 @@ def load_sst2(pool_size: int | None, test_size: int | None, seed: int = 0):
     test_texts, test_labels = [test_texts[i] for i in test], [test_labels[i] for i in test]
     classes = sorted(set(labels))
     encode = lambda names: np.array([classes.index(n) for n in names])  # noqa: E731
-    x = _features("minilm-l6", texts, [text_hash(t) for t in texts])
-    x_test = _features("minilm-l6", test_texts, [text_hash(t) for t in test_texts])
-    return x, encode(labels), x_test, encode(test_labels), "minilm-l6"
+    hashes, test_hashes = [text_hash(t) for t in texts], [text_hash(t) for t in test_texts]
+    x = _features("minilm-l6", texts, hashes)
+    x_test = _features("minilm-l6", test_texts, test_hashes)
+    loaded = x, encode(labels), x_test, encode(test_labels), "minilm-l6"
+    return (*loaded, PoolItems("text", classes, texts, hashes, test_texts, test_hashes)) if items else loaded
 
 
-def load_fashion(pool_size: int | None, test_size: int | None, seed: int = 0):
+def load_fashion(pool_size: int | None, test_size: int | None, seed: int = 0, items: bool = False):
+    """As :func:`load_sst2`: a pool of 10,000 training images unless ``pool_size`` says otherwise."""
     from headstart.data.dataset import file_hash
 
     images, labels = common.fashion_mnist("train")
@@ -93,12 +113,15 @@ def load_fashion(pool_size: int | None, test_size: int | None, seed: int = 0):
     test = _subsample(rng, len(test_images), test_size)
     paths = common.fashion_pngs("train", images, labels, pool)
     test_paths = common.fashion_pngs("test", test_images, test_labels, test)
-    x = _features("effnet-lite0", paths, [file_hash(p) for p in paths])
-    x_test = _features("effnet-lite0", test_paths, [file_hash(p) for p in test_paths])
-    return x, labels[pool], x_test, test_labels[test], "effnet-lite0"
+    hashes, test_hashes = [file_hash(p) for p in paths], [file_hash(p) for p in test_paths]
+    x = _features("effnet-lite0", paths, hashes)
+    x_test = _features("effnet-lite0", test_paths, test_hashes)
+    loaded = x, labels[pool], x_test, test_labels[test], "effnet-lite0"
+    classes = [common.fashion_label(i) for i in range(len(common.FASHION_CLASSES))]
+    return (*loaded, PoolItems("image", classes, paths, hashes, test_paths, test_hashes)) if items else loaded
 
 
-def load_synthetic(pool_size: int | None, test_size: int | None, seed: int = 0):
+def load_synthetic(pool_size: int | None, test_size: int | None, seed: int = 0, items: bool = False):
     rng = np.random.default_rng(seed)
     n, m, k, d = pool_size or 3000, test_size or 1000, 4, 32
     centres = rng.normal(0, 0.4, size=(k, d))  # overlapping: the probe tops out below 100%
@@ -110,7 +133,8 @@ def load_synthetic(pool_size: int | None, test_size: int | None, seed: int = 0):
     noisy = rng.random(n) < 0.05
     y = np.where(noisy, rng.integers(0, k, n), y)
     x_test, y_test = make(m)
-    return x.astype(np.float32), y, x_test.astype(np.float32), y_test, "synthetic"
+    loaded = x.astype(np.float32), y, x_test.astype(np.float32), y_test, "synthetic"
+    return (*loaded, None) if items else loaded  # no items: headstart.fit cannot run on it
 
 
 LOADERS = {"sst2": load_sst2, "fashion": load_fashion, "synthetic": load_synthetic}
