@@ -4,11 +4,12 @@ A simulated annotator answers with the true label. Methods (``--methods``), each
 
 - ``headstart``: headstart's default labeling loop, as a labeling project runs it
   (:mod:`headstart.labeling.batches`): for text a zero-shot start from the class descriptions (the
-  first batch class-balanced by its predictions, later ones chosen with it until the first retrain),
+  first batch class-balanced by its predictions, later ones chosen with it until the first retrain,
+  and every retrain blended with it, :mod:`headstart.labeling.zero_shot_prior`),
   for images a cold start (k-means centres, then k-center) until the first probe; batches of
   ``--batch`` (``label next``'s 10), the default strategy, the loop's probe refitted every
   ``--retrain-every`` labels (the project's 50). The model at a budget is ``--final``: ``probe``
-  (the loop's probe on the labels) or ``fit`` (``headstart.fit`` on the labels with the pool as
+  (the project's retrain on the labels, zero-shot blend included) or ``fit`` (``headstart.fit`` on the labels with the pool as
   ``unlabeled``, in ``--fit-mode``).
 - ``random``: random labels, headstart's probe on them (``fit_labeled_probe``: C by cross-validation).
 - ``setfit``: random labels (the same as ``random``'s), SetFit on the same MiniLM folder (text only).
@@ -75,8 +76,9 @@ class Data:
         self.scaling = pool_scaling(self.x)
 
 
-def zero_shot_proba(data: Data) -> tuple[np.ndarray | None, float | None, float]:
-    """The zero-shot start's pool probabilities, its test accuracy and its CPU seconds (text only)."""
+def zero_shot_start(data: Data):
+    """The zero-shot start's head (over the pool's features), its test accuracy and its CPU seconds; text
+    only, else (None, None, 0). Calibrated on the whole pool, as a project calibrates on its pool."""
     if data.items is None or data.items.modality != "text":
         return None, None, 0.0
     from headstart.backbones import create_backbone
@@ -94,12 +96,30 @@ def zero_shot_proba(data: Data) -> tuple[np.ndarray | None, float | None, float]
                           data.x)
     seconds = time.process_time() - started
     accuracy = float((made.head.proba(data.x_test).argmax(1) == data.y_test).mean())
-    return made.head.proba(data.x), accuracy, seconds
+    return made.head, accuracy, seconds
 
 
-def headstart_loop(data: Data, seed: int, start_proba, args) -> simulated_loop.LoopRun:
-    """headstart's labeling loop (see the module notes) up to the largest budget."""
-    from headstart.labeling.loop_probe import fit_loop_probe
+def loop_retrain(data: Data, positions, seed: int, zero_shot=None):
+    """The labeling project's retrain (``retrain.retrain_probe``) on the labels at ``positions``: the loop's
+    probe, blended with the zero-shot start where there is one (``zero_shot_prior``: the probe's share
+    chosen by out-of-fold log-loss on the labels). Returns a LinearHead."""
+    from headstart.labeling.loop_probe import LOOP_C, fit_loop_probe, held_out_proba
+    from headstart.labeling.zero_shot_prior import blend_weight
+    from headstart.learn.head import LinearHead
+
+    x, y = data.x[positions], data.y[positions]
+    head = fit_loop_probe(x, y, data.k, data.scaling, seed=seed)
+    if zero_shot is None:
+        return head
+    held_out = held_out_proba(x, y, data.k, seed=seed, c=LOOP_C, scaling=data.scaling)
+    weight, _ = blend_weight(held_out, zero_shot.logits(x), y)
+    return LinearHead((weight * head.weight + (1.0 - weight) * zero_shot.weight).astype(np.float32),
+                      (weight * head.bias + (1.0 - weight) * zero_shot.bias).astype(np.float32))
+
+
+def headstart_loop(data: Data, seed: int, zero_shot, args) -> simulated_loop.LoopRun:
+    """headstart's labeling loop (see the module notes) up to the largest budget; ``zero_shot``: the
+    zero-shot start's head, or None."""
     from headstart.labeling.strategies import DEFAULT_STRATEGY, class_balanced, select
 
     x, y = data.x, data.y
@@ -107,7 +127,7 @@ def headstart_loop(data: Data, seed: int, start_proba, args) -> simulated_loop.L
     def fit(labeled, model):  # the project's retrain: fails (keeps the model) while one class is labeled
         if len(np.unique(y[labeled])) < 2:
             return model
-        return fit_loop_probe(x[labeled], y[labeled], data.k, data.scaling, seed=seed).proba(x), False
+        return loop_retrain(data, np.flatnonzero(labeled), seed, zero_shot).proba(x), False
 
     def choose(model, labeled, n, round_):
         proba, zero_shot = model if model is not None else (None, False)
@@ -117,7 +137,7 @@ def headstart_loop(data: Data, seed: int, start_proba, args) -> simulated_loop.L
         return select(DEFAULT_STRATEGY, n, proba=proba, features=x, labeled=labeled,
                       labels=np.where(labeled, y, -1), candidates=candidates, seed=seed * 1000 + round_)
 
-    model = None if start_proba is None else (start_proba, True)
+    model = None if zero_shot is None else (zero_shot.proba(x), True)
     return simulated_loop.simulate(len(y), [], choose, fit, batch=args.batch, max_labels=max(args.budgets),
                                    retrain_every=args.retrain_every, model=model)
 
@@ -151,17 +171,16 @@ def _one_class(data: Data, positions) -> float | None:
     return float(np.mean(data.y_test == labels[0])) if len(labels) < 2 else None
 
 
-def probe_accuracy(data: Data, positions, seed: int, kind: str = "labeled") -> float:
+def probe_accuracy(data: Data, positions, seed: int, kind: str = "labeled", zero_shot=None) -> float:
     """Test accuracy of headstart's probe on the labels (``labeled``: C by cross-validation, as
-    ``fit_labeled_probe``; ``loop``: the labeling loop's, fixed C over pool-scaled features)."""
-    from headstart.labeling.loop_probe import fit_labeled_probe, fit_loop_probe
+    ``fit_labeled_probe``; ``loop``: the labeling project's retrain, :func:`loop_retrain`)."""
+    from headstart.labeling.loop_probe import fit_labeled_probe
 
     single = _one_class(data, positions)
     if single is not None:
         return single
-    x, y = data.x[positions], data.y[positions]
-    head = fit_loop_probe(x, y, data.k, data.scaling, seed=seed) if kind == "loop" \
-        else fit_labeled_probe(x, y, data.k, seed=seed)[0]
+    head = loop_retrain(data, positions, seed, zero_shot) if kind == "loop" \
+        else fit_labeled_probe(data.x[positions], data.y[positions], data.k, seed=seed)[0]
     return float((head.proba(data.x_test).argmax(1) == data.y_test).mean())
 
 
@@ -229,7 +248,7 @@ def _timed(fn, *args, **kwargs) -> tuple[object, float, float]:
 def loop_rows(method: str, data: Data, seed: int, budgets, args, state: dict) -> list[dict]:
     """The rows of a loop method (``headstart``, ``small-text``): one loop, the model at each budget."""
     if method == "headstart":
-        run, loop_cpu, loop_wall = _timed(headstart_loop, data, seed, state["start_proba"], args)
+        run, loop_cpu, loop_wall = _timed(headstart_loop, data, seed, state["zero_shot"], args)
         state["orders"][str(seed)] = run.order.tolist()  # no-pool's labels, kept in the JSON
         start_cpu = state["start_cpu"]
     else:
@@ -242,7 +261,7 @@ def loop_rows(method: str, data: Data, seed: int, budgets, args, state: dict) ->
             accuracy, cpu, wall = _timed(fit_accuracy, data, positions, seed, args.fit_mode, True)
         else:
             accuracy, cpu, wall = _timed(probe_accuracy, data, positions, seed,
-                                         "loop" if method == "headstart" else "labeled")
+                                         "loop" if method == "headstart" else "labeled", state["zero_shot"])
         rows.append({"loop_cpu_seconds": start_cpu + (run.cpu_at(budget) or loop_cpu), "final_cpu_seconds": cpu,
                      "accuracy": accuracy, "final_wall_seconds": wall, "loop_wall_seconds": loop_wall,
                      "classes_labeled": int(len(np.unique(data.y[positions]))), "choose_seconds": run.choose_seconds})
@@ -279,10 +298,10 @@ def budget_row(method: str, data: Data, seed: int, budget: int, args, state: dic
 def run_dataset(name: str, args, document: dict) -> dict:
     """Every (method, seed, budget) of ``name`` not in ``document`` yet, saved after each job."""
     data = Data(name, args.pool, args.test)
-    proba, accuracy, cpu = zero_shot_proba(data)
+    zero_shot, accuracy, cpu = zero_shot_start(data)
     document.update(zero_shot_accuracy=accuracy, zero_shot_cpu_seconds=cpu, pool=len(data.y), test=len(data.y_test),
                     backbone=data.backbone, small_text_strategy=SMALL_TEXT_BEST[name])
-    state = {"start_proba": proba, "start_cpu": cpu, "orders": document.setdefault("orders", {})}
+    state = {"zero_shot": zero_shot, "start_cpu": cpu, "orders": document.setdefault("orders", {})}
     rows = document["rows"] = [r for r in document.get("rows", []) if r["status"] == "ok"]  # failures: tried again
     done = {(r["method"], r["seed"], r["budget"]) for r in rows}
     for method in args.methods:
@@ -468,6 +487,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    os.environ.setdefault("HEADSTART_QUIET", "1")  # headstart.fit's own lines, a hundred times over
     for name in args.datasets:
         document = load_previous(name, args.quick) if args.resume else {}
         if args.note:
