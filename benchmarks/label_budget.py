@@ -99,16 +99,29 @@ def zero_shot_start(data: Data):
     return made.head, accuracy, seconds
 
 
+def pool_training_available() -> bool:
+    """Whether this checkout's labeling loop trains on the pool (``headstart.labeling.pool_probe``, issue 21
+    item 2); until it does, ``headstart``'s loop and final model use the labels alone."""
+    import importlib.util
+
+    return importlib.util.find_spec("headstart.labeling.pool_probe") is not None
+
+
 def loop_retrain(data: Data, positions, seed: int, zero_shot=None):
     """The labeling project's retrain (``retrain.retrain_probe``) on the labels at ``positions``: the loop's
-    probe, blended with the zero-shot start where there is one (``zero_shot_prior``: the probe's share
-    chosen by out-of-fold log-loss on the labels). Returns a LinearHead."""
+    probe (trained on the pool too where the checkout does, :func:`pool_training_available`), blended with
+    the zero-shot start where there is one (``zero_shot_prior``: the probe's share chosen by out-of-fold
+    log-loss on the labels). Returns a LinearHead."""
     from headstart.labeling.loop_probe import LOOP_C, fit_loop_probe, held_out_proba
     from headstart.labeling.zero_shot_prior import blend_weight
     from headstart.learn.head import LinearHead
 
     x, y = data.x[positions], data.y[positions]
     head = fit_loop_probe(x, y, data.k, data.scaling, seed=seed)
+    if pool_training_available():  # the pool-trained probe, where it beat the labels alone out of fold
+        from headstart.labeling.pool_probe import pool_trained_probe
+
+        head = pool_trained_probe(data.x, np.asarray(positions), y, data.k, data.scaling, seed=seed)[0] or head
     if zero_shot is None:
         return head
     held_out = held_out_proba(x, y, data.k, seed=seed, c=LOOP_C, scaling=data.scaling)
@@ -300,7 +313,8 @@ def run_dataset(name: str, args, document: dict) -> dict:
     data = Data(name, args.pool, args.test)
     zero_shot, accuracy, cpu = zero_shot_start(data)
     document.update(zero_shot_accuracy=accuracy, zero_shot_cpu_seconds=cpu, pool=len(data.y), test=len(data.y_test),
-                    backbone=data.backbone, small_text_strategy=SMALL_TEXT_BEST[name])
+                    backbone=data.backbone, small_text_strategy=SMALL_TEXT_BEST[name],
+                    loop_pool_training=pool_training_available())
     state = {"zero_shot": zero_shot, "start_cpu": cpu, "orders": document.setdefault("orders", {})}
     rows = document["rows"] = [r for r in document.get("rows", []) if r["status"] == "ok"]  # failures: tried again
     done = {(r["method"], r["seed"], r["budget"]) for r in rows}
@@ -470,6 +484,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--pool", type=int, default=None, help="subsample the pool")
     parser.add_argument("--test", type=int, default=None, help="subsample the test split")
     parser.add_argument("--resume", action="store_true", help="keep the finished rows of the latest file")
+    parser.add_argument("--rerun", default="", help="with --resume: methods whose rows are dropped and run again")
     parser.add_argument("--note", default=None, help="a line kept in the JSON (why seeds or budgets were cut)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, budgets 20,50,100, small pool")
     args = parser.parse_args(argv)
@@ -490,6 +505,8 @@ def main(argv=None) -> int:
     os.environ.setdefault("HEADSTART_QUIET", "1")  # headstart.fit's own lines, a hundred times over
     for name in args.datasets:
         document = load_previous(name, args.quick) if args.resume else {}
+        rerun = {m.strip() for m in args.rerun.split(",") if m.strip()}
+        document["rows"] = [r for r in document.get("rows", []) if r["method"] not in rerun]
         if args.note:
             document["runs_note"] = args.note
         document = run_dataset(name, args, document)
