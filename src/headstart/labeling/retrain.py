@@ -46,6 +46,7 @@ def retrain_probe(project, *, seed: int = 0, refresh: bool = True) -> int:
     # scikit-learn loads here, not with the module: `headstart label add` imports it to ask due()
     from headstart.labeling.loop_probe import LOOP_C, fit_loop_probe, held_out_proba
     from headstart.labeling.loop_probe import pool_scaling
+    from headstart.labeling.zero_shot_prior import with_zero_shot_prior
     from headstart.learn.head import require_classes
 
     positions, y = project.resolved()
@@ -55,9 +56,12 @@ def retrain_probe(project, *, seed: int = 0, refresh: bool = True) -> int:
     scaling = pool_scaling(features)
     head = fit_loop_probe(features[positions], y, len(project.classes), scaling, seed=seed)
     held_out = held_out_proba(features[positions], y, len(project.classes), seed=seed, c=LOOP_C, scaling=scaling)
-    metrics = {"accuracy": float((held_out.argmax(axis=1) == y).mean()), "accuracy_estimate": "5-fold out-of-fold",
+    head, blend = with_zero_shot_prior(project, head, features[positions], held_out, y)
+    accuracy = blend["accuracy_blended"] if blend else float((held_out.argmax(axis=1) == y).mean())
+    metrics = {"accuracy": accuracy, "accuracy_estimate": "5-fold out-of-fold",
                "C": LOOP_C, "n_labels": int(len(y)),
-               "label_counts": np.bincount(y, minlength=len(project.classes)).tolist()}
+               "label_counts": np.bincount(y, minlength=len(project.classes)).tolist(),
+               **({"zero_shot_prior": blend} if blend else {})}
     version = project.add_model_version("probe", status="done", n_labels=int(len(y)), metrics=metrics,
                                         weights=head.to_bytes())
     if refresh:
