@@ -454,7 +454,21 @@ def result_name(name: str, quick: bool) -> str:
     return ("label_budget-quick-" if quick else "label_budget-") + name
 
 
+def _merge_on_disk(name: str, args, document: dict) -> None:
+    """With --resume, the rows (and loop orders) another process wrote to the same file since this one read
+    it are kept: two runs of different methods on one data set can share the file."""
+    on_disk = load_previous(name, args.quick)
+    key = lambda r: (r["method"], r["seed"], r["budget"])  # noqa: E731
+    mine = {key(r) for r in document.get("rows", [])}
+    document["rows"] = document.get("rows", []) + [r for r in on_disk.get("rows", [])
+                                                   if r["status"] == "ok" and key(r) not in mine]
+    for seed, order in on_disk.get("orders", {}).items():
+        document.setdefault("orders", {}).setdefault(seed, order)
+
+
 def save(name: str, args, document: dict, partial: bool = False):
+    if args.resume:
+        _merge_on_disk(name, args, document)
     summary = summarize(document.get("rows", []))
     path = common.write_results(result_name(name, args.quick), {
         **document, "quick": args.quick, "partial": partial, "config": {k: v for k, v in vars(args).items()},
