@@ -334,12 +334,14 @@ def run_dataset(name: str, args, document: dict) -> dict:
                 new = [{"method": method, "seed": seed, "budget": b, "status": "ok", **row} for b, row in zip(todo, made)]
             else:
                 new = []
-                for budget in todo:
+                for budget in todo:  # each row saved as it comes: a SetFit row takes minutes
                     try:
                         row = {"status": "ok", **budget_row(method, data, seed, budget, args, state)}
                     except (LookupError, RuntimeError) as error:
                         row = {"status": f"failed: {error}"}
                     new.append({"method": method, "seed": seed, "budget": budget, **row})
+                    if row["status"] == "ok" and budget != todo[-1]:
+                        save(name, args, {**document, "rows": rows + new}, partial=True)
             for row in new:
                 row["cpu_seconds"] = row.get("loop_cpu_seconds", 0.0) + row.get("final_cpu_seconds", 0.0) \
                     if row["status"] == "ok" else None
