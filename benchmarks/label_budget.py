@@ -359,8 +359,8 @@ def _merge_on_disk(name: str, args, document: dict) -> None:
     on_disk = load_previous(name, args.quick)
     key = lambda r: (r["method"], r["seed"], r["budget"])  # noqa: E731
     mine = {key(r) for r in document.get("rows", [])}
-    document["rows"] = document.get("rows", []) + [r for r in on_disk.get("rows", [])
-                                                   if r["status"] == "ok" and key(r) not in mine]
+    # extended in place: run_dataset keeps appending to this very list
+    document.setdefault("rows", []).extend(r for r in on_disk.get("rows", []) if r["status"] == "ok" and key(r) not in mine)
     for seed, order in on_disk.get("orders", {}).items():
         document.setdefault("orders", {}).setdefault(seed, order)
 
