@@ -41,8 +41,8 @@ from headstart.features.extract import cached_features, compute_features
 from headstart.learn.config import FinetuneConfig, check_mode
 from headstart.learn.contrastive import contrastive_tune
 from headstart.learn.finetune import finetune, seed_everything, standard_error
-from headstart.learn.head import LinearHead, fit_head
-from headstart.learn.pool_training import judge_pool, pool_head, pool_sample, stratified_folds
+from headstart.learn.head import LinearHead, fit_head, stratified_folds
+from headstart.learn.pool_training import judge_pool, pool_head, pool_sample
 from headstart.learn.probe import SMALL_DATA, final_probe, fit_probe
 from headstart.progress import say
 
