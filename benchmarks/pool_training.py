@@ -36,7 +36,7 @@ except ImportError:
     from benchmarks.active_learning import LOADERS
 
 from headstart.learn.head import fit_head, stratified_folds
-from headstart.learn.pool_training import METHODS, PoolChoice, judge_pool, pool_head, pool_sample
+from headstart.learn.pool_training import METHODS, POOL_LIMIT, PoolChoice, judge_pool, pool_head, pool_sample
 from headstart.learn.probe import final_probe
 
 BUDGETS = (20, 50, 100, 200)
@@ -125,13 +125,23 @@ def main(argv=None) -> None:
         results[name] = {"backbone": backbone, "pool": int(len(y)), "test": int(len(y_test)), "rows": rows,
                          "summary": summary}
     if not args.quick:
-        import os
+        write(results, budgets, seeds)
 
-        path = common.write_results("pool_training", {
-            "methods": list(METHODS), "budgets": budgets, "seeds": seeds, "results": results,
-            "load": os.getloadavg(), "notes": "probe level (frozen features); other sessions shared the two "
-                                              "cores, so CPU seconds are indicative only"})
-        print(f"wrote {path}")
+
+def write(results: dict, budgets: list[int], seeds: int) -> None:
+    """Add these data sets' results to today's results file (data sets run separately share it)."""
+    import json
+    import os
+
+    path = common.RESULTS_DIR / f"pool_training-{time.strftime('%Y-%m-%d')}.json"
+    earlier = json.loads(path.read_text())["results"] if path.exists() else {}
+    for name in results:
+        results[name].update(budgets=budgets, seeds=seeds)
+    path = common.write_results("pool_training", {
+        "methods": list(METHODS), "pool_limit": POOL_LIMIT, "results": {**earlier, **results},
+        "load": os.getloadavg(), "notes": "probe level (frozen features); other sessions shared the two cores "
+                                          "(load in 'load'), so CPU seconds are indicative only"})
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

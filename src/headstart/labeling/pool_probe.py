@@ -18,9 +18,8 @@ import numpy as np
 
 from headstart.labeling.loop_probe import fit_loop_probe
 from headstart.learn.head import LinearHead, Scaling, stratified_folds
-from headstart.learn.pool_training import judge_pool, pool_head, pool_sample
+from headstart.learn.pool_training import POOL_LIMIT, judge_pool, pool_head, pool_sample
 
-LOOP_POOL_LIMIT = 5_000  # pool items tried at most: a retrain should take seconds, not minutes
 SETTING = "pool_training"
 
 
@@ -43,7 +42,7 @@ def pool_trained_probe(features: np.ndarray, positions: np.ndarray, y: np.ndarra
         reason = "not asked for" if method == "none" else "no unlabeled items" if len(unlabeled) == 0 else \
             "a class has a single label: no out-of-fold judgement yet"
         return None, {"method": "none", "requested": method, "sentence": f"the unlabeled pool: not used ({reason})"}
-    pool_x = np.asarray(features[unlabeled[pool_sample(len(unlabeled), seed, LOOP_POOL_LIMIT)]], dtype=np.float32)
+    pool_x = np.asarray(features[unlabeled[pool_sample(len(unlabeled), seed, POOL_LIMIT)]], dtype=np.float32)
     x = np.asarray(features[positions], dtype=np.float32)
     fit = partial(fit_loop_probe, n_classes=n_classes, scaling=scaling, seed=seed)
     folds = stratified_folds(y, seed=seed)

@@ -31,7 +31,7 @@ from headstart.learn.label_spreading import affinity, nearest_neighbours, spread
 from headstart.learn.pseudo_labels import ROUNDS, FitHead, class_thresholds, confident_items, self_training_rounds
 
 METHODS = ("auto", "none", "self-train", "propagation")
-POOL_LIMIT = 10_000  # pool items used at most: a random sample of a bigger pool (the graph is n x n to build)
+POOL_LIMIT = 5_000  # pool items used at most, a random sample of a bigger one: each round fits on them, on two cores
 SPREAD_SHARE = 0.5  # of each class's pool items, the ones the spreading is surest of train the head
 Folds = list[tuple[np.ndarray, np.ndarray]]
 
