@@ -27,7 +27,7 @@ def test_the_loop_keeps_the_labeled_only_probe_when_the_pool_is_noise():
         positions = _labeled(y, 4)
         noisy = np.random.default_rng(seed + 10).normal(0, 1, features.shape).astype(np.float32) * features.std(0)
         noisy[positions] = features[positions]  # the labeled items are real; the rest carries nothing
-        head, record = pool_trained_probe(noisy, positions, y[positions], 4, pool_scaling(noisy), seed=seed)
+        head, record, _ = pool_trained_probe(noisy, positions, y[positions], 4, pool_scaling(noisy), seed=seed)
         assert head is None and record["method"] == "none", record
         assert record["judged_on"] == "4-fold out of fold over 16 labels"  # the loop's own folds
 
@@ -37,9 +37,10 @@ def test_the_loop_takes_the_pool_when_it_beats_the_labels_alone_out_of_fold():
     for seed in (0, 1, 2, 3):
         features, y = _overlapping_pool(seed)
         positions = _labeled(y, 4)
-        head, record = pool_trained_probe(features, positions, y[positions], 4, pool_scaling(features), seed=seed)
+        head, record, held_out = pool_trained_probe(features, positions, y[positions], 4, pool_scaling(features), seed=seed)
         if head is not None:
             taken += 1
+            assert not np.isnan(held_out).any() and held_out.shape == (16, 4)
             assert record["gain"] > record["standard_error"] and record["method"] in ("self-train", "propagation")
             assert record["accuracy"][record["best"]] > record["accuracy"]["none"]
     assert taken >= 1
@@ -48,9 +49,9 @@ def test_the_loop_takes_the_pool_when_it_beats_the_labels_alone_out_of_fold():
 def test_a_class_with_one_label_or_the_setting_none_leaves_the_pool_alone():
     features, y = _overlapping_pool(0)
     positions = _labeled(y, 4)[:-3]  # class 3 keeps a single label
-    head, record = pool_trained_probe(features, positions, y[positions], 4, pool_scaling(features))
+    head, record, _ = pool_trained_probe(features, positions, y[positions], 4, pool_scaling(features))
     assert head is None and "single label" in record["sentence"]
-    head, record = pool_trained_probe(features, _labeled(y, 4), y[_labeled(y, 4)], 4, pool_scaling(features),
+    head, record, _ = pool_trained_probe(features, _labeled(y, 4), y[_labeled(y, 4)], 4, pool_scaling(features),
                                       method="none")
     assert head is None and "not asked for" in record["sentence"]
 

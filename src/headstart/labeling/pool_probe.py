@@ -24,8 +24,10 @@ SETTING = "pool_training"
 
 
 def pool_trained_probe(features: np.ndarray, positions: np.ndarray, y: np.ndarray, n_classes: int,
-                       scaling: Scaling, *, method: str = "auto", seed: int = 0) -> tuple[LinearHead | None, dict]:
-    """(the pool-trained head, or None to keep the labeled-only probe; the record for the version's metrics).
+                       scaling: Scaling, *, method: str = "auto",
+                       seed: int = 0) -> tuple[LinearHead | None, dict, np.ndarray | None]:
+    """(the pool-trained head, or None to keep the labeled-only probe; the record for the version's metrics;
+    the pool-trained candidate's out-of-fold probabilities of the labeled items, or None).
 
     Args:
         features: every pool item's cached features (n, d), memory-mapped.
@@ -41,11 +43,13 @@ def pool_trained_probe(features: np.ndarray, positions: np.ndarray, y: np.ndarra
     if method == "none" or len(unlabeled) == 0 or counts[counts > 0].min() < 2:
         reason = "not asked for" if method == "none" else "no unlabeled items" if len(unlabeled) == 0 else \
             "a class has a single label: no out-of-fold judgement yet"
-        return None, {"method": "none", "requested": method, "sentence": f"the unlabeled pool: not used ({reason})"}
+        return None, {"method": "none", "requested": method,
+                      "sentence": f"the unlabeled pool: not used ({reason})"}, None
     pool_x = np.asarray(features[unlabeled[pool_sample(len(unlabeled), seed, POOL_LIMIT)]], dtype=np.float32)
     x = np.asarray(features[positions], dtype=np.float32)
     fit = partial(fit_loop_probe, n_classes=n_classes, scaling=scaling, seed=seed)
     folds = stratified_folds(y, seed=seed)
     choice = judge_pool(fit, x, y, pool_x, n_classes, folds=folds, method=method,
                         judged_on=f"{len(folds)}-fold out of fold over {len(y)} labels")
-    return pool_head(choice, fit, x, y, pool_x, n_classes), choice.record
+    head = pool_head(choice, fit, x, y, pool_x, n_classes)
+    return head, choice.record, None if head is None else choice.held_out_proba
