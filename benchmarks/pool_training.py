@@ -139,8 +139,9 @@ def write(results: dict, budgets: list[int], seeds: int) -> None:
         results[name].update(budgets=budgets, seeds=seeds)
     path = common.write_results("pool_training", {
         "methods": list(METHODS), "pool_limit": POOL_LIMIT, "results": {**earlier, **results},
-        "load": os.getloadavg(), "notes": "probe level (frozen features); other sessions shared the two cores "
-                                          "(load in 'load'), so CPU seconds are indicative only"})
+        "load": os.getloadavg(), "notes": "probe level (frozen features); accuracy, not timing: run at nice 19 beside other "
+                                          "sessions (load in 'load'), outside the timing lock, so CPU seconds are "
+                                          "indicative only"})
     print(f"wrote {path}")
 
 

@@ -105,3 +105,12 @@ def test_labels_spread_along_two_chains_to_their_far_ends():
     spread = spread_labels(affinity(positions, similarities), np.array([0, 30]), np.array([0, 1]), 2)
     assert (spread[:30].argmax(1) == 0).all() and (spread[30:].argmax(1) == 1).all()
     assert np.allclose(spread.sum(axis=1), 1)
+
+
+def test_folds_whose_labels_hold_one_class_leave_the_pool_alone():
+    x, y, pool, _, _, k = _task("overlap", 0)
+    two = np.r_[np.flatnonzero(y == 0), np.flatnonzero(y == 1)[:1]]  # class 1 has a single label
+    fit = partial(fit_head, n_classes=k, c=1.0)
+    folds = [(np.flatnonzero(y[two] == 0), np.flatnonzero(y[two] == 1))]  # its only label held out
+    result = train_with_pool(fit, x[two], y[two], pool, k, folds=folds)
+    assert result.method == "none" and "single class" in result.record["sentence"]

@@ -161,6 +161,9 @@ def judge_pool(fit: FitHead, x: np.ndarray, y: np.ndarray, pool_x: np.ndarray, n
     record = {"requested": method, "pool_items": int(len(pool_x)), "judged_on": judged_on}
     if method == "none" or len(pool_x) == 0:
         return PoolChoice("none", "none", {**record, "method": "none"})
+    if any(len(np.unique(y[fit_at])) < 2 for fit_at, _ in folds):  # a class of one label, say: nothing to judge
+        return PoolChoice("none", "none", {**record, "method": "none", "sentence": (
+            "not used: the labels left to fit on beside some held-out ones are of a single class")})
     want = {"self-train", "propagation"} if method == "auto" else {method}
     graph = _Graph(x, pool_x) if "propagation" in want else None
     proba: dict[str, np.ndarray] = {}
