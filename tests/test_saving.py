@@ -103,7 +103,7 @@ def test_a_fine_tune_lists_only_the_settings_its_strategy_reads(finetune_run):
     contrastive = saving.used_settings({"mode": "finetune", "probe": {"C": 1.0}, "finetune": {
         "strategy": "contrastive", "lr": 2e-5, "layer_decay": 0.9, "pairs_per_item": 40, "unfreeze": 3}})
     assert "finetune pairs_per_item" in contrastive and "finetune layer_decay" not in contrastive
-    assert "finetune unfreeze" not in contrastive
+    assert "finetune unfreeze" in contrastive  # contrastive tuning trains the unfrozen groups only
 
 
 def test_an_over_confident_head_is_scaled_and_the_saved_model_predicts_the_scaled_probabilities(

@@ -20,8 +20,8 @@ from headstart.transfer.zero_shot import report_lines
 USED_SETTINGS = {
     "staged": ("strategy", "epochs", "lr", "layer_decay", "unfreeze", "unfreeze_fraction", "batchnorm",
                "batch_size", "weight_decay", "dropout", "label_smoothing", "class_weighted", "patience"),
-    "contrastive": ("strategy", "epochs", "lr", "batch_size", "pairs_per_item", "max_pairs",
-                    "held_out_pairs_per_item"),
+    "contrastive": ("strategy", "pairing", "epochs", "lr", "batch_size", "unfreeze", "pairs_per_item",
+                    "max_pairs", "held_out_pairs_per_item", "held_out_epochs"),
 }
 
 

@@ -90,7 +90,8 @@ def test_fine_tuning_strategies_feed_only_training_items(splits, tiny_bert_name,
     assert sorted(batches) == sorted(train_set.items)  # one epoch: every training item once, nothing else
 
 
-def test_the_final_refit_tunes_the_pretrained_encoder_on_every_label(splits, tiny_bert_name, monkeypatch):
+@pytest.mark.parametrize("pairing", ["in_batch", "sampled"])
+def test_the_final_refit_tunes_the_pretrained_encoder_on_every_label(splits, tiny_bert_name, monkeypatch, pairing):
     """Once auto has judged on validation, contrastive tuning is redone from the pretrained weights on
     pairs of train+validation texts; the validation figures reported are the held-out run's."""
     train_set, val_set = splits
@@ -99,16 +100,18 @@ def test_the_final_refit_tunes_the_pretrained_encoder_on_every_label(splits, tin
 
     def recording_tune(backbone, items, labels, config, **kwargs):
         calls.append((list(items), {k: v.clone() for k, v in backbone.module.state_dict().items()},
-                      config.pairs_per_item))
+                      config.pairs_per_item if pairing == "sampled" else config.epochs))
         return real_tune(backbone, items, labels, config, **kwargs)
 
     monkeypatch.setattr(trainer, "contrastive_tune", recording_tune)
-    config = FinetuneConfig(strategy="contrastive", pairs_per_item=12, lr=1e-3)
+    config = FinetuneConfig(strategy="contrastive", pairing=pairing, pairs_per_item=12,
+                            epochs=12 if pairing == "in_batch" else None, lr=1e-3)
     result = trainer.train(create_backbone(tiny_bert_name), train_set, val_set, train_set.classes, mode="auto",
                            config=config, engine="torch")
     assert result.finetuned and result.config["refit"] == "train+validation"
     (held_out, start, judged_pairs), (final, restart, final_pairs) = calls
-    assert (judged_pairs, final_pairs) == (3, 12)  # the judged run is a quarter of the final one
+    # the judged run is shorter: a quarter of the sampled pairs, half the in-batch passes
+    assert (judged_pairs, final_pairs) == ((3, 12) if pairing == "sampled" else (6, 12))
     assert sorted(held_out) == sorted(train_set.items)
     assert sorted(final) == sorted(train_set.items + val_set.items)
     assert all(torch.equal(start[k], restart[k]) for k in start)  # both from the pretrained weights

@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # the backbones load torch; settings are read where it is not
 
 MODES = ("auto", "probe", "finetune")
 STRATEGIES = ("auto", "staged", "contrastive")
+PAIRINGS = ("in_batch", "sampled")
+CONTRASTIVE_STEPS = 60  # in-batch steps a contrastive run aims at (benchmarks/results/contrastive_speed-*.json)
 
 
 def check_mode(mode: str) -> str:
@@ -39,8 +41,8 @@ class FinetuneConfig:
         strategy: ``staged`` (cross-entropy, layer groups unfrozen from the top), ``contrastive``
             (text: sentence pairs, then a probe on the tuned features) or ``auto``: contrastive for
             text with at most ``few_shot_per_class`` training items a class on average, staged otherwise.
-        epochs: passes over the training split (None: staged, enough for ``min_steps`` steps, 3 to 30;
-            contrastive, 1).
+        epochs: passes over the training split (None: enough for ``min_steps`` steps, staged 3 to 30,
+            in-batch contrastive 1 to 100; sampled contrastive pairs, 1 pass over the pairs).
         lr: peak learning rate of the head and the top layer group (None: contrastive 2e-5; staged
             1e-3 for images, and for text 1e-4 from ``large_text`` training items, 5e-5 below).
         layer_decay: each lower group learns at this factor of the rate of the group above.
@@ -58,14 +60,19 @@ class FinetuneConfig:
             the best validation accuracy, in a row, before stopping (None: a quarter of the
             epochs, at least 2).
         min_steps: training steps the default number of epochs aims at (None: 150 for text, whose
-            pretrained features need little change; 1,650 for images, whose ones need more).
+            pretrained features need little change; 1,650 for images, whose ones need more;
+            :data:`CONTRASTIVE_STEPS` for in-batch contrastive tuning, whose steps score many pairs each).
         few_shot_per_class: training items a class up to which ``auto`` picks contrastive tuning.
         large_text: training items from which staged text fine-tuning takes the higher default rate.
-        pairs_per_item, max_pairs: contrastive tuning pairs each item this many times, at most
+        pairing: contrastive pairs, ``in_batch`` (every pair of a batch of ``batch_size`` distinct
+            texts) or ``sampled`` (SetFit's: ``pairs_per_item`` random pairs an item, ``batch_size``
+            pairs a step); see :mod:`headstart.learn.contrastive`.
+        pairs_per_item, max_pairs: sampled pairing pairs each item this many times, at most
             ``max_pairs`` pairs in all, so many classes or items never make the pair set explode.
-        held_out_pairs_per_item: pairs an item in the contrastive run that is judged on validation
+        held_out_pairs_per_item: pairs an item in the sampled contrastive run that is judged on validation
             before the final run on every label (None: a quarter of ``pairs_per_item``, at least 2):
             it only has to tell whether tuning beats the probe, and the final run trains anyway.
+        held_out_epochs: the same for in-batch pairing: passes of the judged run (None: half of ``epochs``).
     """
 
     strategy: str = "auto"
@@ -87,6 +94,8 @@ class FinetuneConfig:
     pairs_per_item: int = 40
     max_pairs: int = 6000
     held_out_pairs_per_item: int | None = None
+    pairing: str = "in_batch"
+    held_out_epochs: int | None = None
 
     def resolved(self, backbone: Backbone, n_train: int, n_classes: int) -> "FinetuneConfig":
         """A copy with every None replaced by its data- and backbone-dependent default.
@@ -120,13 +129,18 @@ class FinetuneConfig:
             config.batchnorm = "frozen" if text else "adapt"
         if config.batchnorm not in ("frozen", "adapt"):
             raise HeadstartError(f"batchnorm must be frozen or adapt, not {config.batchnorm!r}", where="batchnorm")
+        if config.pairing not in PAIRINGS:
+            raise HeadstartError(f"unknown contrastive pairing {config.pairing!r}", where="pairing",
+                                 fix=f"use one of {', '.join(PAIRINGS)}")
+        in_batch = config.strategy == "contrastive" and config.pairing == "in_batch"
         if config.min_steps is None:
-            config.min_steps = 150 if text else 1650
-        if config.epochs is None and config.strategy == "contrastive":
+            config.min_steps = CONTRASTIVE_STEPS if in_batch else 150 if text else 1650
+        if config.epochs is None and config.strategy == "contrastive" and not in_batch:
             config.epochs = 1
         if config.epochs is None:
             steps_per_epoch = max(1, math.ceil(n_train / config.batch_size))
-            config.epochs = int(np.clip(math.ceil(config.min_steps / steps_per_epoch), 3, 30))
+            low, high = (1, 100) if in_batch else (3, 30)
+            config.epochs = int(np.clip(math.ceil(config.min_steps / steps_per_epoch), low, high))
         if config.lr is None:
             config.lr = (2e-5 if config.strategy == "contrastive" else 1e-3 if not text
                          else 1e-4 if n_train >= self.large_text else 5e-5)
@@ -134,4 +148,6 @@ class FinetuneConfig:
             config.patience = max(2, math.ceil(config.epochs / 4))
         if config.held_out_pairs_per_item is None:
             config.held_out_pairs_per_item = max(2, config.pairs_per_item // 4)
+        if config.held_out_epochs is None:
+            config.held_out_epochs = max(1, config.epochs // 2)
         return config
