@@ -23,6 +23,7 @@ from headstart.compute.launch import is_main_process
 from headstart.data import Dataset, assign_splits, read_dataset
 from headstart.data.input_table import read_input_table
 from headstart.data.splits import concat
+from headstart.data.unlabeled import read_unlabeled
 from headstart.errors import DataError, ModelError
 from headstart.evaluate import classification_metrics
 from headstart.exported import ExportedModel, check_quantization, is_exported
@@ -110,7 +111,7 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         max_length: int | None = None, finetune_config: FinetuneConfig | None = None, engine: str = "auto",
         cache_dir: str | Path | None = None, columns: dict | None = None, baseline: bool = True,
         auto_unfreeze: bool = False, mirror: bool = True, target=None, adapt: str = "auto",
-        device: str = "auto") -> Model | ScratchModel:
+        device: str = "auto", unlabeled=None, unlabeled_method: str = "auto") -> Model | ScratchModel:
     """Train a classifier by transfer learning and evaluate it on the test split.
 
     Reads, splits, trains (:func:`headstart.learn.trainer.train`), tests (against scratch), saves.
@@ -148,29 +149,30 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
             ``prior`` or ``self-train``.
         device: ``auto`` (a GPU where torch sees one), ``cpu``, ``cuda`` or ``cuda:N`` (:mod:`.compute`);
             under ``accelerate launch`` fine-tuning is data-parallel, and the main process alone saves.
+        unlabeled: unlabeled items of the task (file, folder or Dataset) the head also learns from where that pays.
+        unlabeled_method: ``auto``, ``none``, ``self-train`` or ``propagation`` (:mod:`.learn.pool_training`).
 
     Returns:
         The trained :class:`~headstart.model.Model` (or :class:`ScratchModel`: ``baseline``), metrics in ``.metrics``.
     """
     started = time.perf_counter()
-    check_mode(mode)
-    seed_everything(seed)
+    check_mode(mode)  # before anything is read
     dataset = prepare(data, test=test, val=val, ratios=ratios, seed=seed, **(columns or {}))
     name = backbone_name_for(dataset.modality, backbone)
     options = backbone_options(image_size, max_length, mirror)
-    target_set = read_target(target, adapt, dataset.modality, seed=seed, **(columns or {}))  # before any loading
+    target_set, pool = _side_inputs(dataset, target, adapt, unlabeled, seed, columns or {})
     net = create_backbone(name, **options)
-    train_set, val_set, test_set, classes = _three_splits(dataset)
-    say(f"{len(train_set)} train, {len(val_set)} val, {len(test_set)} test; {len(classes)} classes; {name}; {mode}")
+    train_set, val_set, test_set, classes = _three_splits(dataset, f"{name}; {mode}")
     shift_summary = None if target_set is None else measure_shift(train_set, target_set, net, seed=seed,
                                                                   engine=engine, cache_dir=cache_dir).summary
     result = train(net, train_set, val_set, classes, mode=mode, config=finetune_config, seed=seed, engine=engine,
-                   cache_dir=cache_dir, depth_advisor=_layer_depth if auto_unfreeze else None, keep_val_proba=True)
+                   cache_dir=cache_dir, depth_advisor=_layer_depth if auto_unfreeze else None, keep_val_proba=True,
+                   pool=pool, pool_method=unlabeled_method)
     calibrate(result, val_set.label_ids(classes))  # temperature scaling, where it helps on validation
     model = Model(net, result.head, classes, backbone_options=options, finetuned=result.finetuned, device=device)
-    adaptation = None if target_set is None else adapt_model(
-        model, train_set, val_set, target_set, method=adapt, c=result.config.get("probe", {}).get("C", 1.0),
-        finetune=result.config.get("finetune"), seed=seed, engine=engine, cache_dir=cache_dir)
+    adaptation = None if target_set is None else adapt_model(model, train_set, val_set, target_set, method=adapt,
+                                                             c=result.config["probe"]["C"], seed=seed, engine=engine,
+                                                             finetune=result.config.get("finetune"), cache_dir=cache_dir)
     proba = model.predict_proba(test_set, engine=engine, cache_dir=cache_dir)
     metrics = {**classification_metrics(test_set.label_ids(classes), proba, classes),
                "seconds": time.perf_counter() - started, **({"adaptation": adaptation} if adaptation else {})}
@@ -217,8 +219,20 @@ def zero_shot(classes, *, test=None, unlabeled=None, describe=None, backbone: st
     return model
 
 
+def _side_inputs(dataset: Dataset, target, adapt: str, unlabeled, seed: int,
+                 columns: dict) -> tuple[Dataset | None, Dataset | None]:
+    """The seed set, and the target and unlabeled pool read: before any model loads."""
+    seed_everything(seed)
+    target_set = read_target(target, adapt, dataset.modality, seed=seed, **columns)
+    pool = None if unlabeled is None else read_unlabeled(unlabeled, dataset.modality, exclude=dataset.hashes,
+                                                         **columns)
+    return target_set, pool
+
+
 def _record(result, dataset: Dataset, metrics: dict, *, seed: int, ratios, shift: dict | None) -> dict:
-    """A fitted model's info: its settings, test metrics, history, data manifest and the target's shift."""
+    """A fitted model's info: settings, test metrics (with the pool's use), history, manifest, the target's shift."""
+    if "unlabeled" in result.config:
+        metrics["unlabeled"] = result.config["unlabeled"]
     counts = {split: dataset.splits.count(split) for split in ("train", "val", "test")}
     config = {**result.config, "seed": seed, "ratios": None if ratios is None else list(ratios), "counts": counts}
     return {"config": config, "metrics": metrics, "history": result.history, **({"shift": shift} if shift else {}),
@@ -237,13 +251,15 @@ def _scratch_shipped(scratch, info: dict, test_set: Dataset, classes: list[str],
                     **({"adaptation": transfer_metrics["adaptation"]} if "adaptation" in transfer_metrics else {})}}), proba
 
 
-def _three_splits(dataset: Dataset) -> tuple[Dataset, Dataset, Dataset, list[str]]:
-    """The train, validation and test splits, and the classes in the training split's order."""
+def _three_splits(dataset: Dataset, run: str) -> tuple[Dataset, Dataset, Dataset, list[str]]:
+    """The train, validation and test splits, and the classes in the training split's order; said with ``run``."""
     train_set, val_set, test_set = (dataset.split(s) for s in ("train", "val", "test"))
     if len(test_set) == 0:
         raise DataError("there is no test split to evaluate on", where=dataset.source,
                         fix="give --test FILE, or a test share in --split")
-    return train_set, val_set, test_set, train_set.classes
+    classes = train_set.classes
+    say(f"{len(train_set)} train, {len(val_set)} val, {len(test_set)} test; {len(classes)} classes; {run}")
+    return train_set, val_set, test_set, classes
 
 
 def _layer_depth(backbone, train_set: Dataset, val_set: Dataset, classes: list[str], seed: int) -> dict:

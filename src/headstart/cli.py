@@ -122,7 +122,8 @@ def fit(ctx: typer.Context,
                     ratios=_ratios(split), image_size=image_size, max_length=max_length,
                     finetune_config=FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size),
                     columns=_columns(text_column, label_column, split_column, path_column), baseline=baseline,
-                    auto_unfreeze=auto_unfreeze, mirror=mirror, target=target, adapt=adapt, device=device)
+                    auto_unfreeze=auto_unfreeze, mirror=mirror, target=target, adapt=adapt, device=device,
+                    unlabeled=unlabeled)
     finish_processes()
     if not is_main_process():
         return
@@ -134,6 +135,8 @@ def fit(ctx: typer.Context,
         typer.echo(scratch.get("verdict") or scratch.get("skipped"))
     if metrics.get("adaptation"):
         typer.echo(f"adaptation: {metrics['adaptation']['reason']}")
+    if metrics.get("unlabeled"):
+        typer.echo(f"unlabeled pool: {metrics['unlabeled'].get('sentence', 'not used')}")
     typer.echo(f"model: {out}   report: {out / 'report.html'}")
 
 

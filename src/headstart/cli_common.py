@@ -37,7 +37,9 @@ ZERO_SHOT = typer.Option(False, "--zero-shot/--no-zero-shot", help="No labels: a
 CLASSES = typer.Option(None, help='With --zero-shot: the class names, e.g. "negative,positive".')
 DESCRIBE = typer.Option(None, help='With --zero-shot: short class descriptions, e.g. "negative=a negative movie '
                         'review,positive=a positive movie review" (a class left out keeps its name).')
-UNLABELED = typer.Option(None, help="With --zero-shot: unlabeled texts like those to predict, to calibrate on "
+UNLABELED = typer.Option(None, help="Unlabeled items of the task (file or image folder). With a labeled DATA: "
+                         "the head also learns from them (self-training or label spreading) where that beats "
+                         "the labels alone on held-out labels. With --zero-shot: texts to calibrate on "
                          "(default: the --test texts, never their labels).")
 
 # The packages of headstart's optional extras, by the name they are imported under: a command that

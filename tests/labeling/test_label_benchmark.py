@@ -32,15 +32,61 @@ def test_quick_synthetic_run_writes_curves_and_targets(results_dir, capsys):
         0.95 * data["full_pool_accuracy"])
     assert data["label_issues"]["recall"] > 0.5
     assert [t["target"].split(": ")[1] for t in document["targets"]] == [
-        f"default ({module.DEFAULT_STRATEGY}) labels <= half of random's", "default labels <= margin's"]
+        f"default ({module.DEFAULT_STRATEGY}) labels <= margin's mean", "default labels < random's mean"]
+    assert [row["peer"] for row in data["paired"]] == ["margin", "random"]
+    assert all(row["n"] + row["left_out"] == 1 for row in data["paired"])  # one seed: no interval
+    assert all(row["low"] is None for row in data["paired"])
     printed = capsys.readouterr().out
     assert "labels to reach 95% of the full-pool probe" in printed and "Targets" in printed
+    assert "paired difference in labels to target" in printed
 
 
 def test_labels_to_reach():
     module = load_benchmark("active_learning")
     assert module.labels_to_reach([(10, 0.5), (30, 0.7), (50, 0.9)], 0.7) == 30
     assert module.labels_to_reach([(10, 0.5)], 0.7) is None
+
+
+def made_up_runs(labels: dict[str, list]) -> list[dict]:
+    return [{"strategy": strategy, "seed": seed, "status": "ok", "labels_to_target": n}
+            for strategy, values in labels.items() for seed, n in enumerate(values)]
+
+
+def test_paired_comparison_cancels_the_spread_the_seeds_share():
+    module = load_benchmark("active_learning")
+    default = module.DEFAULT_STRATEGY
+    # seeds differ by hundreds of labels, but the default is 20 below margin in every seed
+    runs = made_up_runs({default: [130, 330, 610, 230], "margin": [150, 350, 630, 250],
+                         "random": [150, 310, 700, None]})
+    by_peer = {row["peer"]: row for row in module.paired_comparisons(runs)}
+    margin = by_peer["margin"]
+    assert margin["mean"] == -20 and margin["low"] == margin["high"] == -20  # no spread left in the differences
+    assert (margin["below"], margin["equal"], margin["above"], margin["n"]) == (4, 0, 0, 4)
+    random = by_peer["random"]  # a seed where random never reached the target is left out, and counted
+    assert random["n"] == 3 and random["left_out"] == 1 and random["by_seed"] == {0: -20, 1: 20, 2: -90}
+    assert random["mean"] == pytest.approx(-30) and random["low"] < -30 < random["high"]
+    assert random["low"] < 0 < random["high"]  # one seed the other way: the interval takes in zero
+
+    summary = [{"key": default, "labels mean": 325.0}, {"key": "margin", "labels mean": 345.0},
+               {"key": "random", "labels mean": None}]
+    margin_target, random_target = module.dataset_targets("made-up", summary, module.paired_comparisons(runs))
+    assert margin_target["met"] and margin_target["paired_difference"]["mean"] == -20
+    assert random_target["reference"] == float("inf") and random_target["met"]  # random missed in one seed
+
+
+def test_seed_spread_and_interval_against_scipy():
+    from scipy import stats
+
+    module = load_benchmark("seed_statistics")
+    assert module.spread([150, 630, 330]) == {"n": 3, "mean": 370, "min": 150, "max": 630,
+                                              "std": pytest.approx(np.std([150, 630, 330], ddof=1))}
+    assert module.spread([])["mean"] is None and module.spread([5])["std"] is None
+    first, second = {0: 300, 1: 250, 2: 410, 3: 190}, {0: 320, 1: 300, 2: 400, 3: 260}
+    row = module.paired_difference(first, second)
+    differences = [-20, -50, 10, -70]
+    low, high = stats.t.interval(0.95, 3, loc=np.mean(differences), scale=stats.sem(differences))
+    assert row["mean"] == pytest.approx(-32.5) and (row["low"], row["high"]) == pytest.approx((low, high))
+    assert module.paired_difference({0: 10}, {1: 10})["n"] == 0  # no seed in common: nothing to say
 
 
 @pytest.mark.requires_minilm

@@ -5,12 +5,17 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from headstart.cli import app
 from headstart.errors import HeadstartError
 from headstart.labeling import init_project
+from headstart.labeling.loop_probe import fit_loop_probe, pool_scaling
+from headstart.labeling.retrain import retrain_probe
+from headstart.labeling.zero_shot_prior import blend_weight, zero_shot_version
+from headstart.learn.head import LinearHead
 
 runner = CliRunner()
 
@@ -80,3 +85,61 @@ def test_the_command_line_starts_zero_shot(unlabeled_pool, tiny_st_name, tmp_pat
     result = runner.invoke(app, ["label", "next", "-n", "3", "--json", "--db", db])
     batch = [json.loads(line) for line in result.stdout.splitlines()]
     assert result.exit_code == 0 and batch[0]["reason"] == "zero-shot start (class-balanced)"
+
+
+def test_the_blend_weight_follows_whichever_part_predicts_the_labels():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 60)
+    right = np.eye(2)[y] * 0.8 + 0.1  # 90% on the true class
+    coin = np.full((60, 2), 0.5)
+    # a zero-shot head that knows the labels and a probe that knows nothing: the blend is the zero-shot head
+    weight, record = blend_weight(coin, np.log(right), y)
+    assert weight == 0.0 and record["accuracy_blended"] == record["accuracy_zero_shot"] == 1.0
+    # the reverse: all probe
+    weight, record = blend_weight(right, np.log(coin), y)
+    assert weight == 1.0 and record["log_loss_blended"] == pytest.approx(record["log_loss_probe"])
+    # two halves of the truth: each knows half of the items; the blend beats both
+    half = np.arange(60) < 30
+    probe = np.where(half[:, None], right, coin)
+    zero_shot = np.log(np.where(half[:, None], coin, right))
+    weight, record = blend_weight(probe, zero_shot, y)
+    assert 0.0 < weight < 1.0
+    assert record["log_loss_blended"] < min(record["log_loss_probe"], record["log_loss_zero_shot"])
+
+
+def _version(project, version_id: int):
+    return next(version for version in project.model_versions() if version.id == version_id)
+
+
+def _label_with_the_truth(project, batch, labeled_csv):
+    with open(labeled_csv, newline="", encoding="utf-8") as handle:
+        truth = {row["text"]: row["label"] for row in csv.DictReader(handle)}
+    for entry in batch:
+        project.add(entry["id"], truth[entry["content"]])
+
+
+def test_retraining_a_zero_shot_project_keeps_the_zero_shot_head_as_a_prior(unlabeled_pool, tiny_st_name, tmp_path):
+    project = init_project(unlabeled_pool(10), labels="sports,food,tech", db=tmp_path / "p.db",
+                           backbone=tiny_st_name, zero_shot=True)
+    _label_with_the_truth(project, project.next(9), tmp_path / "labeled.csv")
+    version = _version(project, retrain_probe(project))
+    record = version.metrics["zero_shot_prior"]
+    first = zero_shot_version(project)
+    assert record["zero_shot_version"] == first.id == project.model_versions()[0].id
+    assert version.metrics["accuracy"] == record["accuracy_blended"]
+    # the stored head is w * probe + (1 - w) * zero-shot, the probe being the loop's on the same labels
+    positions, y = project.resolved()
+    features = project.features()
+    probe = fit_loop_probe(features[positions], y, 3, pool_scaling(features))
+    zero_shot, w = LinearHead.from_bytes(first.weights), record["probe_weight"]
+    stored = LinearHead.from_bytes(version.weights)
+    np.testing.assert_allclose(stored.weight, w * probe.weight + (1 - w) * zero_shot.weight, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(stored.bias, w * probe.bias + (1 - w) * zero_shot.bias, rtol=1e-5, atol=1e-6)
+    assert project.probe()[1] == version.id  # next and pre-labels read the blend
+
+
+def test_a_project_without_a_zero_shot_start_has_no_prior(unlabeled_pool, tiny_st_name, tmp_path):
+    project = init_project(unlabeled_pool(5), labels="sports,food,tech", db=tmp_path / "p.db", backbone=tiny_st_name)
+    _label_with_the_truth(project, project.next(6), tmp_path / "labeled.csv")
+    version = _version(project, retrain_probe(project))
+    assert "zero_shot_prior" not in version.metrics

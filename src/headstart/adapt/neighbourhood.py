@@ -18,20 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-NEIGHBOURS = 10
+from headstart.learn.label_spreading import NEIGHBOURS, neighbour_graph
 
-
-def neighbour_graph(features: np.ndarray, k: int = NEIGHBOURS) -> np.ndarray:
-    """Positions (n, k) of each item's k nearest other items by cosine similarity."""
-    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-    k = min(k, len(features) - 1)
-    neighbours = np.zeros((len(features), k), dtype=np.int64)
-    for start in range(0, len(features), 1024):  # blocks: n x n similarities of a large target would not fit
-        similarity = unit[start:start + 1024] @ unit.T
-        rows = np.arange(similarity.shape[0])
-        similarity[rows, rows + start] = -np.inf  # not one's own neighbour
-        neighbours[start:start + len(rows)] = np.argpartition(-similarity, k, axis=1)[:, :k]
-    return neighbours
+__all__ = ["NEIGHBOURS", "neighbour_graph", "item_agreement", "kappa", "kappa_difference"]
 
 
 def item_agreement(labels: np.ndarray, neighbours: np.ndarray) -> np.ndarray:

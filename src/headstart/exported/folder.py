@@ -32,8 +32,9 @@ def export_model(model, out: str | Path, *, quantize: str | None = None) -> Path
     Args:
         model: the model to export; probe and fine-tuned models alike.
         out: the folder to write; an exported folder there is replaced.
-        quantize: None (fp32) or ``"int8"``: dynamic quantization for text, static (QDQ) for images
-            with activation ranges from a sample of the training data.
+        quantize: None (fp32) or ``"int8"``: dynamic quantization for text, static for images (operator
+            format, pixels fed to the first convolution) with activation ranges from a sample of the
+            training data.
 
     Returns:
         ``out`` as a Path.

@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -40,8 +41,9 @@ from headstart.features.extract import cached_features, compute_features
 from headstart.learn.config import FinetuneConfig, check_mode
 from headstart.learn.contrastive import contrastive_tune
 from headstart.learn.finetune import finetune, seed_everything, standard_error
-from headstart.learn.head import LinearHead
-from headstart.learn.probe import final_probe, fit_probe
+from headstart.learn.head import LinearHead, fit_head, stratified_folds
+from headstart.learn.pool_training import judge_pool, pool_head, pool_sample
+from headstart.learn.probe import SMALL_DATA, final_probe, fit_probe
 from headstart.progress import say
 
 
@@ -102,6 +104,8 @@ class Outcome:
         history: rows for the report's training curves.
         record: what was chosen, for the model's config.
         refit: fits the final model on train+validation, returning its head (None: keep ``head``).
+        val_proba: the validation split's held-out probabilities where ``head`` cannot give them
+            (None: ``head``'s own).
     """
 
     head: LinearHead
@@ -110,6 +114,7 @@ class Outcome:
     history: list[dict] = field(default_factory=list)
     record: dict = field(default_factory=dict)
     refit: Callable[[], LinearHead] | None = None
+    val_proba: np.ndarray | None = None
 
 
 @dataclass
@@ -180,6 +185,58 @@ def staged(splits: Splits, config: FinetuneConfig, start: Outcome) -> Outcome:
     return Outcome(head, True, kept, history)
 
 
+def with_pool(splits: Splits, chosen: Outcome, pool: Dataset, method: str, c: float, *, refit: bool) -> Outcome:
+    """``chosen`` with its head trained on the unlabeled ``pool`` too, where that pays (:mod:`.pool_training`).
+
+    The pool's features are the chosen model's (tuned ones after a fine-tune). The methods are judged
+    out of fold over every label when the features are frozen and the labels few (as the probe's
+    strength is), else on the validation split: a tuned backbone has seen the training labels. After
+    a contrastive fine-tune the refit tunes the encoder on every label again, so the pool is embedded
+    anew before the chosen method's final head; a staged fine-tune's head is the one compared with.
+
+    Not done, on purpose: a second fine-tune on pseudo-labels (as ``--adapt self-train`` does for a
+    fine-tuned model, :mod:`headstart.adapt.self_training_finetune`) doubles the slow part of a fit
+    for a gain not measured here; FixMatch-style weak/strong augmentation consistency for images
+    (Sohn et al. 2020) trains the backbone for hundreds of epochs over the pool, far past this CPU's
+    minutes. Neither was tried; the head-level methods are what the pool benchmark measures.
+    """
+    pool = pool.subset(pool_sample(len(pool), splits.seed))  # a big pool's random sample
+    n_classes, n_train, tuned = len(splits.classes), len(splits.train), chosen.tuned
+    fit = partial(fit_head, n_classes=n_classes, c=c, seed=splits.seed)
+    y = np.concatenate([splits.train_y, splits.val_y])
+
+    def views() -> tuple[np.ndarray, np.ndarray]:  # (labeled features: train then validation, pool features)
+        return (np.vstack([splits.features(splits.train, tuned=tuned), splits.features(splits.val, tuned=tuned)]),
+                splits.features(pool, tuned=tuned))
+
+    x, pool_x = views()
+    if (not tuned and len(y) < SMALL_DATA) or len(splits.val) == 0:
+        folds, judged_on = stratified_folds(y, seed=splits.seed), f"out of fold over {len(y)} labels"
+    else:
+        folds, judged_on = [(np.arange(n_train), np.arange(n_train, len(y)))], "the validation split"
+    staged_head = tuned and chosen.refit is None and len(folds) == 1
+    labeled_only = (lambda *_: chosen.head) if staged_head else None
+    choice = judge_pool(fit, x, y, pool_x, n_classes, folds=folds, method=method, labeled_only=labeled_only,
+                        judged_on=judged_on)
+    say(choice.record.get("sentence", "the unlabeled pool: not used"))
+    record = {**chosen.record, "unlabeled": choice.record}
+    if choice.method == "none":
+        return replace(chosen, record=record)
+    val_proba = choice.held_out_proba[n_train:]
+
+    def refit_with_pool() -> LinearHead:
+        nonlocal x, pool_x
+        if tuned and chosen.refit is not None:  # contrastive: the encoder is tuned on every label again
+            chosen.refit()
+            x, pool_x = views()
+        return pool_head(choice, fit, x, y, pool_x, n_classes, labeled_only=labeled_only)
+
+    head = chosen.head if refit else pool_head(choice, fit, x[:n_train], y[:n_train], pool_x, n_classes,
+                                               labeled_only=labeled_only)
+    return Outcome(head, tuned, choice.record["accuracy"][choice.candidate], chosen.history, record,
+                   refit=refit_with_pool if refit else None, val_proba=val_proba)
+
+
 FINETUNE_STRATEGIES: dict[str, Callable[[Splits, FinetuneConfig, Outcome], Outcome]] = {
     "staged": staged, "contrastive": contrastive}
 DepthAdvisor = Callable[[Backbone, Dataset, Dataset, list, int], dict]
@@ -205,7 +262,8 @@ def keeps_finetuned(tuned_accuracy: float, probe_accuracy: float, n_val: int) ->
 def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: list[str], *, mode: str = "auto",
           config: FinetuneConfig | None = None, seed: int = 0, engine: str = "auto",
           cache_dir: str | Path | None = None, depth_advisor: DepthAdvisor | None = None,
-          refit: bool = True, keep_val_proba: bool = False) -> TrainResult:
+          refit: bool = True, keep_val_proba: bool = False, pool: Dataset | None = None,
+          pool_method: str = "auto") -> TrainResult:
     """Train a head (and, when fine-tuning, the backbone in place) on ``train_set``.
 
     Args:
@@ -225,6 +283,9 @@ def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: lis
             docstring); False keeps what the strategy trained on the training split.
         keep_val_proba: also return the chosen model's validation probabilities before the refit
             (what the scratch comparison of ``auto`` weighs; one more pass over validation when tuned).
+        pool: unlabeled items of the task: the chosen model's head learns from them too where that
+            beats the labels alone (:func:`with_pool`; ``config["unlabeled"]`` says how it went).
+        pool_method: ``auto``, ``none``, ``self-train`` or ``propagation`` (:mod:`.pool_training`).
 
     Returns:
         A :class:`TrainResult`.
@@ -258,10 +319,14 @@ def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: lis
         history = start.history + tuned.history
     else:
         history = start.history
+    if pool is not None:
+        chosen = with_pool(splits, chosen, pool, pool_method, record["probe"]["C"], refit=refit)
+        record["unlabeled"] = chosen.record["unlabeled"]
     head = chosen.head
     val_proba = None
     if keep_val_proba and len(val_set):  # before the refit, which trains on these items
-        val_proba = chosen.head.proba(splits.features(val_set, tuned=chosen.tuned))
+        val_proba = chosen.val_proba if chosen.val_proba is not None else chosen.head.proba(
+            splits.features(val_set, tuned=chosen.tuned))
     if refit and chosen.refit is not None:
         head = chosen.refit()
         record["refit"] = "train+validation"
