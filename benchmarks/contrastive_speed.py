@@ -90,13 +90,18 @@ def main(argv=None) -> int:
             print(f"{size} texts: {row['seconds']:.0f} s wall, {row['cpu_seconds']:.0f} CPU s "
                   f"({row['two_core_seconds']:.0f} s on two quiet cores), accuracy {row['accuracy']:.4f}, "
                   f"load {load_before[0]:.1f} -> {row['load_after'][0]:.1f}", flush=True)
-    path = common.write_results(args.name + ("-quick" if args.quick else ""), {
-        "backbone": "minilm-l6", "test_items": len(test_texts), "pairing": args.pairing or "default",
+        path = save(args, rows, len(test_texts))  # after every fit: a run stopped early keeps what it measured
+    print(f"wrote {path}")
+    return 0 if all(r["status"] == "ok" for r in rows) else 1
+
+
+def save(args, rows: list[dict], n_test: int):
+    """``contrastive_speed-<date>.json`` with the fits so far."""
+    return common.write_results(args.name + ("-quick" if args.quick else ""), {
+        "backbone": "minilm-l6", "test_items": n_test, "pairing": args.pairing or "default",
         "notes": ["the machine's 2 cores were shared with other sessions: wall seconds include their load "
                   "(load_before/load_after); two_core_seconds = process CPU seconds / 2"] + args.note,
         "rows": rows})
-    print(f"wrote {path}")
-    return 0 if all(r["status"] == "ok" for r in rows) else 1
 
 
 if __name__ == "__main__":
