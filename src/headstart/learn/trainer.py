@@ -155,9 +155,9 @@ def contrastive(splits: Splits, config: FinetuneConfig, start: Outcome) -> Outco
     """Tune the encoder on pairs of training texts, then fit a probe on the tuned features.
 
     This held-out run is shorter than the final one (``held_out_epochs`` passes, or
-    ``held_out_pairs_per_item`` sampled pairs an item): it is judged on validation and decides. Its refit tunes the pretrained encoder again, on the full pairs of every labeled
-    text: with a few labels a class, the validation split holds a fifth of them, too many to leave
-    out of the final model.
+    ``held_out_pairs_per_item`` sampled pairs an item): it is judged on validation and decides. Its
+    refit tunes the pretrained encoder again, on pairs of every labeled text: with a few labels a
+    class, the validation split holds a fifth of them, too many to leave out of the final model.
     """
     pretrained = copy.deepcopy(splits.backbone.module.state_dict())
     judged = (replace(config, pairs_per_item=config.held_out_pairs_per_item) if config.pairing == "sampled"
