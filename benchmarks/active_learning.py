@@ -9,7 +9,7 @@ strategy of a seed), fits the probe, measures test accuracy, asks the strategy f
 - Fashion-MNIST: a pool of 10,000 train images, the 10,000 test images; ``effnet-lite0``;
 - synthetic: overlapping Gaussian classes with 5% label noise (no downloads; for smoke runs).
 
-The probe in the loop is the labeling loop's own (``headstart.labeling.loop_probe.fit_loop_probe``:
+The loop itself is ``simulated_loop.simulate`` (label_budget.py runs it too). The probe in the loop is the labeling loop's own (``headstart.labeling.loop_probe.fit_loop_probe``:
 a fixed C over pool-standardized features; ``--c`` changes C), as ``headstart label retrain``
 fits it. The reference is headstart's probe trained on the whole labeled pool with C chosen on
 held-out data (``fit_labeled_probe``), the model a user would train once everything is labeled.
@@ -39,14 +39,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 try:
     import common
     import seed_statistics
+    import simulated_loop
 except ImportError:
-    from benchmarks import common, seed_statistics
+    from benchmarks import common, seed_statistics, simulated_loop
 
 from headstart.labeling.loop_probe import LOOP_C
 from headstart.labeling.strategies import DEFAULT_STRATEGY, STRATEGIES, margin, select
@@ -65,12 +67,28 @@ def _features(backbone_name: str, items: list[str], hashes: list[str]) -> np.nda
     return cached_features(create_backbone(backbone_name), items, hashes)
 
 
+@dataclass
+class PoolItems:
+    """The items behind a loader's features, for what reads items rather than features (``headstart.fit``):
+    the modality, the class names (class id i is ``classes[i]``), the pool's and the test's items
+    (texts or image paths) and content hashes."""
+
+    modality: str
+    classes: list[str]
+    pool: list[str]
+    pool_hashes: list[str]
+    test: list[str]
+    test_hashes: list[str]
+
+
 def _subsample(rng, total: int, size: int | None) -> np.ndarray:
     """Sorted positions of ``size`` of ``total`` items (all of them when size is None or larger)."""
     return np.arange(total) if not size or size >= total else np.sort(rng.choice(total, size, replace=False))
 
 
-def load_sst2(pool_size: int | None, test_size: int | None, seed: int = 0):
+def load_sst2(pool_size: int | None, test_size: int | None, seed: int = 0, items: bool = False):
+    """(pool features, pool class ids, test features, test class ids, backbone), and with ``items`` the
+    :class:`PoolItems` too."""
     from headstart.data.dataset import text_hash
 
     texts, labels = common.sst2("train")
@@ -82,12 +100,15 @@ def load_sst2(pool_size: int | None, test_size: int | None, seed: int = 0):
     test_texts, test_labels = [test_texts[i] for i in test], [test_labels[i] for i in test]
     classes = sorted(set(labels))
     encode = lambda names: np.array([classes.index(n) for n in names])  # noqa: E731
-    x = _features("minilm-l6", texts, [text_hash(t) for t in texts])
-    x_test = _features("minilm-l6", test_texts, [text_hash(t) for t in test_texts])
-    return x, encode(labels), x_test, encode(test_labels), "minilm-l6"
+    hashes, test_hashes = [text_hash(t) for t in texts], [text_hash(t) for t in test_texts]
+    x = _features("minilm-l6", texts, hashes)
+    x_test = _features("minilm-l6", test_texts, test_hashes)
+    loaded = x, encode(labels), x_test, encode(test_labels), "minilm-l6"
+    return (*loaded, PoolItems("text", classes, texts, hashes, test_texts, test_hashes)) if items else loaded
 
 
-def load_fashion(pool_size: int | None, test_size: int | None, seed: int = 0):
+def load_fashion(pool_size: int | None, test_size: int | None, seed: int = 0, items: bool = False):
+    """As :func:`load_sst2`: a pool of 10,000 training images unless ``pool_size`` says otherwise."""
     from headstart.data.dataset import file_hash
 
     images, labels = common.fashion_mnist("train")
@@ -97,12 +118,15 @@ def load_fashion(pool_size: int | None, test_size: int | None, seed: int = 0):
     test = _subsample(rng, len(test_images), test_size)
     paths = common.fashion_pngs("train", images, labels, pool)
     test_paths = common.fashion_pngs("test", test_images, test_labels, test)
-    x = _features("effnet-lite0", paths, [file_hash(p) for p in paths])
-    x_test = _features("effnet-lite0", test_paths, [file_hash(p) for p in test_paths])
-    return x, labels[pool], x_test, test_labels[test], "effnet-lite0"
+    hashes, test_hashes = [file_hash(p) for p in paths], [file_hash(p) for p in test_paths]
+    x = _features("effnet-lite0", paths, hashes)
+    x_test = _features("effnet-lite0", test_paths, test_hashes)
+    loaded = x, labels[pool], x_test, test_labels[test], "effnet-lite0"
+    classes = [common.fashion_label(i) for i in range(len(common.FASHION_CLASSES))]
+    return (*loaded, PoolItems("image", classes, paths, hashes, test_paths, test_hashes)) if items else loaded
 
 
-def load_synthetic(pool_size: int | None, test_size: int | None, seed: int = 0):
+def load_synthetic(pool_size: int | None, test_size: int | None, seed: int = 0, items: bool = False):
     rng = np.random.default_rng(seed)
     n, m, k, d = pool_size or 3000, test_size or 1000, 4, 32
     centres = rng.normal(0, 0.4, size=(k, d))  # overlapping: the probe tops out below 100%
@@ -114,7 +138,8 @@ def load_synthetic(pool_size: int | None, test_size: int | None, seed: int = 0):
     noisy = rng.random(n) < 0.05
     y = np.where(noisy, rng.integers(0, k, n), y)
     x_test, y_test = make(m)
-    return x.astype(np.float32), y, x_test.astype(np.float32), y_test, "synthetic"
+    loaded = x.astype(np.float32), y, x_test.astype(np.float32), y_test, "synthetic"
+    return (*loaded, None) if items else loaded  # no items: headstart.fit cannot run on it
 
 
 LOADERS = {"sst2": load_sst2, "fashion": load_fashion, "synthetic": load_synthetic}
@@ -195,37 +220,33 @@ def curve(strategy: str, x, y, x_test, y_test, *, start: int, batch: int, max_la
     margin (:func:`low_rank_margin`), for strategies that use the probabilities."""
     n_classes = int(max(y.max(), y_test.max()) + 1)
     rng = np.random.default_rng(seed)
-    labeled = np.zeros(len(y), dtype=bool)
-    labeled[rng.choice(len(y), start, replace=False)] = True
-    fit = loop_probe(probe, x, n_classes, c, seed)
+    first = rng.choice(len(y), start, replace=False)
+    fit_probe = loop_probe(probe, x, n_classes, c, seed)
     approx = low_rank_margin(x) if shortlist and strategy not in ("random", "kcenter") \
         and not strategy.startswith("st-") else None
-    points, choose_seconds, recall = [], 0.0, []
-    while True:
-        predict_proba = fit(x[labeled], y[labeled])
-        accuracy = float((predict_proba(x_test).argmax(1) == y_test).mean())
-        points.append((int(labeled.sum()), accuracy))
-        if labeled.sum() >= max_labels or labeled.all():
-            break
+    points, recall = [], []
+
+    def record(labels, predict_proba):
+        points.append((labels, float((predict_proba(x_test).argmax(1) == y_test).mean())))
+
+    def choose(predict_proba, labeled, n, _round):
         proba = predict_proba(x)
-        n = int(min(batch, max_labels - labeled.sum()))
-        started = time.perf_counter()
         if strategy.startswith("st-"):
-            picked = small_text_query(strategy, proba, x, labeled, y, n)
-        else:
-            candidates = None
-            if approx is not None and (~labeled).sum() > shortlist:
-                scores = approx(predict_proba.__self__)  # the LinearHead of the loop's probe
-                unlabeled = np.flatnonzero(~labeled)
-                candidates = np.sort(unlabeled[np.argsort(-scores[unlabeled], kind="stable")[:shortlist]])
-                # how many of the exact 10n smallest margins the shortlist kept (what margin-diverse clusters)
-                exact = unlabeled[np.argsort(-margin(proba)[unlabeled], kind="stable")[:10 * n]]
-                recall.append(float(np.isin(exact, candidates).mean()))
-            picked = select(strategy, n, proba=proba, features=x, labeled=labeled, labels=np.where(labeled, y, -1),
-                            candidates=candidates, seed=seed * 1000 + len(points))
-        choose_seconds += time.perf_counter() - started
-        labeled[picked] = True  # the simulated annotator answers from the ground truth
-    out = {"points": points, "choose_seconds": choose_seconds}
+            return small_text_query(strategy, proba, x, labeled, y, n)
+        candidates = None
+        if approx is not None and (~labeled).sum() > shortlist:
+            scores = approx(predict_proba.__self__)  # the LinearHead of the loop's probe
+            unlabeled = np.flatnonzero(~labeled)
+            candidates = np.sort(unlabeled[np.argsort(-scores[unlabeled], kind="stable")[:shortlist]])
+            # how many of the exact 10n smallest margins the shortlist kept (what margin-diverse clusters)
+            exact = unlabeled[np.argsort(-margin(proba)[unlabeled], kind="stable")[:10 * n]]
+            recall.append(float(np.isin(exact, candidates).mean()))
+        return select(strategy, n, proba=proba, features=x, labeled=labeled, labels=np.where(labeled, y, -1),
+                      candidates=candidates, seed=seed * 1000 + len(points))
+
+    run = simulated_loop.simulate(len(y), first, choose, lambda labeled, _: fit_probe(x[labeled], y[labeled]),
+                                  batch=batch, max_labels=max_labels, on_model=record)
+    out = {"points": points, "choose_seconds": run.choose_seconds}
     if recall:
         out["shortlist_recall_mean"] = float(np.mean(recall))
     return out

@@ -102,6 +102,8 @@ def main(argv=None) -> None:
     parser.add_argument("--datasets", default="sst2,fashion")
     parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed+seeds-1 (a run "
+                                                                  "that adds seeds to today's file)")
     parser.add_argument("--quick", action="store_true", help="a small pool and test set, one seed, two budgets")
     args = parser.parse_args(argv)
     budgets = [int(b) for b in args.budgets.split(",")]
@@ -113,7 +115,7 @@ def main(argv=None) -> None:
         x, y, x_test, y_test, backbone = LOADERS[name](pool_size, test_size)
         rows = []
         for budget in budgets:
-            for seed in range(seeds):
+            for seed in range(args.first_seed, args.first_seed + seeds):
                 row = one_run(x, y, x_test, y_test, budget, seed)
                 rows.append(row)
                 print(f"{name} {budget:>4} labels seed {seed}: " + "  ".join(
@@ -135,8 +137,12 @@ def write(results: dict, budgets: list[int], seeds: int) -> None:
 
     path = common.RESULTS_DIR / f"pool_training-{time.strftime('%Y-%m-%d')}.json"
     earlier = json.loads(path.read_text())["results"] if path.exists() else {}
-    for name in results:
-        results[name].update(budgets=budgets, seeds=seeds)
+    for name, result in results.items():
+        done = {(row["budget"], row["seed"]) for row in result["rows"]}  # an earlier run's other seeds join these
+        rows = [row for row in earlier.get(name, {}).get("rows", []) if (row["budget"], row["seed"]) not in done]
+        result["rows"] = sorted(rows + result["rows"], key=lambda row: (row["budget"], row["seed"]))
+        result.update(summary=summarize(result["rows"]), budgets=budgets,
+                      seeds=len({row["seed"] for row in result["rows"]}))
     path = common.write_results("pool_training", {
         "methods": list(METHODS), "pool_limit": POOL_LIMIT, "results": {**earlier, **results},
         "load": os.getloadavg(), "notes": "probe level (frozen features); accuracy, not timing: run at nice 19 beside other "

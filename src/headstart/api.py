@@ -158,8 +158,7 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
     started = time.perf_counter()
     check_mode(mode)  # before anything is read
     dataset = prepare(data, test=test, val=val, ratios=ratios, seed=seed, **(columns or {}))
-    name = backbone_name_for(dataset.modality, backbone)
-    options = backbone_options(image_size, max_length, mirror)
+    name, options = backbone_name_for(dataset.modality, backbone), backbone_options(image_size, max_length, mirror)
     target_set, pool = _side_inputs(dataset, target, adapt, unlabeled, seed, columns or {})
     net = create_backbone(name, **options)
     train_set, val_set, test_set, classes = _three_splits(dataset, f"{name}; {mode}")

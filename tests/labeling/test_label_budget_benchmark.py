@@ -1,0 +1,88 @@
+"""benchmarks/label_budget.py's summary, targets and stretch goal on made-up rows, and its shared loop
+(benchmarks/simulated_loop.py) on a tiny pool."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from labeling_helpers import load_benchmark
+
+
+def rows(method, budget, accuracies, cpu=60.0):
+    return [{"method": method, "seed": seed, "budget": budget, "status": "ok", "accuracy": accuracy,
+             "cpu_seconds": cpu} for seed, accuracy in enumerate(accuracies)]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_benchmark("label_budget")
+
+
+def made_up():
+    return (rows("headstart", 50, [0.80, 0.82]) + rows("random", 50, [0.70, 0.72]) + rows("setfit", 50, [0.83, 0.83])
+            + rows("headstart", 100, [0.85, 0.85], cpu=1500.0) + rows("random", 100, [0.80, 0.83])
+            + rows("small-text", 100, [0.84, 0.84]) + rows("headstart", 200, [0.86, 0.86], cpu=600.0)
+            + rows("random", 200, [0.84, 0.84]) + [{"method": "random", "seed": 2, "budget": 200, "status": "failed"}])
+
+
+def test_summary_gives_mean_std_seeds_and_cpu_minutes_of_the_ok_rows(bench):
+    summary = bench.summarize(made_up())
+    random_200 = next(s for s in summary if s["method"] == "random" and s["budget"] == 200)
+    assert random_200["seeds"] == 2 and random_200["accuracy_mean"] == pytest.approx(0.84)
+    headstart_50 = next(s for s in summary if s["method"] == "headstart" and s["budget"] == 50)
+    assert headstart_50["accuracy_mean"] == pytest.approx(0.81)
+    assert headstart_50["accuracy_std"] == pytest.approx(np.std([0.80, 0.82], ddof=1))
+    assert headstart_50["cpu_minutes_mean"] == pytest.approx(1.0)
+
+
+def test_targets_compare_with_the_best_peer_measured_and_random_plus_three_points(bench):
+    targets = {t["target"]: t for t in bench.evaluate_targets("sst2", bench.summarize(made_up()))}
+    at_50 = targets["sst2 50 labels: headstart loop >= best peer (random + SetFit)"]
+    assert at_50["reference"] == pytest.approx(0.83) and at_50["met"] is False
+    at_100 = targets["sst2 100 labels: headstart loop >= best peer (small-text + probe)"]
+    assert at_100["met"] is True
+    margin_100 = targets["sst2 100 labels: headstart loop >= random + probe + 3%"]
+    assert margin_100["reference"] == pytest.approx(0.845) and margin_100["met"] is True
+    margin_200 = targets["sst2 200 labels: headstart loop >= random + probe + 3%"]
+    assert margin_200["reference"] == pytest.approx(0.87) and margin_200["met"] is False
+    assert not any(t["target"].startswith("sst2 20 labels") for t in targets.values())  # from 50 labels on
+
+
+def test_a_target_with_nothing_measured_is_not_measured(bench):
+    targets = bench.evaluate_targets("fashion", bench.summarize(rows("random", 100, [0.7])))
+    assert {t["met"] for t in targets} == {None}
+
+
+def test_stretch_takes_the_best_mean_within_the_labels_and_halves_the_cpu_for_two_cores(bench):
+    goal = bench.stretch("sst2", bench.summarize(made_up()))
+    assert goal["best"] == pytest.approx(0.86) and goal["at_labels"] == 200
+    assert goal["points_short"] == 0.0
+    assert goal["two_core_minutes"] == pytest.approx(5.0) and goal["met"] is True
+    slow = bench.stretch("sst2", bench.summarize(rows("headstart", 300, [0.9], cpu=1500.0)))
+    assert slow["two_core_minutes"] == pytest.approx(12.5) and slow["met"] is False
+    short = bench.stretch("fashion", bench.summarize(rows("headstart", 200, [0.85]) + rows("headstart", 300, [0.95])))
+    assert short["best"] == pytest.approx(0.85) and short["points_short"] == pytest.approx(3.0)
+    assert bench.stretch("synthetic", []) is None
+
+
+def test_the_shared_loop_refits_when_due_and_keeps_a_model_it_could_not_refit():
+    loop = load_benchmark("simulated_loop")
+    fits = []
+
+    def fit(labeled, model):
+        fits.append(int(labeled.sum()))
+        return model if labeled.sum() < 20 else f"model at {labeled.sum()}"
+
+    def choose(model, labeled, n, round_):
+        return np.flatnonzero(~labeled)[:n]
+
+    run = loop.simulate(100, [], choose, fit, batch=10, max_labels=45, retrain_every=10, model="zero-shot")
+    assert fits == [10, 20, 30, 40, 45] and run.model == "model at 45"  # the refit at 10 kept the zero-shot model
+    assert run.order.tolist() == list(range(45))
+    assert run.cpu_at(30) is not None and run.cpu_at(46) is None
+
+    fits.clear()
+    never = loop.simulate(100, [0, 1], choose, lambda labeled, model: fits.append(int(labeled.sum())) or model,
+                          batch=5, max_labels=12, model=None)
+    assert fits == [2, 7, 12] and never.model is None  # refused refits are tried again every batch
