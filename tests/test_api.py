@@ -64,9 +64,7 @@ def test_finetune_epochs_are_honoured_by_the_auto_strategy(text_csv, tiny_bert_n
     model = headstart.fit(text_csv(n_per_class=8), backbone=tiny_bert_name, mode="finetune", engine="torch",
                           finetune_config=headstart.FinetuneConfig(epochs=2, pairs_per_item=2))
     tuning = [row for row in model.info["history"] if "probe" not in row["stage"]]
-    settings = model.info["config"]["finetune"]
-    # the history is the judged run's: half the passes of the final run, which keeps the 2 asked for
-    assert settings["epochs"] == 2 and len(tuning) == settings["held_out_epochs"] == 1
+    assert len(tuning) == model.info["config"]["finetune"]["epochs"] == 2
 
 
 def test_split_column_is_respected(text_csv, tiny_bert_name, tmp_path):
