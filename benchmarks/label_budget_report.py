@@ -1,0 +1,116 @@
+"""The labels-to-accuracy benchmark's summary: mean and spread by method and budget, the issue's targets, the
+stretch goal's distance, the tables and the plot (``label_budget.py`` runs the methods)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    import common
+except ImportError:
+    from benchmarks import common
+
+BUDGETS = (20, 50, 100, 200, 300, 500)
+METHODS = ("headstart", "pool-fit", "random", "setfit", "small-text", "no-pool")
+PEERS = ("random", "setfit", "small-text")
+LABELS = {"headstart": "headstart loop", "pool-fit": "headstart labels + pool", "random": "random + probe",
+          "setfit": "random + SetFit", "small-text": "small-text + probe", "no-pool": "headstart labels, no pool"}
+STRETCH = {"sst2": (0.85, 300), "fashion": (0.88, 200)}  # accuracy with at most this many labels
+STRETCH_CPU_MINUTES = 10.0  # on two cores: CPU seconds / 2
+TARGET_MARGIN = 0.03  # at 100 and 200 labels, over random + probe
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Per (method, budget), in ``METHODS`` then budget order: seeds, accuracy mean and std, CPU minutes."""
+    out = []
+    for method in METHODS:
+        for budget in sorted({r["budget"] for r in rows if r["method"] == method}):
+            ok = [r for r in rows if r["method"] == method and r["budget"] == budget and r["status"] == "ok"]
+            if not ok:
+                continue
+            mean, std = common.mean_std(r["accuracy"] for r in ok)
+            out.append({"method": method, "budget": budget, "seeds": len(ok), "accuracy_mean": mean,
+                        "accuracy_std": std, "cpu_minutes_mean": common.mean_std(r["cpu_seconds"] for r in ok)[0] / 60})
+    return out
+
+
+def _value(summary: list[dict], method: str, budget: int, key: str = "accuracy_mean"):
+    return next((s[key] for s in summary if s["method"] == method and s["budget"] == budget), None)
+
+
+def evaluate_targets(name: str, summary: list[dict], method: str = "headstart") -> list[dict]:
+    """The issue's targets from a summary: at every budget from 50 on, ``method``'s mean (headstart's loop,
+    or its labels with the pool) at least the best peer's (of those measured at that budget, named in the
+    line); at 100 and 200 labels at least ``TARGET_MARGIN`` above random + probe."""
+    targets = []
+    mine = LABELS[method]
+    for budget in sorted({s["budget"] for s in summary if s["budget"] >= 50}):
+        peers = {p: _value(summary, p, budget) for p in PEERS if _value(summary, p, budget) is not None}
+        best = max(peers, key=peers.get) if peers else None
+        targets.append(common.target(f"{name} {budget} labels: {mine} >= best peer ({LABELS.get(best, 'none')})",
+                                     _value(summary, method, budget), ">=", peers.get(best)))
+    for budget in (100, 200):
+        random = _value(summary, "random", budget)
+        targets.append(common.target(f"{name} {budget} labels: {mine} >= random + probe + {TARGET_MARGIN:.0%}",
+                                     _value(summary, method, budget), ">=",
+                                     None if random is None else random + TARGET_MARGIN))
+    return targets
+
+
+def stretch(name: str, summary: list[dict]) -> dict | None:
+    """The stretch goal's distance: the best mean of headstart's loop or its labels with the pool at or below
+    the goal's labels, the goal,
+    and the CPU minutes on two cores (CPU seconds / 2) at that budget."""
+    if name not in STRETCH:
+        return None
+    goal, most = STRETCH[name]
+    rows = [s for s in summary if s["method"] in ("headstart", "pool-fit") and s["budget"] <= most]
+    if not rows:
+        return {"goal": goal, "labels_at_most": most, "best": None}
+    best = max(rows, key=lambda s: s["accuracy_mean"])
+    minutes = best["cpu_minutes_mean"] / 2
+    return {"goal": goal, "labels_at_most": most, "best": best["accuracy_mean"], "at_labels": best["budget"],
+            "method": best["method"],
+            "points_short": max(0.0, goal - best["accuracy_mean"]) * 100, "two_core_minutes": minutes,
+            "met": bool(best["accuracy_mean"] >= goal and minutes < STRETCH_CPU_MINUTES)}
+
+
+def print_summary(name: str, summary: list[dict], quick: bool) -> None:
+    methods = [m for m in METHODS if any(s["method"] == m for s in summary)]
+    budgets = sorted({s["budget"] for s in summary})
+    cell = lambda m, b, f: next((f(s) for s in summary if s["method"] == m and s["budget"] == b), "-")  # noqa: E731
+    accuracy = lambda s: f"{s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f} ({s['seeds']})"  # noqa: E731
+    title = f"{name}: test accuracy, mean ± std (seeds)" + (" (QUICK: numbers mean nothing)" if quick else "")
+    common.print_table([{"labels": b, **{LABELS[m]: cell(m, b, accuracy) for m in methods}} for b in budgets],
+                       ["labels", *[LABELS[m] for m in methods]], title=title)
+    common.print_table([{"labels": b, **{LABELS[m]: cell(m, b, lambda s: f"{s['cpu_minutes_mean']:.2f}")
+                                         for m in methods}} for b in budgets],
+                       ["labels", *[LABELS[m] for m in methods]], title=f"{name}: CPU minutes, mean over seeds")
+
+
+def plot(name: str, summary: list[dict], path) -> None:
+    """Accuracy against labels, one line a method with a band of one standard deviation, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for method in METHODS:
+        rows = sorted((s for s in summary if s["method"] == method), key=lambda s: s["budget"])
+        if not rows:
+            continue
+        x = np.array([s["budget"] for s in rows])
+        mean, std = np.array([s["accuracy_mean"] for s in rows]), np.array([s["accuracy_std"] for s in rows])
+        axes.plot(x, mean, marker="o", label=LABELS[method])
+        axes.fill_between(x, mean - std, mean + std, alpha=0.15)
+    axes.set_xscale("log")
+    axes.set_xticks(BUDGETS, [str(b) for b in BUDGETS])
+    axes.set_xlabel("labels")
+    axes.set_ylabel("test accuracy")
+    axes.set_title(f"{name}: accuracy against labels (mean ± std over seeds)")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
