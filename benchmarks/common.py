@@ -421,13 +421,15 @@ def headstart_job(train_csv: str, test_csv: str, *, backbone: str, mode: str, se
     calls: list = []
     _count_features(calls)
     config = FinetuneConfig(**finetune) if finetune else None
+    cpu = time.process_time()  # all threads: on a shared machine, what the job itself took
     with Timer() as timer:
         model = headstart.fit(train_csv, test=test_csv, val=val_csv, backbone=backbone, mode=mode, seed=seed,
                               out=None, image_size=image_size, finetune_config=config)
+    cpu = time.process_time() - cpu
     info = model.info["config"]
     counts = info["counts"]
     row = {"method": mode, "accuracy": model.metrics["accuracy"], "accuracy_reported": model.metrics["accuracy"],
-           "seconds": timer.seconds, "n_train": counts["train"], "n_val": counts["val"], "n_test": counts["test"],
+           "seconds": timer.seconds, "cpu_seconds": cpu, "load": os.getloadavg(), "n_train": counts["train"], "n_val": counts["val"], "n_test": counts["test"],
            "auto_mode": "finetune", "probe_C": info["probe"]["C"],
            "probe_selection": info["probe"]["selection"], "finetune": info.get("finetune"),
            "epochs_run": len(model.info["history"]) - 1, "features": _feature_summary(list(calls)),

@@ -80,3 +80,40 @@ def test_a_pool_of_the_labeled_items_only_is_one_line_and_exit_2(tmp_path, write
     result = runner.invoke(app, ["fit", str(train), "--unlabeled", str(train), "--backbone", tiny_bert_name,
                                  "--out", str(tmp_path / "run")])
     _one_error_line(result, "only items of the labeled data")
+
+
+def test_after_a_staged_fine_tune_the_pool_is_judged_on_validation_with_tuned_features(tmp_path, write_csv,
+                                                                                        tiny_bert_name):
+    import headstart
+
+    train = write_csv(tmp_path / "train.csv", n_per_class=10, seed=5)
+    pool = _unlabeled_csv(tmp_path / "pool.csv", write_csv, seed=6)
+    model = headstart.fit(train, backbone=tiny_bert_name, mode="finetune", baseline=False, unlabeled=pool,
+                          unlabeled_method="self-train",
+                          finetune_config=headstart.FinetuneConfig(epochs=1, strategy="staged"))
+    unlabeled = model.metrics["unlabeled"]
+    assert model.finetuned and unlabeled["judged_on"] == "the validation split"
+    assert unlabeled["method"] == "self-train" and unlabeled["rounds"]
+
+
+def test_after_a_contrastive_fine_tune_the_pool_is_embedded_by_the_tuned_encoder(tmp_path, write_csv, tiny_st_name):
+    import headstart
+
+    train = write_csv(tmp_path / "train.csv", n_per_class=10, seed=7)
+    pool = _unlabeled_csv(tmp_path / "pool.csv", write_csv, seed=8)
+    model = headstart.fit(train, backbone=tiny_st_name, mode="finetune", baseline=False, unlabeled=pool,
+                          unlabeled_method="propagation",
+                          finetune_config=headstart.FinetuneConfig(epochs=1, strategy="contrastive"))
+    unlabeled = model.metrics["unlabeled"]
+    assert model.finetuned and unlabeled["method"] == "propagation" and unlabeled["pseudo_labeled"] > 0
+    assert model.info["config"]["refit"] == "train+validation"
+
+
+def test_the_report_says_how_the_pool_was_used(tmp_path, write_csv, tiny_bert_name):
+    import headstart
+
+    train = write_csv(tmp_path / "train.csv", n_per_class=8, seed=9)
+    pool = _unlabeled_csv(tmp_path / "pool.csv", write_csv, seed=10)
+    headstart.fit(train, backbone=tiny_bert_name, mode="probe", baseline=False, unlabeled=pool, out=tmp_path / "run")
+    report = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    assert "Unlabeled pool (120 items)" in report and "unlabeled pool" in report

@@ -156,10 +156,10 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         The trained :class:`~headstart.model.Model` (or :class:`ScratchModel`: ``baseline``), metrics in ``.metrics``.
     """
     started = time.perf_counter()
+    check_mode(mode)  # before anything is read
     dataset = prepare(data, test=test, val=val, ratios=ratios, seed=seed, **(columns or {}))
-    name = backbone_name_for(dataset.modality, backbone)
-    options = backbone_options(image_size, max_length, mirror)
-    target_set, pool = _side_inputs(dataset, mode, target, adapt, unlabeled, seed, columns or {})
+    name, options = backbone_name_for(dataset.modality, backbone), backbone_options(image_size, max_length, mirror)
+    target_set, pool = _side_inputs(dataset, target, adapt, unlabeled, seed, columns or {})
     net = create_backbone(name, **options)
     train_set, val_set, test_set, classes = _three_splits(dataset, f"{name}; {mode}")
     shift_summary = None if target_set is None else measure_shift(train_set, target_set, net, seed=seed,
@@ -218,10 +218,9 @@ def zero_shot(classes, *, test=None, unlabeled=None, describe=None, backbone: st
     return model
 
 
-def _side_inputs(dataset: Dataset, mode: str, target, adapt: str, unlabeled, seed: int,
+def _side_inputs(dataset: Dataset, target, adapt: str, unlabeled, seed: int,
                  columns: dict) -> tuple[Dataset | None, Dataset | None]:
-    """The mode checked, the seed set, and the target and unlabeled pool read: before any model loads."""
-    check_mode(mode)
+    """The seed set, and the target and unlabeled pool read: before any model loads."""
     seed_everything(seed)
     target_set = read_target(target, adapt, dataset.modality, seed=seed, **columns)
     pool = None if unlabeled is None else read_unlabeled(unlabeled, dataset.modality, exclude=dataset.hashes,

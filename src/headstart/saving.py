@@ -95,6 +95,9 @@ def save(model: Model | ScratchModel, out: str | Path, test_set: Dataset | None 
     scratch = model.metrics.get("baseline") or {}
     if (adaptation := model.metrics.get("adaptation")) is not None:
         notes.append(f"Adapted to {adaptation['target']} ({adaptation['target_items']} items): {adaptation['reason']}")
+    if (unlabeled := model.metrics.get("unlabeled")) is not None:  # fit --unlabeled: how the pool was used, and why
+        notes.append(f"Unlabeled pool ({unlabeled['pool_items']} items): {unlabeled.get('sentence', 'not used')}.")
+        report_config["unlabeled pool"] = unlabeled.get("method")
     if scratch.get("verdict"):
         notes += [scratch["verdict"], candidates_sentence(scratch)]
         report_config.update({"scratch baseline": scratch["method"], "scratch accuracy": scratch["accuracy"],

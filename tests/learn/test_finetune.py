@@ -85,10 +85,12 @@ def test_resolved_defaults_for_text(tiny_bert_backbone):
     explicit = FinetuneConfig(epochs=4, lr=3e-3, unfreeze=99, patience=1).resolved(tiny_bert_backbone, 64, 3)
     assert (explicit.epochs, explicit.lr, explicit.unfreeze, explicit.patience) == (4, 3e-3, 3, 1)
     assert FinetuneConfig(unfreeze=0).resolved(tiny_bert_backbone, 64, 3).unfreeze == 1
-    # strategy "auto": contrastive pairs for few text items a class (in-batch pairs, enough passes over
-    # the texts for 60 steps, at 2e-5 by default), staged cross-entropy otherwise
-    few = FinetuneConfig().resolved(tiny_bert_backbone, 64, 3)  # 4 batches of 16 texts an epoch
-    assert (few.strategy, few.pairing, few.epochs, few.lr) == ("contrastive", "in_batch", 15, 2e-5)
+    # strategy "auto": contrastive pairs for few text items a class (sampled pairs, one pass over
+    # them, at 2e-5 by default), staged cross-entropy otherwise
+    few = FinetuneConfig().resolved(tiny_bert_backbone, 64, 3)
+    assert (few.strategy, few.pairing, few.epochs, few.lr) == ("contrastive", "sampled", 1, 2e-5)
+    in_batch = FinetuneConfig(pairing="in_batch").resolved(tiny_bert_backbone, 64, 3)  # 4 batches of 16 an epoch
+    assert (in_batch.epochs, in_batch.held_out_epochs) == (15, 7)
     assert big.strategy == "staged"
     with pytest.raises(HeadstartError, match="strategy"):
         FinetuneConfig(strategy="magic").resolved(tiny_bert_backbone, 64, 3)

@@ -42,10 +42,12 @@ if TYPE_CHECKING:
 def retrain_probe(project, *, seed: int = 0, refresh: bool = True) -> int:
     """Fit the loop's probe on the settled labels, store it as a model version with its out-of-fold
     accuracy on those labels (which errs low: chosen labels are harder than the pool's average item);
-    returns the version id."""
+    returns the version id. The probe learns from the unlabeled pool too where that beats the labels
+    alone out of fold (:mod:`headstart.labeling.pool_probe`; ``metrics["unlabeled"]`` says how it went)."""
     # scikit-learn loads here, not with the module: `headstart label add` imports it to ask due()
     from headstart.labeling.loop_probe import LOOP_C, fit_loop_probe, held_out_proba
     from headstart.labeling.loop_probe import pool_scaling
+    from headstart.labeling.pool_probe import SETTING as POOL_SETTING, pool_trained_probe
     from headstart.labeling.zero_shot_prior import with_zero_shot_prior
     from headstart.learn.head import require_classes
 
@@ -56,12 +58,19 @@ def retrain_probe(project, *, seed: int = 0, refresh: bool = True) -> int:
     scaling = pool_scaling(features)
     head = fit_loop_probe(features[positions], y, len(project.classes), scaling, seed=seed)
     held_out = held_out_proba(features[positions], y, len(project.classes), seed=seed, c=LOOP_C, scaling=scaling)
+    # The pool too, where that beats the labels alone on the same folds; then the zero-shot blend, judged
+    # on the out-of-fold probabilities of whichever head was kept.
+    pooled, unlabeled, pooled_held_out = pool_trained_probe(features, positions, y, len(project.classes), scaling,
+                                                            method=project.settings.get(POOL_SETTING, "auto"),
+                                                            seed=seed)
+    if pooled is not None:
+        head, held_out = pooled, pooled_held_out
     head, blend = with_zero_shot_prior(project, head, features[positions], held_out, y)
     accuracy = blend["accuracy_blended"] if blend else float((held_out.argmax(axis=1) == y).mean())
     metrics = {"accuracy": accuracy, "accuracy_estimate": "5-fold out-of-fold",
                "C": LOOP_C, "n_labels": int(len(y)),
                "label_counts": np.bincount(y, minlength=len(project.classes)).tolist(),
-               **({"zero_shot_prior": blend} if blend else {})}
+               **({"zero_shot_prior": blend} if blend else {}), "unlabeled": unlabeled}
     version = project.add_model_version("probe", status="done", n_labels=int(len(y)), metrics=metrics,
                                         weights=head.to_bytes())
     if refresh:

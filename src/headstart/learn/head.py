@@ -143,17 +143,26 @@ def out_of_fold_proba(features: np.ndarray, labels: np.ndarray, n_classes: int,
         (n, n_classes) probabilities; a fold whose other folds hold one class only gets that
         fold's class frequencies.
     """
+    proba = np.zeros((len(labels), n_classes), dtype=np.float64)
+    for train, held in stratified_folds(labels, folds, seed):
+        if len(np.unique(labels[train])) < 2:
+            proba[held] = np.bincount(labels[train], minlength=n_classes) / len(train)
+            continue
+        proba[held] = fit(features[train], labels[train]).proba(features[held])
+    return proba
+
+
+def stratified_folds(labels: np.ndarray, folds: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fit positions, held-out positions) of at most ``folds`` stratified folds (fewer where the data are small).
+
+    The folds of :func:`out_of_fold_proba`, so that what is judged on them (the labeling loop's use of
+    its pool) is judged on the same held-out items as the loop's out-of-fold accuracy.
+    """
     from sklearn.model_selection import StratifiedKFold
 
-    counts = np.bincount(labels, minlength=n_classes)
+    counts = np.bincount(labels)
     n_splits = int(max(2, min(folds, counts[counts > 0].max(), len(labels) // 2)))
-    proba = np.zeros((len(labels), n_classes), dtype=np.float64)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a class rarer than the folds: its items still get predicted
+        warnings.simplefilter("ignore")  # a class rarer than the folds: its items still get held out
         splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        for train, held in splitter.split(features, labels):
-            if len(np.unique(labels[train])) < 2:
-                proba[held] = np.bincount(labels[train], minlength=n_classes) / len(train)
-                continue
-            proba[held] = fit(features[train], labels[train]).proba(features[held])
-    return proba
+        return list(splitter.split(np.zeros(len(labels)), labels))

@@ -13,7 +13,7 @@ backbone's features (so the model predicts and exports as a probe does):
 
 ``auto`` uses the pool only when it pays: every candidate (each self-training round, the
 spreading) and the labeled-only head are judged on held-out labels: the validation split, or
-out of fold (:func:`stratified_folds`). The best candidate is kept only when it beat the
+out of fold (:func:`headstart.learn.head.stratified_folds`). The best candidate is kept only when it beat the
 labeled-only head by more than the standard error of the paired difference, as ``fit``'s other
 automatic choices keep the simpler model when scores cannot be told apart. Its held-out figures
 go in the record (``model.metrics["unlabeled"]``).
@@ -22,7 +22,6 @@ go in the record (``model.metrics["unlabeled"]``).
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,7 +31,7 @@ from headstart.learn.label_spreading import affinity, nearest_neighbours, spread
 from headstart.learn.pseudo_labels import ROUNDS, FitHead, class_thresholds, confident_items, self_training_rounds
 
 METHODS = ("auto", "none", "self-train", "propagation")
-POOL_LIMIT = 10_000  # pool items used at most: a random sample of a bigger pool (the graph is n x n to build)
+POOL_LIMIT = 5_000  # pool items used at most, a random sample of a bigger one: each round fits on them, on two cores
 SPREAD_SHARE = 0.5  # of each class's pool items, the ones the spreading is surest of train the head
 Folds = list[tuple[np.ndarray, np.ndarray]]
 
@@ -89,18 +88,6 @@ def check_method(method: str) -> None:
     """Raise ValueError unless ``method`` is one of :data:`METHODS`."""
     if method not in METHODS:
         raise ValueError(f"unknown pool method {method!r}: use one of {', '.join(METHODS)}")
-
-
-def stratified_folds(y: np.ndarray, folds: int = 5, seed: int = 0) -> Folds:
-    """(fit positions, held-out positions) of at most ``folds`` stratified folds of ``y``."""
-    from sklearn.model_selection import StratifiedKFold
-
-    counts = np.bincount(y)
-    n_splits = int(max(2, min(folds, counts[counts > 0].max(), len(y) // 2)))
-    splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a class rarer than the folds
-        return [(a, b) for a, b in splitter.split(np.zeros(len(y)), y)]
 
 
 def pool_sample(size: int, seed: int = 0, limit: int = POOL_LIMIT) -> np.ndarray:
@@ -174,6 +161,9 @@ def judge_pool(fit: FitHead, x: np.ndarray, y: np.ndarray, pool_x: np.ndarray, n
     record = {"requested": method, "pool_items": int(len(pool_x)), "judged_on": judged_on}
     if method == "none" or len(pool_x) == 0:
         return PoolChoice("none", "none", {**record, "method": "none"})
+    if any(len(np.unique(y[fit_at])) < 2 for fit_at, _ in folds):  # a class of one label, say: nothing to judge
+        return PoolChoice("none", "none", {**record, "method": "none", "sentence": (
+            "not used: the labels left to fit on beside some held-out ones are of a single class")})
     want = {"self-train", "propagation"} if method == "auto" else {method}
     graph = _Graph(x, pool_x) if "propagation" in want else None
     proba: dict[str, np.ndarray] = {}

@@ -41,8 +41,8 @@ from headstart.features.extract import cached_features, compute_features
 from headstart.learn.config import FinetuneConfig, check_mode
 from headstart.learn.contrastive import contrastive_tune
 from headstart.learn.finetune import finetune, seed_everything, standard_error
-from headstart.learn.head import LinearHead, fit_head
-from headstart.learn.pool_training import judge_pool, pool_head, pool_sample, stratified_folds
+from headstart.learn.head import LinearHead, fit_head, stratified_folds
+from headstart.learn.pool_training import judge_pool, pool_head, pool_sample
 from headstart.learn.probe import SMALL_DATA, final_probe, fit_probe
 from headstart.progress import say
 
@@ -155,9 +155,9 @@ def contrastive(splits: Splits, config: FinetuneConfig, start: Outcome) -> Outco
     """Tune the encoder on pairs of training texts, then fit a probe on the tuned features.
 
     This held-out run is shorter than the final one (``held_out_epochs`` passes, or
-    ``held_out_pairs_per_item`` sampled pairs an item): it is judged on validation and decides. Its refit tunes the pretrained encoder again, on the full pairs of every labeled
-    text: with a few labels a class, the validation split holds a fifth of them, too many to leave
-    out of the final model.
+    ``held_out_pairs_per_item`` sampled pairs an item): it is judged on validation and decides. Its
+    refit tunes the pretrained encoder again, on pairs of every labeled text: with a few labels a
+    class, the validation split holds a fifth of them, too many to leave out of the final model.
     """
     pretrained = copy.deepcopy(splits.backbone.module.state_dict())
     judged = (replace(config, pairs_per_item=config.held_out_pairs_per_item) if config.pairing == "sampled"
@@ -193,6 +193,12 @@ def with_pool(splits: Splits, chosen: Outcome, pool: Dataset, method: str, c: fl
     strength is), else on the validation split: a tuned backbone has seen the training labels. After
     a contrastive fine-tune the refit tunes the encoder on every label again, so the pool is embedded
     anew before the chosen method's final head; a staged fine-tune's head is the one compared with.
+
+    Not done, on purpose: a second fine-tune on pseudo-labels (as ``--adapt self-train`` does for a
+    fine-tuned model, :mod:`headstart.adapt.self_training_finetune`) doubles the slow part of a fit
+    for a gain not measured here; FixMatch-style weak/strong augmentation consistency for images
+    (Sohn et al. 2020) trains the backbone for hundreds of epochs over the pool, far past this CPU's
+    minutes. Neither was tried; the head-level methods are what the pool benchmark measures.
     """
     pool = pool.subset(pool_sample(len(pool), splits.seed))  # a big pool's random sample
     n_classes, n_train, tuned = len(splits.classes), len(splits.train), chosen.tuned
