@@ -115,13 +115,17 @@ def loop_retrain(data: Data, positions, seed: int, zero_shot=None):
 
     x, y = data.x[positions], data.y[positions]
     head = fit_loop_probe(x, y, data.k, data.scaling, seed=seed)
-    if pool_training_available():  # the pool-trained probe, where it beat the labels alone out of fold
+    held_out = held_out_proba(x, y, data.k, seed=seed, c=LOOP_C, scaling=data.scaling) \
+        if zero_shot is not None else None
+    if pool_training_available():  # as retrain_probe: the pool where it beat the labels alone on the same folds
         from headstart.labeling.pool_probe import pool_trained_probe
 
-        head = pool_trained_probe(data.x, np.asarray(positions), y, data.k, data.scaling, seed=seed)[0] or head
+        pooled, _, pooled_held_out = pool_trained_probe(data.x, np.asarray(positions), y, data.k, data.scaling,
+                                                        seed=seed)
+        if pooled is not None:
+            head, held_out = pooled, pooled_held_out
     if zero_shot is None:
         return head
-    held_out = held_out_proba(x, y, data.k, seed=seed, c=LOOP_C, scaling=data.scaling)
     weight, _ = blend_weight(held_out, zero_shot.logits(x), y)
     return LinearHead((weight * head.weight + (1.0 - weight) * zero_shot.weight).astype(np.float32),
                       (weight * head.bias + (1.0 - weight) * zero_shot.bias).astype(np.float32))
@@ -334,6 +338,7 @@ def run_dataset(name: str, args, document: dict) -> dict:
                         row = {"status": "ok", **budget_row(method, data, seed, budget, args, state)}
                     except (LookupError, RuntimeError) as error:
                         row = {"status": f"failed: {error}"}
+                    row["cpu_seconds"] = row.get("final_cpu_seconds")
                     new.append({"method": method, "seed": seed, "budget": budget, **row})
                     if row["status"] == "ok" and budget != todo[-1]:
                         save(name, args, {**document, "rows": rows + new}, partial=True)
