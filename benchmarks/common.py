@@ -280,6 +280,15 @@ def sst2(split: str) -> tuple[list[str], list[str]]:
     return texts, labels
 
 
+def sst2_test(quick: bool = False) -> tuple[list[str], list[str]]:
+    """SST-2's test split; with ``quick``, the same 100 sentences every time (smoke runs)."""
+    texts, labels = sst2("test")
+    if quick:
+        keep = np.sort(np.random.default_rng(0).choice(len(texts), 100, replace=False))
+        texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
+    return texts, labels
+
+
 # --------------------------------------------------------------------------- backbones
 
 def minilm_folder() -> str:

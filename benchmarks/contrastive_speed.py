@@ -21,7 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 try:  # run as `python benchmarks/contrastive_speed.py` or imported as `benchmarks.contrastive_speed`
     import common
@@ -68,10 +67,7 @@ def main(argv=None) -> int:
     parser.add_argument("--note", action="append", default=[], help="a note for the results file (repeatable)")
     args = parser.parse_args(argv)
     texts, labels = common.sst2("train")
-    test_texts, test_labels = common.sst2("test")
-    if args.quick:
-        keep = np.sort(np.random.default_rng(0).choice(len(test_texts), 100, replace=False))
-        test_texts, test_labels = [test_texts[i] for i in keep], [test_labels[i] for i in keep]
+    test_texts, test_labels = common.sst2_test(args.quick)
     run_dir = Path(tempfile.mkdtemp(prefix="headstart-contrastive-speed-"))
     test_csv = common.write_csv(run_dir / "test.csv", ["text", "label"], zip(test_texts, test_labels))
     finetune = {"pairing": args.pairing} if args.pairing else None

@@ -124,10 +124,7 @@ def check_targets(summary: list[dict], sizes: list[str]) -> list[dict]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     texts, labels = common.sst2("train")
-    test_texts, test_labels = common.sst2("test")
-    if args.quick:
-        keep = np.sort(np.random.default_rng(0).choice(len(test_texts), 100, replace=False))
-        test_texts, test_labels = [test_texts[i] for i in keep], [test_labels[i] for i in keep]
+    test_texts, test_labels = common.sst2_test(args.quick)
     run_dir = Path(tempfile.mkdtemp(prefix="headstart-sst2-"))
     test_csv = common.write_csv(run_dir / "test.csv", ["text", "label"], zip(test_texts, test_labels))
     dev_csv = str(common.sst2_path("dev"))

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import json
 
+from cli_helpers import one_error_line
 from typer.testing import CliRunner
 
 from headstart.cli import app
 
 runner = CliRunner()
-
-
-def _one_error_line(result, *fragments) -> None:
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def _unlabeled_csv(path, write_csv, seed: int):
@@ -61,7 +54,7 @@ def test_an_image_pool_for_text_is_one_line_and_exit_2(tmp_path, write_csv, writ
     images = write_images(tmp_path / "images")
     result = runner.invoke(app, ["fit", str(train), "--unlabeled", str(images), "--backbone", tiny_bert_name,
                                  "--out", str(tmp_path / "run")])
-    _one_error_line(result, "unlabeled pool holds image", "text")
+    one_error_line(result, "unlabeled pool holds image", "text")
     assert not (tmp_path / "run").exists()
 
 
@@ -71,7 +64,7 @@ def test_an_empty_pool_is_one_line_and_exit_2(tmp_path, write_csv, tiny_bert_nam
     empty.write_text("text\n", encoding="utf-8")
     result = runner.invoke(app, ["fit", str(train), "--unlabeled", str(empty), "--backbone", tiny_bert_name,
                                  "--out", str(tmp_path / "run")])
-    _one_error_line(result, "empty.csv")
+    one_error_line(result, "empty.csv")
     assert not (tmp_path / "run").exists()
 
 
@@ -79,7 +72,7 @@ def test_a_pool_of_the_labeled_items_only_is_one_line_and_exit_2(tmp_path, write
     train = write_csv(tmp_path / "train.csv", n_per_class=8, seed=1)
     result = runner.invoke(app, ["fit", str(train), "--unlabeled", str(train), "--backbone", tiny_bert_name,
                                  "--out", str(tmp_path / "run")])
-    _one_error_line(result, "only items of the labeled data")
+    one_error_line(result, "only items of the labeled data")
 
 
 def test_after_a_staged_fine_tune_the_pool_is_judged_on_validation_with_tuned_features(tmp_path, write_csv,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from headstart.cli import app
-from transfer_cli_helpers import one_error_line
+from cli_helpers import one_error_line
 
 runner = CliRunner()
 

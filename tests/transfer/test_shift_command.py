@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from headstart.cli import app
 from headstart.evaluate.shift import MIN_ITEMS
-from transfer_cli_helpers import one_error_line
+from cli_helpers import one_error_line
 
 runner = CliRunner()
 

@@ -1,4 +1,4 @@
-"""What the transfer commands' tests share."""
+"""What the command-line tests share."""
 
 
 def one_error_line(result, *fragments) -> None:
