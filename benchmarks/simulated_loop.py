@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from headstart.labeling.retrain import retrain_due
+
 
 @dataclass
 class LoopRun:
@@ -52,7 +54,8 @@ def simulate(n_items: int, first, choose: Callable, fit: Callable, *, batch: int
             class only is labeled).
         batch: items a round.
         max_labels: the loop stops once this many are labeled (the last batch is cut to fit).
-        retrain_every: refit once this many labels arrived since the last refit; None: after every batch.
+        retrain_every: refit as headstart's project does (``retrain.retrain_due``: after 10, 20, 40, ...
+            labels, then every ``retrain_every``); None: after every batch.
         model: the model before the first refit (a zero-shot model, or None); with None and no
             ``retrain_every`` the loop fits at once on ``first``.
         on_model: called with (labels, model) after each refit.
@@ -65,8 +68,8 @@ def simulate(n_items: int, first, choose: Callable, fit: Callable, *, batch: int
     fitted_at, rounds = None, 0
     while True:
         count = int(labeled.sum())
-        due = count - (fitted_at or 0) >= (retrain_every or 1) or count >= max_labels \
-            or fitted_at is None and retrain_every is None
+        due = (retrain_due(count, fitted_at or 0, retrain_every) if retrain_every else fitted_at is None
+               or count - fitted_at >= 1) or count >= max_labels
         if due and fitted_at != count:
             refitted = fit(labeled, model)
             if refitted is not model:  # a refit that could not be made (one class) is tried again next round

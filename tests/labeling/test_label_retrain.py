@@ -11,7 +11,7 @@ import pytest
 import headstart.labeling.loop_probe as loop_probe_module  # retrain_probe imports fit_loop_probe from it when called
 from headstart.errors import LabelingError
 from headstart.labeling import init_project
-from headstart.labeling.retrain import BackgroundRetrainer, due, queue_finetune, retrain_probe, run_jobs
+from headstart.labeling.retrain import BackgroundRetrainer, due, queue_finetune, retrain_due, retrain_probe, run_jobs
 
 
 def label(project, truth, positions):
@@ -136,3 +136,18 @@ def test_a_fine_tune_is_a_queued_job(tmp_path, text_csv, tiny_bert_name):
     assert project.store.prediction_version() == job and len(predictions) == len(rows)
     assert all(p[1] in ("food", "sports", "tech") and abs(sum(p[3]) - 1) < 1e-4 for p in predictions)
     assert run_jobs(project, tmp_path / "models") == 0
+
+
+def test_retrains_come_as_the_labels_grow_by_a_quarter_then_every_retrain_every_labels():
+    def schedule(every: int, up_to: int = 300) -> list[int]:
+        done, at_last = [], 0
+        for have in range(1, up_to + 1):
+            if retrain_due(have, at_last, every):
+                done.append(have)
+                at_last = have
+        return done
+
+    # a quarter more labels each time, at least 10 and at most 50
+    assert schedule(50) == [10, 20, 30, 40, 50, 62, 77, 96, 120, 150, 187, 233, 283]
+    assert schedule(6, 30) == [6, 12, 18, 24, 30]  # a smaller setting is kept from the start
+    assert schedule(0) == []  # never

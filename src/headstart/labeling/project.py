@@ -46,7 +46,8 @@ def init_project(pool: str | Path, *, labels: str | Sequence[str] | None = None,
         db: where the store lives.
         backbone: registry name for features (default: minilm-l6 / effnet-lite0).
         multi_share: share of items (0..1) that go to ``annotators_per_item`` annotators, for agreement.
-        retrain_every: retrain the probe after this many new labels.
+        retrain_every: the most new labels between two probe retrains (early ones come sooner:
+            :func:`headstart.labeling.retrain.retrain_due`).
         columns: ``id_column``, ``text_column``, ``path_column``, ``label_column``.
         image_size, max_length, mirror: the backbone's options, as in :func:`headstart.fit`; the
             project's features and fine-tunes use them.

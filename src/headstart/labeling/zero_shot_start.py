@@ -6,7 +6,7 @@ Opt-in (``headstart label init --zero-shot``, or ``init_project(..., zero_shot=T
 of the pool), pre-labels the pool with it, and picks the first batch class-balanced by its
 predictions, so that the first batch holds items of every class the names can find and the loop's
 own probe can be trained after it. The version counts zero labels: the usual retraining replaces it
-once ``retrain_every`` labels have arrived, but its head stays in every later probe as a prior
+at the first retrain (10 labels), but its head stays in every later probe as a prior
 (:mod:`.zero_shot_prior`).
 """
 
