@@ -53,6 +53,7 @@ def load_benchmark(name: str):
     try:
         spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up there
         spec.loader.exec_module(module)
         return module
     finally:
