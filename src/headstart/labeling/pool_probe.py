@@ -27,7 +27,8 @@ def pool_trained_probe(features: np.ndarray, positions: np.ndarray, y: np.ndarra
                        scaling: Scaling, *, method: str = "auto",
                        seed: int = 0) -> tuple[LinearHead | None, dict, np.ndarray | None]:
     """(the pool-trained head, or None to keep the labeled-only probe; the record for the version's metrics;
-    the pool-trained candidate's out-of-fold probabilities of the labeled items, or None).
+    the kept head's out-of-fold probabilities of the labeled items, pool-trained or labeled-only, or None
+    where nothing was judged).
 
     Args:
         features: every pool item's cached features (n, d), memory-mapped.
@@ -51,5 +52,4 @@ def pool_trained_probe(features: np.ndarray, positions: np.ndarray, y: np.ndarra
     folds = stratified_folds(y, seed=seed)
     choice = judge_pool(fit, x, y, pool_x, n_classes, folds=folds, method=method,
                         judged_on=f"{len(folds)}-fold out of fold over {len(y)} labels")
-    head = pool_head(choice, fit, x, y, pool_x, n_classes)
-    return head, choice.record, None if head is None else choice.held_out_proba
+    return pool_head(choice, fit, x, y, pool_x, n_classes), choice.record, choice.held_out_proba

@@ -58,14 +58,15 @@ def retrain_probe(project, *, seed: int = 0, refresh: bool = True) -> int:
     features = project.features()
     scaling = pool_scaling(features)
     head = fit_loop_probe(features[positions], y, len(project.classes), scaling, seed=seed)
-    held_out = held_out_proba(features[positions], y, len(project.classes), seed=seed, c=LOOP_C, scaling=scaling)
-    # The pool too, where that beats the labels alone on the same folds; then the zero-shot blend, judged
-    # on the out-of-fold probabilities of whichever head was kept.
-    pooled, unlabeled, pooled_held_out = pool_trained_probe(features, positions, y, len(project.classes), scaling,
-                                                            method=project.settings.get(POOL_SETTING, "auto"),
-                                                            seed=seed)
-    if pooled is not None:
-        head, held_out = pooled, pooled_held_out
+    # The pool too, where that beats the labels alone on the loop's out-of-fold folds; then the zero-shot
+    # blend, judged on the out-of-fold probabilities of whichever head was kept. Judging the pool fits the
+    # labeled-only probe on those folds already: its probabilities are computed here only where it did not.
+    pooled, unlabeled, held_out = pool_trained_probe(features, positions, y, len(project.classes), scaling,
+                                                     method=project.settings.get(POOL_SETTING, "auto"), seed=seed)
+    head = head if pooled is None else pooled
+    if held_out is None:
+        held_out = held_out_proba(features[positions], y, len(project.classes), seed=seed, c=LOOP_C,
+                                  scaling=scaling)
     head, blend = with_zero_shot_prior(project, head, features[positions], held_out, y)
     accuracy = blend["accuracy_blended"] if blend else float((held_out.argmax(axis=1) == y).mean())
     metrics = {"accuracy": accuracy, "accuracy_estimate": "5-fold out-of-fold",
