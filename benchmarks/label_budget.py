@@ -109,26 +109,13 @@ def loop_retrain(data: Data, positions, seed: int, zero_shot=None):
     probe (trained on the pool too where the checkout does, :func:`pool_training_available`), blended with
     the zero-shot start where there is one (``zero_shot_prior``: the probe's share chosen by out-of-fold
     log-loss on the labels). Returns a LinearHead."""
-    from headstart.labeling.loop_probe import LOOP_C, fit_loop_probe, held_out_proba
-    from headstart.labeling.zero_shot_prior import blend_weight
-    from headstart.learn.head import LinearHead
+    from headstart.labeling.pool_probe import loop_head
+    from headstart.labeling.zero_shot_prior import blended_with
 
-    x, y = data.x[positions], data.y[positions]
-    head = fit_loop_probe(x, y, data.k, data.scaling, seed=seed)
-    held_out = held_out_proba(x, y, data.k, seed=seed, c=LOOP_C, scaling=data.scaling) \
-        if zero_shot is not None else None
-    if pool_training_available():  # as retrain_probe: the pool where it beat the labels alone on the same folds
-        from headstart.labeling.pool_probe import pool_trained_probe
-
-        pooled, _, pooled_held_out = pool_trained_probe(data.x, np.asarray(positions), y, data.k, data.scaling,
-                                                        seed=seed)
-        if pooled is not None:
-            head, held_out = pooled, pooled_held_out
-    if zero_shot is None:
-        return head
-    weight, _ = blend_weight(held_out, zero_shot.logits(x), y)
-    return LinearHead((weight * head.weight + (1.0 - weight) * zero_shot.weight).astype(np.float32),
-                      (weight * head.bias + (1.0 - weight) * zero_shot.bias).astype(np.float32))
+    head, held_out, _ = loop_head(data.x, np.asarray(positions), data.y[positions], data.k, data.scaling,
+                                  method="auto" if pool_training_available() else "none", seed=seed)
+    return head if zero_shot is None else blended_with(zero_shot, head, data.x[positions], held_out,
+                                                       data.y[positions])[0]
 
 
 def headstart_loop(data: Data, seed: int, zero_shot, args) -> simulated_loop.LoopRun:

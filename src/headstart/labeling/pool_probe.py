@@ -16,7 +16,7 @@ from functools import partial
 
 import numpy as np
 
-from headstart.labeling.loop_probe import fit_loop_probe
+from headstart.labeling.loop_probe import LOOP_C, fit_loop_probe, held_out_proba
 from headstart.learn.head import LinearHead, Scaling, stratified_folds
 from headstart.learn.pool_training import POOL_LIMIT, judge_pool, pool_head, pool_sample
 
@@ -53,3 +53,22 @@ def pool_trained_probe(features: np.ndarray, positions: np.ndarray, y: np.ndarra
     choice = judge_pool(fit, x, y, pool_x, n_classes, folds=folds, method=method,
                         judged_on=f"{len(folds)}-fold out of fold over {len(y)} labels")
     return pool_head(choice, fit, x, y, pool_x, n_classes), choice.record, choice.held_out_proba
+
+
+def loop_head(features: np.ndarray, positions: np.ndarray, y: np.ndarray, n_classes: int, scaling: Scaling, *,
+              method: str = "auto", seed: int = 0) -> tuple[LinearHead, np.ndarray, dict]:
+    """A retrain's head before the zero-shot blend: the loop's probe, or the pool-trained one where it won.
+
+    Returns:
+        (the head, its out-of-fold probabilities of the labeled items, the pool's record). Judging the
+        pool fits the labeled-only probe on the loop's folds already, so its out-of-fold probabilities
+        are computed here only where nothing was judged.
+    """
+    from headstart.labeling import loop_probe  # its probe looked up when called, as the retrain always did
+
+    head = loop_probe.fit_loop_probe(features[positions], y, n_classes, scaling, seed=seed)
+    pooled, record, held_out = pool_trained_probe(features, positions, y, n_classes, scaling, method=method,
+                                                  seed=seed)
+    if held_out is None:
+        held_out = held_out_proba(features[positions], y, n_classes, seed=seed, c=LOOP_C, scaling=scaling)
+    return (head if pooled is None else pooled), held_out, record

@@ -46,9 +46,8 @@ def retrain_probe(project, *, seed: int = 0, refresh: bool = True) -> int:
     returns the version id. The probe learns from the unlabeled pool too where that beats the labels
     alone out of fold (:mod:`headstart.labeling.pool_probe`; ``metrics["unlabeled"]`` says how it went)."""
     # scikit-learn loads here, not with the module: `headstart label add` imports it to ask due()
-    from headstart.labeling.loop_probe import LOOP_C, fit_loop_probe, held_out_proba
-    from headstart.labeling.loop_probe import pool_scaling
-    from headstart.labeling.pool_probe import SETTING as POOL_SETTING, pool_trained_probe
+    from headstart.labeling.loop_probe import LOOP_C, pool_scaling
+    from headstart.labeling.pool_probe import SETTING as POOL_SETTING, loop_head
     from headstart.labeling.zero_shot_prior import with_zero_shot_prior
     from headstart.learn.head import require_classes
 
@@ -57,16 +56,10 @@ def retrain_probe(project, *, seed: int = 0, refresh: bool = True) -> int:
                     fix="label more items (`headstart label next` picks diverse ones)")
     features = project.features()
     scaling = pool_scaling(features)
-    head = fit_loop_probe(features[positions], y, len(project.classes), scaling, seed=seed)
     # The pool too, where that beats the labels alone on the loop's out-of-fold folds; then the zero-shot
-    # blend, judged on the out-of-fold probabilities of whichever head was kept. Judging the pool fits the
-    # labeled-only probe on those folds already: its probabilities are computed here only where it did not.
-    pooled, unlabeled, held_out = pool_trained_probe(features, positions, y, len(project.classes), scaling,
-                                                     method=project.settings.get(POOL_SETTING, "auto"), seed=seed)
-    head = head if pooled is None else pooled
-    if held_out is None:
-        held_out = held_out_proba(features[positions], y, len(project.classes), seed=seed, c=LOOP_C,
-                                  scaling=scaling)
+    # blend, judged on the out-of-fold probabilities of whichever head was kept.
+    head, held_out, unlabeled = loop_head(features, positions, y, len(project.classes), scaling,
+                                          method=project.settings.get(POOL_SETTING, "auto"), seed=seed)
     head, blend = with_zero_shot_prior(project, head, features[positions], held_out, y)
     accuracy = blend["accuracy_blended"] if blend else float((held_out.argmax(axis=1) == y).mean())
     metrics = {"accuracy": accuracy, "accuracy_estimate": "5-fold out-of-fold",

@@ -69,8 +69,13 @@ def with_zero_shot_prior(project, head: LinearHead, labeled_features: np.ndarray
     version = zero_shot_version(project)
     if version is None or version.weights is None:
         return head, None
-    zero_shot = LinearHead.from_bytes(version.weights)
-    weight, record = blend_weight(probe_held_out, zero_shot.logits(labeled_features), y)
-    blended = LinearHead((weight * head.weight + (1.0 - weight) * zero_shot.weight).astype(np.float32),
-                         (weight * head.bias + (1.0 - weight) * zero_shot.bias).astype(np.float32))
+    blended, record = blended_with(LinearHead.from_bytes(version.weights), head, labeled_features, probe_held_out, y)
     return blended, {"zero_shot_version": version.id, **record}
+
+
+def blended_with(zero_shot: LinearHead, head: LinearHead, labeled_features: np.ndarray, probe_held_out: np.ndarray,
+                 y: np.ndarray) -> tuple[LinearHead, dict]:
+    """``head`` blended with the ``zero_shot`` head (:func:`blend_weight` chooses the share), and the record."""
+    weight, record = blend_weight(probe_held_out, zero_shot.logits(labeled_features), y)
+    return LinearHead((weight * head.weight + (1.0 - weight) * zero_shot.weight).astype(np.float32),
+                      (weight * head.bias + (1.0 - weight) * zero_shot.bias).astype(np.float32)), record
