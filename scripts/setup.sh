@@ -26,4 +26,6 @@ PYTHON="${PYTHON:-python3}"
 # headstart with every extra its tests and benchmarks use (label: headstart.labeling), at the exact
 # versions of constraints.txt, the set that installs offline here (torch and torchvision come from
 # the wheels on local disk where they exist).
-.venv/bin/python -m pip install -q -c constraints.txt -e ".[models,label,serve,dev,bench]"
+# --no-cache-dir: the install is gigabytes and CI's disk once filled during it; a cache would hold a
+# second copy of every download.
+.venv/bin/python -m pip install -q --no-cache-dir -c constraints.txt -e ".[models,label,serve,dev,bench]"
