@@ -98,6 +98,21 @@ def test_auto_falls_back_to_torch_when_export_fails(tiny_bert_backbone, tmp_path
         forward_function(tiny_bert_backbone, "gpu", tmp_path)
 
 
+def test_freshly_tuned_weights_extract_few_items_eagerly_and_many_through_onnx(tiny_bert_backbone, tmp_path,
+                                                                               monkeypatch):
+    exports, real_export = [], extract.export_onnx
+    monkeypatch.setattr(extract, "export_onnx", lambda *a, **k: exports.append(1) or real_export(*a, **k))
+    monkeypatch.setitem(extract.ONNX_PAYS_FROM, "text", 4)
+    few = compute_features(tiny_bert_backbone, TEXTS[:3], cache_dir=tmp_path, tuned=True)
+    assert exports == [] and not list(tmp_path.rglob("*.onnx"))  # 3 items: the export would not pay
+    np.testing.assert_allclose(few, tiny_bert_backbone.embed(TEXTS[:3]).numpy(), atol=1e-6)
+    compute_features(tiny_bert_backbone, TEXTS[:3], cache_dir=tmp_path)  # pretrained weights: the cache's engine
+    assert len(exports) == 1
+    many = compute_features(tiny_bert_backbone, TEXTS[:5], cache_dir=tmp_path / "other", tuned=True)
+    assert len(exports) == 2  # 5 items: exported
+    np.testing.assert_allclose(many, tiny_bert_backbone.embed(TEXTS[:5]).numpy(), atol=1e-5)
+
+
 # -- the cache -------------------------------------------------------------------------------------
 
 def test_cache_computes_only_what_is_missing(tiny_bert_backbone, tmp_path, spy):

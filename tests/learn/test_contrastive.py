@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
 import headstart
 from headstart.backbones import create_backbone
-from headstart.learn.config import FinetuneConfig
+from headstart.learn.config import CONTRASTIVE_STEPS, FinetuneConfig
 from headstart.learn.contrastive import (contrastive_tune, in_batch_pair_loss, sampled_steps, step_loss,
                                          text_batches)
 from headstart.learn.token_cache import TokenCache
@@ -106,9 +108,11 @@ def test_in_batch_tuning_trains_the_unfrozen_groups_only_and_pulls_classmates_to
 def test_in_batch_epochs_aim_at_the_step_count_and_the_judged_run_is_half():
     backbone = create_backbone_stub(groups=4)
     small = FinetuneConfig(strategy="contrastive", pairing="in_batch").resolved(backbone, 12, 2)  # one batch an epoch
-    assert (small.pairing, small.epochs, small.held_out_epochs, small.min_steps) == ("in_batch", 60, 30, 60)
-    large = FinetuneConfig(strategy="contrastive", pairing="in_batch").resolved(backbone, 160, 2)  # ten an epoch
-    assert large.epochs == 6 and large.held_out_epochs == 3
+    assert (small.pairing, small.epochs, small.held_out_epochs) == ("in_batch", 100, 50)  # at most 100 passes
+    assert small.min_steps == CONTRASTIVE_STEPS > 100
+    large = FinetuneConfig(strategy="contrastive").resolved(backbone, 160, 2)  # ten an epoch; in-batch by default
+    assert large.pairing == "in_batch"
+    assert large.epochs == math.ceil(CONTRASTIVE_STEPS / 10) and large.held_out_epochs == large.epochs // 2
     sampled = FinetuneConfig(strategy="contrastive", pairing="sampled").resolved(backbone, 160, 2)
     assert sampled.epochs == 1 and sampled.held_out_pairs_per_item == 10
     with pytest.raises(headstart.errors.HeadstartError, match="pairing"):

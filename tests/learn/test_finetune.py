@@ -14,7 +14,7 @@ from headstart.backbones import create_backbone
 from headstart.features.extract import compute_features
 from headstart.learn import finetune as finetune_module
 from headstart.errors import HeadstartError
-from headstart.learn.config import FinetuneConfig
+from headstart.learn.config import CONTRASTIVE_STEPS, FinetuneConfig
 from headstart.learn.finetune import finetune as finetune_resolved
 from headstart.learn.finetune import first_annealed_epoch, groups_unfrozen, predict_logits
 from headstart.learn.head import LinearHead
@@ -85,12 +85,13 @@ def test_resolved_defaults_for_text(tiny_bert_backbone):
     explicit = FinetuneConfig(epochs=4, lr=3e-3, unfreeze=99, patience=1).resolved(tiny_bert_backbone, 64, 3)
     assert (explicit.epochs, explicit.lr, explicit.unfreeze, explicit.patience) == (4, 3e-3, 3, 1)
     assert FinetuneConfig(unfreeze=0).resolved(tiny_bert_backbone, 64, 3).unfreeze == 1
-    # strategy "auto": contrastive pairs for few text items a class (sampled pairs, one pass over
-    # them, at 2e-5 by default), staged cross-entropy otherwise
-    few = FinetuneConfig().resolved(tiny_bert_backbone, 64, 3)
-    assert (few.strategy, few.pairing, few.epochs, few.lr) == ("contrastive", "sampled", 1, 2e-5)
-    in_batch = FinetuneConfig(pairing="in_batch").resolved(tiny_bert_backbone, 64, 3)  # 4 batches of 16 an epoch
-    assert (in_batch.epochs, in_batch.held_out_epochs) == (15, 7)
+    # strategy "auto": contrastive pairs for few text items a class (in-batch pairs, epochs enough
+    # for the step count, at 2e-5 by default), staged cross-entropy otherwise
+    few = FinetuneConfig().resolved(tiny_bert_backbone, 64, 3)  # 4 batches of 16 an epoch
+    assert (few.strategy, few.pairing, few.lr) == ("contrastive", "in_batch", 2e-5)
+    assert (few.epochs, few.held_out_epochs) == (math.ceil(CONTRASTIVE_STEPS / 4), math.ceil(CONTRASTIVE_STEPS / 4) // 2)
+    sampled = FinetuneConfig(pairing="sampled").resolved(tiny_bert_backbone, 64, 3)
+    assert sampled.epochs == 1  # one pass over the sampled pairs
     assert big.strategy == "staged"
     with pytest.raises(HeadstartError, match="strategy"):
         FinetuneConfig(strategy="magic").resolved(tiny_bert_backbone, 64, 3)

@@ -29,6 +29,11 @@ from headstart.progress import progress_bar
 
 log = logging.getLogger(__name__)
 ENGINES = ("auto", "onnx", "torch")
+# Items from which exporting freshly tuned weights to ONNX pays for itself on the CPU; below, eager
+# PyTorch is done first. Measured on two cores (benchmarks/README.md, "Tuned features"): minilm-l6
+# exports in 5.6 s and extracts 155 SST-2 sentences/s against eager's 140 (break-even ~8,000);
+# effnet-lite0 exports in 1 s and extracts 100 images/s against eager's 14 (break-even ~16).
+ONNX_PAYS_FROM = {"text": 8000, "image": 20}
 
 
 def export_onnx(backbone: Backbone, path: str | Path, module: torch.nn.Module | None = None,
@@ -101,9 +106,14 @@ def example_inputs(backbone: Backbone) -> dict[str, torch.Tensor]:
     return {"pixels": torch.zeros(2, 3, backbone.image_size, backbone.image_size, dtype=torch.uint8)}
 
 
+def onnx_path(backbone: Backbone, cache_dir: str | Path | None = None) -> Path:
+    """Where the ONNX export of the backbone's current weights is cached."""
+    return Path(cache_dir or default_cache_dir()) / "onnx" / f"{backbone.fingerprint()[:24]}.onnx"
+
+
 def onnx_session(backbone: Backbone, cache_dir: str | Path | None = None):
     """An ONNX Runtime session of the backbone's feature module, exported once and cached."""
-    path = Path(cache_dir or default_cache_dir()) / "onnx" / f"{backbone.fingerprint()[:24]}.onnx"
+    path = onnx_path(backbone, cache_dir)
     if not path.exists():
         export_onnx(backbone, path)
     else:
@@ -130,17 +140,23 @@ def session_of(path: str, threads: int, spinning: bool = True):
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
-def forward_function(backbone: Backbone, engine: str = "auto",
-                     cache_dir: str | Path | None = None) -> tuple[Callable[[dict], np.ndarray], str]:
+def forward_function(backbone: Backbone, engine: str = "auto", cache_dir: str | Path | None = None, *,
+                     items: int | None = None) -> tuple[Callable[[dict], np.ndarray], str]:
     """A function from preprocessed inputs to features (n, d) as numpy, and the engine it uses.
 
     On a GPU (:func:`headstart.compute.device.using_device`) ``auto`` is PyTorch under autocast,
-    run wherever ``backbone.module`` is (:func:`compute_features` places it there).
+    run wherever ``backbone.module`` is (:func:`compute_features` places it there). On the CPU it is
+    ONNX Runtime, unless the weights have no export yet and the ``items`` to come are too few for
+    the export to pay for itself (:data:`ONNX_PAYS_FROM`): a tuned encoder's features of a hundred
+    training texts, say.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
     device = current_device()
     if engine == "auto" and device.type != "cpu":  # this ONNX Runtime runs on the CPU only
+        engine = "torch"
+    if (engine == "auto" and items is not None and items < ONNX_PAYS_FROM[backbone.modality]
+            and not onnx_path(backbone, cache_dir).exists()):
         engine = "torch"
     if engine in ("auto", "onnx"):
         try:
@@ -184,12 +200,14 @@ def prefetched(preprocess: Callable[[list[str]], dict], items: Sequence[str],
 
 def compute_features(backbone: Backbone, items: Sequence[str], *, engine: str = "auto", batch_size: int = 64,
                      cache_dir: str | Path | None = None, description: str = "features",
-                     view: Callable[[dict], dict] | None = None) -> np.ndarray:
+                     view: Callable[[dict], dict] | None = None, tuned: bool = False) -> np.ndarray:
     """Features of ``items`` (no cache), shape (n, feature_dim), float32.
 
-    ``view`` changes the preprocessed inputs first (a mirror image, say).
+    ``view`` changes the preprocessed inputs first (a mirror image, say). ``tuned``: the weights
+    have just been tuned, so few items go through eager PyTorch rather than a fresh ONNX export
+    (:func:`forward_function`); cached features always come from one engine.
     """
-    forward, _ = forward_function(backbone, engine, cache_dir)
+    forward, _ = forward_function(backbone, engine, cache_dir, items=len(items) if tuned else None)
     out = np.zeros((len(items), backbone.feature_dim), dtype=np.float32)
     batches = batches_in_length_order(items, backbone.modality, batch_size)
     prepare = backbone.preprocess if view is None else (lambda batch: view(backbone.preprocess(batch)))

@@ -86,7 +86,8 @@ class Splits:
         tuned (``tuned=True``) they are computed afresh.
         """
         if tuned:
-            return compute_features(self.backbone, dataset.items, engine=self.engine, cache_dir=self.cache_dir)
+            return compute_features(self.backbone, dataset.items, engine=self.engine, cache_dir=self.cache_dir,
+                                    tuned=True)
         # Of several processes (data-parallel training), the main one fills the cache and the others read it.
         with main_process_first(current_device()):
             return cached_features(self.backbone, dataset.items, dataset.hashes, engine=self.engine,
