@@ -10,7 +10,7 @@ import torch
 
 import headstart
 from headstart.backbones import create_backbone
-from headstart.learn.config import CONTRASTIVE_STEPS, FinetuneConfig
+from headstart.learn.config import CONTRASTIVE_PASSES, CONTRASTIVE_STEPS, FinetuneConfig
 from headstart.learn.contrastive import (contrastive_tune, in_batch_pair_loss, sampled_steps, step_loss,
                                          text_batches)
 from headstart.learn.token_cache import TokenCache
@@ -105,14 +105,17 @@ def test_in_batch_tuning_trains_the_unfrozen_groups_only_and_pulls_classmates_to
     assert any(not torch.equal(p, before[n]) for n, p in backbone.module.named_parameters())
 
 
-def test_in_batch_epochs_aim_at_the_step_count_and_the_judged_run_is_half():
+def test_in_batch_epochs_aim_at_the_step_and_pass_counts_and_the_judged_run_is_half():
     backbone = create_backbone_stub(groups=4)
     small = FinetuneConfig(strategy="contrastive", pairing="in_batch").resolved(backbone, 12, 2)  # one batch an epoch
-    assert (small.pairing, small.epochs, small.held_out_epochs) == ("in_batch", 100, 50)  # at most 100 passes
-    assert small.min_steps == CONTRASTIVE_STEPS > 100
+    assert (small.pairing, small.epochs, small.held_out_epochs) == ("in_batch", CONTRASTIVE_STEPS, CONTRASTIVE_STEPS // 2)
+    assert CONTRASTIVE_STEPS > CONTRASTIVE_PASSES  # few texts: the step count decides
+    many_steps = FinetuneConfig(strategy="contrastive", min_steps=500).resolved(backbone, 12, 2)
+    assert many_steps.epochs == 100  # at most 100 passes
     large = FinetuneConfig(strategy="contrastive").resolved(backbone, 160, 2)  # ten an epoch; in-batch by default
     assert large.pairing == "in_batch"
-    assert large.epochs == math.ceil(CONTRASTIVE_STEPS / 10) and large.held_out_epochs == large.epochs // 2
+    assert large.epochs == max(math.ceil(CONTRASTIVE_STEPS / 10), CONTRASTIVE_PASSES) == CONTRASTIVE_PASSES
+    assert large.held_out_epochs == large.epochs // 2
     sampled = FinetuneConfig(strategy="contrastive", pairing="sampled").resolved(backbone, 160, 2)
     assert sampled.epochs == 1 and sampled.held_out_pairs_per_item == 10
     with pytest.raises(headstart.errors.HeadstartError, match="pairing"):

@@ -14,7 +14,7 @@ from headstart.backbones import create_backbone
 from headstart.features.extract import compute_features
 from headstart.learn import finetune as finetune_module
 from headstart.errors import HeadstartError
-from headstart.learn.config import CONTRASTIVE_STEPS, FinetuneConfig
+from headstart.learn.config import CONTRASTIVE_PASSES, CONTRASTIVE_STEPS, FinetuneConfig
 from headstart.learn.finetune import finetune as finetune_resolved
 from headstart.learn.finetune import first_annealed_epoch, groups_unfrozen, predict_logits
 from headstart.learn.head import LinearHead
@@ -89,7 +89,8 @@ def test_resolved_defaults_for_text(tiny_bert_backbone):
     # for the step count, at 2e-5 by default), staged cross-entropy otherwise
     few = FinetuneConfig().resolved(tiny_bert_backbone, 64, 3)  # 4 batches of 16 an epoch
     assert (few.strategy, few.pairing, few.lr) == ("contrastive", "in_batch", 2e-5)
-    assert (few.epochs, few.held_out_epochs) == (math.ceil(CONTRASTIVE_STEPS / 4), math.ceil(CONTRASTIVE_STEPS / 4) // 2)
+    epochs = max(math.ceil(CONTRASTIVE_STEPS / 4), CONTRASTIVE_PASSES)
+    assert (few.epochs, few.held_out_epochs) == (epochs, epochs // 2)
     sampled = FinetuneConfig(pairing="sampled").resolved(tiny_bert_backbone, 64, 3)
     assert sampled.epochs == 1  # one pass over the sampled pairs
     assert big.strategy == "staged"
