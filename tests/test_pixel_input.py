@@ -41,7 +41,8 @@ def _quantized(tmp_path, scale, shift, pixels):
 
     excluded = normalization_nodes(onnx.load(str(source)))
     quantize_static(str(source), str(target), Reader(), quant_format=QuantFormat.QOperator, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=excluded)
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=excluded,
+                    reduce_range=True)
     return source, onnx.load(str(target)), excluded
 
 
@@ -65,7 +66,8 @@ def test_uniform_normalization_is_folded_into_the_first_convolution(tmp_path):
     interior = (slice(None), slice(None), slice(1, -1), slice(1, -1))
     # pixels need no rounding now: inside the border the result is as close to float as before, or closer
     assert np.abs(after - exact)[interior].max() <= np.abs(before - exact)[interior].max() + step
-    assert np.abs(after - exact).max() <= 3 * step  # the border's padding differs by 0.5/127.5 a pixel
+    # the border's padding differs by 0.5/127.5 a pixel; 7-bit weights (reduce_range) add about a step
+    assert np.abs(after - exact).max() <= 4 * step
 
 
 def test_normalization_that_differs_by_channel_is_left_in_float(tmp_path):

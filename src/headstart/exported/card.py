@@ -70,9 +70,7 @@ def model_card(model, labels: dict) -> str:
         "- It always answers one of its classes, also for items that belong to none.",
         *(["- int8 quantization changes the probabilities a little; check accuracy on your own data."]
           if labels["quantized"] else []),
-        *(["- The int8 image graph multiplies uint8 activations by int8 weights: on x86 CPUs without VNNI "
-           "(AVX512-VNNI or AVX-VNNI) ONNX Runtime's products can saturate; check accuracy there, or use the fp32 "
-           "export."] if labels["quantized"] and "image_size" in labels else []), "",
+        "",
         "## How to load", "",
         f"Input: {inputs}. Output: `probabilities` (n, {len(model.classes)}), columns in `labels.json`'s `classes` order.",
         "", "```", "pip install onnxruntime tokenizers numpy pillow",

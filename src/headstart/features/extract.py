@@ -30,9 +30,10 @@ from headstart.progress import progress_bar
 log = logging.getLogger(__name__)
 ENGINES = ("auto", "onnx", "torch")
 # Items from which exporting freshly tuned weights to ONNX pays for itself on the CPU; below, eager
-# PyTorch is done first. Measured on two cores (benchmarks/README.md, "Tuned features"): minilm-l6
-# exports in 5.6 s and extracts 155 SST-2 sentences/s against eager's 140 (break-even ~8,000);
-# effnet-lite0 exports in 1 s and extracts 100 images/s against eager's 14 (break-even ~16).
+# PyTorch is done first. Measured on two cores (benchmarks/README.md, "Few-shot text fine-tuning
+# speed, settled"): minilm-l6 exports in 5.6 s and extracts 155 SST-2 sentences/s against eager's
+# 140 (break-even ~8,000); effnet-lite0 exports in 1 s and extracts 100 images/s against eager's 14
+# (break-even ~16).
 ONNX_PAYS_FROM = {"text": 8000, "image": 20}
 
 

@@ -26,8 +26,8 @@ PAIRINGS = ("in_batch", "sampled")
 # In-batch steps a contrastive run aims at on the training split, and the fewest passes over its texts
 # (the passes decide from about 40 texts; the final run on every label takes a quarter more steps).
 # On SST-2, 3 seeds (benchmarks/README.md, "Few-shot text fine-tuning speed"): 20 passes (140 steps)
-# on 100 texts scored 79.2%, as SetFit's 4,000 sampled pairs did in four times the time; on 200 texts
-# 20 passes scored 79.8%, 11 passes 78.2%.
+# on 100 texts scored 79.2%, as 4,000 sampled pairs (SetFit's scheme) did in four times the time; on
+# 200 texts 20 passes scored 79.8%, 11 passes 78.2%.
 CONTRASTIVE_STEPS = 60
 CONTRASTIVE_PASSES = 20
 

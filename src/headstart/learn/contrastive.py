@@ -19,8 +19,8 @@ Either way each text is tokenized once (:class:`headstart.learn.token_cache.Toke
 tuning trains only the layer groups that ``unfreeze`` names (a text model's embeddings are not by
 default: half of MiniLM's weights, whose optimizer step costs as much as a forward pass, and
 training them changed nothing measurable); sampled pairs train the whole encoder. On 100 SST-2
-texts, 3 seeds, 140 in-batch steps scored 79.2% in about 60 s of tuning, as SetFit's 4,000
-sampled pairs did in 250 s (benchmarks/README.md, "Few-shot text fine-tuning speed").
+texts, 3 seeds, 140 in-batch steps scored 79.2% in about 60 s of tuning, as 4,000 sampled
+pairs (SetFit's scheme) did in 250 s (benchmarks/README.md, "Few-shot text fine-tuning speed").
 """
 
 from __future__ import annotations
