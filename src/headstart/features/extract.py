@@ -112,9 +112,12 @@ def onnx_path(backbone: Backbone, cache_dir: str | Path | None = None) -> Path:
     return Path(cache_dir or default_cache_dir()) / "onnx" / f"{backbone.fingerprint()[:24]}.onnx"
 
 
-def onnx_session(backbone: Backbone, cache_dir: str | Path | None = None):
-    """An ONNX Runtime session of the backbone's feature module, exported once and cached."""
-    path = onnx_path(backbone, cache_dir)
+def onnx_session(backbone: Backbone, cache_dir: str | Path | None = None, *, path: Path | None = None):
+    """An ONNX Runtime session of the backbone's feature module, exported once and cached.
+
+    ``path``: :func:`onnx_path`'s answer where the caller has it already (it hashes every weight).
+    """
+    path = path or onnx_path(backbone, cache_dir)
     if not path.exists():
         export_onnx(backbone, path)
     else:
@@ -156,12 +159,12 @@ def forward_function(backbone: Backbone, engine: str = "auto", cache_dir: str | 
     device = current_device()
     if engine == "auto" and device.type != "cpu":  # this ONNX Runtime runs on the CPU only
         engine = "torch"
-    if (engine == "auto" and items is not None and items < ONNX_PAYS_FROM[backbone.modality]
-            and not onnx_path(backbone, cache_dir).exists()):
+    path = onnx_path(backbone, cache_dir) if engine in ("auto", "onnx") else None
+    if engine == "auto" and items is not None and items < ONNX_PAYS_FROM[backbone.modality] and not path.exists():
         engine = "torch"
     if engine in ("auto", "onnx"):
         try:
-            session = onnx_session(backbone, cache_dir)
+            session = onnx_session(backbone, cache_dir, path=path)
             return (lambda inputs: session.run(None, {k: v.numpy() for k, v in inputs.items()})[0]), "onnx"
         except Exception as error:  # noqa: BLE001 - any export failure falls back to eager PyTorch
             if engine == "onnx":
