@@ -37,10 +37,11 @@ from pathlib import Path
 import numpy as np
 
 try:  # run as `python benchmarks/fashion_mnist.py` or imported as `benchmarks.fashion_mnist`
+    import benchmark_data
     import common
     import peers
 except ImportError:
-    from benchmarks import common, peers
+    from benchmarks import benchmark_data, common, peers
 
 BACKBONE = "effnet-lite0"
 METHODS = ("probe", "finetune", "pixels", "plain")
@@ -101,17 +102,17 @@ def check_targets(summary: list[dict]) -> list[dict]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    images, labels = common.fashion_mnist("train")
-    test_images, test_labels = common.fashion_mnist("test")
+    images, labels = benchmark_data.fashion_mnist("train")
+    test_images, test_labels = benchmark_data.fashion_mnist("test")
     test_index = np.arange(len(test_labels))
     if args.quick:
         test_index = np.sort(np.random.default_rng(0).choice(len(test_labels), 200, replace=False))
-    print(f"writing / checking {len(test_index)} test PNGs under {common.FASHION_PNG_DIR} ...", flush=True)
-    test_paths = common.fashion_pngs("test", test_images, test_labels, test_index)
+    print(f"writing / checking {len(test_index)} test PNGs under {benchmark_data.FASHION_PNG_DIR} ...", flush=True)
+    test_paths = benchmark_data.fashion_pngs("test", test_images, test_labels, test_index)
     test_images, test_labels = test_images[test_index], test_labels[test_index]
     run_dir = Path(tempfile.mkdtemp(prefix="headstart-fashion-"))
-    test_csv = common.write_csv(run_dir / "test.csv", ["path", "label"],
-                                zip(test_paths, map(common.fashion_label, test_labels)))
+    test_csv = benchmark_data.write_csv(run_dir / "test.csv", ["path", "label"],
+                                        zip(test_paths, map(benchmark_data.fashion_label, test_labels)))
     options = peer_options(args)
     finetune = {"epochs": args.finetune_epochs} if args.finetune_epochs else None
     image_size = {"probe": args.probe_image_size, "finetune": args.finetune_image_size}
@@ -122,9 +123,9 @@ def main(argv=None) -> int:
         for number, (size, seed, method) in enumerate(jobs, start=1):
             index = common.sample_per_class(labels, size, seed)
             if method in ("probe", "finetune"):
-                paths = common.fashion_pngs("train", images, labels, index)
-                train_csv = common.write_csv(run_dir / f"train-{size}-{seed}.csv", ["path", "label"],
-                                             zip(paths, map(common.fashion_label, labels[index])))
+                paths = benchmark_data.fashion_pngs("train", images, labels, index)
+                train_csv = benchmark_data.write_csv(run_dir / f"train-{size}-{seed}.csv", ["path", "label"],
+                                                     zip(paths, map(benchmark_data.fashion_label, labels[index])))
                 cache = run_dir / "cache" / (f"{size}-{seed}-{method}" if args.cold_cache else str(size))
                 row = common.run_job(common.headstart_job, train_csv, test_csv, backbone=BACKBONE, mode=method,
                                      seed=seed, cache_dir=str(cache), image_size=image_size[method],

@@ -41,10 +41,11 @@ from pathlib import Path
 import numpy as np
 
 try:  # run as `python benchmarks/sst2.py` or imported as `benchmarks.sst2`
+    import benchmark_data
     import common
     import peers
 except ImportError:
-    from benchmarks import common, peers
+    from benchmarks import benchmark_data, common, peers
 
 BACKBONE = "minilm-l6"
 METHODS = ("probe", "finetune", "tfidf", "setfit", "plain")
@@ -123,11 +124,11 @@ def check_targets(summary: list[dict], sizes: list[str]) -> list[dict]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    texts, labels = common.sst2("train")
-    test_texts, test_labels = common.sst2_test(args.quick)
+    texts, labels = benchmark_data.sst2("train")
+    test_texts, test_labels = benchmark_data.sst2_test(args.quick)
     run_dir = Path(tempfile.mkdtemp(prefix="headstart-sst2-"))
-    test_csv = common.write_csv(run_dir / "test.csv", ["text", "label"], zip(test_texts, test_labels))
-    dev_csv = str(common.sst2_path("dev"))
+    test_csv = benchmark_data.write_csv(run_dir / "test.csv", ["text", "label"], zip(test_texts, test_labels))
+    dev_csv = str(benchmark_data.sst2_path("dev"))
     options = peer_options(args.quick)
     finetune = {"epochs": args.finetune_epochs} if args.finetune_epochs else None
     jobs, skipped = planned_jobs(args)
@@ -143,8 +144,8 @@ def main(argv=None) -> int:
             index = np.arange(len(texts)) if full else common.sample_per_class(labels, int(size), seed)
             train_texts, train_labels = [texts[i] for i in index], [labels[i] for i in index]
             if method in ("probe", "finetune"):
-                train_csv = common.write_csv(run_dir / f"train-{size}-{seed}.csv", ["text", "label"],
-                                             zip(train_texts, train_labels))
+                train_csv = benchmark_data.write_csv(run_dir / f"train-{size}-{seed}.csv", ["text", "label"],
+                                                     zip(train_texts, train_labels))
                 cache = run_dir / "cache" / (f"{size}-{seed}-{method}" if args.cold_cache else size)
                 row = common.run_job(common.headstart_job, train_csv, test_csv, backbone=BACKBONE, mode=method,
                                      seed=seed, cache_dir=str(cache), val_csv=dev_csv if full else None,
