@@ -31,8 +31,29 @@ THREADS = 2  # torch / ONNX Runtime threads of every benchmark job: the torch pe
 
 # --------------------------------------------------------------------------- isolation
 
-def _child_main(conn, fn, args, kwargs):
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: have the kernel SIGTERM this process when its parent dies.
+
+    A parent killed by SIGTERM or SIGKILL runs no cleanup, and the job would run on for hours.
+    The signal comes when the parent's *thread* that started the child ends: call from the main one.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, ctypes.c_ulong(signal.SIGTERM))
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the parent died before prctl: no signal will come
+        os._exit(1)
+
+
+def _child_main(conn, fn, args, kwargs, parent_pid):
     """Runs in the spawned child: call fn, send back (ok, result-or-traceback, peak RSS in MB)."""
+    _die_with_parent(parent_pid)
     try:
         result = fn(*args, **kwargs)
         ok = True
@@ -75,7 +96,7 @@ def run_isolated(fn: Callable, *args, **kwargs) -> tuple[Any, float]:
     """
     ctx = mp.get_context("spawn")
     parent_conn, child_conn = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child_main, args=(child_conn, fn, args, kwargs))
+    proc = ctx.Process(target=_child_main, args=(child_conn, fn, args, kwargs, os.getpid()))
     proc.start()
     child_conn.close()
     try:
@@ -84,6 +105,12 @@ def run_isolated(fn: Callable, *args, **kwargs) -> tuple[Any, float]:
         proc.join()
         raise RuntimeError(f"{getattr(fn, '__name__', fn)} died in its subprocess without a result "
                            f"(exit code {proc.exitcode}; a negative code is a signal, -9 often means out of memory)")
+    except BaseException:  # Ctrl-C or a SIGTERM handler's SystemExit: the job must not outlive the run
+        proc.terminate()
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+        raise
     finally:
         parent_conn.close()
     proc.join()
