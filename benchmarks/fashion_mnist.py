@@ -40,8 +40,9 @@ try:  # run as `python benchmarks/fashion_mnist.py` or imported as `benchmarks.f
     import benchmark_data
     import common
     import peers
+    import sweep_jobs
 except ImportError:
-    from benchmarks import benchmark_data, common, peers
+    from benchmarks import benchmark_data, common, peers, sweep_jobs
 
 BACKBONE = "effnet-lite0"
 METHODS = ("probe", "finetune", "pixels", "plain")
@@ -89,7 +90,7 @@ def peer_options(args) -> dict:
 
 
 def check_targets(summary: list[dict]) -> list[dict]:
-    value = lambda size, method, key="accuracy_mean": common.summary_value(summary, size, method, key)  # noqa: E731
+    value = lambda size, method, key="accuracy_mean": sweep_jobs.summary_value(summary, size, method, key)  # noqa: E731
     return [
         common.target("100/class: probe accuracy >= 0.84", value(100, "probe"), ">=", 0.84),
         common.target("500/class (5,000): finetune accuracy >= 0.92", value(500, "finetune"), ">=", 0.92),
@@ -127,22 +128,22 @@ def main(argv=None) -> int:
                 train_csv = benchmark_data.write_csv(run_dir / f"train-{size}-{seed}.csv", ["path", "label"],
                                                      zip(paths, map(benchmark_data.fashion_label, labels[index])))
                 cache = run_dir / "cache" / (f"{size}-{seed}-{method}" if args.cold_cache else str(size))
-                row = common.run_job(common.headstart_job, train_csv, test_csv, backbone=BACKBONE, mode=method,
+                row = common.run_job(sweep_jobs.headstart_job, train_csv, test_csv, backbone=BACKBONE, mode=method,
                                      seed=seed, cache_dir=str(cache), image_size=image_size[method],
                                      finetune=finetune if method == "finetune" else None)
             else:
-                row = common.run_job(common.peer_job, PEERS[method], images[index], labels[index], test_images,
+                row = common.run_job(sweep_jobs.peer_job, PEERS[method], images[index], labels[index], test_images,
                                      test_labels, seed=seed, **options[method])
             rows.append({"size": size, "seed": seed, **row, "method": method})
-            print(f"[{number}/{len(jobs)}] {common.job_line(rows[-1])}", flush=True)
+            print(f"[{number}/{len(jobs)}] {sweep_jobs.job_line(rows[-1])}", flush=True)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
-    summary = common.summarize(rows + common.default_mode_rows(rows))
+    summary = sweep_jobs.summarize(rows + sweep_jobs.default_mode_rows(rows))
     targets = check_targets(summary)
     title = (f"Fashion-MNIST, {BACKBONE}, {len(test_labels)} test images; sizes are images a class"
              + (" (QUICK: numbers mean nothing)" if args.quick else ""))
-    common.print_summary(summary, title)
+    sweep_jobs.print_summary(summary, title)
     common.print_targets(targets)
     notes = []
     mismatched = [r for r in rows if r["status"] == "ok" and r.get("accuracy_reported", r["accuracy"])
@@ -150,7 +151,7 @@ def main(argv=None) -> int:
     if mismatched:
         notes.append(f"{len(mismatched)} fine-tune job(s): the test accuracy headstart.fit reported differs from "
                      "that of predicting the test file again with the returned model; 'accuracy' is the "
-                     "latter, 'accuracy_reported' fit's (see common.headstart_job).")
+                     "latter, 'accuracy_reported' fit's (see sweep_jobs.headstart_job).")
         print("\nNOTE: " + notes[-1])
     # A run of some of the sizes says which in its name, so it does not replace the day's full run.
     sizes = "" if args.sizes == DEFAULT_SIZES else "-" + "-".join(map(str, args.sizes))
