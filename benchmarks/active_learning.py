@@ -44,11 +44,12 @@ from dataclasses import dataclass
 import numpy as np
 
 try:
+    import benchmark_data
     import common
     import seed_statistics
     import simulated_loop
 except ImportError:
-    from benchmarks import common, seed_statistics, simulated_loop
+    from benchmarks import benchmark_data, common, seed_statistics, simulated_loop
 
 from headstart.labeling.loop_probe import LOOP_C
 from headstart.labeling.strategies import DEFAULT_STRATEGY, STRATEGIES, margin, select
@@ -91,8 +92,8 @@ def load_sst2(pool_size: int | None, test_size: int | None, seed: int = 0, items
     :class:`PoolItems` too."""
     from headstart.data.dataset import text_hash
 
-    texts, labels = common.sst2("train")
-    test_texts, test_labels = common.sst2("test")
+    texts, labels = benchmark_data.sst2("train")
+    test_texts, test_labels = benchmark_data.sst2("test")
     rng = np.random.default_rng(seed)
     pool = _subsample(rng, len(texts), pool_size)
     test = _subsample(rng, len(test_texts), test_size)
@@ -111,18 +112,18 @@ def load_fashion(pool_size: int | None, test_size: int | None, seed: int = 0, it
     """As :func:`load_sst2`: a pool of 10,000 training images unless ``pool_size`` says otherwise."""
     from headstart.data.dataset import file_hash
 
-    images, labels = common.fashion_mnist("train")
-    test_images, test_labels = common.fashion_mnist("test")
+    images, labels = benchmark_data.fashion_mnist("train")
+    test_images, test_labels = benchmark_data.fashion_mnist("test")
     rng = np.random.default_rng(seed)
     pool = _subsample(rng, len(images), pool_size or 10_000)
     test = _subsample(rng, len(test_images), test_size)
-    paths = common.fashion_pngs("train", images, labels, pool)
-    test_paths = common.fashion_pngs("test", test_images, test_labels, test)
+    paths = benchmark_data.fashion_pngs("train", images, labels, pool)
+    test_paths = benchmark_data.fashion_pngs("test", test_images, test_labels, test)
     hashes, test_hashes = [file_hash(p) for p in paths], [file_hash(p) for p in test_paths]
     x = _features("effnet-lite0", paths, hashes)
     x_test = _features("effnet-lite0", test_paths, test_hashes)
     loaded = x, labels[pool], x_test, test_labels[test], "effnet-lite0"
-    classes = [common.fashion_label(i) for i in range(len(common.FASHION_CLASSES))]
+    classes = [benchmark_data.fashion_label(i) for i in range(len(benchmark_data.FASHION_CLASSES))]
     return (*loaded, PoolItems("image", classes, paths, hashes, test_paths, test_hashes)) if items else loaded
 
 

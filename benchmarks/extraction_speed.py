@@ -1,7 +1,7 @@
 """Speed and memory of frozen feature extraction: eager PyTorch, ONNX Runtime, the whole step and the cache.
 
 For ``effnet-lite0`` at 224 px on N=512 Fashion-MNIST test images (PNG files, see
-``common.fashion_pngs``) and ``minilm-l6`` on N=2,000 SST-2 train sentences (a seeded sample),
+``benchmark_data.fashion_pngs``) and ``minilm-l6`` on N=2,000 SST-2 train sentences (a seeded sample),
 each step runs in its own fresh process (``common.run_isolated``) with ``common.THREADS`` threads:
 
 a. ``eager``: ``backbone.module`` under ``torch.inference_mode`` on preprocessed batches;
@@ -36,9 +36,10 @@ from pathlib import Path
 import numpy as np
 
 try:  # run as `python benchmarks/extraction_speed.py` or imported as `benchmarks.extraction_speed`
+    import benchmark_data
     import common
 except ImportError:
-    from benchmarks import common
+    from benchmarks import benchmark_data, common
 
 BATCH_SIZE = 64
 STEPS = ("eager", "onnx", "full step", "cache, 1st run", "cache, 2nd run")
@@ -198,10 +199,10 @@ def main(argv=None) -> int:
     items = {}
     names = [n.strip() for n in args.backbones.split(",") if n.strip()]
     if "effnet-lite0" in names:
-        images, labels = common.fashion_mnist("test")
-        items["effnet-lite0"] = common.fashion_pngs("test", images, labels, np.arange(args.images))
+        images, labels = benchmark_data.fashion_mnist("test")
+        items["effnet-lite0"] = benchmark_data.fashion_pngs("test", images, labels, np.arange(args.images))
     if "minilm-l6" in names:
-        texts, _ = common.sst2("train")
+        texts, _ = benchmark_data.sst2("train")
         pick = np.random.default_rng(0).choice(len(texts), min(args.texts, len(texts)), replace=False)
         items["minilm-l6"] = [texts[i] for i in pick]
     unknown = set(names) - set(items)

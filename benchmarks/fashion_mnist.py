@@ -37,10 +37,12 @@ from pathlib import Path
 import numpy as np
 
 try:  # run as `python benchmarks/fashion_mnist.py` or imported as `benchmarks.fashion_mnist`
+    import benchmark_data
     import common
     import peers
+    import sweep_jobs
 except ImportError:
-    from benchmarks import common, peers
+    from benchmarks import benchmark_data, common, peers, sweep_jobs
 
 BACKBONE = "effnet-lite0"
 METHODS = ("probe", "finetune", "pixels", "plain")
@@ -88,7 +90,7 @@ def peer_options(args) -> dict:
 
 
 def check_targets(summary: list[dict]) -> list[dict]:
-    value = lambda size, method, key="accuracy_mean": common.summary_value(summary, size, method, key)  # noqa: E731
+    value = lambda size, method, key="accuracy_mean": sweep_jobs.summary_value(summary, size, method, key)  # noqa: E731
     return [
         common.target("100/class: probe accuracy >= 0.84", value(100, "probe"), ">=", 0.84),
         common.target("500/class (5,000): finetune accuracy >= 0.92", value(500, "finetune"), ">=", 0.92),
@@ -101,17 +103,17 @@ def check_targets(summary: list[dict]) -> list[dict]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    images, labels = common.fashion_mnist("train")
-    test_images, test_labels = common.fashion_mnist("test")
+    images, labels = benchmark_data.fashion_mnist("train")
+    test_images, test_labels = benchmark_data.fashion_mnist("test")
     test_index = np.arange(len(test_labels))
     if args.quick:
         test_index = np.sort(np.random.default_rng(0).choice(len(test_labels), 200, replace=False))
-    print(f"writing / checking {len(test_index)} test PNGs under {common.FASHION_PNG_DIR} ...", flush=True)
-    test_paths = common.fashion_pngs("test", test_images, test_labels, test_index)
+    print(f"writing / checking {len(test_index)} test PNGs under {benchmark_data.FASHION_PNG_DIR} ...", flush=True)
+    test_paths = benchmark_data.fashion_pngs("test", test_images, test_labels, test_index)
     test_images, test_labels = test_images[test_index], test_labels[test_index]
     run_dir = Path(tempfile.mkdtemp(prefix="headstart-fashion-"))
-    test_csv = common.write_csv(run_dir / "test.csv", ["path", "label"],
-                                zip(test_paths, map(common.fashion_label, test_labels)))
+    test_csv = benchmark_data.write_csv(run_dir / "test.csv", ["path", "label"],
+                                        zip(test_paths, map(benchmark_data.fashion_label, test_labels)))
     options = peer_options(args)
     finetune = {"epochs": args.finetune_epochs} if args.finetune_epochs else None
     image_size = {"probe": args.probe_image_size, "finetune": args.finetune_image_size}
@@ -122,26 +124,26 @@ def main(argv=None) -> int:
         for number, (size, seed, method) in enumerate(jobs, start=1):
             index = common.sample_per_class(labels, size, seed)
             if method in ("probe", "finetune"):
-                paths = common.fashion_pngs("train", images, labels, index)
-                train_csv = common.write_csv(run_dir / f"train-{size}-{seed}.csv", ["path", "label"],
-                                             zip(paths, map(common.fashion_label, labels[index])))
+                paths = benchmark_data.fashion_pngs("train", images, labels, index)
+                train_csv = benchmark_data.write_csv(run_dir / f"train-{size}-{seed}.csv", ["path", "label"],
+                                                     zip(paths, map(benchmark_data.fashion_label, labels[index])))
                 cache = run_dir / "cache" / (f"{size}-{seed}-{method}" if args.cold_cache else str(size))
-                row = common.run_job(common.headstart_job, train_csv, test_csv, backbone=BACKBONE, mode=method,
+                row = common.run_job(sweep_jobs.headstart_job, train_csv, test_csv, backbone=BACKBONE, mode=method,
                                      seed=seed, cache_dir=str(cache), image_size=image_size[method],
                                      finetune=finetune if method == "finetune" else None)
             else:
-                row = common.run_job(common.peer_job, PEERS[method], images[index], labels[index], test_images,
+                row = common.run_job(sweep_jobs.peer_job, PEERS[method], images[index], labels[index], test_images,
                                      test_labels, seed=seed, **options[method])
             rows.append({"size": size, "seed": seed, **row, "method": method})
-            print(f"[{number}/{len(jobs)}] {common.job_line(rows[-1])}", flush=True)
+            print(f"[{number}/{len(jobs)}] {sweep_jobs.job_line(rows[-1])}", flush=True)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
-    summary = common.summarize(rows + common.default_mode_rows(rows))
+    summary = sweep_jobs.summarize(rows + sweep_jobs.default_mode_rows(rows))
     targets = check_targets(summary)
     title = (f"Fashion-MNIST, {BACKBONE}, {len(test_labels)} test images; sizes are images a class"
              + (" (QUICK: numbers mean nothing)" if args.quick else ""))
-    common.print_summary(summary, title)
+    sweep_jobs.print_summary(summary, title)
     common.print_targets(targets)
     notes = []
     mismatched = [r for r in rows if r["status"] == "ok" and r.get("accuracy_reported", r["accuracy"])
@@ -149,7 +151,7 @@ def main(argv=None) -> int:
     if mismatched:
         notes.append(f"{len(mismatched)} fine-tune job(s): the test accuracy headstart.fit reported differs from "
                      "that of predicting the test file again with the returned model; 'accuracy' is the "
-                     "latter, 'accuracy_reported' fit's (see common.headstart_job).")
+                     "latter, 'accuracy_reported' fit's (see sweep_jobs.headstart_job).")
         print("\nNOTE: " + notes[-1])
     # A run of some of the sizes says which in its name, so it does not replace the day's full run.
     sizes = "" if args.sizes == DEFAULT_SIZES else "-" + "-".join(map(str, args.sizes))

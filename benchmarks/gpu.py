@@ -43,9 +43,10 @@ from pathlib import Path
 import numpy as np
 
 try:  # run as `python benchmarks/gpu.py` or imported as `benchmarks.gpu`
+    import benchmark_data
     import common
 except ImportError:
-    from benchmarks import common
+    from benchmarks import benchmark_data, common
 
 SIZES = {"full": {"sst2_train": None, "sst2_epochs": 1, "fashion_train": 5000, "fashion_test": 2000,
                   "fashion_epochs": None, "image_size": None, "extract_texts": 2000, "extract_images": 1000},
@@ -138,29 +139,29 @@ def extract_onnx_cuda_job(items: list[str], *, backbone: str, device: str, image
 
 def _data(size: dict, work: Path) -> dict:
     """The benchmark's CSVs and item lists, written under ``work`` (Fashion-MNIST PNGs are cached)."""
-    texts, labels = common.sst2("train")
+    texts, labels = benchmark_data.sst2("train")
     n = size["sst2_train"] or len(texts)
     order = np.random.default_rng(0).permutation(len(texts))[:n]
-    sst2_train = common.write_csv(work / "sst2-train.csv", ["text", "label"],
-                                  [(texts[i], labels[i]) for i in order])
-    dev_texts, dev_labels = common.sst2("dev")
-    sst2_test = common.write_csv(work / "sst2-test.csv", ["text", "label"], zip(dev_texts, dev_labels))
-    images, image_labels = common.fashion_mnist("train")
+    sst2_train = benchmark_data.write_csv(work / "sst2-train.csv", ["text", "label"],
+                                          [(texts[i], labels[i]) for i in order])
+    dev_texts, dev_labels = benchmark_data.sst2("dev")
+    sst2_test = benchmark_data.write_csv(work / "sst2-test.csv", ["text", "label"], zip(dev_texts, dev_labels))
+    images, image_labels = benchmark_data.fashion_mnist("train")
     train_index = common.sample_per_class(image_labels, size["fashion_train"] // 10, seed=0)
-    test_images, test_labels = common.fashion_mnist("test")
+    test_images, test_labels = benchmark_data.fashion_mnist("test")
     test_index = common.sample_per_class(test_labels, size["fashion_test"] // 10, seed=0)
-    train_paths = common.fashion_pngs("train", images, image_labels, train_index)
-    test_paths = common.fashion_pngs("test", test_images, test_labels, test_index)
-    fashion_train = common.write_csv(work / "fashion-train.csv", ["path", "label"],
-                                     [(p, common.fashion_label(image_labels[i])) for p, i in zip(train_paths,
-                                                                                                   train_index)])
-    fashion_test = common.write_csv(work / "fashion-test.csv", ["path", "label"],
-                                    [(p, common.fashion_label(test_labels[i])) for p, i in zip(test_paths,
-                                                                                                 test_index)])
+    train_paths = benchmark_data.fashion_pngs("train", images, image_labels, train_index)
+    test_paths = benchmark_data.fashion_pngs("test", test_images, test_labels, test_index)
+    fashion_train = benchmark_data.write_csv(
+        work / "fashion-train.csv", ["path", "label"],
+        [(p, benchmark_data.fashion_label(image_labels[i])) for p, i in zip(train_paths, train_index)])
+    fashion_test = benchmark_data.write_csv(
+        work / "fashion-test.csv", ["path", "label"],
+        [(p, benchmark_data.fashion_label(test_labels[i])) for p, i in zip(test_paths, test_index)])
     extract_index = common.sample_per_class(test_labels, size["extract_images"] // 10, seed=1)
     return {"sst2": (sst2_train, sst2_test), "fashion": (fashion_train, fashion_test),
             "texts": [texts[i] for i in np.random.default_rng(1).permutation(len(texts))[:size["extract_texts"]]],
-            "images": common.fashion_pngs("test", test_images, test_labels, extract_index)}
+            "images": benchmark_data.fashion_pngs("test", test_images, test_labels, extract_index)}
 
 
 def _devices(requested: str | None) -> list[str]:
@@ -249,11 +250,11 @@ print(json.dumps({"passes": passes, "train_loss": [r["train_loss"] for r in rows
 
 def step_check(args) -> dict:
     """Fine-tuning epoch seconds on the CPU for each source tree, alternating trees round by round."""
-    texts, labels = common.sst2("train")
+    texts, labels = benchmark_data.sst2("train")
     order = np.random.default_rng(0).permutation(len(texts))[:640]  # 512 train, 128 val (80/20)
     work = Path(tempfile.mkdtemp(prefix="headstart-step-check-"))
-    data = common.write_csv(work / "sst2-640.csv", ["text", "label", "split"],
-                            [(texts[i], labels[i], "train" if k < 512 else "val") for k, i in enumerate(order)])
+    data = benchmark_data.write_csv(work / "sst2-640.csv", ["text", "label", "split"],
+                                    [(texts[i], labels[i], "train" if k < 512 else "val") for k, i in enumerate(order)])
     runs: dict = {src: [] for src in args.step_check}
     for round_ in range(args.rounds):
         for src in args.step_check:

@@ -33,9 +33,10 @@ import warnings
 import numpy as np
 
 try:
+    import benchmark_data
     import common
 except ImportError:
-    from benchmarks import common
+    from benchmarks import benchmark_data, common
 
 from headstart.labeling.chance_check import check_better_than_chance
 from headstart.labeling.issues import find_issues
@@ -51,7 +52,7 @@ def load_sst2_features() -> tuple[np.ndarray, np.ndarray, list[str]]:
     from headstart.data.dataset import text_hash
     from headstart.features.extract import cached_features
 
-    texts, labels = common.sst2("train")
+    texts, labels = benchmark_data.sst2("train")
     classes = sorted(set(labels))
     x = cached_features(create_backbone("minilm-l6"), texts, [text_hash(t) for t in texts])
     return np.asarray(x, dtype=np.float32), np.array([classes.index(name) for name in labels]), classes

@@ -33,9 +33,10 @@ from pathlib import Path
 import numpy as np
 
 try:  # run as `python benchmarks/negative_transfer.py` or imported as `benchmarks.negative_transfer`
+    import benchmark_data
     import common
 except ImportError:
-    from benchmarks import common
+    from benchmarks import benchmark_data, common
 
 DIGITS_DIR = common.BENCH_DIR / ".cache" / "digits"
 
@@ -72,7 +73,7 @@ def split_rows(labels: np.ndarray, seed: int, per_class: int, val_per_class: int
 
 def shouting_rows(seed: int, per_class: int, val_per_class: int, test_items: int) -> list:
     """[(text, label, split)]: SST-2 sentences, each shouted (in capitals) or plain at random."""
-    texts, _ = common.sst2("train")
+    texts, _ = benchmark_data.sst2("train")
     rng = np.random.default_rng(seed)
     picked = rng.permutation(len(texts))[:4 * (per_class + val_per_class) + test_items]
     labels = np.where(rng.random(len(picked)) < 0.5, "shouted", "plain")

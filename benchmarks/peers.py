@@ -28,9 +28,11 @@ from collections import Counter
 import numpy as np
 
 try:  # run as `python benchmarks/<script>.py` or imported as `benchmarks.peers`
-    from common import Timer, effnet_lite0, minilm_folder
+    from benchmark_data import effnet_lite0, minilm_folder
+    from common import Timer
 except ImportError:
-    from benchmarks.common import Timer, effnet_lite0, minilm_folder
+    from benchmarks.benchmark_data import effnet_lite0, minilm_folder
+    from benchmarks.common import Timer
 
 
 def seed_everything(seed: int) -> None:

@@ -40,9 +40,10 @@ from pathlib import Path
 import numpy as np
 
 try:
+    import benchmark_data
     import common
 except ImportError:
-    from benchmarks import common
+    from benchmarks import benchmark_data, common
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "labeling"))  # pgcluster
 
@@ -58,7 +59,7 @@ STRATEGIES = ("default", "margin", "badge")
 def sst2_sentences() -> list[str]:
     sentences = []
     for split in ("train", "dev", "test"):
-        path = common.sst2_path(split)
+        path = benchmark_data.sst2_path(split)
         with open(path, newline="", encoding="utf-8") as handle:
             sentences += [row["text"] for row in csv.DictReader(handle)]
     return sentences

@@ -44,9 +44,10 @@ from pathlib import Path
 import numpy as np
 
 try:  # run as `python benchmarks/ranking.py` or imported as `benchmarks.ranking`
+    import benchmark_data
     import common
 except ImportError:
-    from benchmarks import common
+    from benchmarks import benchmark_data, common
 
 CASES = ("sst2", "trec", "fashion")
 
@@ -92,16 +93,16 @@ def case_data(case: str, args):
     from headstart.data.dataset import Dataset, file_hash, text_hash
 
     if case == "fashion":
-        images, labels = common.fashion_mnist("train")
-        test_images, test_labels = common.fashion_mnist("test")
+        images, labels = benchmark_data.fashion_mnist("train")
+        test_images, test_labels = benchmark_data.fashion_mnist("test")
         pick, test_pick = _subset(labels, args.train_items, 0), _subset(test_labels, args.test_items, 0)
-        items = common.fashion_pngs("train", images, labels, pick)
-        test_items = common.fashion_pngs("test", test_images, test_labels, test_pick)
-        names, test_names = [common.fashion_label(labels[i]) for i in pick], \
-            [common.fashion_label(test_labels[i]) for i in test_pick]
+        items = benchmark_data.fashion_pngs("train", images, labels, pick)
+        test_items = benchmark_data.fashion_pngs("test", test_images, test_labels, test_pick)
+        names, test_names = [benchmark_data.fashion_label(labels[i]) for i in pick], \
+            [benchmark_data.fashion_label(test_labels[i]) for i in test_pick]
         modality, hasher = "image", file_hash
     else:
-        folder = common.sst2_path("train").parent
+        folder = benchmark_data.sst2_path("train").parent
         train_file, test_file = {"sst2": ("sst2_train.csv", "sst2_test.csv"),
                                  "trec": ("trec_train.csv", "trec_test.csv")}[case]
         texts, all_names = _csv(folder / train_file)
@@ -238,16 +239,16 @@ def one_finetune(rows: list[dict], rank_seconds: float, rank_exports_built: floa
 def verdict_cases(args, run_dir: Path) -> list[dict]:
     import headstart
 
-    texts, labels = common.sst2("train")
-    test_texts, test_labels = common.sst2("test")
+    texts, labels = benchmark_data.sst2("train")
+    test_texts, test_labels = benchmark_data.sst2("test")
     pick, test_pick = _subset(labels, args.train_items, 0), _subset(test_labels, args.test_items, 0)
     train_rows = [(texts[i], labels[i]) for i in pick]
     test_rows = [(test_texts[i], test_labels[i]) for i in test_pick]
     shout = lambda rows: [(t.upper(), "shouted") if i % 2 else (t, "plain") for i, (t, _) in enumerate(rows)]  # noqa
     out = []
     for name, train, test in (("sst2", train_rows, test_rows), ("shouted sst2", shout(train_rows), shout(test_rows))):
-        train_csv = common.write_csv(run_dir / f"{name}-train.csv", ["text", "label"], train)
-        test_csv = common.write_csv(run_dir / f"{name}-test.csv", ["text", "label"], test)
+        train_csv = benchmark_data.write_csv(run_dir / f"{name}-train.csv", ["text", "label"], train)
+        test_csv = benchmark_data.write_csv(run_dir / f"{name}-test.csv", ["text", "label"], test)
         model = headstart.fit(train_csv, test=test_csv, backbone="minilm-l6", mode="probe",
                               cache_dir=run_dir / "verdict-cache")
         baseline = model.metrics["baseline"]

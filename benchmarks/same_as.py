@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchmark_data  # noqa: E402
 import common  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,34 +57,36 @@ def fit_case(src: str, case: dict, cache_dir: str) -> dict:
 
 
 def cases(folder: Path) -> list[dict]:
-    texts, labels = common.sst2("train")
-    test_texts, test_labels = common.sst2("test")
+    texts, labels = benchmark_data.sst2("train")
+    test_texts, test_labels = benchmark_data.sst2("test")
     pick = common.sample_per_class(labels, 700, seed=0)
-    sst2_train = common.write_csv(folder / "sst2-1400.csv", ["text", "label"], [(texts[i], labels[i]) for i in pick])
-    sst2_test = common.write_csv(folder / "sst2-test-400.csv", ["text", "label"],
-                                 list(zip(test_texts[:400], test_labels[:400])))
-    images, classes = common.fashion_mnist("train")
-    test_images, test_classes = common.fashion_mnist("test")
-    train_paths = common.fashion_pngs("train", images, classes, common.sample_per_class(classes, 110, seed=0))
+    sst2_train = benchmark_data.write_csv(folder / "sst2-1400.csv", ["text", "label"],
+                                          [(texts[i], labels[i]) for i in pick])
+    sst2_test = benchmark_data.write_csv(folder / "sst2-test-400.csv", ["text", "label"],
+                                         list(zip(test_texts[:400], test_labels[:400])))
+    images, classes = benchmark_data.fashion_mnist("train")
+    test_images, test_classes = benchmark_data.fashion_mnist("test")
+    train_paths = benchmark_data.fashion_pngs("train", images, classes, common.sample_per_class(classes, 110, seed=0))
     test_index = np.arange(500)
-    test_paths = common.fashion_pngs("test", test_images, test_classes, test_index)
+    test_paths = benchmark_data.fashion_pngs("test", test_images, test_classes, test_index)
     label_of = lambda path: Path(path).parent.name  # noqa: E731
-    fashion_train = common.write_csv(folder / "fashion-1100.csv", ["path", "label"],
-                                     [(p, label_of(p)) for p in train_paths])
-    fashion_test = common.write_csv(folder / "fashion-test-500.csv", ["path", "label"],
-                                    [(p, label_of(p)) for p in test_paths])
+    fashion_train = benchmark_data.write_csv(folder / "fashion-1100.csv", ["path", "label"],
+                                             [(p, label_of(p)) for p in train_paths])
+    fashion_test = benchmark_data.write_csv(folder / "fashion-test-500.csv", ["path", "label"],
+                                            [(p, label_of(p)) for p in test_paths])
     staged = {"strategy": "staged", "epochs": 1}
     few = {}
     for k in (8, 64):
         pick = common.sample_per_class(labels, k, seed=0)
-        few[k] = common.write_csv(folder / f"sst2-{k}.csv", ["text", "label"], [(texts[i], labels[i]) for i in pick])
+        few[k] = benchmark_data.write_csv(folder / f"sst2-{k}.csv", ["text", "label"],
+                                          [(texts[i], labels[i]) for i in pick])
     return [
         {"name": "sst2-staged", "train": sst2_train, "test": sst2_test, "backbone": "minilm-l6", "mode": "finetune",
          "finetune": staged},
         {"name": "fashion-staged", "train": fashion_train, "test": fashion_test, "backbone": "effnet-lite0",
          "mode": "finetune", "finetune": staged, "image_size": 64},
-        {"name": "sst2-probe", "train": str(common.sst2_path("train")), "test": str(common.sst2_path("test")),
-         "backbone": "minilm-l6", "mode": "probe"},
+        {"name": "sst2-probe", "train": str(benchmark_data.sst2_path("train")),
+         "test": str(benchmark_data.sst2_path("test")), "backbone": "minilm-l6", "mode": "probe"},
         {"name": "sst2-8-contrastive", "train": few[8], "test": sst2_test, "backbone": "minilm-l6",
          "mode": "finetune"},
         {"name": "sst2-8-probe", "train": few[8], "test": sst2_test, "backbone": "minilm-l6", "mode": "probe"},

@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import THREADS, print_table, print_targets, sst2, target, write_results  # noqa: E402
+from benchmark_data import sst2  # noqa: E402
+from common import THREADS, print_table, print_targets, target, write_results  # noqa: E402
 
 HOST = "127.0.0.1"  # loopback only: this script never sends traffic anywhere else
 

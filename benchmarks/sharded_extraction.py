@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchmark_data  # noqa: E402
 import common  # noqa: E402
 
 WORK = common.BENCH_DIR / ".cache" / "sharded_extraction"
@@ -52,7 +53,7 @@ RUNS = ("1 process", "2 x --shard", "accelerate launch")
 
 def pool_sentences(n: int) -> list[str]:
     """``n`` distinct sentences: SST-2's, then copies with one word dropped."""
-    originals = [text for split in ("train", "dev", "test") for text in common.sst2(split)[0]]
+    originals = [text for split in ("train", "dev", "test") for text in benchmark_data.sst2(split)[0]]
     seen = dict.fromkeys(originals)
     copy = 1
     while len(seen) < n and copy < 50:

@@ -44,9 +44,10 @@ from pathlib import Path
 import numpy as np
 
 try:  # run as `python benchmarks/shift.py` or imported as `benchmarks.shift`
+    import benchmark_data
     import common
 except ImportError:
-    from benchmarks import common
+    from benchmarks import benchmark_data, common
 
 METHODS = ("coral", "adabn", "prior", "self-train", "coral-self-train", "auto")
 TEXT_PAIRS = {"sst2-cr": ("sst2_train.csv", "cr.csv"), "mr-cr": ("mr.csv", "cr.csv"),
@@ -81,7 +82,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 # --------------------------------------------------------------------------- data
 
 def _read_text(name: str) -> tuple[list[str], list[str]]:
-    with open(common._text_data_dir() / name, newline="", encoding="utf-8") as f:
+    with open(benchmark_data.text_data_dir() / name, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     return [r["text"] for r in rows], [r["label"] for r in rows]
 
@@ -105,7 +106,7 @@ def _shifted(image: np.ndarray, shift: str):
 def _shifted_pngs(shift: str, images: np.ndarray, labels: np.ndarray, indices) -> list[str]:
     paths = []
     for i in np.asarray(indices).tolist():
-        path = common.FASHION_PNG_DIR / f"test-{shift}" / common.fashion_label(labels[i]) / f"{i}.png"
+        path = benchmark_data.FASHION_PNG_DIR / f"test-{shift}" / benchmark_data.fashion_label(labels[i]) / f"{i}.png"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             temporary = path.with_name(f".{i}.{os.getpid()}.tmp.png")
@@ -142,15 +143,15 @@ def pair_data(pair: str, args) -> dict:
         return {"modality": "text", "backbone": "minilm-l6", "options": {}, "source": source,
                 "target": ([target[0][i] for i in keep], [target[1][i] for i in keep])}
     shift = pair.removeprefix("fmnist-")
-    train_images, train_labels = common.fashion_mnist("train")
-    test_images, test_labels = common.fashion_mnist("test")
+    train_images, train_labels = benchmark_data.fashion_mnist("train")
+    test_images, test_labels = benchmark_data.fashion_mnist("test")
     pool = _stratified(train_labels, 4 * n_source, seed=12345)  # the seeds draw from this pool
     keep = _stratified(test_labels, n_target, seed=12345)
     return {"modality": "image", "backbone": "effnet-lite0", "options": {"image_size": args.image_size},
-            "source": (common.fashion_pngs("train", train_images, train_labels, pool),
-                       [common.FASHION_CLASSES[train_labels[i]] for i in pool]),
+            "source": (benchmark_data.fashion_pngs("train", train_images, train_labels, pool),
+                       [benchmark_data.FASHION_CLASSES[train_labels[i]] for i in pool]),
             "target": (_shifted_pngs(shift, test_images, test_labels, keep),
-                       [common.FASHION_CLASSES[test_labels[i]] for i in keep])}
+                       [benchmark_data.FASHION_CLASSES[test_labels[i]] for i in keep])}
 
 
 def _dataset(modality: str, items: list[str], labels: list[str] | None, splits=None, source: str = ""):

@@ -15,10 +15,12 @@ import numpy as np
 
 try:
     import peers
-    from common import fashion_mnist, print_table, run_isolated, sample_per_class, sst2
+    from benchmark_data import fashion_mnist, sst2
+    from common import print_table, run_isolated, sample_per_class
 except ImportError:
     from benchmarks import peers
-    from benchmarks.common import fashion_mnist, print_table, run_isolated, sample_per_class, sst2
+    from benchmarks.benchmark_data import fashion_mnist, sst2
+    from benchmarks.common import print_table, run_isolated, sample_per_class
 
 SEED = 0
 

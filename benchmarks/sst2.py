@@ -41,10 +41,12 @@ from pathlib import Path
 import numpy as np
 
 try:  # run as `python benchmarks/sst2.py` or imported as `benchmarks.sst2`
+    import benchmark_data
     import common
     import peers
+    import sweep_jobs
 except ImportError:
-    from benchmarks import common, peers
+    from benchmarks import benchmark_data, common, peers, sweep_jobs
 
 BACKBONE = "minilm-l6"
 METHODS = ("probe", "finetune", "tfidf", "setfit", "plain")
@@ -102,7 +104,7 @@ def planned_jobs(args) -> tuple[list[tuple[str, int, str]], list[dict]]:
 
 
 def check_targets(summary: list[dict], sizes: list[str]) -> list[dict]:
-    value = lambda size, method, key="accuracy_mean": common.summary_value(summary, size, method, key)  # noqa: E731
+    value = lambda size, method, key="accuracy_mean": sweep_jobs.summary_value(summary, size, method, key)  # noqa: E731
     targets = [
         common.target("full: finetune accuracy >= 0.89", value("full", "finetune"), ">=", 0.89),
         common.target("full: finetune accuracy >= plain loop's", value("full", "finetune"), ">=",
@@ -123,11 +125,11 @@ def check_targets(summary: list[dict], sizes: list[str]) -> list[dict]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    texts, labels = common.sst2("train")
-    test_texts, test_labels = common.sst2_test(args.quick)
+    texts, labels = benchmark_data.sst2("train")
+    test_texts, test_labels = benchmark_data.sst2_test(args.quick)
     run_dir = Path(tempfile.mkdtemp(prefix="headstart-sst2-"))
-    test_csv = common.write_csv(run_dir / "test.csv", ["text", "label"], zip(test_texts, test_labels))
-    dev_csv = str(common.sst2_path("dev"))
+    test_csv = benchmark_data.write_csv(run_dir / "test.csv", ["text", "label"], zip(test_texts, test_labels))
+    dev_csv = str(benchmark_data.sst2_path("dev"))
     options = peer_options(args.quick)
     finetune = {"epochs": args.finetune_epochs} if args.finetune_epochs else None
     jobs, skipped = planned_jobs(args)
@@ -143,26 +145,26 @@ def main(argv=None) -> int:
             index = np.arange(len(texts)) if full else common.sample_per_class(labels, int(size), seed)
             train_texts, train_labels = [texts[i] for i in index], [labels[i] for i in index]
             if method in ("probe", "finetune"):
-                train_csv = common.write_csv(run_dir / f"train-{size}-{seed}.csv", ["text", "label"],
-                                             zip(train_texts, train_labels))
+                train_csv = benchmark_data.write_csv(run_dir / f"train-{size}-{seed}.csv", ["text", "label"],
+                                                     zip(train_texts, train_labels))
                 cache = run_dir / "cache" / (f"{size}-{seed}-{method}" if args.cold_cache else size)
-                row = common.run_job(common.headstart_job, train_csv, test_csv, backbone=BACKBONE, mode=method,
+                row = common.run_job(sweep_jobs.headstart_job, train_csv, test_csv, backbone=BACKBONE, mode=method,
                                      seed=seed, cache_dir=str(cache), val_csv=dev_csv if full else None,
                                      finetune=finetune if method == "finetune" else None)
             else:
-                row = common.run_job(common.peer_job, PEERS[method], train_texts, train_labels, test_texts,
+                row = common.run_job(sweep_jobs.peer_job, PEERS[method], train_texts, train_labels, test_texts,
                                      test_labels, seed=seed, **options[method])
             rows.append({"size": size, "seed": seed, **row, "method": method})
-            print(f"[{number}/{len(jobs)}] {common.job_line(rows[-1])}", flush=True)
+            print(f"[{number}/{len(jobs)}] {sweep_jobs.job_line(rows[-1])}", flush=True)
             save(args, rows, skipped, options, finetune, len(test_texts), notes=[], partial=True)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
-    summary = common.summarize(rows + common.default_mode_rows(rows))
+    summary = sweep_jobs.summarize(rows + sweep_jobs.default_mode_rows(rows))
     targets = check_targets(summary, args.sizes)
     title = f"SST-2, {BACKBONE}, {len(test_texts)} test sentences" + (" (QUICK: numbers mean nothing)"
                                                                       if args.quick else "")
-    common.print_summary(summary, title)
+    sweep_jobs.print_summary(summary, title)
     common.print_targets(targets)
     mismatched = [r for r in rows if r["status"] == "ok" and r.get("accuracy_reported", r["accuracy"])
                   != r["accuracy"]]
@@ -170,7 +172,7 @@ def main(argv=None) -> int:
     if mismatched:
         notes.append(f"{len(mismatched)} fine-tune job(s): the test accuracy headstart.fit reported differs from "
                      "that of predicting the test file again with the returned model; 'accuracy' is the "
-                     "latter, 'accuracy_reported' fit's (see common.headstart_job).")
+                     "latter, 'accuracy_reported' fit's (see sweep_jobs.headstart_job).")
         print("\nNOTE: " + notes[-1])
     print(f"\nwrote {save(args, rows, skipped, options, finetune, len(test_texts), notes=notes, partial=False)}")
     return 1 if any(r["status"] != "ok" for r in rows) else 0
@@ -186,7 +188,7 @@ def finished_rows(path: Path, jobs: list[tuple[str, int, str]]) -> list[dict]:
 def save(args, rows: list[dict], skipped: list[dict], options: dict, finetune, n_test: int, *, notes: list[str],
          partial: bool) -> Path:
     """``sst2-<sizes>-<date>.json``: written after every job (``partial``) and at the end."""
-    summary = common.summarize(rows + common.default_mode_rows(rows))
+    summary = sweep_jobs.summarize(rows + sweep_jobs.default_mode_rows(rows))
     return common.write_results("sst2-quick" if args.quick else "sst2-" + "-".join(map(str, args.sizes)), {
         "quick": args.quick, "partial": partial, "backbone": BACKBONE, "test_items": n_test,
         "config": {"sizes": args.sizes, "seeds": args.seeds, "full_seeds": args.full_seeds, "methods": args.methods,

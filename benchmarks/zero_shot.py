@@ -34,9 +34,10 @@ import sys
 import numpy as np
 
 try:
+    import benchmark_data
     import common
 except ImportError:
-    from benchmarks import common
+    from benchmarks import benchmark_data, common
 
 from headstart.backbones import create_backbone
 from headstart.data.dataset import text_hash
@@ -69,7 +70,7 @@ FIRST_BATCHES, FIRST_SEEDS = (10, 20), 5  # the labeling loop's first batch (its
 
 
 def read_csv(name: str, limit: int | None, seed: int = 0) -> tuple[list[str], list[str]]:
-    with open(common._text_data_dir() / name, newline="", encoding="utf-8") as f:
+    with open(benchmark_data.text_data_dir() / name, newline="", encoding="utf-8") as f:
         rows = [(row["text"], row["label"]) for row in csv.DictReader(f)]
     if limit is not None and len(rows) > limit:
         keep = np.sort(np.random.default_rng(seed).choice(len(rows), size=limit, replace=False))
