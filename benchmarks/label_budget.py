@@ -351,10 +351,17 @@ def _merge_on_disk(name: str, args, document: dict) -> None:
     on_disk = load_previous(name, args.quick)
     key = lambda r: (r["method"], r["seed"], r["budget"])  # noqa: E731
     mine = {key(r) for r in document.get("rows", [])}
+    rerun = reran_methods(args)  # their rows on disk are the ones this run replaces
     # extended in place: run_dataset keeps appending to this very list
-    document.setdefault("rows", []).extend(r for r in on_disk.get("rows", []) if r["status"] == "ok" and key(r) not in mine)
+    document.setdefault("rows", []).extend(r for r in on_disk.get("rows", []) if r["status"] == "ok"
+                                           and key(r) not in mine and r["method"] not in rerun)
     for seed, order in on_disk.get("orders", {}).items():
         document.setdefault("orders", {}).setdefault(seed, order)
+
+
+def reran_methods(args) -> set[str]:
+    """The methods of ``--rerun``: their earlier rows are dropped, not merged back."""
+    return {m.strip() for m in args.rerun.split(",") if m.strip()}
 
 
 def save(name: str, args, document: dict, partial: bool = False):
@@ -423,8 +430,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("HEADSTART_QUIET", "1")  # headstart.fit's own lines, a hundred times over
     for name in args.datasets:
         document = load_previous(name, args.quick) if args.resume else {}
-        rerun = {m.strip() for m in args.rerun.split(",") if m.strip()}
-        document["rows"] = [r for r in document.get("rows", []) if r["method"] not in rerun]
+        document["rows"] = [r for r in document.get("rows", []) if r["method"] not in reran_methods(args)]
         if args.note:
             document["runs_note"] = args.note
         if args.report:

@@ -86,3 +86,16 @@ def test_the_shared_loop_refits_when_due_and_keeps_a_model_it_could_not_refit():
     never = loop.simulate(100, [0, 1], choose, lambda labeled, model: fits.append(int(labeled.sum())) or model,
                           batch=5, max_labels=12, model=None)
     assert fits == [2, 7, 12] and never.model is None  # refused refits are tried again every batch
+
+
+def test_a_rerun_method_s_earlier_rows_are_not_merged_back_from_disk(bench, tmp_path, monkeypatch):
+    earlier = rows("random", 50, [0.70, 0.72]) + rows("pool-fit", 50, [0.60, 0.61])
+    monkeypatch.setattr(bench, "load_previous", lambda name, quick: {"rows": earlier, "orders": {"0": [1, 2]}})
+    args = bench.parse_args(["--datasets", "synthetic", "--resume", "--rerun", "pool-fit"])
+    document = {"rows": rows("pool-fit", 50, [0.75])}  # seed 0 run again; seed 1 not yet
+
+    bench._merge_on_disk("synthetic", args, document)
+
+    kept = {(r["method"], r["seed"], r["accuracy"]) for r in document["rows"]}
+    assert kept == {("pool-fit", 0, 0.75), ("random", 0, 0.70), ("random", 1, 0.72)}
+    assert document["orders"] == {"0": [1, 2]}
