@@ -121,17 +121,21 @@ def test_a_fine_tune_is_a_queued_job(tmp_path, text_csv, tiny_bert_name):
         writer.writerows([[r["text"]] for r in rows])
     project = init_project(pool, labels="food,sports,tech", db=tmp_path / "f.db", backbone=tiny_bert_name,
                            max_length=24)
-    for item, row in zip(project.ids, rows):
-        project.add(item, row["label"], annotator="ana")
+    for index, (item, row) in enumerate(zip(project.ids, rows)):
+        if index % 10:  # a few left unlabeled: the job's pool
+            project.add(item, row["label"], annotator="ana")
     job = queue_finetune(project, epochs=1, strategy="staged")
     assert [(v.id, v.status, v.kind) for v in project.store.model_versions()] == [(job, "queued", "finetune")]
-    project.add(project.ids[0], "tech", annotator="ana", replace=True)  # labeling goes on while it waits
+    project.add(project.ids[1], "tech", annotator="ana", replace=True)  # labeling goes on while it waits
     assert run_jobs(project, tmp_path / "models") == 1
     version = project.store.model_versions()[0]
     assert version.status == "done", version.error
     config = json.loads((tmp_path / "models" / f"model-v{job}" / "config.json").read_text())
     assert config["backbone"]["options"] == {"max_length": 24} and version.path  # the project's options
     assert 0 <= version.metrics["accuracy"] <= 1
+    assert version.metrics["mode"] in ("probe", "finetune")  # the default mode: auto keeps one of them
+    trained = json.loads((tmp_path / "models" / f"model-v{job}" / "config.json").read_text())
+    assert "unlabeled" in trained  # the unlabeled items were offered to the head as a pool
     predictions = project.store.predictions()
     assert project.store.prediction_version() == job and len(predictions) == len(rows)
     assert all(p[1] in ("food", "sports", "tech") and abs(sum(p[3]) - 1) < 1e-4 for p in predictions)

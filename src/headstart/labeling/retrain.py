@@ -13,8 +13,8 @@
   is WAL-mode SQLite or PostgreSQL, so its reads never block label writes. Every retrain holds the
   store's retrain lock (:mod:`headstart.labeling.locks`).
 - :func:`queue_finetune` adds a fine-tune job; :func:`run_jobs` (``headstart label retrain --worker``)
-  runs queued jobs: the settled labels are split and fine-tuned by the trainer
-  (:func:`headstart.learn.trainer.train`) into a model folder whose path is kept with the version, and the pool's pre-labels are
+  runs queued jobs: the settled labels are split and trained on in the default mode, with the
+  unlabeled items as the pool (:func:`headstart.learn.trainer.train`), into a model folder whose path is kept with the version, and the pool's pre-labels are
   refreshed from it. (``next`` keeps ranking with the newest probe: its probabilities come from
   cached features in milliseconds.)
 """
@@ -146,12 +146,23 @@ def settled_dataset(project) -> Dataset:
                    source=project.where)
 
 
+def unlabeled_dataset(project) -> Dataset:
+    """The items without a settled label, as an unlabeled Dataset (the pool a retrain learns from)."""
+    positions, _ = project.resolved()
+    table = project.table()
+    rows = [table[i] for i in np.setdiff1d(np.arange(len(table)), positions)]
+    return Dataset(project.modality, [row.content for row in rows], [row.hash for row in rows], source=project.where)
+
+
 def run_finetune(project, version, out_root: str | Path) -> None:
-    """Run one fine-tune job: split the settled labels 70/20/10, fine-tune the project's backbone with
-    the trainer, save the model folder, record its test metrics and refresh the pool's pre-labels."""
+    """Run one fine-tune job: split the settled labels 70/20/10, train the project's backbone in the
+    default mode (``auto``: the fine-tune unless the probe beat it on validation) on the labels and the
+    unlabeled items (as ``headstart fit --unlabeled``, with the project's ``pool_training`` setting),
+    save the model folder, record its test metrics and refresh the pool's pre-labels."""
     # Imported here: they load torch, which the labeling server needs only when a job runs.
     from headstart.backbones import create_backbone
     from headstart.evaluate import classification_metrics
+    from headstart.labeling.pool_probe import SETTING as POOL_SETTING
     from headstart.learn.trainer import train
     from headstart.model import Model
 
@@ -161,7 +172,9 @@ def run_finetune(project, version, out_root: str | Path) -> None:
         classes, options = train_set.classes, project.backbone_options
         backbone = create_backbone(project.backbone, **options)
         config = FinetuneConfig(**(version.metrics or {}).get("config", {}))
-        result = train(backbone, train_set, val_set, classes, mode="finetune", config=config)
+        pool = unlabeled_dataset(project)
+        result = train(backbone, train_set, val_set, classes, mode="auto", config=config,
+                       pool=pool if len(pool) else None, pool_method=project.settings.get(POOL_SETTING, "auto"))
         model = Model(backbone, result.head, classes, backbone_options=options, finetuned=result.finetuned)
         metrics = classification_metrics(test_set.label_ids(classes), model.predict_proba(test_set), classes)
         model.info = {"config": result.config, "metrics": metrics, "history": result.history,
@@ -170,7 +183,7 @@ def run_finetune(project, version, out_root: str | Path) -> None:
         project.store_predictions(version.id, model.predict_proba([row.content for row in project.table()]),
                                   classes=model.classes)
         project.update_model_version(version.id, status="done", path=str(folder), n_labels=project.count_labels(),
-                                     metrics={**(version.metrics or {}),
+                                     metrics={**(version.metrics or {}), "mode": result.config["mode"],
                                               **{k: v for k, v in metrics.items() if isinstance(v, (int, float))}})
     except Exception as error:  # noqa: BLE001 - a failed job is recorded, the worker goes on
         project.update_model_version(version.id, status="failed", error=f"{error}\n{traceback.format_exc()}")
