@@ -56,6 +56,26 @@ def test_the_best_candidate_on_validation_is_chosen_and_ties_go_to_the_cheaper(l
     assert [row["val_accuracy"] for row in selection.rows] == pytest.approx([0.4, 1.0, 1.0, 0.7], abs=0.05)
 
 
+def test_the_candidates_show_progress_one_step_each_skipped_ones_too(learnable_csv, monkeypatch):
+    from contextlib import contextmanager
+
+    import headstart.transfer.baseline as baseline
+
+    steps = []
+
+    @contextmanager
+    def recorded(description, total):
+        steps.append((description, total))
+        yield lambda n=1: steps.append(n)
+
+    monkeypatch.setattr(baseline, "progress_bar", recorded)
+    train, val, _ = splits(learnable_csv)
+    selection = choose_scratch(train, val, train.classes, budget_s=0.0, candidates=[fake("first", 0.5),
+                                                                                    fake("second", 0.9)])
+    assert "skipped" in selection.rows[1]  # no time left after the first
+    assert steps == [("from-scratch baselines", 2), 1, 1]
+
+
 def test_real_image_candidates_are_all_tried_and_the_best_kept(image_folder):
     train, val, _ = splits(image_folder)
     selection = choose_scratch(train, val, train.classes, seed=0)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from headstart.data.dataset import Dataset
-from headstart.progress import say
+from headstart.progress import progress_bar, say
 from headstart.transfer.scratch_models import Fitted, SkipCandidate, Task, cnn, mlp, pixel_lr, tfidf_words_chars
 
 LEVEL = 0.95
@@ -110,30 +110,10 @@ def choose_scratch(train: Dataset, val: Dataset, classes, *, budget_s: float | N
     task = Task(train.items, train.label_ids(classes), val.items, val.label_ids(classes), len(classes), seed,
                 mirror, None if budget_s is None else started + budget_s)
     rows, fitted = [], []
-    for i, (name, fit, relative_cost) in enumerate(candidates):
-        begun = time.perf_counter()
-        if i and task.seconds_left() <= 0:
-            rows.append({"name": name, "skipped": "no time left in the budget"})
-            continue
-        if i and relative_cost and rows[0].get("seconds") is not None:
-            needed = relative_cost * rows[0]["seconds"]
-            if needed > task.seconds_left():
-                rows.append({"name": name, "skipped": f"it would need about {needed:.0f} s, "
-                                                      f"{task.seconds_left():.0f} s were left"})
-                continue
-        try:
-            candidate = fit(task)
-        except SkipCandidate as why:
-            rows.append({"name": name, "skipped": str(why), "seconds": time.perf_counter() - begun})
-            continue
-        except ValueError as error:  # e.g. no vocabulary in texts of one character, a class of one item
-            rows.append({"name": name, "skipped": f"could not be fitted: {error}"})
-            continue
-        accuracy = None if candidate.val_proba is None else float((candidate.val_proba.argmax(1) == task.val_y).mean())
-        rows.append({"name": name, "method": candidate.method, "val_accuracy": accuracy,
-                     "seconds": time.perf_counter() - begun, **({"cut_short": candidate.info["cut_short"]}
-                                                                if "cut_short" in candidate.info else {})})
-        fitted.append((accuracy, i, candidate))
+    with progress_bar("from-scratch baselines", len(candidates)) as advance:
+        for i, entry in enumerate(candidates):
+            _try_candidate(task, i, entry, rows, fitted)
+            advance()
     best = None
     if fitted:
         if all(accuracy is not None for accuracy, _, _ in fitted):
@@ -141,6 +121,37 @@ def choose_scratch(train: Dataset, val: Dataset, classes, *, budget_s: float | N
         else:
             best = fitted[-1][2]
     return Selection(best, rows, budget_s, time.perf_counter() - started)
+
+
+def _try_candidate(task: Task, i: int, entry: tuple, rows: list, fitted: list) -> None:
+    """Fit candidate ``i`` unless the budget is spent: its row goes to ``rows``, the fit to ``fitted``.
+
+    ``entry``: (name, fit(task), relative cost or None), as in :func:`choose_scratch`.
+    """
+    name, fit, relative_cost = entry
+    begun = time.perf_counter()
+    if i and task.seconds_left() <= 0:
+        rows.append({"name": name, "skipped": "no time left in the budget"})
+        return
+    if i and relative_cost and rows[0].get("seconds") is not None:
+        needed = relative_cost * rows[0]["seconds"]
+        if needed > task.seconds_left():
+            rows.append({"name": name, "skipped": f"it would need about {needed:.0f} s, "
+                                                  f"{task.seconds_left():.0f} s were left"})
+            return
+    try:
+        candidate = fit(task)
+    except SkipCandidate as why:
+        rows.append({"name": name, "skipped": str(why), "seconds": time.perf_counter() - begun})
+        return
+    except ValueError as error:  # e.g. no vocabulary in texts of one character, a class of one item
+        rows.append({"name": name, "skipped": f"could not be fitted: {error}"})
+        return
+    accuracy = None if candidate.val_proba is None else float((candidate.val_proba.argmax(1) == task.val_y).mean())
+    rows.append({"name": name, "method": candidate.method, "val_accuracy": accuracy,
+                 "seconds": time.perf_counter() - begun, **({"cut_short": candidate.info["cut_short"]}
+                                                            if "cut_short" in candidate.info else {})})
+    fitted.append((accuracy, i, candidate))
 
 
 def fit_scratch(train: Dataset, val: Dataset, classes, *, seed: int = 0, mirror: bool = True,
