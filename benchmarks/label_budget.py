@@ -185,11 +185,13 @@ def probe_accuracy(data: Data, positions, seed: int, kind: str = "labeled", zero
     return float((head.proba(data.x_test).argmax(1) == data.y_test).mean())
 
 
-def fit_accuracy(data: Data, positions, seed: int, mode: str, pool: bool, fallbacks: list | None = None) -> float:
+def fit_accuracy(data: Data, positions, seed: int, mode: str, pool: bool, fallbacks: list | None = None,
+                 chosen: dict | None = None) -> float:
     """Test accuracy of ``headstart.fit`` on the labels in ``mode`` (with the pool as ``unlabeled`` when
     ``pool``); the test is predicted by the returned model, classes it never saw count as wrong. Where fit
     refuses labels too few to hold a validation item out of every class, headstart's probe on all of them
-    (as ``random``'s), and the refusal goes in ``fallbacks``."""
+    (as ``random``'s), and the refusal goes in ``fallbacks``. ``chosen`` receives what the fit kept: its
+    mode and how it used the pool."""
     fallbacks = [] if fallbacks is None else fallbacks
     import headstart
     from headstart.data import Dataset
@@ -221,6 +223,9 @@ def fit_accuracy(data: Data, positions, seed: int, mode: str, pool: bool, fallba
             raise
         fallbacks.append(str(error))
         return probe_accuracy(data, positions, seed)
+    config = model.info.get("config", {})
+    if chosen is not None:
+        chosen.update(kept_mode=config.get("mode"), pool_method=config.get("unlabeled", {}).get("method"))
     predicted = np.asarray(model.classes)[model.predict_proba(test).argmax(1)]
     return float(np.mean(predicted == np.asarray(items.classes)[data.y_test]))
 
@@ -277,9 +282,10 @@ def budget_row(method: str, data: Data, seed: int, budget: int, args, state: dic
             raise LookupError(f"{method} needs headstart's labels of this seed: run headstart first")
         positions = np.asarray(order[:budget])
         fallbacks: list = []
+        chosen: dict = {}
         accuracy, cpu, wall = _timed(fit_accuracy, data, positions, seed, args.fit_mode, method == "pool-fit",
-                                     fallbacks)
-        return {"accuracy": accuracy, "final_cpu_seconds": cpu, "final_wall_seconds": wall,
+                                     fallbacks, chosen)
+        return {"accuracy": accuracy, "final_cpu_seconds": cpu, "final_wall_seconds": wall, **chosen,
                 **({"fallback": "headstart's probe on every label: " + fallbacks[0][:200]} if fallbacks else {})}
     positions = random_order(data, seed, budget)
     if method == "random":
