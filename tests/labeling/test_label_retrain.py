@@ -11,7 +11,8 @@ import pytest
 import headstart.labeling.loop_probe as loop_probe_module  # retrain_probe imports fit_loop_probe from it when called
 from headstart.errors import LabelingError
 from headstart.labeling import init_project
-from headstart.labeling.retrain import BackgroundRetrainer, due, queue_finetune, retrain_due, retrain_probe, run_jobs
+from headstart.labeling.retrain import (BackgroundRetrainer, due, finetune_due, queue_finetune, retrain_due,
+                                       retrain_probe, run_jobs)
 
 
 def label(project, truth, positions):
@@ -132,7 +133,8 @@ def test_a_fine_tune_is_a_queued_job(tmp_path, text_csv, tiny_bert_name):
     assert version.status == "done", version.error
     config = json.loads((tmp_path / "models" / f"model-v{job}" / "config.json").read_text())
     assert config["backbone"]["options"] == {"max_length": 24} and version.path  # the project's options
-    assert 0 <= version.metrics["accuracy"] <= 1
+    assert 0 <= version.metrics["accuracy"] <= 1 and "validation" in version.metrics["accuracy_estimate"]
+    assert version.n_labels == 27  # what it trained on: every settled label, none spent on a test split
     assert version.metrics["mode"] in ("probe", "finetune")  # the default mode: auto keeps one of them
     trained = json.loads((tmp_path / "models" / f"model-v{job}" / "config.json").read_text())
     assert "unlabeled" in trained  # the unlabeled items were offered to the head as a pool
@@ -155,3 +157,43 @@ def test_retrains_come_as_the_labels_grow_by_a_quarter_then_every_retrain_every_
     assert schedule(50) == [10, 20, 30, 40, 50, 62, 77, 96, 120, 150, 187, 233, 283]
     assert schedule(6, 30) == [6, 12, 18, 24, 30]  # a smaller setting is kept from the start
     assert schedule(0) == []  # never
+
+
+def test_fine_tunes_fall_due_every_finetune_every_labels_from_that_many_on():
+    def schedule(every: int, up_to: int = 520) -> list[int]:
+        queued, last = [], None
+        for have in range(1, up_to + 1):
+            if finetune_due(have, last, every):
+                queued.append(have)
+                last = have
+        return queued
+
+    assert schedule(100) == [100, 200, 300, 400, 500]
+    assert schedule(0) == []  # only by hand
+    assert finetune_due(130, 40, 100) is False and finetune_due(140, 40, 100)  # counted from the last job's labels
+
+
+def test_a_probe_retrain_queues_one_fine_tune_at_a_time(blob_project):
+    project, truth = blob_project(finetune_every=30)
+    order = np.random.default_rng(0).permutation(len(truth))
+    label(project, truth, order[:20])
+    retrain_probe(project)
+    assert not [v for v in project.model_versions() if v.kind == "finetune"]  # fewer than 30 labels
+    label(project, truth, order[20:30])
+    retrain_probe(project)
+    jobs = [v for v in project.model_versions() if v.kind == "finetune"]
+    assert [(j.status, j.n_labels) for j in jobs] == [("queued", 30)]
+    label(project, truth, order[30:70])
+    retrain_probe(project)  # 40 more labels, but the first job still waits: no second one
+    assert len([v for v in project.model_versions() if v.kind == "finetune"]) == 1
+    project.update_model_version(jobs[0].id, status="failed", error="out of memory")
+    retrain_probe(project)  # a failed job does not count: the next retrain queues again
+    assert [(v.status, v.n_labels) for v in project.model_versions() if v.kind == "finetune"] == [
+        ("failed", 30), ("queued", 70)]
+
+
+def test_a_project_can_keep_fine_tunes_to_its_people(blob_project):
+    project, truth = blob_project(finetune_every=0)
+    label(project, truth, range(len(truth)))
+    retrain_probe(project)
+    assert [v.kind for v in project.model_versions()] == ["probe"]

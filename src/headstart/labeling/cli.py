@@ -50,6 +50,7 @@ def init(pool: Path = typer.Argument(..., help="CSV/TSV/JSONL file or image fold
          multi_share: float = typer.Option(0.0, help="Share of items that go to several annotators."),
          annotators_per_item: int = typer.Option(2, help="Annotators of those items."),
          retrain_every: int = typer.Option(50, help="Most new labels between two probe retrains; early ones come sooner, each time the labels grow by a quarter (0: never)."),
+         finetune_every: int = typer.Option(100, help="Queue a fine-tune of the backbone each time this many more labels arrived, from this many on; `headstart label retrain --worker` (or --watch) runs it (0: only by hand)."),
          id_column: str = typer.Option("id"), text_column: str = typer.Option("text"),
          path_column: str = typer.Option("path"), label_column: str = typer.Option("label"),
          image_size: Optional[int] = IMAGE_SIZE, max_length: Optional[int] = MAX_LENGTH, mirror: bool = MIRROR,
@@ -68,7 +69,8 @@ def init(pool: Path = typer.Argument(..., help="CSV/TSV/JSONL file or image fold
     from headstart.labeling.shift_check import check_pool_shift, shift_warning
 
     project = init_project(pool, labels=labels, db=_db(db), backbone=backbone, multi_share=multi_share,
-                           annotators_per_item=annotators_per_item, retrain_every=retrain_every, seed=seed,
+                           annotators_per_item=annotators_per_item, retrain_every=retrain_every,
+                           finetune_every=finetune_every, seed=seed,
                            columns={"id_column": id_column, "text_column": text_column, "path_column": path_column,
                                     "label_column": label_column},
                            image_size=image_size, max_length=max_length, mirror=mirror, zero_shot=zero_shot,
@@ -160,6 +162,10 @@ def retrain(if_due: bool = typer.Option(False, "--if-due/--no-if-due", help="Onl
     typer.echo(f"model version {version}: {metrics['n_labels']} labels, "
                f"estimated accuracy {accuracy:.4f} ({metrics['accuracy_estimate']})" if accuracy is not None else
                f"model version {version}: {metrics['n_labels']} labels")
+    waiting = [v for v in project.model_versions() if v.kind == "finetune" and v.status == "queued"]
+    if waiting:
+        typer.echo(f"fine-tune v{waiting[-1].id} queued at {waiting[-1].n_labels} labels: "
+                   "`headstart label retrain --worker` (or --watch) trains it")
 
 
 @label_app.command()

@@ -34,8 +34,8 @@ DEFAULT_DB = "labels.db"
 
 def init_project(pool: str | Path, *, labels: str | Sequence[str] | None = None, db: str | Path = DEFAULT_DB,
                  backbone: str | None = None, name: str | None = None, multi_share: float = 0.0,
-                 annotators_per_item: int = 2, retrain_every: int = 50, seed: int = 0,
-                 columns: dict | None = None, image_size: int | None = None, max_length: int | None = None,
+                 annotators_per_item: int = 2, retrain_every: int = 50, finetune_every: int | None = None,
+                 seed: int = 0, columns: dict | None = None, image_size: int | None = None, max_length: int | None = None,
                  mirror: bool = True, zero_shot: bool = False,
                  describe: str | dict | None = None) -> "LabelingProject":
     """Create a labeling project in ``db`` (a SQLite path or a PostgreSQL URL) from a pool.
@@ -48,6 +48,9 @@ def init_project(pool: str | Path, *, labels: str | Sequence[str] | None = None,
         multi_share: share of items (0..1) that go to ``annotators_per_item`` annotators, for agreement.
         retrain_every: the most new labels between two probe retrains (early ones come sooner:
             :func:`headstart.labeling.retrain.retrain_due`).
+        finetune_every: a probe retrain queues a fine-tune of the backbone each time this many more
+            labels arrived, from this many on (None: :data:`headstart.labeling.retrain.FINETUNE_EVERY`;
+            0: only by hand). A worker (``headstart label retrain --worker`` or ``--watch``) runs it.
         columns: ``id_column``, ``text_column``, ``path_column``, ``label_column``.
         image_size, max_length, mirror: the backbone's options, as in :func:`headstart.fit`; the
             project's features and fine-tunes use them.
@@ -96,6 +99,7 @@ def init_project(pool: str | Path, *, labels: str | Sequence[str] | None = None,
                        backbone=backbone, name=name, multi_share=multi_share,
                        annotators_per_item=annotators_per_item, seed=seed, columns=columns, rows=rows,
                        settings={"retrain_every": retrain_every, "multi_share": multi_share,
+                                 **({} if finetune_every is None else {"finetune_every": finetune_every}),
                                  "annotators_per_item": annotators_per_item,
                                  "backbone_options": backbone_options(image_size, max_length, mirror),
                                  **zero_shot_settings})
