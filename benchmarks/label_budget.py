@@ -46,12 +46,13 @@ try:
     import common
     import simulated_loop
     from active_learning import LOADERS, small_text_query
-    from label_budget_report import BUDGETS, LABELS, METHODS, evaluate_targets, plot, print_summary, stretch, summarize
+    from label_budget_report import (BUDGETS, LABELS, METHODS, every_target, plot, print_summary, stretch, summarize,
+                                     with_served)
 except ImportError:
     from benchmarks import common, simulated_loop
     from benchmarks.active_learning import LOADERS, small_text_query
-    from benchmarks.label_budget_report import (BUDGETS, LABELS, METHODS, evaluate_targets, plot, print_summary,
-                                                stretch, summarize)
+    from benchmarks.label_budget_report import (BUDGETS, LABELS, METHODS, every_target, plot,
+                                                print_summary, stretch, summarize, with_served)
 
 # active_learning.py's runs: fewest labels to 95% of the full-pool probe among small-text's strategies
 # (SST-2, 10 seeds: entropy 298; Fashion-MNIST, 3 seeds: breaking ties 370).
@@ -191,7 +192,7 @@ def fit_accuracy(data: Data, positions, seed: int, mode: str, pool: bool, fallba
     ``pool``); the test is predicted by the returned model, classes it never saw count as wrong. Where fit
     refuses labels too few to hold a validation item out of every class, headstart's probe on all of them
     (as ``random``'s), and the refusal goes in ``fallbacks``. ``chosen`` receives what the fit kept: its
-    mode and how it used the pool."""
+    mode, how it used the pool and the fine-tuning strategy."""
     fallbacks = [] if fallbacks is None else fallbacks
     import headstart
     from headstart.data import Dataset
@@ -225,7 +226,8 @@ def fit_accuracy(data: Data, positions, seed: int, mode: str, pool: bool, fallba
         return probe_accuracy(data, positions, seed)
     config = model.info.get("config", {})
     if chosen is not None:
-        chosen.update(kept_mode=config.get("mode"), pool_method=config.get("unlabeled", {}).get("method"))
+        chosen.update(kept_mode=config.get("mode"), pool_method=config.get("unlabeled", {}).get("method"),
+                      strategy=config.get("finetune", {}).get("strategy"))
     predicted = np.asarray(model.classes)[model.predict_proba(test).argmax(1)]
     return float(np.mean(predicted == np.asarray(items.classes)[data.y_test]))
 
@@ -357,27 +359,29 @@ def _merge_on_disk(name: str, args, document: dict) -> None:
     on_disk = load_previous(name, args.quick)
     key = lambda r: (r["method"], r["seed"], r["budget"])  # noqa: E731
     mine = {key(r) for r in document.get("rows", [])}
-    rerun = reran_methods(args)  # their rows on disk are the ones this run replaces
-    # extended in place: run_dataset keeps appending to this very list
+    # extended in place: run_dataset keeps appending to this very list; rows this run replaces are not
     document.setdefault("rows", []).extend(r for r in on_disk.get("rows", []) if r["status"] == "ok"
-                                           and key(r) not in mine and r["method"] not in rerun)
+                                           and key(r) not in mine and not is_rerun(r, args))
     for seed, order in on_disk.get("orders", {}).items():
         document.setdefault("orders", {}).setdefault(seed, order)
 
 
-def reran_methods(args) -> set[str]:
-    """The methods of ``--rerun``: their earlier rows are dropped, not merged back."""
-    return {m.strip() for m in args.rerun.split(",") if m.strip()}
+def is_rerun(row: dict, args) -> bool:
+    """Whether ``row`` is one that ``--rerun`` replaces: a method it names, at a budget of ``--budgets``
+    (``--rerun pool-fit --budgets 300,500`` keeps pool-fit's rows at the other budgets). Such rows are
+    dropped, not merged back."""
+    methods = {m.strip() for m in args.rerun.split(",") if m.strip()}
+    return row["method"] in methods and row["budget"] in args.budgets
 
 
 def save(name: str, args, document: dict, partial: bool = False):
     if args.resume:
         _merge_on_disk(name, args, document)
-    summary = summarize(document.get("rows", []))
+    summary = with_served(summarize(document.get("rows", [])))
     path = common.write_results(result_name(name, args.quick), {
         **document, "quick": args.quick, "partial": partial, "config": {k: v for k, v in vars(args).items()},
         "load": os.getloadavg(), "summary": summary,
-        "targets": evaluate_targets(name, summary) + evaluate_targets(name, summary, "pool-fit"),
+        "targets": every_target(name, summary),
         "stretch": stretch(name, summary),
         "notes": "CPU seconds are time.process_time() of the process (every thread); the cores were shared "
                  "with other sessions (load above), so wall seconds mean little. SetFit runs in its own process."})
@@ -413,7 +417,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--pool", type=int, default=None, help="subsample the pool")
     parser.add_argument("--test", type=int, default=None, help="subsample the test split")
     parser.add_argument("--resume", action="store_true", help="keep the finished rows of the latest file")
-    parser.add_argument("--rerun", default="", help="with --resume: methods whose rows are dropped and run again")
+    parser.add_argument("--rerun", default="",
+                        help="with --resume: methods whose rows at --budgets are dropped and run again")
     parser.add_argument("--report", action="store_true",
                         help="run nothing: the latest files' table, targets and plot again, marked complete")
     parser.add_argument("--note", default=None, help="a line kept in the JSON (why seeds or budgets were cut)")
@@ -436,7 +441,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("HEADSTART_QUIET", "1")  # headstart.fit's own lines, a hundred times over
     for name in args.datasets:
         document = load_previous(name, args.quick) if args.resume else {}
-        document["rows"] = [r for r in document.get("rows", []) if r["method"] not in reran_methods(args)]
+        document["rows"] = [r for r in document.get("rows", []) if not is_rerun(r, args)]
         if args.note:
             document["runs_note"] = args.note
         if args.report:
@@ -444,11 +449,11 @@ def main(argv=None) -> int:
         else:
             document = run_dataset(name, args, document)
         path = save(name, args, document, partial=False)
-        summary = summarize(document["rows"])
+        summary = with_served(summarize(document["rows"]))
         print_summary(name, summary, args.quick)
         if document.get("zero_shot_accuracy") is not None:
             print(f"zero-shot start alone (0 labels): {document['zero_shot_accuracy']:.4f}")
-        common.print_targets(evaluate_targets(name, summary) + evaluate_targets(name, summary, "pool-fit"),
+        common.print_targets(every_target(name, summary),
                              title=f"{name}: targets")
         goal = stretch(name, summary)
         if goal and goal["best"] is not None:

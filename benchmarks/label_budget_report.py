@@ -10,11 +10,18 @@ try:
 except ImportError:
     from benchmarks import common
 
+from headstart.labeling.retrain import FINETUNE_EVERY
+
 BUDGETS = (20, 50, 100, 200, 300, 500)
 METHODS = ("headstart", "pool-fit", "random", "setfit", "small-text", "no-pool")
 PEERS = ("random", "setfit", "small-text")
+# Not run but read off two that are: the model a labeling project serves at a budget. Its probe retrains
+# as labels grow, and every FINETUNE_EVERY labels it queues a fine-tune in the default mode with the pool
+# (headstart.labeling.retrain), which is pool-fit's model on the same labels once a worker has run it.
+SERVED = "served"
 LABELS = {"headstart": "headstart loop", "pool-fit": "headstart labels + pool", "random": "random + probe",
-          "setfit": "random + SetFit", "small-text": "small-text + probe", "no-pool": "headstart labels, no pool"}
+          "setfit": "random + SetFit", "small-text": "small-text + probe", "no-pool": "headstart labels, no pool",
+          SERVED: "headstart project's model (its probe; its fine-tune from 100 labels)"}
 STRETCH = {"sst2": (0.85, 300), "fashion": (0.88, 200)}  # accuracy with at most this many labels
 STRETCH_CPU_MINUTES = 10.0  # on two cores: CPU seconds / 2
 TARGET_MARGIN = 0.03  # at 100 and 200 labels, over random + probe
@@ -32,6 +39,14 @@ def summarize(rows: list[dict]) -> list[dict]:
             out.append({"method": method, "budget": budget, "seeds": len(ok), "accuracy_mean": mean,
                         "accuracy_std": std, "cpu_minutes_mean": common.mean_std(r["cpu_seconds"] for r in ok)[0] / 60})
     return out
+
+
+def with_served(summary: list[dict], every: int = FINETUNE_EVERY) -> list[dict]:
+    """``summary`` and the :data:`SERVED` entries: at a budget that is a multiple of ``every``, pool-fit's
+    (the fine-tune the project queued there), at the others the loop's probe (``headstart``)."""
+    served = [{**s, "method": SERVED} for s in summary
+              if s["method"] == ("pool-fit" if s["budget"] >= every and s["budget"] % every == 0 else "headstart")]
+    return summary + served
 
 
 def _value(summary: list[dict], method: str, budget: int, key: str = "accuracy_mean"):
@@ -57,6 +72,11 @@ def evaluate_targets(name: str, summary: list[dict], method: str = "headstart") 
     return targets
 
 
+def every_target(name: str, summary: list[dict]) -> list[dict]:
+    """The targets of the loop's probe, of pool-fit, and of the project's model (:data:`SERVED`)."""
+    return [t for method in ("headstart", "pool-fit", SERVED) for t in evaluate_targets(name, summary, method)]
+
+
 def stretch(name: str, summary: list[dict]) -> dict | None:
     """The stretch goal's distance: the best mean of headstart's loop or its labels with the pool at or below
     the goal's labels, the goal,
@@ -76,7 +96,7 @@ def stretch(name: str, summary: list[dict]) -> dict | None:
 
 
 def print_summary(name: str, summary: list[dict], quick: bool) -> None:
-    methods = [m for m in METHODS if any(s["method"] == m for s in summary)]
+    methods = [m for m in (*METHODS, SERVED) if any(s["method"] == m for s in summary)]
     budgets = sorted({s["budget"] for s in summary})
     cell = lambda m, b, f: next((f(s) for s in summary if s["method"] == m and s["budget"] == b), "-")  # noqa: E731
     accuracy = lambda s: f"{s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f} ({s['seeds']})"  # noqa: E731
@@ -96,13 +116,13 @@ def plot(name: str, summary: list[dict], path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(7, 4.5))
-    for method in METHODS:
+    for method in (*METHODS, SERVED):
         rows = sorted((s for s in summary if s["method"] == method), key=lambda s: s["budget"])
         if not rows:
             continue
         x = np.array([s["budget"] for s in rows])
         mean, std = np.array([s["accuracy_mean"] for s in rows]), np.array([s["accuracy_std"] for s in rows])
-        axes.plot(x, mean, marker="o", label=LABELS[method])
+        axes.plot(x, mean, marker="o", label=LABELS[method], linestyle="--" if method == SERVED else "-")
         axes.fill_between(x, mean - std, mean + std, alpha=0.15)
     axes.set_xscale("log")
     axes.set_xticks(BUDGETS, [str(b) for b in BUDGETS])

@@ -19,6 +19,11 @@ def bench():
     return load_benchmark("label_budget")
 
 
+@pytest.fixture(scope="module")
+def report():
+    return load_benchmark("label_budget_report")
+
+
 def made_up():
     return (rows("headstart", 50, [0.80, 0.82]) + rows("random", 50, [0.70, 0.72]) + rows("setfit", 50, [0.83, 0.83])
             + rows("headstart", 100, [0.85, 0.85], cpu=1500.0) + rows("random", 100, [0.80, 0.83])
@@ -26,8 +31,8 @@ def made_up():
             + rows("random", 200, [0.84, 0.84]) + [{"method": "random", "seed": 2, "budget": 200, "status": "failed"}])
 
 
-def test_summary_gives_mean_std_seeds_and_cpu_minutes_of_the_ok_rows(bench):
-    summary = bench.summarize(made_up())
+def test_summary_gives_mean_std_seeds_and_cpu_minutes_of_the_ok_rows(report):
+    summary = report.summarize(made_up())
     random_200 = next(s for s in summary if s["method"] == "random" and s["budget"] == 200)
     assert random_200["seeds"] == 2 and random_200["accuracy_mean"] == pytest.approx(0.84)
     headstart_50 = next(s for s in summary if s["method"] == "headstart" and s["budget"] == 50)
@@ -36,8 +41,8 @@ def test_summary_gives_mean_std_seeds_and_cpu_minutes_of_the_ok_rows(bench):
     assert headstart_50["cpu_minutes_mean"] == pytest.approx(1.0)
 
 
-def test_targets_compare_with_the_best_peer_measured_and_random_plus_three_points(bench):
-    targets = {t["target"]: t for t in bench.evaluate_targets("sst2", bench.summarize(made_up()))}
+def test_targets_compare_with_the_best_peer_measured_and_random_plus_three_points(report):
+    targets = {t["target"]: t for t in report.evaluate_targets("sst2", report.summarize(made_up()))}
     at_50 = targets["sst2 50 labels: headstart loop >= best peer (random + SetFit)"]
     assert at_50["reference"] == pytest.approx(0.83) and at_50["met"] is False
     at_100 = targets["sst2 100 labels: headstart loop >= best peer (small-text + probe)"]
@@ -49,21 +54,21 @@ def test_targets_compare_with_the_best_peer_measured_and_random_plus_three_point
     assert not any(t["target"].startswith("sst2 20 labels") for t in targets.values())  # from 50 labels on
 
 
-def test_a_target_with_nothing_measured_is_not_measured(bench):
-    targets = bench.evaluate_targets("fashion", bench.summarize(rows("random", 100, [0.7])))
+def test_a_target_with_nothing_measured_is_not_measured(report):
+    targets = report.evaluate_targets("fashion", report.summarize(rows("random", 100, [0.7])))
     assert {t["met"] for t in targets} == {None}
 
 
-def test_stretch_takes_the_best_mean_within_the_labels_and_halves_the_cpu_for_two_cores(bench):
-    goal = bench.stretch("sst2", bench.summarize(made_up()))
+def test_stretch_takes_the_best_mean_within_the_labels_and_halves_the_cpu_for_two_cores(report):
+    goal = report.stretch("sst2", report.summarize(made_up()))
     assert goal["best"] == pytest.approx(0.86) and goal["at_labels"] == 200
     assert goal["points_short"] == 0.0
     assert goal["two_core_minutes"] == pytest.approx(5.0) and goal["met"] is True
-    slow = bench.stretch("sst2", bench.summarize(rows("headstart", 300, [0.9], cpu=1500.0)))
+    slow = report.stretch("sst2", report.summarize(rows("headstart", 300, [0.9], cpu=1500.0)))
     assert slow["two_core_minutes"] == pytest.approx(12.5) and slow["met"] is False
-    short = bench.stretch("fashion", bench.summarize(rows("headstart", 200, [0.85]) + rows("headstart", 300, [0.95])))
+    short = report.stretch("fashion", report.summarize(rows("headstart", 200, [0.85]) + rows("headstart", 300, [0.95])))
     assert short["best"] == pytest.approx(0.85) and short["points_short"] == pytest.approx(3.0)
-    assert bench.stretch("synthetic", []) is None
+    assert report.stretch("synthetic", []) is None
 
 
 def test_the_shared_loop_refits_when_due_and_keeps_a_model_it_could_not_refit():
@@ -99,3 +104,25 @@ def test_a_rerun_method_s_earlier_rows_are_not_merged_back_from_disk(bench, tmp_
     kept = {(r["method"], r["seed"], r["accuracy"]) for r in document["rows"]}
     assert kept == {("pool-fit", 0, 0.75), ("random", 0, 0.70), ("random", 1, 0.72)}
     assert document["orders"] == {"0": [1, 2]}
+
+
+def test_a_rerun_at_some_budgets_keeps_the_method_s_rows_at_the_others(bench, monkeypatch):
+    earlier = rows("pool-fit", 50, [0.60, 0.61]) + rows("pool-fit", 300, [0.76, 0.82])
+    monkeypatch.setattr(bench, "load_previous", lambda name, quick: {"rows": earlier})
+    args = bench.parse_args(["--datasets", "synthetic", "--resume", "--rerun", "pool-fit", "--budgets", "300"])
+    document = {"rows": rows("pool-fit", 300, [0.83])}  # seed 0 at 300 run again; seed 1 not yet
+
+    bench._merge_on_disk("synthetic", args, document)
+
+    kept = {(r["budget"], r["seed"], r["accuracy"]) for r in document["rows"]}
+    assert kept == {(50, 0, 0.60), (50, 1, 0.61), (300, 0, 0.83)}
+
+
+def test_the_project_s_model_is_the_loop_s_probe_until_its_fine_tunes_come(report):
+    summary = report.with_served(report.summarize(
+        rows("headstart", 50, [0.75]) + rows("headstart", 100, [0.76]) + rows("headstart", 150, [0.77])
+        + rows("pool-fit", 50, [0.72]) + rows("pool-fit", 100, [0.78]) + rows("pool-fit", 150, [0.80])), every=100)
+    served = {s["budget"]: s["accuracy_mean"] for s in summary if s["method"] == report.SERVED}
+    assert served == {50: 0.75, 100: 0.78, 150: 0.77}  # a fine-tune is queued at 100, 200, ...: not at 150
+    targets = [t["target"] for t in report.every_target("sst2", summary)]
+    assert any(t.startswith("sst2 100 labels: headstart project's model") for t in targets)
