@@ -132,3 +132,15 @@ def test_docs_without_swagger_ui_installed_say_what_to_install(make_web, monkeyp
     web = make_web(seeded=0)
     page = web.client.get("/docs")
     assert page.status_code == 503 and "fastapi-offline" in page.text and "/openapi.json" in page.text
+
+
+def test_the_admin_page_says_how_a_queued_fine_tune_gets_trained(make_web):
+    from headstart.labeling.retrain import queue_finetune
+
+    web = make_web(seeded=0)
+    web.sign_in("admin")
+    assert 'id="queued-finetune"' not in web.client.get("/admin").text
+    version = queue_finetune(web.project)
+    page = web.client.get("/admin").text
+    assert f"<td>v{version}</td><td>finetune</td><td>queued</td>" in page
+    assert 'id="queued-finetune"' in page and "headstart label retrain --watch" in page
