@@ -4,7 +4,8 @@ For one model folder (``headstart fit --out``), in one run and one process: the 
 accuracy on the test split, items/s at batch 32 and latency at batch 1, each engine on one thread;
 then the int8/fp32 ratios against the issue's targets (int8 at least 2x the items/s of fp32 ONNX,
 at most 1/3.5 of its size, accuracy within 1 point). The test split is the one the fit made,
-rebuilt from the model's manifest (data, seed, ratios), or ``--test FILE``.
+rebuilt from the model's manifest (data, seed, ratios; its separate test file, where the fit had one),
+or ``--test FILE``.
 
 All three engines get the same inputs, prepared once as the export prepares them (the saved
 tokenizer; pillow's resize for images), so the times are the forward passes alone. PyTorch runs the
@@ -37,10 +38,11 @@ def test_split(model, test_file: str | None):
     """(items, labels) of the model's test split, or of ``test_file``."""
     from headstart.data import assign_splits, read_dataset
 
+    config, manifest = model.info["config"], model.info["manifest"]
+    test_file = test_file or manifest.get("test")  # the fit's separate test file, where it had one
     if test_file:
         dataset = read_dataset(test_file)
         return dataset.items, dataset.labels
-    config, manifest = model.info["config"], model.info["manifest"]
     dataset = assign_splits(read_dataset(manifest["data"]), ratios=config.get("ratios"), seed=config.get("seed", 0))
     test = dataset.split("test")
     return test.items, test.labels

@@ -48,6 +48,7 @@ def test_folder_contents(probe_run, learnable_csv):
     assert metrics["n"] == config["counts"]["test"]
 
     manifest = json.loads((folder / "manifest.json").read_text())
+    assert "test" not in manifest  # the test split is rebuilt from the data, seed and ratios
     for package in ("headstart", "torch", "transformers", "numpy", "scikit-learn", "onnxruntime"):
         assert manifest["versions"][package], package
     assert manifest["versions"]["headstart"] == headstart.__version__
@@ -321,3 +322,19 @@ def test_loading_an_incomplete_or_foreign_folder_is_a_model_error(probe_run, fin
     (other / "config.json").write_text(json.dumps({**config, "format": "somebody-else/3"}))
     with pytest.raises(ModelError, match="format"):
         Model.load(other)
+
+
+def test_a_separate_test_file_is_named_in_the_manifest(learnable_csv, tiny_bert_name, tmp_path):
+    import csv
+
+    rows = list(csv.DictReader(open(learnable_csv)))
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    for path, part in ((train, rows[: len(rows) * 3 // 4]), (test, rows[len(rows) * 3 // 4:])):
+        with open(path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(part)
+    model = headstart.fit(str(train), test=str(test), backbone=tiny_bert_name, mode="probe", baseline=False)
+    # the split rebuilt from `data` holds no test item: whoever re-measures needs the file
+    assert model.info["manifest"]["test"] == str(test.absolute())
+    assert model.info["manifest"]["data"] == str(train.absolute())

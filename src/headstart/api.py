@@ -180,7 +180,7 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         metrics["baseline"], scratch = scratch_comparison(train_set, val_set, test_set, classes, proba, seed=seed,
                                                           mirror=mirror, val_proba=result.val_proba, mode=mode,
                                                           fit_seconds=metrics["seconds"])
-    model.info = _record(result, dataset, metrics, seed=seed, ratios=ratios, shift=shift_summary)
+    model.info = _record(result, dataset, metrics, seed=seed, ratios=ratios, shift=shift_summary, test=test)
     if scratch is not None:  # auto: the model from scratch beat transfer on validation beyond noise
         model, proba = _scratch_shipped(scratch, model.info, test_set, classes, started, backbone=name)
     if out is not None and is_main_process():
@@ -228,14 +228,23 @@ def _side_inputs(dataset: Dataset, target, adapt: str, unlabeled, seed: int,
     return target_set, pool
 
 
-def _record(result, dataset: Dataset, metrics: dict, *, seed: int, ratios, shift: dict | None) -> dict:
-    """A fitted model's info: settings, test metrics (with the pool's use), history, manifest, the target's shift."""
+def _record(result, dataset: Dataset, metrics: dict, *, seed: int, ratios, shift: dict | None, test=None) -> dict:
+    """A fitted model's info: settings, test metrics (with the pool's use), history, manifest, the target's shift.
+
+    The manifest names a separate test file, where there was one: the split rebuilt from ``data`` holds no test.
+    """
     if "unlabeled" in result.config:
         metrics["unlabeled"] = result.config["unlabeled"]
     counts = {split: dataset.splits.count(split) for split in ("train", "val", "test")}
     config = {**result.config, "seed": seed, "ratios": None if ratios is None else list(ratios), "counts": counts}
     return {"config": config, "metrics": metrics, "history": result.history, **({"shift": shift} if shift else {}),
-            "manifest": {"data_hash": dataset.content_hash(), "data": dataset.source, "seed": seed}}
+            "manifest": {"data_hash": dataset.content_hash(), "data": dataset.source, "seed": seed,
+                         **({} if test is None else {"test": _source_of(test)})}}
+
+
+def _source_of(data) -> str:
+    """Where ``data`` (a path or a Dataset) came from: an absolute path for a file."""
+    return data.source if isinstance(data, Dataset) else str(Path(data).absolute())
 
 
 def _scratch_shipped(scratch, info: dict, test_set: Dataset, classes: list[str], started: float, *,
