@@ -80,7 +80,7 @@ def test_resolved_defaults_for_text(tiny_bert_backbone):
     assert resolved.min_steps == 150 and resolved.patience == 30 // 4 + 1  # a quarter of the epochs
     big = FinetuneConfig(batch_size=32).resolved(tiny_bert_backbone, 3200, 3)  # 100 steps an epoch
     assert big.epochs == 3 and big.patience == 2 and big.lr == 1e-4  # more text, a higher rate
-    assert FinetuneConfig(batch_size=32).resolved(tiny_bert_backbone, 32 * 15, 3).epochs == 10
+    assert FinetuneConfig(batch_size=32, strategy="staged").resolved(tiny_bert_backbone, 32 * 15, 3).epochs == 10
     # Explicit settings are kept; unfreeze is clipped to the groups there are.
     explicit = FinetuneConfig(epochs=4, lr=3e-3, unfreeze=99, patience=1).resolved(tiny_bert_backbone, 64, 3)
     assert (explicit.epochs, explicit.lr, explicit.unfreeze, explicit.patience) == (4, 3e-3, 3, 1)
