@@ -324,7 +324,8 @@ def test_loading_an_incomplete_or_foreign_folder_is_a_model_error(probe_run, fin
         Model.load(other)
 
 
-def test_a_separate_test_file_is_named_in_the_manifest(learnable_csv, tiny_bert_name, tmp_path):
+def test_the_manifest_names_the_data_and_a_separate_test_file_absolutely(learnable_csv, tiny_bert_name, tmp_path,
+                                                                         monkeypatch):
     import csv
 
     rows = list(csv.DictReader(open(learnable_csv)))
@@ -334,7 +335,8 @@ def test_a_separate_test_file_is_named_in_the_manifest(learnable_csv, tiny_bert_
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(part)
-    model = headstart.fit(str(train), test=str(test), backbone=tiny_bert_name, mode="probe", baseline=False)
+    monkeypatch.chdir(tmp_path)  # given relative to the folder the fit ran in, found from any other
+    model = headstart.fit("train.csv", test="test.csv", backbone=tiny_bert_name, mode="probe", baseline=False)
     # the split rebuilt from `data` holds no test item: whoever re-measures needs the file
     assert model.info["manifest"]["test"] == str(test.absolute())
     assert model.info["manifest"]["data"] == str(train.absolute())

@@ -238,13 +238,18 @@ def _record(result, dataset: Dataset, metrics: dict, *, seed: int, ratios, shift
     counts = {split: dataset.splits.count(split) for split in ("train", "val", "test")}
     config = {**result.config, "seed": seed, "ratios": None if ratios is None else list(ratios), "counts": counts}
     return {"config": config, "metrics": metrics, "history": result.history, **({"shift": shift} if shift else {}),
-            "manifest": {"data_hash": dataset.content_hash(), "data": dataset.source, "seed": seed,
+            "manifest": {"data_hash": dataset.content_hash(), "data": _source_of(dataset), "seed": seed,
                          **({} if test is None else {"test": _source_of(test)})}}
 
 
 def _source_of(data) -> str:
-    """Where ``data`` (a path or a Dataset) came from: an absolute path for a file."""
-    return data.source if isinstance(data, Dataset) else str(Path(data).absolute())
+    """Where ``data`` (a path or a Dataset) came from, as an absolute path.
+
+    Exporting (its calibration sample) and re-measuring then find it from any folder; empty for a
+    dataset made in memory.
+    """
+    source = data.source if isinstance(data, Dataset) else str(data)
+    return str(Path(source).absolute()) if source else ""
 
 
 def _scratch_shipped(scratch, info: dict, test_set: Dataset, classes: list[str], started: float, *,
