@@ -54,7 +54,7 @@ def simulate(n_items: int, first, choose: Callable, fit: Callable, *, batch: int
             class only is labeled).
         batch: items a round.
         max_labels: the loop stops once this many are labeled (the last batch is cut to fit).
-        retrain_every: refit as headstart's project does (``retrain.retrain_due``: after 10, 20, 40, ...
+        retrain_every: refit as headstart's project does (``retrain.retrain_due``: every 10 labels up to 200, ...
             labels, then every ``retrain_every``); None: after every batch.
         model: the model before the first refit (a zero-shot model, or None); with None and no
             ``retrain_every`` the loop fits at once on ``first``.
