@@ -179,18 +179,18 @@ def test_a_probe_retrain_queues_one_fine_tune_at_a_time(blob_project):
     order = np.random.default_rng(0).permutation(len(truth))
     label(project, truth, order[:20])
     retrain_probe(project)
-    assert not [v for v in project.model_versions() if v.kind == "finetune"]  # fewer than 30 labels
+    assert project.model_versions("finetune") == []  # fewer than 30 labels
     label(project, truth, order[20:30])
     retrain_probe(project)
-    jobs = [v for v in project.model_versions() if v.kind == "finetune"]
+    jobs = project.model_versions("finetune")
+    assert [v.kind for v in project.model_versions()] == ["probe", "probe", "finetune"]
     assert [(j.status, j.n_labels) for j in jobs] == [("queued", 30)]
     label(project, truth, order[30:70])
     retrain_probe(project)  # 40 more labels, but the first job still waits: no second one
-    assert len([v for v in project.model_versions() if v.kind == "finetune"]) == 1
+    assert len(project.model_versions("finetune")) == 1
     project.update_model_version(jobs[0].id, status="failed", error="out of memory")
     retrain_probe(project)  # a failed job does not count: the next retrain queues again
-    assert [(v.status, v.n_labels) for v in project.model_versions() if v.kind == "finetune"] == [
-        ("failed", 30), ("queued", 70)]
+    assert [(v.status, v.n_labels) for v in project.model_versions("finetune")] == [("failed", 30), ("queued", 70)]
 
 
 def test_a_project_can_keep_fine_tunes_to_its_people(blob_project):

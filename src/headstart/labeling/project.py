@@ -366,9 +366,12 @@ class LabelingProject:
 
     # -- model versions, jobs and predictions --------------------------------------------------
 
-    def model_versions(self) -> list[ModelVersion]:
-        """Every model version (probes, fine-tunes, queued jobs), oldest first."""
-        return self.store.model_versions()
+    def model_versions(self, kind: str | None = None) -> list[ModelVersion]:
+        """Every model version (probes, fine-tunes, queued jobs), or those of ``kind``, oldest first.
+
+        A kind reads less: each probe version holds its weights.
+        """
+        return self.store.model_versions(kind)
 
     def latest_model(self, kind: str | None = None) -> ModelVersion | None:
         """The newest finished model version (of ``kind``: "probe", "finetune"), None before any."""

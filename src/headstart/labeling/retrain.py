@@ -148,7 +148,7 @@ def finetune_due(have: int, last: int | None, every: int) -> bool:
 
 def queue_finetune_if_due(project) -> int | None:
     """Queue a fine-tune when :func:`finetune_due` and none is waiting or running; returns its id or None."""
-    jobs = [v for v in project.model_versions() if v.kind == "finetune" and v.status != "failed"]
+    jobs = [v for v in project.model_versions("finetune") if v.status != "failed"]
     if any(v.status in ("queued", "running") for v in jobs):
         return None  # one at a time: the worker takes the newest labels when it gets to it
     have = project.count_labels()

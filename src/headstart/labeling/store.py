@@ -355,9 +355,10 @@ class Store:
                 job.status = "running"
             return job
 
-    def model_versions(self) -> list[ModelVersion]:
+    def model_versions(self, kind: str | None = None) -> list[ModelVersion]:
         with self.reading() as session:
-            return list(session.scalars(select(ModelVersion).order_by(ModelVersion.id)))
+            query = select(ModelVersion).order_by(ModelVersion.id)
+            return list(session.scalars(query if kind is None else query.where(ModelVersion.kind == kind)))
 
     def latest_model(self, kind: str | None = None) -> ModelVersion | None:
         with self.reading() as session:

@@ -21,8 +21,8 @@ PROBE_WEIGHTS = np.linspace(0.0, 1.0, 11)  # the probe's share of the blended lo
 
 def zero_shot_version(project):
     """The project's zero-shot start version (the oldest probe made without labels), None where it has none."""
-    for version in project.model_versions():
-        if version.kind == "probe" and version.status == "done" and (version.metrics or {}).get("zero_shot"):
+    for version in project.model_versions("probe"):
+        if version.status == "done" and (version.metrics or {}).get("zero_shot"):
             return version
     return None
 
