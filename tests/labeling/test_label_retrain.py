@@ -42,6 +42,25 @@ def test_retrain_keeps_versions_with_metrics_and_refreshes_predictions(blob_proj
     assert right > 0.9
 
 
+def test_a_better_fine_tune_keeps_its_pre_labels_until_a_probe_scores_higher(blob_project):
+    project, truth = blob_project(retrain_every=10, finetune_every=0)
+    order = np.random.default_rng(0).permutation(len(truth))
+    label(project, truth, order[:20])
+    retrain_probe(project)
+    tuned = project.add_model_version("finetune", status="done", n_labels=20, metrics={"accuracy": 1.01})
+    uniform = np.full((project.size, len(project.classes)), 1 / len(project.classes))
+    project.store_predictions(tuned, uniform)
+    label(project, truth, order[20:40])
+    probe = retrain_probe(project)
+    assert project.store.prediction_version() == tuned  # no probe scores above 101%
+    assert "kept from fine-tune" in project.store.model_versions("probe")[-1].metrics["pre_labels"]
+    project.update_model_version(tuned, metrics={"accuracy": 0.0})  # now any probe beats it
+    label(project, truth, order[40:50])
+    newer = retrain_probe(project)
+    assert newer != probe and project.store.prediction_version() == newer
+    assert "pre_labels" not in project.store.model_versions("probe")[-1].metrics
+
+
 def test_background_retrainer_never_holds_up_labeling(blob_project, monkeypatch):
     """The probe's fit is held until the test has labeled twenty more items: had a label waited for
     training, the fit would have ended (its hold times out) before the labels were all stored."""

@@ -162,6 +162,8 @@ def retrain(if_due: bool = typer.Option(False, "--if-due/--no-if-due", help="Onl
     typer.echo(f"model version {version}: {metrics['n_labels']} labels, "
                f"estimated accuracy {accuracy:.4f} ({metrics['accuracy_estimate']})" if accuracy is not None else
                f"model version {version}: {metrics['n_labels']} labels")
+    if metrics.get("pre_labels"):
+        typer.echo(f"pre-labels {metrics['pre_labels']}")
     waiting = [v for v in project.model_versions("finetune") if v.status == "queued"]
     if waiting:
         typer.echo(f"fine-tune v{waiting[-1].id} queued at {waiting[-1].n_labels} labels: "

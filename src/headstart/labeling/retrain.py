@@ -2,7 +2,8 @@
 
 - :func:`retrain_probe` fits the loop's probe (:func:`fit_loop_probe`: a fixed prior, pool-scaled
   features) on the settled labels' cached features, stores it as a new model version with its
-  out-of-fold accuracy and refreshes the pool's pre-labels.
+  out-of-fold accuracy and refreshes the pool's pre-labels, unless a finished fine-tune scored
+  higher (:func:`better_finetune`): its pre-labels stay.
 - :func:`due` says whether a retrain is due: the labels grew by a twentieth since the newest probe
   (at least 10, at most ``retrain_every`` new ones).
 - :func:`retrain_if_due` starts a retrain after a label from the command line, through a launcher
@@ -69,12 +70,29 @@ def retrain_probe(project, *, seed: int = 0, refresh: bool = True) -> int:
                "C": LOOP_C, "n_labels": int(len(y)),
                "label_counts": np.bincount(y, minlength=len(project.classes)).tolist(),
                **({"zero_shot_prior": blend} if blend else {}), "unlabeled": unlabeled}
+    serving = better_finetune(project, accuracy)
+    if serving is not None:
+        metrics["pre_labels"] = (f"kept from fine-tune v{serving.id} ({serving.metrics['accuracy']:.1%} on "
+                                 f"its validation labels, this probe {accuracy:.1%} out of fold)")
     version = project.add_model_version("probe", status="done", n_labels=int(len(y)), metrics=metrics,
                                         weights=head.to_bytes())
-    if refresh:
+    if refresh and serving is None:
         refresh_predictions(project, head, version)
     queue_finetune_if_due(project)
     return version
+
+
+def better_finetune(project, probe_accuracy: float):
+    """The newest finished fine-tune when it scored above ``probe_accuracy`` on its held-out labels, else None.
+
+    Its pre-labels then stay: a probe retrain every few labels would otherwise replace a better model's
+    within minutes of the job. Both estimates come from labels the loop chose (the fine-tune's
+    validation split, the probe's out-of-fold folds), so they err alike; as labels arrive the probe
+    catches up and takes over, until the next fine-tune.
+    """
+    tuned = project.latest_model("finetune")
+    score = (tuned.metrics or {}).get("accuracy") if tuned is not None else None
+    return tuned if score is not None and score > probe_accuracy else None
 
 
 def refresh_predictions(project, head: LinearHead, version: int) -> None:
