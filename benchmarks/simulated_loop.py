@@ -54,8 +54,8 @@ def simulate(n_items: int, first, choose: Callable, fit: Callable, *, batch: int
             class only is labeled).
         batch: items a round.
         max_labels: the loop stops once this many are labeled (the last batch is cut to fit).
-        retrain_every: refit as headstart's project does (``retrain.retrain_due``: every 10 labels up to 200, then gaps
-            growing to ``retrain_every``); None: after every batch.
+        retrain_every: refit as headstart's project does (``retrain.retrain_due``: every 10 labels up to 50,
+            then as the labels grow by a quarter, at most every ``retrain_every``); None: after every batch.
         model: the model before the first refit (a zero-shot model, or None); with None and no
             ``retrain_every`` the loop fits at once on ``first``.
         on_model: called with (labels, model) after each refit.

@@ -163,7 +163,7 @@ def test_a_fine_tune_is_a_queued_job(tmp_path, text_csv, tiny_bert_name):
     assert run_jobs(project, tmp_path / "models") == 0
 
 
-def test_retrains_come_every_10_labels_then_as_they_grow_by_a_twentieth_up_to_retrain_every():
+def test_retrains_come_as_the_labels_grow_by_a_quarter_then_every_retrain_every_labels():
     def schedule(every: int, up_to: int = 300) -> list[int]:
         done, at_last = [], 0
         for have in range(1, up_to + 1):
@@ -172,9 +172,8 @@ def test_retrains_come_every_10_labels_then_as_they_grow_by_a_twentieth_up_to_re
                 at_last = have
         return done
 
-    # a twentieth more labels each time, at least 10 and at most 50
-    assert schedule(50) == list(range(10, 201, 10)) + [210, 220, 231, 242, 254, 266, 279, 292]
-    assert schedule(50, 1_200)[-3:] == [1_062, 1_112, 1_162]  # every 50 once the twentieth passes 50
+    # a quarter more labels each time, at least 10 and at most 50
+    assert schedule(50) == [10, 20, 30, 40, 50, 62, 77, 96, 120, 150, 187, 233, 283]
     assert schedule(6, 30) == [6, 12, 18, 24, 30]  # a smaller setting is kept from the start
     assert schedule(0) == []  # never
 

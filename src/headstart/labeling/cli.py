@@ -49,7 +49,7 @@ def init(pool: Path = typer.Argument(..., help="CSV/TSV/JSONL file or image fold
                                                            "effnet-lite0)."),
          multi_share: float = typer.Option(0.0, help="Share of items that go to several annotators."),
          annotators_per_item: int = typer.Option(2, help="Annotators of those items."),
-         retrain_every: int = typer.Option(50, help="Most new labels between two probe retrains; early ones come sooner: every 10 labels up to 200, then each time the labels grow by a twentieth (0: never)."),
+         retrain_every: int = typer.Option(50, help="Most new labels between two probe retrains; early ones come sooner, each time the labels grow by a quarter (0: never)."),
          finetune_every: int = typer.Option(100, help="Queue a fine-tune of the backbone each time this many more labels arrived, from this many on; `headstart label retrain --worker` (or --watch) runs it (0: only by hand)."),
          id_column: str = typer.Option("id"), text_column: str = typer.Option("text"),
          path_column: str = typer.Option("path"), label_column: str = typer.Option("label"),
