@@ -61,6 +61,35 @@ def test_a_better_fine_tune_keeps_its_pre_labels_until_a_probe_scores_higher(blo
     assert "pre_labels" not in project.store.model_versions("probe")[-1].metrics
 
 
+def test_a_job_cut_short_goes_back_in_the_queue(blob_project, tmp_path, monkeypatch):
+    import headstart.labeling.retrain as retrain_module
+
+    project, _ = blob_project(finetune_every=0)
+    job = queue_finetune(project)
+
+    def interrupted(*_args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(retrain_module, "run_finetune", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_jobs(project, tmp_path)
+    assert [(v.id, v.status) for v in project.model_versions("finetune")] == [(job, "queued")]
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow(*_args):  # a fine-tune still running when the worker stops
+        started.set()
+        release.wait(10)
+
+    monkeypatch.setattr(retrain_module, "run_finetune", slow)
+    retrainer = BackgroundRetrainer(project, out_root=tmp_path, poll_seconds=0.05).start()
+    assert started.wait(10)
+    assert project.model_versions("finetune")[0].status == "running"
+    retrainer.stop(timeout=0.2)
+    assert project.model_versions("finetune")[0].status == "queued"  # not "running" for ever
+    release.set()
+
+
 def test_background_retrainer_never_holds_up_labeling(blob_project, monkeypatch):
     """The probe's fit is held until the test has labeled twenty more items: had a label waited for
     training, the fit would have ended (its hold times out) before the labels were all stored."""

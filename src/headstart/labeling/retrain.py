@@ -248,15 +248,26 @@ def run_finetune(project, version, out_root: str | Path) -> None:
         project.update_model_version(version.id, status="failed", error=f"{error}\n{traceback.format_exc()}")
 
 
-def run_jobs(project, out_root: str | Path, *, kind: str | None = None) -> int:
-    """Run queued jobs until none is left; returns how many ran."""
-    ran = 0
+def run_jobs(project, out_root: str | Path, *, kind: str | None = None, current: dict | None = None) -> int:
+    """Run queued jobs until none is left; returns how many ran.
+
+    A job cut short (Ctrl-C, the process exiting) goes back in the queue: left "running", it would
+    stop every later fine-tune, as one runs at a time. ``current["job"]`` holds the running job's id.
+    """
+    ran, current = 0, {} if current is None else current
     while (job := project.claim_job(kind)) is not None:
         say(f"running {job.kind} job v{job.id}")
-        if job.kind == "finetune":
-            run_finetune(project, job, out_root)
-        else:
-            project.update_model_version(job.id, status="failed", error=f"unknown job kind {job.kind}")
+        current["job"] = job.id
+        try:
+            if job.kind == "finetune":
+                run_finetune(project, job, out_root)
+            else:
+                project.update_model_version(job.id, status="failed", error=f"unknown job kind {job.kind}")
+        except BaseException:  # noqa: BLE001 - run_finetune records its own errors: this is an interruption
+            project.update_model_version(job.id, status="queued")
+            raise
+        finally:
+            current.pop("job", None)
         ran += 1
     return ran
 
@@ -301,6 +312,7 @@ class BackgroundRetrainer:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._idle = threading.Event()
+        self._current: dict = {}  # the job run_jobs is running, if any
         self._thread = threading.Thread(target=self._run, name="headstart-retrainer", daemon=True)
 
     def start(self) -> "BackgroundRetrainer":
@@ -316,10 +328,15 @@ class BackgroundRetrainer:
         return self._idle.wait(timeout)
 
     def stop(self, timeout: float | None = 30.0) -> None:
+        """Stop the thread, waiting up to ``timeout`` s; a job still running then goes back in the queue
+        (the thread dies with the process, and the next worker starts the job over)."""
         self._stop.set()
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        job = self._current.get("job")
+        if self._thread.is_alive() and job is not None:
+            self.project.update_model_version(job, status="queued")
 
     def run_once(self) -> int | None:
         """One look at the store, in the caller's thread: retrain when due (unless another retrain
@@ -333,7 +350,7 @@ class BackgroundRetrainer:
                         version = retrain_probe(self.project, seed=self.seed)
                         self.versions.append(version)
             if self.out_root is not None:
-                run_jobs(self.project, self.out_root)
+                run_jobs(self.project, self.out_root, current=self._current)
         except LabelingError as error:
             self.errors.append(str(error))
         except Exception:  # noqa: BLE001 - the thread must not die silently
