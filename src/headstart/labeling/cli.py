@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Optional
@@ -117,6 +118,10 @@ def add(item: str = typer.Argument(..., help="Item id."), label: str = typer.Arg
         retrain_if_due(project)  # a detached process: the person never waits for it
 
 
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
 @label_app.command()
 @friendly
 def retrain(if_due: bool = typer.Option(False, "--if-due/--no-if-due", help="Only when enough new labels arrived."),
@@ -145,6 +150,7 @@ def retrain(if_due: bool = typer.Option(False, "--if-due/--no-if-due", help="Onl
 
         retrainer = BackgroundRetrainer(project, out_root=out, poll_seconds=5.0).start()
         typer.echo("watching for new labels and queued jobs (Ctrl-C stops)")
+        signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: a job cut short is queued again
         try:
             while True:
                 time.sleep(3600)
