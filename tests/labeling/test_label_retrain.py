@@ -59,6 +59,10 @@ def test_a_better_fine_tune_keeps_its_pre_labels_until_a_probe_scores_higher(blo
     newer = retrain_probe(project)
     assert newer != probe and project.store.prediction_version() == newer
     assert "pre_labels" not in project.store.model_versions("probe")[-1].metrics
+    project.update_model_version(tuned, metrics={"accuracy": 1.01})  # the probe took over: it keeps the pool
+    label(project, truth, order[50:60])
+    newest = retrain_probe(project)
+    assert project.store.prediction_version() == newest
 
 
 def test_a_job_cut_short_goes_back_in_the_queue(blob_project, tmp_path, monkeypatch):

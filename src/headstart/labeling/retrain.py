@@ -83,15 +83,19 @@ def retrain_probe(project, *, seed: int = 0, refresh: bool = True) -> int:
 
 
 def better_finetune(project, probe_accuracy: float):
-    """The newest finished fine-tune when it scored above ``probe_accuracy`` on its held-out labels, else None.
+    """The fine-tune whose pre-labels the pool holds, when it scored above ``probe_accuracy`` on its
+    held-out labels; else None.
 
     Its pre-labels then stay: a probe retrain every 10-50 labels would otherwise replace a better model's
     within minutes of the job. Both estimates come from labels the loop chose (the fine-tune's
     validation split, the probe's out-of-fold folds), so they err alike; as labels arrive the probe
-    catches up and takes over, until the next fine-tune.
+    catches up and takes over, until the next fine-tune (a later probe that scores lower does not
+    hand the pool back to it).
     """
     tuned = project.latest_model("finetune")
-    score = (tuned.metrics or {}).get("accuracy") if tuned is not None else None
+    if tuned is None or project.prediction_version() != tuned.id:
+        return None
+    score = (tuned.metrics or {}).get("accuracy")
     return tuned if score is not None and score > probe_accuracy else None
 
 
