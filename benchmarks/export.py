@@ -1,8 +1,8 @@
 """The exported model's performance-to-complexity table: PyTorch eager, ONNX fp32 and ONNX int8 side by side.
 
 For one model folder (``headstart fit --out``), in one run and one process: the model's size, its
-accuracy on the test split, items/s at batch 32 (the fastest of a few interleaved rounds) and latency at batch 1, each engine on one thread;
-then the int8/fp32 ratios against the issue's targets (int8 at least 2x the items/s of fp32 ONNX,
+accuracy on the test split, items/s at batch 32 (the fastest of a few interleaved rounds) and latency
+at batch 1, each engine on one thread; then the int8/fp32 ratios against the issue's targets (int8 at least 2x the items/s of fp32 ONNX,
 at most 1/3.5 of its size, accuracy within 1 point). The test split is the one the fit made,
 rebuilt from the model's manifest (data, seed, ratios; its separate test file, where the fit had one),
 or ``--test FILE``.
@@ -141,7 +141,8 @@ def run(model_dir: str, test_file: str | None, latency_items: int, rounds: int) 
                              "<=", 1.0),
                common.target("fp32 max |p - PyTorch p|", fp32["max_proba_difference"], "<=", 1e-4)]
     return {"model": str(model_dir), "backbone": model.backbone.name, "finetuned": model.finetuned,
-            "test_items": len(items), "latency_items": len(singles), "rounds": rounds, "threads": 1, "rows": rows, "targets": targets}
+            "test_items": len(items), "latency_items": len(singles), "rounds": rounds, "threads": 1, "rows": rows,
+            "targets": targets}
 
 
 def main() -> None:
