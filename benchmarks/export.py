@@ -1,11 +1,11 @@
 """The exported model's performance-to-complexity table: PyTorch eager, ONNX fp32 and ONNX int8 side by side.
 
 For one model folder (``headstart fit --out``), in one run and one process: the model's size, its
-accuracy on the test split, items/s at batch 32 (the fastest of a few interleaved rounds) and latency
-at batch 1, each engine on one thread; then the int8/fp32 ratios against the issue's targets (int8 at
-least 2x the items/s of fp32 ONNX, at most 1/3.5 of its size, accuracy within 1 point). The test split is the one the fit made,
-rebuilt from the model's manifest (data, seed, ratios; its separate test file, where the fit had one),
-or ``--test FILE``.
+accuracy on the test split, items/s at batch 32 (the fastest of a few interleaved rounds) and
+latency at batch 1, each engine on one thread; then the int8/fp32 ratios against the issue's targets
+(int8 at least 2x the items/s of fp32 ONNX, at most 1/3.5 of its size, accuracy within 1 point). The
+test split is the one the fit made, rebuilt from the model's manifest (data, seed, ratios; its
+separate test file, where the fit had one), or ``--test FILE``.
 
 All three engines get the same inputs, prepared once as the export prepares them (the saved
 tokenizer; pillow's resize for images), so the times are the forward passes alone. PyTorch runs the
