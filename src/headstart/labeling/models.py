@@ -11,7 +11,8 @@ One project per database. The schema is created and upgraded only by the Alembic
   (item, slot), where the slot is ``""`` on a single-annotator item and the annotator's name on a
   multi-annotator item, so that a conflicting second write fails in the database itself.
 - ``model_versions``: each retrained model (probe weights inline, fine-tunes as a folder), its
-  status (queued, running, done, failed) and metrics.
+  status (queued, running, done, failed) and metrics; a running job's heartbeat (``heartbeat_at``)
+  says when its worker was last known alive (:mod:`headstart.labeling.heartbeat`).
 - ``predictions``: the latest model's predicted label and class probabilities of each item.
 - ``review``: items for a person to look at again: annotator disagreements and label issues.
 - ``users``: the people who sign in to the web page: a name, a role (admin, reviewer, annotator)
@@ -102,6 +103,7 @@ class ModelVersion(Base):
     error: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    heartbeat_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class Prediction(Base):

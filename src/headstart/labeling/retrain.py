@@ -19,7 +19,8 @@
   labels are split into train and validation and trained on in the default mode, with the unlabeled
   items as the pool (:func:`headstart.learn.trainer.train`), into a model folder whose path is kept
   with the version, and the pool's pre-labels are refreshed from it. (``next`` keeps ranking with the
-  newest probe: its probabilities come from cached features in milliseconds.)
+  newest probe: its probabilities come from cached features in milliseconds.) A running job keeps a
+  heartbeat; one whose worker was killed is queued again once it goes stale (:func:`requeue_dead`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import numpy as np
 from headstart.data import Dataset, assign_splits
 from headstart.data.splits import default_val_share
 from headstart.errors import LabelingError
+from headstart.labeling.heartbeat import HEARTBEAT_SECONDS, STALE_SECONDS, Heartbeat, requeue_dead_jobs
 from headstart.learn.config import FinetuneConfig
 from headstart.progress import progress_bar, say
 
@@ -173,7 +175,9 @@ def finetune_due(have: int, last: int | None, every: int) -> bool:
 
 
 def queue_finetune_if_due(project) -> int | None:
-    """Queue a fine-tune when :func:`finetune_due` and none is waiting or running; returns its id or None."""
+    """Queue a fine-tune when :func:`finetune_due` and none is waiting or running; returns its id or None.
+    A running job whose worker died (:func:`requeue_dead`) counts as waiting: it is queued again."""
+    requeue_dead(project)
     jobs = [v for v in project.model_versions("finetune") if v.status != "failed"]
     if any(v.status in ("queued", "running") for v in jobs):
         return None  # one at a time: the worker takes the newest labels when it gets to it
@@ -256,15 +260,19 @@ def run_jobs(project, out_root: str | Path, *, kind: str | None = None, current:
     """Run queued jobs until none is left; returns how many ran.
 
     A job cut short (Ctrl-C, the process exiting) goes back in the queue: left "running", it would
-    stop every later fine-tune, as one runs at a time. ``current["job"]`` holds the running job's id.
+    stop every later fine-tune, as one runs at a time. A job runs with a heartbeat, and one whose
+    worker was killed is queued again first (:func:`requeue_dead`). ``current["job"]`` holds the
+    running job's id.
     """
+    requeue_dead(project)
     ran, current = 0, {} if current is None else current
     while (job := project.claim_job(kind)) is not None:
         say(f"running {job.kind} job v{job.id}")
         current["job"] = job.id
         try:
             if job.kind == "finetune":
-                run_finetune(project, job, out_root)
+                with Heartbeat(project.store, job.id, seconds=HEARTBEAT_SECONDS):
+                    run_finetune(project, job, out_root)
             else:
                 project.update_model_version(job.id, status="failed", error=f"unknown job kind {job.kind}")
         except BaseException:  # noqa: BLE001 - run_finetune records its own errors: this is an interruption
@@ -274,6 +282,15 @@ def run_jobs(project, out_root: str | Path, *, kind: str | None = None, current:
             current.pop("job", None)
         ran += 1
     return ran
+
+
+def requeue_dead(project) -> list[int]:
+    """Queue again the running jobs whose heartbeat went stale (:mod:`headstart.labeling.heartbeat`: their
+    worker was killed), saying so; returns their ids."""
+    requeued = requeue_dead_jobs(project.store, stale_seconds=STALE_SECONDS)
+    for job in requeued:
+        say(f"job v{job} queued again: its worker sent no heartbeat for over {STALE_SECONDS:g} s (it died)")
+    return requeued
 
 
 def spawn_retrain(url: str) -> None:

@@ -352,7 +352,7 @@ class Store:
                 query = query.with_for_update(skip_locked=True)
             job = session.scalars(query).first()
             if job is not None:
-                job.status = "running"
+                job.status, job.heartbeat_at = "running", utcnow()  # alive from the start (labeling.heartbeat)
             return job
 
     def model_versions(self, kind: str | None = None) -> list[ModelVersion]:
