@@ -24,6 +24,10 @@ DB = typer.Option(None, "--db", envvar="HEADSTART_LABEL_DB",
                   help="SQLite file or postgresql:// URL (default labels.db).")
 
 
+# `label retrain --watch` and `label serve` put fine-tuned models in the same place: either may run a job.
+FINETUNE_OUT = typer.Option(Path("runs/labeling"), "--out", help="Where fine-tuned model folders go.")
+
+
 def _db(db: Optional[str]) -> str:
     from headstart.labeling import DEFAULT_DB
 
@@ -51,7 +55,7 @@ def init(pool: Path = typer.Argument(..., help="CSV/TSV/JSONL file or image fold
          multi_share: float = typer.Option(0.0, help="Share of items that go to several annotators."),
          annotators_per_item: int = typer.Option(2, help="Annotators of those items."),
          retrain_every: int = typer.Option(50, help="Most new labels between two probe retrains; early ones come sooner, each time the labels grow by a quarter (0: never)."),
-         finetune_every: int = typer.Option(100, help="Queue a fine-tune of the backbone each time this many more labels arrived, from this many on; `headstart label retrain --worker` (or --watch) runs it (0: only by hand)."),
+         finetune_every: int = typer.Option(100, help="Queue a fine-tune of the backbone each time this many more labels arrived, from this many on; `headstart label serve` runs it, or a `headstart label retrain --watch` worker (0: only by hand)."),
          id_column: str = typer.Option("id"), text_column: str = typer.Option("text"),
          path_column: str = typer.Option("path"), label_column: str = typer.Option("label"),
          image_size: Optional[int] = IMAGE_SIZE, max_length: Optional[int] = MAX_LENGTH, mirror: bool = MIRROR,
@@ -131,8 +135,7 @@ def retrain(if_due: bool = typer.Option(False, "--if-due/--no-if-due", help="Onl
                                        help="Keep running: retrain when due, run queued jobs "
                                             "(Ctrl-C stops)."),
             epochs: Optional[int] = typer.Option(None, help="Epochs of a queued fine-tune (default: chosen)."),
-            out: Path = typer.Option(Path("runs/labeling"), help="Where fine-tuned model folders go."),
-            db: Optional[str] = DB, device: str = DEVICE) -> None:
+            out: Path = FINETUNE_OUT, db: Optional[str] = DB, device: str = DEVICE) -> None:
     """Retrain the probe now (seconds), queue a fine-tune, or run queued jobs."""
     use_device_in_process(device)
     from headstart.labeling.retrain import due, queue_finetune, retrain_probe, run_jobs
@@ -140,7 +143,8 @@ def retrain(if_due: bool = typer.Option(False, "--if-due/--no-if-due", help="Onl
     project = _open(db)
     if finetune:
         version = queue_finetune(project, **({"epochs": epochs} if epochs else {}))
-        typer.echo(f"fine-tune queued as model version {version}; run `headstart label retrain --worker` to train it")
+        typer.echo(f"fine-tune queued as model version {version}; `headstart label serve` or "
+                   "`headstart label retrain --worker` trains it")
         return
     if worker:
         typer.echo(f"{run_jobs(project, out)} job(s) ran")
@@ -173,7 +177,7 @@ def retrain(if_due: bool = typer.Option(False, "--if-due/--no-if-due", help="Onl
     waiting = [v for v in project.model_versions("finetune") if v.status == "queued"]
     if waiting:
         typer.echo(f"fine-tune v{waiting[-1].id} queued at {waiting[-1].n_labels} labels: "
-                   "`headstart label retrain --worker` (or --watch) trains it")
+                   "`headstart label serve` or `headstart label retrain --worker` (or --watch) trains it")
 
 
 @label_app.command()
@@ -326,6 +330,10 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on (127.
           port: int = typer.Option(8000, help="Port."),
           strategy: Strategy = typer.Option("default", help="Order of the items (as in `headstart label next`)."),
           retrain: bool = typer.Option(True, help="Retrain the probe in the background as labels arrive."),
+          finetune: bool = typer.Option(True, "--finetune/--no-finetune", help=(
+              "Run queued fine-tunes in the server, one at a time, into --out (with --retrain). --no-finetune: "
+              "a separate `headstart label retrain --watch` worker runs them.")),
+          out: Path = FINETUNE_OUT,
           behind_proxy: bool = typer.Option(False, "--behind-proxy/--no-behind-proxy", help=(
               "Behind a TLS proxy on this machine: trust its X-Forwarded-Proto/-For headers, so sign-in cookies "
               "are Secure (a proxy elsewhere: list its address in FORWARDED_ALLOW_IPS).")),
@@ -337,7 +345,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on (127.
     from headstart.labeling.web import create_app
 
     project = _open(db)
-    app = create_app(project, strategy=strategy, retrain=retrain)
+    app = create_app(project, strategy=strategy, retrain=retrain, finetune_out=out if finetune else None)
     # the first batch needs every item's features: compute them now, not in someone's first request
     typer.echo(f"features of {project.size} items (computed once, then read from the cache) ...")
     project.features()

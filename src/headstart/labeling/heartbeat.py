@@ -76,6 +76,9 @@ def requeue_dead_jobs(store: Store, *, stale_seconds: float = STALE_SECONDS,
     cutoff = now - timedelta(seconds=stale_seconds)
     query = select(ModelVersion).where(ModelVersion.status == "running", or_(
         ModelVersion.heartbeat_at.is_(None), ModelVersion.heartbeat_at < cutoff))
+    with store.reading() as session:  # the usual answer, none, without taking SQLite's write lock
+        if session.scalars(query.with_only_columns(ModelVersion.id)).first() is None:
+            return []
     if store.dialect == "postgresql":
         query = query.with_for_update(skip_locked=True)  # two workers looking at once requeue a job once
     with store.writing() as session:

@@ -9,18 +9,19 @@
 - :func:`retrain_if_due` starts a retrain after a label from the command line, through a launcher
   (by default :func:`spawn_retrain`, a detached ``headstart label retrain --if-due``).
 - :class:`BackgroundRetrainer` runs in a thread beside whatever takes labels: ``notify()`` after a
-  label only sets an event; the thread retrains when due and runs queued fine-tune jobs
-  (:meth:`BackgroundRetrainer.run_once` is one such look, in the caller's thread). The store
-  is WAL-mode SQLite or PostgreSQL, so its reads never block label writes. Every retrain holds the
-  store's retrain lock (:mod:`headstart.labeling.locks`).
+  label only sets an event; the thread retrains when due, and given a folder a second thread runs
+  queued fine-tune jobs (:meth:`BackgroundRetrainer.run_once` is one look of both, in the caller's
+  thread). The store is WAL-mode SQLite or PostgreSQL, so its reads never block label writes. Every
+  probe retrain holds the store's retrain lock (:mod:`headstart.labeling.locks`).
 - :func:`queue_finetune` adds a fine-tune job, by hand or, after a probe retrain, when
   :func:`finetune_due` (every ``finetune_every`` new labels, from that many on, one job at a time);
-  :func:`run_jobs` (``headstart label retrain --worker`` or ``--watch``) runs queued jobs: the settled
-  labels are split into train and validation and trained on in the default mode, with the unlabeled
-  items as the pool (:func:`headstart.learn.trainer.train`), into a model folder whose path is kept
-  with the version, and the pool's pre-labels are refreshed from it. (``next`` keeps ranking with the
-  newest probe: its probabilities come from cached features in milliseconds.) A running job keeps a
-  heartbeat; one whose worker was killed is queued again once it goes stale (:func:`requeue_dead`).
+  :func:`run_jobs` (``headstart label retrain --worker`` or ``--watch``, ``headstart label serve``) runs
+  queued jobs: the settled labels are split into train and validation and trained on in the default
+  mode, with the unlabeled items as the pool (:func:`headstart.learn.trainer.train`), into a model
+  folder whose path is kept with the version, and the pool's pre-labels are refreshed from it.
+  (``next`` keeps ranking with the newest probe: its probabilities come from cached features in
+  milliseconds.) A running job keeps a heartbeat; one whose worker was killed is queued again once
+  it goes stale (:func:`requeue_dead`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -256,8 +258,9 @@ def run_finetune(project, version, out_root: str | Path) -> None:
         project.update_model_version(version.id, status="failed", error=f"{error}\n{traceback.format_exc()}")
 
 
-def run_jobs(project, out_root: str | Path, *, kind: str | None = None, current: dict | None = None) -> int:
-    """Run queued jobs until none is left; returns how many ran.
+def run_jobs(project, out_root: str | Path, *, kind: str | None = None, current: dict | None = None,
+             stop: threading.Event | None = None) -> int:
+    """Run queued jobs until none is left (or ``stop`` is set); returns how many ran.
 
     A job cut short (Ctrl-C, the process exiting) goes back in the queue: left "running", it would
     stop every later fine-tune, as one runs at a time. A job runs with a heartbeat, and one whose
@@ -266,7 +269,7 @@ def run_jobs(project, out_root: str | Path, *, kind: str | None = None, current:
     """
     requeue_dead(project)
     ran, current = 0, {} if current is None else current
-    while (job := project.claim_job(kind)) is not None:
+    while not (stop and stop.is_set()) and (job := project.claim_job(kind)) is not None:
         say(f"running {job.kind} job v{job.id}")
         current["job"] = job.id
         try:
@@ -312,15 +315,18 @@ def retrain_if_due(project, *, launch: Callable[[str], None] = spawn_retrain) ->
 
 
 class BackgroundRetrainer:
-    """A thread that retrains the probe when :func:`due` and runs queued jobs; ``notify()`` is instant.
+    """A thread that retrains the probe when :func:`due`; with ``out_root``, a second one that runs queued
+    jobs into that folder. ``notify()`` is instant.
 
-        retrainer = BackgroundRetrainer(project).start()
+        retrainer = BackgroundRetrainer(project, out_root="runs/labeling").start()
         project.add(item, label); retrainer.notify()
         ...
         retrainer.stop()
 
-    It takes the store's retrain lock (:mod:`headstart.labeling.locks`) around each retrain, so it
-    never trains beside `headstart label retrain` or another server on the same store.
+    Jobs have a thread of their own: a fine-tune takes minutes to hours, and the probe keeps up with the
+    labels meanwhile, as it does beside a separate worker. It takes the store's retrain lock
+    (:mod:`headstart.labeling.locks`) around each probe retrain, so it never trains one beside
+    `headstart label retrain` or another server on the same store.
     """
 
     def __init__(self, project, *, out_root: str | Path | None = None, poll_seconds: float = 5.0, seed: int = 0):
@@ -334,10 +340,13 @@ class BackgroundRetrainer:
         self._stop = threading.Event()
         self._idle = threading.Event()
         self._current: dict = {}  # the job run_jobs is running, if any
-        self._thread = threading.Thread(target=self._run, name="headstart-retrainer", daemon=True)
+        self._threads = [threading.Thread(target=self._run, name="headstart-retrainer", daemon=True)]
+        if self.out_root is not None:
+            self._threads.append(threading.Thread(target=self._run_jobs, name="headstart-jobs", daemon=True))
 
     def start(self) -> "BackgroundRetrainer":
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def notify(self) -> None:
@@ -349,38 +358,57 @@ class BackgroundRetrainer:
         return self._idle.wait(timeout)
 
     def stop(self, timeout: float | None = 30.0) -> None:
-        """Stop the thread, waiting up to ``timeout`` s; a job still running then goes back in the queue
-        (the thread dies with the process, and the next worker starts the job over)."""
+        """Stop the threads, waiting up to ``timeout`` s in all; a job still running then goes back in
+        the queue (its thread dies with the process, and the next worker starts the job over)."""
         self._stop.set()
         self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         job = self._current.get("job")
-        if self._thread.is_alive() and job is not None:
+        if self._threads[-1].is_alive() and job is not None:
             self.project.update_model_version(job, status="queued")
 
     def run_once(self) -> int | None:
         """One look at the store, in the caller's thread: retrain when due (unless another retrain
-        holds the lock; the next look retries), then run queued jobs. Returns the new version, if any.
-        Errors are kept in ``errors``: e.g. one class only so far is retried after more labels."""
-        version = None
+        holds the lock; the next look retries), then, with ``out_root``, run queued jobs. Returns the new
+        version, if any. Errors are kept in ``errors``: e.g. one class only so far is retried after more
+        labels."""
+        version = self._guarded(self._retrain)
+        if self.out_root is not None:
+            self._guarded(self._jobs)
+        return version
+
+    def _retrain(self) -> int | None:
+        if due(self.project):
+            with self.project.retrain_lock(blocking=False) as held:
+                if held and due(self.project):  # due again: the holder before us may have trained
+                    version = retrain_probe(self.project, seed=self.seed)
+                    self.versions.append(version)
+                    return version
+        return None
+
+    def _jobs(self) -> None:
+        run_jobs(self.project, self.out_root, current=self._current, stop=self._stop)
+
+    def _guarded(self, look: Callable[[], int | None]) -> int | None:
         try:
-            if due(self.project):
-                with self.project.retrain_lock(blocking=False) as held:
-                    if held and due(self.project):  # due again: the holder before us may have trained
-                        version = retrain_probe(self.project, seed=self.seed)
-                        self.versions.append(version)
-            if self.out_root is not None:
-                run_jobs(self.project, self.out_root, current=self._current)
+            return look()
         except LabelingError as error:
             self.errors.append(str(error))
         except Exception:  # noqa: BLE001 - the thread must not die silently
             self.errors.append(traceback.format_exc())
-        return version
+        return None
 
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(self.poll_seconds)
             self._wake.clear()
-            self.run_once()
+            self._guarded(self._retrain)
             self._idle.set()
+
+    def _run_jobs(self) -> None:
+        while not self._stop.is_set():  # at once, then every poll_seconds (a probe retrain may queue one)
+            self._guarded(self._jobs)
+            self._stop.wait(self.poll_seconds)

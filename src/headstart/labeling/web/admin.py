@@ -31,7 +31,7 @@ def admin_view(request: Request, person: Person, project: LabelingProject, *, st
                message: str = "", token: dict | None = None) -> HTMLResponse:
     response = render(request, "admin.html", person, status_code=status_code, data=overview(project),
                       people=accounts.user_table(project.store), roles=ROLES, markdown=guidelines_of(project),
-                      message=message, token=token)
+                      message=message, token=token, runs_finetunes=request.app.state.runs_finetunes)
     if token:
         response.headers["Cache-Control"] = "no-store"  # the token must not stay in a cache
     return response

@@ -36,17 +36,21 @@ from headstart.labeling.web.redact import public_message
 
 
 def create_app(project: LabelingProject, *, strategy: str = "default", lease_seconds: float = 600.0,
-               retrain: bool = False, retrainer: Callable[[LabelingProject], Any] | None = None,
-               max_body_bytes: int = MAX_BODY_BYTES, job_time_limit: float = DEFAULT_TIME_LIMIT) -> FastAPI:
+               retrain: bool = False, finetune_out: str | Path | None = None,
+               retrainer: Callable[..., Any] | None = None, max_body_bytes: int = MAX_BODY_BYTES,
+               job_time_limit: float = DEFAULT_TIME_LIMIT) -> FastAPI:
     """The labeling app over ``project``.
 
     Args:
         strategy: the active-learning strategy that orders the items (see ``headstart label next``).
         lease_seconds: how long a fetched item stays with its annotator before others get it.
         retrain: retrain the probe as labels arrive (``retrain_every``).
-        retrainer: with ``retrain``, what retrains: called with the project when the server starts;
-            what it returns gets ``start()``, ``notify()`` after each label, and ``stop()`` at the end.
-            Default: :class:`~headstart.labeling.retrain.BackgroundRetrainer` (a thread).
+        finetune_out: with ``retrain``, the folder where the server runs queued fine-tunes (one at a
+            time, beside the probe's retrains) and saves their models; None: it runs none, a separate
+            worker does (``headstart label retrain --watch``).
+        retrainer: with ``retrain``, what retrains: called with the project and ``out_root=finetune_out``
+            when the server starts; what it returns gets ``start()``, ``notify()`` after each label, and
+            ``stop()`` at the end. Default: :class:`~headstart.labeling.retrain.BackgroundRetrainer`.
         max_body_bytes: the largest request body (uploads included); bigger ones get 413.
         job_time_limit: seconds a long job (the review scan) may take before its request gets 503.
     """
@@ -58,7 +62,7 @@ def create_app(project: LabelingProject, *, strategy: str = "default", lease_sec
         if retrain:
             from headstart.labeling.retrain import BackgroundRetrainer
 
-            app.state.retrainer = (retrainer or BackgroundRetrainer)(project).start()
+            app.state.retrainer = (retrainer or BackgroundRetrainer)(project, out_root=finetune_out).start()
         yield
         if app.state.retrainer is not None:
             app.state.retrainer.stop(timeout=3)  # a retrain in progress must not hold up a stopping server
@@ -69,6 +73,7 @@ def create_app(project: LabelingProject, *, strategy: str = "default", lease_sec
     app.state.project = project
     app.state.assignments = Assignments(project, strategy=strategy, lease_seconds=lease_seconds)
     app.state.retrainer = None
+    app.state.runs_finetunes = retrain and finetune_out is not None  # what the admin page tells
     app.state.jobs = LongJobs(time_limit=job_time_limit)
     app.add_middleware(LimitBody, limit=max_body_bytes, advice=BODY_ADVICE)
     app.add_middleware(ResponseHeaders)
