@@ -330,8 +330,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on (127.
           port: int = typer.Option(8000, help="Port."),
           strategy: Strategy = typer.Option("default", help="Order of the items (as in `headstart label next`)."),
           retrain: bool = typer.Option(True, help="Retrain the probe in the background as labels arrive."),
-          finetune: bool = typer.Option(True, "--finetune/--no-finetune", help=(
-              "Run queued fine-tunes in the server, one at a time, into --out (with --retrain). --no-finetune: "
+          serve_jobs: bool = typer.Option(True, "--run-jobs/--no-run-jobs", help=(
+              "Run queued fine-tunes in the server, one at a time, into --out (with --retrain). --no-run-jobs: "
               "a separate `headstart label retrain --watch` worker runs them.")),
           out: Path = FINETUNE_OUT,
           behind_proxy: bool = typer.Option(False, "--behind-proxy/--no-behind-proxy", help=(
@@ -345,7 +345,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on (127.
     from headstart.labeling.web import create_app
 
     project = _open(db)
-    app = create_app(project, strategy=strategy, retrain=retrain, finetune_out=out if finetune else None)
+    app = create_app(project, strategy=strategy, retrain=retrain, finetune_out=out if serve_jobs else None)
     # the first batch needs every item's features: compute them now, not in someone's first request
     typer.echo(f"features of {project.size} items (computed once, then read from the cache) ...")
     project.features()

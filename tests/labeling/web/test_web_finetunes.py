@@ -1,5 +1,5 @@
 """The served project runs its queued fine-tunes (into a folder, beside the probe's retrains), unless
-told not to; the admin page says which; `headstart label serve --out/--no-finetune` set it."""
+told not to; the admin page says which; `headstart label serve --out/--no-run-jobs` set it."""
 
 from __future__ import annotations
 
@@ -112,5 +112,5 @@ def test_serve_passes_the_fine_tune_folder_or_none(monkeypatch, tmp_path):
     runner = CliRunner()
     assert runner.invoke(cli_app, ["label", "serve", "--out", str(tmp_path / "m")]).exit_code == 0
     assert runner.invoke(cli_app, ["label", "serve"]).exit_code == 0
-    assert runner.invoke(cli_app, ["label", "serve", "--no-finetune"]).exit_code == 0
+    assert runner.invoke(cli_app, ["label", "serve", "--no-run-jobs"]).exit_code == 0
     assert [options["finetune_out"] for options in made] == [tmp_path / "m", label_cli.FINETUNE_OUT.default, None]
