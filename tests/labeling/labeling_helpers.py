@@ -58,3 +58,23 @@ def load_benchmark(name: str):
         return module
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
+
+
+def store_at_revision(db: str, revision: str, *statements: tuple[str, dict]) -> None:
+    """A store created by the migrations up to ``revision`` only, with ``statements`` (SQL, parameters)
+    run on it: an older project's database, for tests of the migrations after it."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    from headstart.labeling.database import MIGRATIONS, database_url
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    engine = create_engine(database_url(db))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+        for sql, parameters in statements:
+            connection.execute(text(sql), parameters)
+    engine.dispose()

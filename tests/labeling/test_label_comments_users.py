@@ -7,14 +7,14 @@ import csv
 import json
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from headstart.errors import LabelingError
 from headstart.labeling import Store, init_project
 from headstart.labeling import sessions
 from headstart.labeling.exchange import export_labels
 from headstart.labeling.users import add_user, authenticate, list_users, new_token, set_disabled, set_role, user_table
-from labeling_helpers import write_pool
+from labeling_helpers import store_at_revision, write_pool
 
 
 def make_project(tmp_path, db, n=6):
@@ -23,20 +23,8 @@ def make_project(tmp_path, db, n=6):
 
 def test_a_0003_database_upgrades_with_its_labels_and_users(tmp_path, db):
     """The 0004 migration adds the columns to a database that has rows (SQLite and PostgreSQL)."""
-    from alembic import command
-    from alembic.config import Config
-
-    from headstart.labeling.database import MIGRATIONS, database_url
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    engine = create_engine(database_url(db))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0003")
-        connection.execute(text("INSERT INTO users (name, role, token_hash, created_at) "
-                                "VALUES ('ana', 'admin', 'x', CURRENT_TIMESTAMP)"))
-    engine.dispose()
+    store_at_revision(db, "0003", ("INSERT INTO users (name, role, token_hash, created_at) "
+                                   "VALUES ('ana', 'admin', 'x', CURRENT_TIMESTAMP)", {}))
     store = Store.open(db, create=True)
     with store.engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"  # the head

@@ -6,14 +6,14 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 import headstart.labeling.retrain as retrain_module
 from headstart.labeling import Store, init_project
 from headstart.labeling.heartbeat import STALE_SECONDS, requeue_dead_jobs
 from headstart.labeling.models import utcnow
 from headstart.labeling.retrain import queue_finetune, queue_finetune_if_due, run_jobs
-from labeling_helpers import write_pool
+from labeling_helpers import store_at_revision, write_pool
 
 
 def running(project, job: int, silent_for: float) -> None:
@@ -96,21 +96,9 @@ def test_the_heartbeat_is_renewed_while_the_job_runs(blob_project, tmp_path, mon
 def test_a_0004_store_upgrades_and_its_running_job_gets_a_heartbeat(tmp_path, db):
     """The 0005 migration adds the column to a store with jobs (SQLite and PostgreSQL); a job running
     then gets one beat, so it is not queued again at once (its worker may be alive) but is once stale."""
-    from alembic import command
-    from alembic.config import Config
-
-    from headstart.labeling.database import MIGRATIONS, database_url
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    engine = create_engine(database_url(db))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0004")
-        for status in ("running", "queued"):
-            connection.execute(text("INSERT INTO model_versions (kind, status, n_labels, metrics, created_at) "
-                                    "VALUES ('finetune', :status, 0, '{}', CURRENT_TIMESTAMP)"), {"status": status})
-    engine.dispose()
+    insert = "INSERT INTO model_versions (kind, status, n_labels, metrics, created_at) " \
+             "VALUES ('finetune', :status, 0, '{}', CURRENT_TIMESTAMP)"
+    store_at_revision(db, "0004", *((insert, {"status": status}) for status in ("running", "queued")))
     store = Store.open(db, create=True)
     with store.engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
