@@ -71,7 +71,7 @@ def test_a_dead_job_no_longer_blocks_the_next_fine_tune(blob_project):
 
 def test_the_heartbeat_is_renewed_while_the_job_runs(blob_project, tmp_path, monkeypatch):
     project, _ = blob_project(finetune_every=0)
-    job = queue_finetune(project)
+    queue_finetune(project)
     monkeypatch.setattr(retrain_module, "HEARTBEAT_SECONDS", 0.02)
     beats = []
 
