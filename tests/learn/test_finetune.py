@@ -321,6 +321,23 @@ def _assert_frozen_groups_kept(groups, stats, params, resolved):
     assert _changed(params[-1], groups[-1])  # the top group trained in both epochs
 
 
+def test_adapting_batchnorm_statistics_follow_the_data_within_a_few_steps():
+    """Layers pretrained with a slow momentum (EfficientNet-Lite's 0.01) would keep most of their old
+    statistics through a short fine-tune; an adapting group's follow at ADAPT_MOMENTUM, a frozen one's stay."""
+    from headstart.learn.finetune import ADAPT_MOMENTUM, _set_trainable
+
+    bottom, top = nn.BatchNorm1d(4, momentum=0.01), nn.BatchNorm1d(4, momentum=0.01)
+    model = nn.Sequential(bottom, top)
+    _set_trainable(model, [bottom, top], n_top=1, batchnorm="adapt")
+    assert top.training and not bottom.training
+    assert top.momentum == ADAPT_MOMENTUM and bottom.momentum == 0.01
+    shifted = torch.randn(256, 4, generator=torch.Generator().manual_seed(0)) + 3.0  # the old mean is 0
+    for _ in range(30):  # 30 steps: 96% of the way at 0.1, 26% at 0.01
+        model(shifted)
+    assert torch.allclose(top.running_mean, shifted.mean(0), atol=0.2)  # the bottom, frozen, passes x through
+    assert torch.equal(bottom.running_mean, torch.zeros(4))
+
+
 @pytest.fixture
 def small_image_folder(tmp_path, write_images):
     """Four 32x32 images a class: two train, one validation and one test image each."""
