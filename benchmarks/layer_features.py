@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from benchmark_data import fashion_mnist  # noqa: E402
 
-CACHE = Path(__file__).resolve().parent / ".cache"
+CACHE = common.BENCH_DIR / ".cache"
 BATCH = 64
 
 
