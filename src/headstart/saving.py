@@ -38,12 +38,16 @@ def used_settings(config: dict) -> dict:
 def decision(config: dict, metrics: dict, from_scratch: bool) -> dict:
     """Which model was kept and why: a sentence and each candidate's validation accuracy (name, accuracy, kept)."""
     validation = config.get("validation") or {}
+    pooled = "finetuned_with_pool" in validation  # auto compared the two as they ship, having learned from the pool
+    if pooled:
+        validation = {"probe": validation["probe_with_pool"], "finetuned": validation["finetuned_with_pool"]}
     probe = validation.get("probe", config.get("probe", {}).get("val_accuracy"))
     strategy = (config.get("finetune") or {}).get("strategy")
     kept_mode = "scratch" if from_scratch else config.get("mode")
-    candidates = [("probe (linear head on frozen features)", probe, kept_mode == "probe")]
+    and_pool = ", with the pool" if pooled else ""
+    candidates = [(f"probe (linear head on frozen features{and_pool})", probe, kept_mode == "probe")]
     if "finetuned" in validation:
-        candidates.append((f"fine-tune ({strategy})", validation["finetuned"], kept_mode == "finetune"))
+        candidates.append((f"fine-tune ({strategy}{and_pool})", validation["finetuned"], kept_mode == "finetune"))
     scratch = metrics.get("baseline") or {}
     if scratch.get("validation"):
         candidates.append((f"from scratch ({scratch.get('method')})", scratch["validation"]["scratch"],
@@ -56,6 +60,9 @@ def decision(config: dict, metrics: dict, from_scratch: bool) -> dict:
         sentence = f"Kept: the model trained from scratch ({scratch.get('method')}). " + str(scratch.get("verdict", ""))
     elif config.get("auto"):
         sentence = f"Kept: the probe (mode auto). Auto {config['auto']}; the fine-tune was discarded."
+    elif kept_mode == "finetune" and requested == "auto" and pooled:
+        sentence = ("Kept: the fine-tune (mode auto): with the unlabeled pool, it scored at least as well as the "
+                    "probe with the pool on the validation split.")
     elif kept_mode == "finetune" and requested == "auto":
         sentence = ("Kept: the fine-tune (mode auto): the probe did not beat it on the validation split "
                     "by more than the two scores' noise.")

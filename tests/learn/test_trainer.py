@@ -147,3 +147,38 @@ def test_unknown_mode_and_strategy_are_clear_errors(splits, tiny_bert_name):
     with pytest.raises(HeadstartError, match="strategy"):
         trainer.train(backbone, train_set, val_set, train_set.classes, mode="finetune",
                       config=FinetuneConfig(strategy="magic"), engine="torch")
+
+
+def test_with_a_pool_auto_compares_the_two_models_as_they_ship(splits, tiny_bert_name, monkeypatch):
+    """The probe learns from the pool before the fine-tune and the two are judged after both did: a
+    probe that only the pool lifts above the fine-tune is kept, and the backbone's pretrained weights
+    come back."""
+    train_set, val_set = splits
+    pool = replace(train_set, labels=None)
+    val_y = val_set.label_ids(train_set.classes)
+    seen = []
+
+    def scripted_pool(splits_, outcome, *args, **kwargs):  # the pool fixes every validation item of the probe only
+        seen.append(outcome.tuned)
+        right = np.eye(len(train_set.classes))[val_y]
+        proba = right if not outcome.tuned else np.roll(right, 1, axis=1)
+        return replace(outcome, val_proba=proba, record={**outcome.record, "unlabeled": {"method": "scripted"}})
+
+    monkeypatch.setattr(trainer, "with_pool", scripted_pool)
+    backbone = create_backbone(tiny_bert_name)
+    pretrained = {k: v.clone() for k, v in backbone.module.state_dict().items()}
+    result = trainer.train(backbone, train_set, val_set, train_set.classes, mode="auto", config=PINNED["staged"],
+                           engine="torch", pool=pool, refit=False)
+    assert seen == [False, True]  # the probe's pool first, on pretrained features
+    validation = result.config["validation"]
+    assert validation["probe_with_pool"] == 1.0 and validation["finetuned_with_pool"] == 0.0
+    assert not result.finetuned and "with the unlabeled pool" in result.config["auto"]
+    assert all(torch.equal(pretrained[k], v) for k, v in backbone.module.state_dict().items())
+
+
+def test_with_a_pool_auto_keeps_the_better_validation_score_and_ties_go_to_the_fine_tune():
+    pooled = {"probe": 0.9, "finetuned": 0.5}  # without the pool: the probe far ahead
+    assert trainer._auto_keeps_tuned({**pooled, "probe_with_pool": 0.70, "finetuned_with_pool": 0.70}, 50)
+    assert not trainer._auto_keeps_tuned({**pooled, "probe_with_pool": 0.72, "finetuned_with_pool": 0.70}, 50)
+    assert trainer._auto_keeps_tuned({**pooled, "probe_with_pool": 0.9, "finetuned_with_pool": 0.1}, 0)
+    assert not trainer._auto_keeps_tuned(pooled, 50)
