@@ -26,6 +26,7 @@ second pass's wall and CPU seconds (validation left out) give ms a step.
     python benchmarks/gpu.py                         # cpu and cuda (where torch sees one), full sizes
     python benchmarks/gpu.py --quick                 # 256 sentences, 200 images, 128 items: minutes on a CPU
     python benchmarks/gpu.py --devices cuda          # one device only (the CPU's SST-2 epoch takes hours)
+    python benchmarks/gpu.py --devices cuda --jobs finetune-fashion --keep-models runs/gpu   # then export.py
     python benchmarks/gpu.py --step-check /work/main/src src --rounds 3
 """
 
@@ -39,6 +40,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -67,8 +69,11 @@ def _synchronize(device: str) -> None:
 
 
 def finetune_job(train_csv: str, test_csv: str, *, backbone: str, device: str, epochs: int | None,
-                 image_size: int | None, cache_dir: str, threads: int) -> dict:
-    """One staged fine-tune through ``headstart.fit`` on ``device``: seconds, fine-tuning seconds, accuracy."""
+                 image_size: int | None, cache_dir: str, threads: int, out: str | None = None) -> dict:
+    """One staged fine-tune through ``headstart.fit`` on ``device``: seconds, fine-tuning seconds, accuracy.
+
+    ``out``: where the model folder is saved (for ``benchmarks/export.py``), or nowhere.
+    """
     _setup(threads)
     import headstart
     from headstart.compute.device import precision_for, resolve_device
@@ -76,7 +81,8 @@ def finetune_job(train_csv: str, test_csv: str, *, backbone: str, device: str, e
     config = headstart.FinetuneConfig(strategy="staged", epochs=epochs)
     started = time.perf_counter()
     model = headstart.fit(train_csv, test=test_csv, backbone=backbone, mode="finetune", baseline=False, seed=0,
-                          image_size=image_size, finetune_config=config, cache_dir=cache_dir, device=device)
+                          image_size=image_size, finetune_config=config, cache_dir=cache_dir, device=device,
+                          out=out)
     _synchronize(device)
     seconds = time.perf_counter() - started
     epochs_run = [row for row in model.info["history"] if row.get("epoch", 0) > 0 and "seconds" in row]
@@ -164,6 +170,10 @@ def _data(size: dict, work: Path) -> dict:
             "images": benchmark_data.fashion_pngs("test", test_images, test_labels, extract_index)}
 
 
+JOB_KEYS = {"finetune sst2": "finetune-sst2", "finetune fashion": "finetune-fashion", "extract text": "extract-text",
+            "extract images": "extract-images"}  # a job's name in the table -> its name for --jobs
+
+
 def _devices(requested: str | None) -> list[str]:
     if requested:
         return [device.strip() for device in requested.split(",") if device.strip()]
@@ -171,8 +181,10 @@ def _devices(requested: str | None) -> list[str]:
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-def compare_devices(args) -> dict:
-    size = SIZES["quick" if args.quick else "full"]
+def compare_devices(args, save: Callable[[dict], object]) -> dict:
+    """Every job on every device; ``save`` gets the rows so far after each job (a run cut short keeps them)."""
+    size = {**SIZES["quick" if args.quick else "full"],
+            **({"sst2_train": args.sst2_train} if args.sst2_train else {})}
     devices = _devices(args.devices)
     work = Path(tempfile.mkdtemp(prefix="headstart-gpu-bench-"))
     data = _data(size, work)
@@ -192,14 +204,20 @@ def compare_devices(args) -> dict:
         jobs[f"extract images onnx-{device} (items/s)"] = (extract_onnx_cuda_job, (data["images"],),
                                                            {"backbone": "effnet-lite0", "image_size": size["image_size"],
                                                             "only": device})
+    wanted = {key.strip() for key in args.jobs.split(",")} if args.jobs else set(JOB_KEYS.values())
     results = {}
     for name, (job, positional, options) in jobs.items():
+        if JOB_KEYS[name.split(" onnx-")[0].split(" (")[0]] not in wanted:
+            continue
         only = options.pop("only", None)
         for device in [only] if only else devices:
             cache = work / f"cache-{device}"  # each device extracts its own (the cache is keyed by weights only)
+            if args.keep_models and job is finetune_job:
+                options["out"] = str(Path(args.keep_models) / f"{JOB_KEYS[name.split(' (')[0]]}-{device}")
             row = common.run_job(job, *positional, device=device, cache_dir=str(cache), threads=args.threads,
                                  **options)
             results.setdefault(name, {})[device] = row
+            save({"sizes": size, "devices": devices, "results": results, "partial": True})
             print(f"{name:<26} {device:<7} {row.get('status')}: "
                   + (row["skipped"] if "skipped" in row else f"{row['seconds']:.1f} s" if row.get("status") == "ok"
                      else row.get("error", "")[-300:]), flush=True)
@@ -288,16 +306,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                         help="CPU threads of each job (default: every core this process may use, so that the "
                              "CPU rows are the CPU's best)")
+    parser.add_argument("--jobs", help=f"comma-separated jobs to run (default: all of {', '.join(JOB_KEYS.values())})")
+    parser.add_argument("--sst2-train", type=int, help="SST-2 sentences fine-tuned on (default: the size's)")
+    parser.add_argument("--keep-models", metavar="DIR", help="save each fine-tuned model folder under DIR")
     parser.add_argument("--step-check", nargs="+", metavar="SRC", help="time the CPU step of these source trees")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of --step-check")
     args = parser.parse_args()
     load = os.getloadavg()
-    payload = step_check(args) if args.step_check else compare_devices(args)
-    name = "gpu-step-check" if args.step_check else "gpu" + ("-quick" if args.quick else "")
-    path = common.write_results(name, {**payload, "threads": args.threads, "load_before": load,
-                                       "load_after": os.getloadavg(),
-                                       "note": "other sessions shared this machine's cores (load averages above); "
-                                               "ratios come from one run, jobs interleaved"})
+    name = "gpu-step-check" if args.step_check else "gpu" + ("-quick" if args.quick else "") + (
+        "-" + args.jobs.replace(",", "-") if args.jobs else "") + (f"-{args.devices.replace(',', '-')}"
+                                                                    if args.devices else "")
+
+    def save(payload: dict) -> Path:
+        return common.write_results(name, {**payload, "threads": args.threads, "load_before": load,
+                                           "load_after": os.getloadavg(),
+                                           "note": "ratios come from one run, jobs interleaved; load averages "
+                                                   "above say what else ran"})
+
+    path = save(step_check(args) if args.step_check else compare_devices(args, save))
     print(f"results: {path}")
 
 

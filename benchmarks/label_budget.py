@@ -227,7 +227,7 @@ def fit_accuracy(data: Data, positions, seed: int, mode: str, pool: bool, fallba
     config = model.info.get("config", {})
     if chosen is not None:
         chosen.update(kept_mode=config.get("mode"), pool_method=config.get("unlabeled", {}).get("method"),
-                      strategy=config.get("finetune", {}).get("strategy"))
+                      strategy=config.get("finetune", {}).get("strategy"), validation=config.get("validation"))
     predicted = np.asarray(model.classes)[model.predict_proba(test).argmax(1)]
     return float(np.mean(predicted == np.asarray(items.classes)[data.y_test]))
 
