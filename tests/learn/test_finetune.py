@@ -285,13 +285,14 @@ def _calibrate_batchnorm(module: nn.Module, image_size: int) -> None:
     pretrained network has: then "unchanged" means something, and activations do not shrink to
     denormal floats (which makes CPU convolutions a hundred times slower)."""
     layers = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [layer.momentum for layer in layers]
     module.train()
     for layer in layers:
         layer.momentum = 1.0
     with torch.no_grad():
         module(torch.randn(8, 3, image_size, image_size, generator=torch.Generator().manual_seed(0)))
-    for layer in layers:
-        layer.momentum = 0.1
+    for layer, momentum in zip(layers, momenta):
+        layer.momentum = momentum
     module.eval()
 
 
@@ -345,10 +346,16 @@ def small_image_folder(tmp_path, write_images):
 
 
 def test_frozen_batchnorm_statistics_are_kept_effnet(small_image_folder):
+    from headstart.learn.finetune import ADAPT_MOMENTUM
+
     backbone = create_backbone("effnet-lite0", pretrained=False, image_size=32)
+    momenta = [m.momentum for m in backbone.module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     groups, stats, params, history, resolved = _image_finetune(backbone, small_image_folder)
     assert len(history) == 2
     _assert_frozen_groups_kept(groups, stats, params, resolved)
+    # the run raised the adapting layers' slow momentum, and put it back after
+    assert min(momenta) < ADAPT_MOMENTUM
+    assert [m.momentum for m in backbone.module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)] == momenta
 
 
 def test_frozen_batchnorm_statistics_are_kept_timm(small_image_folder):

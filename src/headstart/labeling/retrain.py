@@ -340,9 +340,10 @@ class BackgroundRetrainer:
         self._stop = threading.Event()
         self._idle = threading.Event()
         self._current: dict = {}  # the job run_jobs is running, if any
-        self._threads = [threading.Thread(target=self._run, name="headstart-retrainer", daemon=True)]
-        if self.out_root is not None:
-            self._threads.append(threading.Thread(target=self._run_jobs, name="headstart-jobs", daemon=True))
+        self._jobs_thread = (threading.Thread(target=self._run_jobs, name="headstart-jobs", daemon=True)
+                             if self.out_root is not None else None)
+        self._threads = [threading.Thread(target=self._run, name="headstart-retrainer", daemon=True),
+                         *([self._jobs_thread] if self._jobs_thread else [])]
 
     def start(self) -> "BackgroundRetrainer":
         for thread in self._threads:
@@ -367,7 +368,7 @@ class BackgroundRetrainer:
             if thread.is_alive():
                 thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         job = self._current.get("job")
-        if self._threads[-1].is_alive() and job is not None:
+        if self._jobs_thread is not None and self._jobs_thread.is_alive() and job is not None:
             self.project.update_model_version(job, status="queued")
 
     def run_once(self) -> int | None:

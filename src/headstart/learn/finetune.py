@@ -375,6 +375,9 @@ def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str
     seed_everything(seed)
     rng = np.random.default_rng(seed)
     compute = training_engine(current_device())
+    # _set_trainable raises adapting layers' momentum for the run; the module leaves as it came
+    momenta = {module: module.momentum for module in backbone.module.modules()
+               if isinstance(module, nn.modules.batchnorm._BatchNorm)}
     run = _Run(backbone, train, classes, head, config, engine, cache_dir, compute)
     val_y = val.label_ids(classes)
     annealed_from = first_annealed_epoch(config.epochs, run.steps_per_epoch)
@@ -400,6 +403,8 @@ def finetune(backbone: Backbone, train: Dataset, val: Dataset, classes: list[str
     model.to(memory_format=torch.contiguous_format)  # safetensors and ONNX export want plain layouts
     if run.device.type != "cpu":
         model.to("cpu")  # where the rest of headstart expects the model
+    for module, momentum in momenta.items():
+        module.momentum = momentum
     model.eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
