@@ -6,11 +6,11 @@
     project.add(batch[0]["id"], "pos", annotator="ana")
 
 Modules, one concept each: ``models`` and ``store`` (SQL store, Alembic ``migrations``), ``project``
-(a pool and a label set), ``strategies`` (active learning), ``prelabel`` (auto-accept at a target
-precision), ``retrain``, ``issues`` (confident learning), ``agreement`` (several annotators),
-``exchange`` (CSV/JSONL and Label Studio), ``locks`` (one retrain at a time), ``users`` and ``web``
-(the page). Code outside ``project`` and ``store`` talks to a :class:`LabelingProject`, never
-to its store.
+(a pool and a label set; ``project_init`` creates one), ``strategies`` (active learning), ``prelabel``
+(auto-accept at a target precision), ``retrain``, ``issues`` (confident learning), ``agreement``
+(several annotators), ``exchange`` (CSV/JSONL and Label Studio), ``locks`` (one retrain at a time),
+``users`` and ``web`` (the page). Code outside ``project`` and ``store`` talks to a
+:class:`LabelingProject`, never to its store.
 """
 
 from headstart.lazy import lazy_attributes
@@ -20,7 +20,7 @@ from headstart.lazy import lazy_attributes
 _LAZY = {
     "DEFAULT_DB": "headstart.labeling.project", "ItemRow": "headstart.labeling.store",
     "LabelRecord": "headstart.labeling.store", "LabelingProject": "headstart.labeling.project",
-    "Store": "headstart.labeling.store", "init_project": "headstart.labeling.project",
+    "Store": "headstart.labeling.store", "init_project": "headstart.labeling.project_init",
     "open_project": "headstart.labeling.project", "read_pool": "headstart.labeling.pool",
     "DEFAULT_STRATEGY": "headstart.labeling.strategies", "STRATEGIES": "headstart.labeling.strategies",
     "select": "headstart.labeling.strategies",

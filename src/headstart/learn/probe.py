@@ -74,7 +74,7 @@ def fit_probe(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y
     if len(val_y):
         accuracy, loss = score_head(head, val_x, val_y, n_classes)
     info = {"C": c, "selection": selection, "val_accuracy": accuracy, "val_loss": loss,
-            "grid": [{"C": g, "val_accuracy": a, "val_loss": l} for g, a, l in grid]}
+            "grid": [{"C": g, "val_accuracy": a, "val_loss": loss} for g, a, loss in grid]}
     return head, info
 
 

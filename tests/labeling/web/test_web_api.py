@@ -70,7 +70,7 @@ def test_a_label_is_stored_and_a_second_label_by_someone_else_is_refused(make_we
     assert clash.status_code == 409 and "already has the label 'c1'" in clash.json()["detail"]
     fixed = web.client.post("/api/labels", json={"id": item, "label": "c2", "replace": True}, headers=web.auth("reviewer"))
     assert fixed.status_code == 200
-    assert [l["label"] for l in web.project.store.item(item)["labels"]] == ["c2"]
+    assert [entry["label"] for entry in web.project.store.item(item)["labels"]] == ["c2"]
 
 
 def test_undo_withdraws_the_last_label_and_gives_the_item_back(make_web):
@@ -97,7 +97,7 @@ def test_undo_of_a_correction_brings_back_the_label_it_replaced(make_web):
                             headers=web.auth("reviewer"))  # an annotator may correct only their own labels
     assert fixed.status_code == 200
     web.client.post("/api/undo", headers=web.auth("reviewer"))
-    assert [l["label"] for l in web.project.store.item(item)["labels"]] == [before]
+    assert [entry["label"] for entry in web.project.store.item(item)["labels"]] == [before]
 
 
 def test_a_skipped_item_is_not_offered_again(make_web):
@@ -118,7 +118,7 @@ def test_review_queue_shows_reason_and_suggestion_and_relabel_resolves_it(make_w
     done = web.client.post(f"/api/review/{entries[0]['review_id']}", json={"action": "relabel", "label": "c2"},
                            headers=web.auth("reviewer"))
     assert done.status_code == 200
-    assert [l["label"] for l in web.project.store.item(item)["labels"]] == ["c2"]
+    assert [entry["label"] for entry in web.project.store.item(item)["labels"]] == ["c2"]
     assert web.client.get("/api/review", headers=web.auth("reviewer")).json() == []
 
 

@@ -138,7 +138,7 @@ def test_label_undo_review_and_admin_in_a_browser(served, browser):
     assert "label issue" in reviewer.inner_text(".entry .reason").lower()
     reviewer.click(f".entry button:has-text('Use “{other}”')")
     reviewer.wait_for_selector(".message:has-text('relabeled')")
-    assert [l["label"] for l in store.item(first_label_item)["labels"]] == [other]
+    assert [entry["label"] for entry in store.item(first_label_item)["labels"]] == [other]
     assert store.review_queue() == []
     reviewer.screenshot(path=str(ARTIFACTS / "web-6-review-done.png"), full_page=True)
 
