@@ -133,3 +133,14 @@ def test_an_over_confident_head_is_scaled_and_the_saved_model_predicts_the_scale
                                atol=1e-5)
     report = (out / "report.html").read_text(encoding="utf-8")
     assert f"the logits are divided by T = {temperature:.2f}" in report
+
+
+def test_the_decision_names_the_pooled_scores_auto_compared():
+    config = {"mode": "finetune", "requested_mode": "auto", "finetune": {"strategy": "contrastive"},
+              "validation": {"probe": 0.5, "finetuned": 0.7, "probe_with_pool": 0.6, "finetuned_with_pool": 0.8}}
+    chosen = saving.decision(config, {}, from_scratch=False)
+    assert chosen["candidates"] == [("probe (linear head on frozen features, with the pool)", 0.6, False),
+                                    ("fine-tune (contrastive, with the pool)", 0.8, True)]
+    assert "with the unlabeled pool" in chosen["sentence"]
+    del config["validation"]["finetuned_with_pool"], config["validation"]["probe_with_pool"]
+    assert saving.decision(config, {}, from_scratch=False)["candidates"][1] == ("fine-tune (contrastive)", 0.7, True)
