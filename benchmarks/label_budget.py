@@ -367,11 +367,11 @@ def _merge_on_disk(name: str, args, document: dict) -> None:
 
 
 def is_rerun(row: dict, args) -> bool:
-    """Whether ``row`` is one that ``--rerun`` replaces: a method it names, at a budget of ``--budgets``
-    (``--rerun pool-fit --budgets 300,500`` keeps pool-fit's rows at the other budgets). Such rows are
-    dropped, not merged back."""
+    """Whether ``row`` is one that ``--rerun`` replaces: a method it names, at a budget of ``--budgets``,
+    of a seed this run runs (``--rerun pool-fit --budgets 300,500 --seeds 2`` keeps pool-fit's rows
+    at the other budgets, and seed 2's). Such rows are dropped, not merged back."""
     methods = {m.strip() for m in args.rerun.split(",") if m.strip()}
-    return row["method"] in methods and row["budget"] in args.budgets
+    return row["method"] in methods and row["budget"] in args.budgets and row["seed"] < args.seeds
 
 
 def save(name: str, args, document: dict, partial: bool = False):
@@ -418,7 +418,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--test", type=int, default=None, help="subsample the test split")
     parser.add_argument("--resume", action="store_true", help="keep the finished rows of the latest file")
     parser.add_argument("--rerun", default="",
-                        help="with --resume: methods whose rows at --budgets are dropped and run again")
+                        help="with --resume: methods whose rows at --budgets (of the seeds run) are dropped and run again")
     parser.add_argument("--report", action="store_true",
                         help="run nothing: the latest files' table, targets and plot again, marked complete")
     parser.add_argument("--note", default=None, help="a line kept in the JSON (why seeds or budgets were cut)")

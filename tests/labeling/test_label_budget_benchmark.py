@@ -118,6 +118,18 @@ def test_a_rerun_at_some_budgets_keeps_the_method_s_rows_at_the_others(bench, mo
     assert kept == {(50, 0, 0.60), (50, 1, 0.61), (300, 0, 0.83)}
 
 
+def test_a_rerun_of_fewer_seeds_keeps_the_other_seeds_rows(bench, monkeypatch):
+    earlier = rows("pool-fit", 200, [0.80, 0.79, 0.78])
+    monkeypatch.setattr(bench, "load_previous", lambda name, quick: {"rows": earlier})
+    args = bench.parse_args(["--datasets", "synthetic", "--resume", "--rerun", "pool-fit", "--budgets", "200",
+                             "--seeds", "1"])
+    document = {"rows": rows("pool-fit", 200, [0.83])}  # seed 0 run again; seeds 1 and 2 are not this run's
+
+    bench._merge_on_disk("synthetic", args, document)
+
+    assert {(r["seed"], r["accuracy"]) for r in document["rows"]} == {(0, 0.83), (1, 0.79), (2, 0.78)}
+
+
 def test_the_project_s_model_is_the_loop_s_probe_until_its_fine_tunes_come(report):
     summary = report.with_served(report.summarize(
         rows("headstart", 50, [0.75]) + rows("headstart", 100, [0.76]) + rows("headstart", 150, [0.77])
