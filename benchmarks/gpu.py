@@ -207,13 +207,14 @@ def compare_devices(args, save: Callable[[dict], object]) -> dict:
     wanted = {key.strip() for key in args.jobs.split(",")} if args.jobs else set(JOB_KEYS.values())
     results = {}
     for name, (job, positional, options) in jobs.items():
-        if JOB_KEYS[name.split(" onnx-")[0].split(" (")[0]] not in wanted:
+        key = JOB_KEYS[name.split(" onnx-")[0].split(" (")[0]]
+        if key not in wanted:
             continue
         only = options.pop("only", None)
         for device in [only] if only else devices:
             cache = work / f"cache-{device}"  # each device extracts its own (the cache is keyed by weights only)
             if args.keep_models and job is finetune_job:
-                options["out"] = str(Path(args.keep_models) / f"{JOB_KEYS[name.split(' (')[0]]}-{device}")
+                options["out"] = str(Path(args.keep_models) / f"{key}-{device}")
             row = common.run_job(job, *positional, device=device, cache_dir=str(cache), threads=args.threads,
                                  **options)
             results.setdefault(name, {})[device] = row
