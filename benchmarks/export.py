@@ -54,6 +54,7 @@ def engines(model, folder: Path) -> dict:
     import torch
 
     from headstart.exported.graph import classifier_of
+    from headstart.exported.runtime import session_options
 
     torch.set_num_threads(1)
     classifier = classifier_of(model)
@@ -66,8 +67,8 @@ def engines(model, folder: Path) -> dict:
     found = {"pytorch eager": (eager, size, None)}
     for name, quantize in (("onnx fp32", None), ("onnx int8", "int8")):
         out = model.export(folder / name.replace(" ", "-"), quantize=quantize)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        options = session_options(threads=1)  # as headstart runs an export
+        options.inter_op_num_threads = 1
         session = ort.InferenceSession(str(out / "model.onnx"), options, providers=["CPUExecutionProvider"])
         found[name] = ((lambda feed, session=session: session.run(None, feed)[0]), (out / "model.onnx").stat().st_size,
                        out)

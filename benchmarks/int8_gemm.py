@@ -31,16 +31,6 @@ SHAPES = [("minilm attention projection", 32 * 40, 384, 384),
           ("effnet-lite0 1x1 conv, 14x14", 32 * 14 * 14, 480, 80)]
 
 
-def cpu_int8_flags() -> list[str]:
-    """The CPU's flags that decide ONNX Runtime's int8 kernels (Linux; empty elsewhere)."""
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return []
-    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
-    return [flag for flag in flags.split(":", 1)[1].split() if flag in wanted]
-
-
 def graph(rows: int, inner: int, columns: int, int8: bool):
     """A one-node graph: x (rows, inner) times constant weights (inner, columns)."""
     from onnx import TensorProto, helper, numpy_helper
@@ -90,7 +80,9 @@ def main() -> None:
         int8 = products_per_second(graph(m, k, n, int8=True), x, args.seconds)
         rows.append({"product": name, "shape": f"{m}x{k} @ {k}x{n}", "fp32 GFLOP/s": 2 * m * k * n * fp32 / 1e9,
                      "int8 GOP/s": 2 * m * k * n * int8 / 1e9, "int8 / fp32": int8 / fp32})
-    flags = cpu_int8_flags()
+    from headstart.exported.cpu_int8 import int8_flags
+
+    flags = int8_flags() or []
     common.print_table(rows, list(rows[0]), title=f"one thread; CPU int8 flags: {', '.join(flags) or 'none found'}")
     print(f"\nwritten: {common.write_results(args.name, {'cpu_flags': flags, 'rows': rows})}")
 

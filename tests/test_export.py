@@ -17,6 +17,8 @@ from headstart.errors import ModelError
 from headstart.exported import ExportedModel
 from headstart.exported import graph as graph_module
 from headstart.exported.graph import graph_inputs
+from headstart.exported import cpu_int8
+from headstart.exported import runtime as runtime_module
 from headstart.exported.runtime import resized_for_model
 from headstart.learn.head import LinearHead
 from headstart.model import Model
@@ -91,6 +93,29 @@ def test_int8_exports_give_probabilities(finetune_run, image_folder, learnable_c
         assert proba.shape == (10, 3) and np.allclose(proba.sum(axis=1), 1, atol=1e-4)
         assert json.loads((exported.folder / "labels.json").read_text())["quantized"] == "int8"
     assert not list(tmp_path.glob(".*")), "no staging folder is left"
+
+
+def test_where_the_cpu_needs_exact_int8_a_mirrored_image_export_loads_with_it_and_stays_near_float(
+        image_folder, tmp_path, monkeypatch):
+    # The graph once ran images and their mirrors through two copies of the backbone sharing weights,
+    # which ONNX Runtime's exact-int8 setting refuses to load ("Attempt to replace the existing tensor").
+    model = _image_model(image_folder)
+    images = [str(p) for p in sorted(image_folder.rglob("*.png"))[:10]]
+    float_proba = headstart.load(model.export(tmp_path / "fp32")).predict_proba(images)
+    monkeypatch.setattr(runtime_module, "needs_exact_int8", lambda: True)
+    exported = headstart.load(model.export(tmp_path / "int8", quantize="int8"))
+    assert exported.session.get_session_options().get_session_config_entry("session.x64quantprecision") == "1"
+    assert np.abs(exported.predict_proba(images) - float_proba).max() < 0.05
+
+
+@pytest.mark.parametrize(("machine", "flags", "needed"), [
+    ("x86_64", ["avx2", "avx512f"], True), ("x86_64", ["avx2", "avx_vnni"], False),
+    ("x86_64", ["avx2", "avx512f", "avx512_vnni"], False), ("AMD64", None, True), ("aarch64", None, False)])
+def test_exact_int8_is_asked_for_on_x86_cpus_without_vnni_or_whose_flags_cannot_be_read(machine, flags, needed,
+                                                                                         monkeypatch):
+    monkeypatch.setattr(cpu_int8.platform, "machine", lambda: machine)
+    monkeypatch.setattr(cpu_int8, "int8_flags", lambda: flags)
+    assert cpu_int8.needs_exact_int8() is needed
 
 
 def test_int8_of_images_without_their_training_data_says_so_and_leaves_nothing(image_folder, tmp_path):

@@ -9,6 +9,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from headstart.exported.pixel_input import feed_pixels, normalization_nodes
+from headstart.exported.runtime import session_options
 
 
 def _normalize_then_convolve(path, scale, shift) -> None:
@@ -41,14 +42,15 @@ def _quantized(tmp_path, scale, shift, pixels):
 
     excluded = normalization_nodes(onnx.load(str(source)))
     quantize_static(str(source), str(target), Reader(), quant_format=QuantFormat.QOperator, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=excluded,
-                    reduce_range=True)
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=excluded)
     return source, onnx.load(str(target)), excluded
 
 
 def _run(model_or_path, pixels) -> np.ndarray:
     serialized = model_or_path.SerializeToString() if isinstance(model_or_path, onnx.ModelProto) else str(model_or_path)
-    return onnxruntime.InferenceSession(serialized, providers=["CPUExecutionProvider"]).run(None, {"pixels": pixels})[0]
+    # headstart's session options: full-range weights need the exact-int8 setting on x86 CPUs without VNNI
+    return onnxruntime.InferenceSession(serialized, session_options(), providers=["CPUExecutionProvider"]).run(
+        None, {"pixels": pixels})[0]
 
 
 def test_uniform_normalization_is_folded_into_the_first_convolution(tmp_path):
@@ -66,7 +68,7 @@ def test_uniform_normalization_is_folded_into_the_first_convolution(tmp_path):
     interior = (slice(None), slice(None), slice(1, -1), slice(1, -1))
     # pixels need no rounding now: inside the border the result is as close to float as before, or closer
     assert np.abs(after - exact)[interior].max() <= np.abs(before - exact)[interior].max() + step
-    # the border's padding differs by 0.5/127.5 a pixel; 7-bit weights (reduce_range) add about a step
+    # the border's padding differs by 0.5/127.5 a pixel: about a step
     assert np.abs(after - exact).max() <= 4 * step
 
 
@@ -79,10 +81,14 @@ def test_normalization_that_differs_by_channel_is_left_in_float(tmp_path):
     assert feed_pixels(model) == 0 and model.SerializeToString() == before
 
 
-@pytest.mark.parametrize("op", ["Transpose", "Slice"])
+LAYOUT_NODES = {"Transpose": helper.make_node("Transpose", ["pixels"], ["moved"], perm=[0, 3, 1, 2], name="move"),
+                "Slice": helper.make_node("Slice", ["pixels", "s", "e", "a", "st"], ["moved"], name="move"),
+                "Concat": helper.make_node("Concat", ["pixels", "pixels"], ["moved"], axis=0, name="move")}
+
+
+@pytest.mark.parametrize("op", sorted(LAYOUT_NODES))
 def test_layout_nodes_before_the_normalization_are_followed_but_not_excluded(op):
-    first = (helper.make_node("Transpose", ["pixels"], ["moved"], perm=[0, 3, 1, 2], name="move") if op == "Transpose"
-             else helper.make_node("Slice", ["pixels", "s", "e", "a", "st"], ["moved"], name="move"))
+    first = LAYOUT_NODES[op]
     nodes = [first, helper.make_node("Cast", ["moved"], ["float"], to=TensorProto.FLOAT, name="cast"),
              helper.make_node("Relu", ["float"], ["out"], name="relu")]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("pixels", TensorProto.UINT8, None)],

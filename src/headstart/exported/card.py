@@ -68,7 +68,9 @@ def model_card(model, labels: dict) -> str:
         f"- Trained on {counts.get('train', 'few')} items: expect lower accuracy on items unlike them (other "
         "sources, styles, languages), and read the test size before trusting small differences.",
         "- It always answers one of its classes, also for items that belong to none.",
-        *(["- int8 quantization changes the probabilities a little; check accuracy on your own data."]
+        *(["- int8 quantization changes the probabilities a little; check accuracy on your own data.",
+           "- Run this int8 graph with ONNX Runtime's session setting `session.x64quantprecision` = `1` (as "
+           "`predict_onnx.py` and headstart do): on x86 CPUs without VNNI its fast int8 kernel can overflow."]
           if labels["quantized"] else []),
         "",
         "## How to load", "",

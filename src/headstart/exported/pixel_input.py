@@ -38,6 +38,7 @@ def _normalization(graph, quantize, producers: dict, values: dict):
 
 
 NORMALIZING = ("Cast", "Mul", "Add", "Sub", "Div")
+LAYOUT = ("Transpose", "Slice", "Concat")  # channels first; a mirrored graph's images and mirrors in one batch
 
 
 def normalization_nodes(model) -> list[str]:
@@ -48,7 +49,7 @@ def normalization_nodes(model) -> list[str]:
     inputs = {value.name for value in model.graph.input}
     reached, names = set(inputs), []
     for node in model.graph.node:  # in topological order
-        if node.input and node.input[0] in reached and node.op_type in NORMALIZING + ("Transpose", "Slice"):
+        if node.input and node.input[0] in reached and node.op_type in NORMALIZING + LAYOUT:
             reached.update(node.output)
             names += [node.name] if node.op_type in NORMALIZING else []
     return names

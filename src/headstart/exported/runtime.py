@@ -21,12 +21,31 @@ from PIL import Image
 from headstart.data.dataset import MAX_TEXT_CHARS, Dataset, items_of
 from headstart.data.images import load_image
 from headstart.errors import ModelError, first_line
+from headstart.exported.cpu_int8 import EXACT_INT8, needs_exact_int8
 
 FORMAT = "headstart-onnx/1"
 GRAPH = "model.onnx"
 LABELS = "labels.json"
 TOKENIZER = "tokenizer.json"
 CROP = 0.875  # as headstart.backbones.image.EvalResize
+
+
+def session_options(threads: int = 0, *, exact_int8: bool | None = None):
+    """ONNX Runtime's options for an exported graph.
+
+    Args:
+        threads: intra-op threads (0: every core).
+        exact_int8: ONNX Runtime's exact int8 products (:mod:`headstart.exported.cpu_int8`); None: where
+            this CPU's fast ones can overflow.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    if needs_exact_int8() if exact_int8 is None else exact_int8:
+        options.add_session_config_entry(*EXACT_INT8)
+    return options
 
 
 def is_exported(folder: str | Path) -> bool:
@@ -72,11 +91,8 @@ class ExportedModel:
         self.labels = json.loads((self.folder / LABELS).read_text(encoding="utf-8"))
         self.classes: list[str] = list(self.labels["classes"])
         self.modality: str = self.labels["input"]
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.log_severity_level = 3
         try:
-            self.session = ort.InferenceSession(str(self.folder / GRAPH), options,
+            self.session = ort.InferenceSession(str(self.folder / GRAPH), session_options(threads),
                                                 providers=["CPUExecutionProvider"])
             self.raw_text = self.labels.get("text_input") == "raw"
             self.tokenizer = self._tokenizer() if self.modality == "text" and not self.raw_text else None
