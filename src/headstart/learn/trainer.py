@@ -198,7 +198,7 @@ def with_pool(splits: Splits, chosen: Outcome, pool: Dataset, method: str, c: fl
     Not done yet: a fine-tune on the labels and the probe's confident pseudo-labels of the pool (as
     ``--adapt self-train`` does for a fine-tuned model, :mod:`headstart.adapt.self_training_finetune`).
     Measured outside ``auto`` (``benchmarks/pseudo_label_finetune.py``): Fashion-MNIST at 200 labels,
-    85.6-85.9% against the pool-trained probe's 82.8-83.8%, for a fine-tune of 2,200 images (about
+    85.6-86.3% against the pool-trained probe's 81.3-83.8% (3 seeds), for a fine-tune of 2,200 images (about
     28 CPU minutes). Not tried: FixMatch-style weak/strong augmentation consistency for images (Sohn
     et al. 2020), which trains the backbone for hundreds of epochs over the pool, far past this CPU's
     minutes. The head-level methods are what the pool benchmark measures.
