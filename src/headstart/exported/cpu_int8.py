@@ -10,6 +10,7 @@ it only where the CPU needs it.
 
 from __future__ import annotations
 
+import functools
 import platform
 from pathlib import Path
 
@@ -18,6 +19,7 @@ INT8_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
 X86 = ("x86_64", "amd64", "i386", "i686", "x86")
 
 
+@functools.cache  # the CPU does not change while headstart runs; /proc/cpuinfo is read once
 def int8_flags() -> list[str] | None:
     """The CPU flags that decide ONNX Runtime's int8 kernels, or None where they cannot be read (not Linux)."""
     try:

@@ -143,7 +143,7 @@ def quantize_static_int8(source: Path, target: Path, calibration: Iterator[dict[
         # (a quantized multiply and add on full-size images took a third of its time). Per-tensor weights
         # flipped a third of the labels. Full-range weights: on x86 CPUs without VNNI ONNX Runtime adds
         # uint8 x int8 products in pairs in 16 bits, which they overflow (off by 0.75 in probability on
-        # such a CPU), so headstart runs exports with its exact-int8 setting (runtime.EXACT_INT8).
+        # such a CPU), so headstart runs exports there with ONNX Runtime's exact int8 (cpu_int8.py).
         # 7-bit weights avoided the overflow without it, but cost accuracy: a Fashion-MNIST 5,000
         # fine-tune (93.5% in float) scored 91.4% with 7-bit weights, 93.2% with 8-bit ones.
         quantize_static(str(prepared), str(target), Reader(), quant_format=QuantFormat.QOperator, per_channel=True,
