@@ -35,9 +35,10 @@ def confident_per_class(proba: np.ndarray, exclude: np.ndarray, per_class: int) 
     return np.concatenate(chosen).astype(int)
 
 
-def one_seed(data, order, seed: int, budget: int, per_class: int) -> dict:
+def one_seed(data, order, seed: int, budget: int, per_class: int, epochs: int | None = None) -> dict:
     import headstart
     from headstart.data import Dataset
+    from headstart.learn.config import FinetuneConfig
 
     items, labeled = data.items, np.asarray(order[:budget])
     probe = label_budget.loop_retrain(data, labeled, seed)
@@ -54,12 +55,13 @@ def one_seed(data, order, seed: int, budget: int, per_class: int) -> dict:
     test = Dataset(items.modality, items.test, items.test_hashes, labels=[items.classes[c] for c in data.y_test],
                    source=f"{data.name} test")
     started, cpu = time.perf_counter(), time.process_time()
-    model = headstart.fit(train, test=test, backbone=data.backbone, mode="finetune", seed=seed, baseline=False)
+    model = headstart.fit(train, test=test, backbone=data.backbone, mode="finetune", seed=seed, baseline=False,
+                          finetune_config=FinetuneConfig(epochs=epochs))
     cpu, wall = time.process_time() - cpu, time.perf_counter() - started
     tuned = model.predict_proba(test)[:, [model.classes.index(c) for c in items.classes]]
     accuracy = lambda proba: float((proba.argmax(1) == data.y_test).mean())  # noqa: E731
     return {"seed": seed, "budget": budget, "per_class": per_class, "loop_probe": accuracy(test_proba),
-            "pseudo_labels": len(pseudo), "pseudo_precision": float((data.y[pseudo] == pool_proba[pseudo].argmax(1)).mean()),
+            "epochs": model.info["config"]["finetune"]["epochs"], "pseudo_labels": len(pseudo), "pseudo_precision": float((data.y[pseudo] == pool_proba[pseudo].argmax(1)).mean()),
             "finetune": accuracy(tuned), "average": accuracy((tuned + test_proba) / 2),
             "fit_cpu_minutes": cpu / 60, "fit_wall_minutes": wall / 60}
 
@@ -72,6 +74,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0", help="comma-separated seeds of the loop's orders")
     parser.add_argument("--budget", type=int, default=200)
     parser.add_argument("--per-class", type=int, default=200, help="pseudo-labels a class")
+    parser.add_argument("--epochs", type=int, help="passes of the fine-tune (default: headstart's, from the data)")
     parser.add_argument("--name", default="pseudo_label_finetune", help="the results file's name before the date")
     args = parser.parse_args()
     orders_file = args.orders or sorted(common.RESULTS_DIR.glob(f"label_budget-{args.dataset}-2*.json"))[-1]
@@ -79,7 +82,7 @@ def main() -> None:
     data = label_budget.Data(args.dataset, None, None)
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
-        rows.append(one_seed(data, orders[str(seed)], seed, args.budget, args.per_class))
+        rows.append(one_seed(data, orders[str(seed)], seed, args.budget, args.per_class, args.epochs))
         common.print_table(rows, list(rows[0]), title=f"{args.dataset}, {args.budget} labels of the loop")
         path = common.write_results(args.name, {"dataset": args.dataset, "orders": str(orders_file), "rows": rows})
     print(f"written: {path}")

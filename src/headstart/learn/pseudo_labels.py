@@ -21,13 +21,13 @@ ROUNDS = (0.3, 0.6, 0.8)  # the share of each predicted class's unlabeled items 
 FitHead = Callable[[np.ndarray, np.ndarray], LinearHead]
 
 
-def confident_items(proba: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
-    """(positions, pseudo-labels) of the most confident ``share`` of each predicted class's items."""
+def confident_items(proba: np.ndarray, share: float, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, pseudo-labels) of the most confident ``share`` of each predicted class's items, at most ``limit`` a class."""
     predicted, confidence = proba.argmax(axis=1), proba.max(axis=1)
     chosen = []
     for label in np.unique(predicted):
         members = np.flatnonzero(predicted == label)
-        keep = max(1, int(round(share * len(members))))
+        keep = min(max(1, int(round(share * len(members)))), len(members) if limit is None else limit)
         chosen.append(members[np.argsort(-confidence[members], kind="stable")[:keep]])
     positions = np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=int)
     return positions, predicted[positions]

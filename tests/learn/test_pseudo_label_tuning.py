@@ -1,0 +1,97 @@
+"""Self-training of an image fine-tune: which pool items join the labels, with which labels, and when."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import headstart
+from headstart.backbones import create_backbone
+from headstart.data.dataset import Dataset
+from headstart.learn import pseudo_label_tuning, trainer
+from headstart.learn.config import FinetuneConfig
+
+CLASSES = ["a", "b", "c"]
+
+
+def _dataset(n: int, prefix: str, labels=None) -> Dataset:
+    return Dataset("image", [f"{prefix}{i}.png" for i in range(n)], [f"{prefix}-hash-{i}" for i in range(n)],
+                   labels=labels, source=prefix)
+
+
+def test_the_surest_items_of_each_class_join_with_the_teachers_labels(monkeypatch):
+    monkeypatch.setattr(pseudo_label_tuning, "PSEUDO_LABELS", 6)  # 2 a class
+    train = _dataset(3, "labeled", labels=["a", "b", "c"])
+    proba = np.array([
+        [0.90, 0.05, 0.05], [0.80, 0.10, 0.10], [0.70, 0.20, 0.10], [0.60, 0.30, 0.10],  # class a: 4 items
+        [0.10, 0.85, 0.05], [0.30, 0.40, 0.30],  # class b: 2 items, half is 1
+        [0.05, 0.05, 0.90], [0.10, 0.10, 0.80], [0.20, 0.10, 0.70], [0.30, 0.10, 0.60],  # class c: 4 items
+    ])
+    pool = _dataset(len(proba), "pool")
+    joined, record = pseudo_label_tuning.with_pseudo_labels(train, pool, proba, CLASSES)
+    assert joined.items[:3] == train.items and joined.labels[:3] == train.labels
+    pseudo = dict(zip(joined.items[3:], joined.labels[3:]))
+    # 2 a class at most, and at most the confident half of the class: b gives 1
+    assert pseudo == {"pool0.png": "a", "pool1.png": "a", "pool4.png": "b", "pool6.png": "c", "pool7.png": "c"}
+    assert record["per_class"] == {"a": 2, "b": 1, "c": 2} and record["items"] == 5
+    assert record["lowest_confidence"] == pytest.approx(0.8)
+    assert joined.splits is None
+
+
+def test_a_split_training_set_keeps_its_split_column():
+    train = replace(_dataset(2, "labeled", labels=["a", "b"]), splits=["train", "train"])
+    joined, _ = pseudo_label_tuning.with_pseudo_labels(train, _dataset(4, "pool"), np.eye(3)[[0, 1, 2, 0]], CLASSES)
+    assert joined.splits == ["train"] * len(joined)
+
+
+def test_it_applies_to_few_image_labels_tuned_in_stages_with_a_pool():
+    pool = _dataset(10, "pool")
+    assert pseudo_label_tuning.applies("image", "staged", 150, pool)
+    assert not pseudo_label_tuning.applies("text", "staged", 150, pool)  # text: not measured
+    assert not pseudo_label_tuning.applies("image", "staged", 150, None)
+    assert not pseudo_label_tuning.applies("image", "staged", 150, _dataset(0, "empty"))
+    assert not pseudo_label_tuning.applies("image", "staged", pseudo_label_tuning.PSEUDO_LABELS, pool)
+
+
+@pytest.mark.parametrize("mode", ["finetune", "auto"])
+def test_the_fine_tune_learns_the_pool_probes_labels_and_is_judged_on_real_labels(mode, tmp_path, write_images,
+                                                                                 monkeypatch):
+    """The staged fine-tune receives the labels plus pool items labeled by the probe trained on the
+    pool; validation and the pool's own training of the head still see the real splits only."""
+    data = headstart.prepare(write_images(tmp_path / "labeled", per_class=6, seed=1), seed=0)
+    train_set, val_set = data.split("train"), data.split("val")
+    pool = replace(headstart.prepare(write_images(tmp_path / "pool", per_class=8, seed=2), seed=0), labels=None,
+                   splits=None)
+    true_pool_labels = [path.split("/")[-2] for path in pool.items]
+    seen = {}
+    staged = trainer.FINETUNE_STRATEGIES["staged"]
+
+    def watched(splits, config, start):
+        seen["train"], seen["val"], seen["epochs"] = splits.train, splits.val, config.epochs
+        return staged(splits, config, start)
+
+    monkeypatch.setitem(trainer.FINETUNE_STRATEGIES, "staged", watched)
+    backbone = create_backbone("effnet-lite0", pretrained=False, image_size=32)
+    result = trainer.train(backbone, train_set, val_set, train_set.classes, mode=mode, engine="torch", pool=pool,
+                           config=FinetuneConfig(min_steps=2, lr=1e-3), seed=0)
+    record = result.config["pseudo_labels"]
+    n_labeled = len(train_set)
+    assert record["items"] > 0 and len(seen["train"]) == n_labeled + record["items"]
+    assert seen["train"].items[:n_labeled] == train_set.items and seen["val"].items == val_set.items
+    assert set(seen["train"].items[n_labeled:]) <= set(pool.items)
+    # colours decide the class, so a probe that learned them labels the pool right
+    pseudo = dict(zip(seen["train"].items[n_labeled:], seen["train"].labels[n_labeled:]))
+    right = sum(pseudo[item] == label for item, label in zip(pool.items, true_pool_labels) if item in pseudo)
+    assert right / len(pseudo) >= 0.8
+    assert "unlabeled" in result.config  # the pool trained the heads too
+
+
+def test_text_fine_tunes_take_no_pseudo_labels(tmp_path, write_csv, tiny_bert_name):
+    data = headstart.prepare(write_csv(tmp_path / "topics.csv", n_per_class=10, seed=2), seed=0)
+    pool = replace(data.split("test"), labels=None, splits=None)
+    result = trainer.train(create_backbone(tiny_bert_name), data.split("train"), data.split("val"), data.classes,
+                           mode="finetune", engine="torch", pool=pool,
+                           config=FinetuneConfig(strategy="staged", epochs=1, lr=1e-3))
+    assert "pseudo_labels" not in result.config
