@@ -29,10 +29,10 @@ import label_budget  # noqa: E402
 
 def confident_per_class(proba: np.ndarray, exclude: np.ndarray, per_class: int) -> np.ndarray:
     """Positions of the ``per_class`` most confident pool items predicted as each class, ``exclude`` left out."""
+    from headstart.learn.pseudo_labels import confident_items
+
     rest = np.setdiff1d(np.arange(len(proba)), exclude)
-    predicted, confidence = proba[rest].argmax(1), proba[rest].max(1)
-    chosen = [rest[predicted == c][np.argsort(-confidence[predicted == c])][:per_class] for c in range(proba.shape[1])]
-    return np.concatenate(chosen).astype(int)
+    return rest[confident_items(proba[rest], 1.0, per_class)[0]]
 
 
 def one_seed(data, order, seed: int, budget: int, per_class: int, epochs: int | None = None) -> dict:
