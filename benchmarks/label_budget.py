@@ -192,7 +192,7 @@ def fit_accuracy(data: Data, positions, seed: int, mode: str, pool: bool, fallba
     ``pool``); the test is predicted by the returned model, classes it never saw count as wrong. Where fit
     refuses labels too few to hold a validation item out of every class, headstart's probe on all of them
     (as ``random``'s), and the refusal goes in ``fallbacks``. ``chosen`` receives what the fit kept: its
-    mode, how it used the pool and the fine-tuning strategy."""
+    mode, how it used the pool, the fine-tuning strategy and the pseudo-labels it tuned on."""
     fallbacks = [] if fallbacks is None else fallbacks
     import headstart
     from headstart.data import Dataset
@@ -227,7 +227,8 @@ def fit_accuracy(data: Data, positions, seed: int, mode: str, pool: bool, fallba
     config = model.info.get("config", {})
     if chosen is not None:
         chosen.update(kept_mode=config.get("mode"), pool_method=config.get("unlabeled", {}).get("method"),
-                      strategy=config.get("finetune", {}).get("strategy"), validation=config.get("validation"))
+                      strategy=config.get("finetune", {}).get("strategy"), validation=config.get("validation"),
+                      pseudo_labels=config.get("pseudo_labels", {}).get("items"))
     predicted = np.asarray(model.classes)[model.predict_proba(test).argmax(1)]
     return float(np.mean(predicted == np.asarray(items.classes)[data.y_test]))
 
