@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from cli_helpers import one_error_line
 from typer.testing import CliRunner
 
@@ -110,3 +112,20 @@ def test_the_report_says_how_the_pool_was_used(tmp_path, write_csv, tiny_bert_na
     headstart.fit(train, backbone=tiny_bert_name, mode="probe", baseline=False, unlabeled=pool, out=tmp_path / "run")
     report = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
     assert "Unlabeled pool (120 items)" in report and "unlabeled pool" in report
+
+
+@pytest.mark.requires_effnet
+def test_an_image_fine_tune_with_a_pool_learns_pseudo_labels_and_the_report_says_so(tmp_path, write_images):
+    """From the command line as a user runs it: few image labels, a folder of unlabeled images."""
+    labeled = write_images(tmp_path / "labeled", per_class=6, seed=3)
+    pool = write_images(tmp_path / "pool", per_class=8, seed=4)
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["fit", str(labeled), "--unlabeled", str(pool), "--backbone", "effnet-lite0",
+                                 "--mode", "finetune", "--no-baseline", "--image-size", "32", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    pseudo = config["pseudo_labels"]
+    assert 0 < pseudo["items"] <= 24 and sum(pseudo["per_class"].values()) == pseudo["items"]
+    assert config["mode"] == "finetune"
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert f"The fine-tune also learned {pseudo['items']} pool items labeled by the probe" in report

@@ -105,6 +105,9 @@ def save(model: Model | ScratchModel, out: str | Path, test_set: Dataset | None 
     if (unlabeled := model.metrics.get("unlabeled")) is not None:  # fit --unlabeled: how the pool was used, and why
         notes.append(f"Unlabeled pool ({unlabeled['pool_items']} items): {unlabeled.get('sentence', 'not used')}.")
         report_config["unlabeled pool"] = unlabeled.get("method")
+    if (pseudo := config.get("pseudo_labels")) and config.get("mode") == "finetune":
+        taken = ", ".join(f"{label} {n}" for label, n in pseudo["per_class"].items())
+        notes.append(f"The fine-tune also learned {pseudo['items']} pool items labeled by the probe ({taken}).")
     if scratch.get("verdict"):
         notes += [scratch["verdict"], candidates_sentence(scratch)]
         report_config.update({"scratch baseline": scratch["method"], "scratch accuracy": scratch["accuracy"],
