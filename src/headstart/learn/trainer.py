@@ -40,10 +40,10 @@ from headstart.compute.processes import main_process_first
 from headstart.data.dataset import Dataset
 from headstart.data.splits import concat
 from headstart.features.extract import cached_features, compute_features
+from headstart.learn import pseudo_label_tuning
 from headstart.learn.config import FinetuneConfig, check_mode
 from headstart.learn.contrastive import contrastive_tune
 from headstart.learn.finetune import finetune, seed_everything, standard_error
-from headstart.learn import pseudo_label_tuning
 from headstart.learn.head import LinearHead, fit_head, stratified_folds
 from headstart.learn.pool_training import judge_pool, pool_head, pool_sample
 from headstart.learn.probe import SMALL_DATA, final_probe, fit_probe
@@ -189,6 +189,11 @@ def staged(splits: Splits, config: FinetuneConfig, start: Outcome) -> Outcome:
     return Outcome(head, True, kept, history)
 
 
+def sampled(pool: Dataset, seed: int) -> Dataset:
+    """The pool items training uses: all of a small pool, a seeded random sample of a big one."""
+    return pool.subset(pool_sample(len(pool), seed))
+
+
 def with_pool(splits: Splits, chosen: Outcome, pool: Dataset, method: str, c: float, *, refit: bool) -> Outcome:
     """``chosen`` with its head trained on the unlabeled ``pool`` too, where that pays (:mod:`.pool_training`).
 
@@ -199,11 +204,12 @@ def with_pool(splits: Splits, chosen: Outcome, pool: Dataset, method: str, c: fl
     anew before the chosen method's final head; a staged fine-tune's head is the one compared with.
 
     The backbone itself learns from the pool in an image fine-tune with few labels: the probe this
-    returns labels the pool first (:mod:`.pseudo_label_tuning`). Not tried: FixMatch-style weak/strong augmentation consistency for images (Sohn
-    et al. 2020), which trains the backbone for hundreds of epochs over the pool, far past this CPU's
-    minutes. The head-level methods are what the pool benchmark measures.
+    returns labels the pool first (:mod:`.pseudo_label_tuning`). Not tried: FixMatch-style weak/strong
+    augmentation consistency for images (Sohn et al. 2020), which trains the backbone for hundreds of
+    epochs over the pool, far past this CPU's minutes. The head-level methods are what the pool
+    benchmark measures.
     """
-    pool = pool.subset(pool_sample(len(pool), splits.seed))  # a big pool's random sample
+    pool = sampled(pool, splits.seed)
     n_classes, n_train, tuned = len(splits.classes), len(splits.train), chosen.tuned
     fit = partial(fit_head, n_classes=n_classes, c=c, seed=splits.seed)
     y = np.concatenate([splits.train_y, splits.val_y])
@@ -258,7 +264,7 @@ def _tuning_plan(splits: Splits, config: FinetuneConfig, record: dict, start: Ou
     if pooled is not None and pseudo_label_tuning.applies(backbone.modality, resolved.strategy, len(splits.train),
                                                           pool):
         probe = probe if probe is not start else pooled(start)
-        sample = pool.subset(pool_sample(len(pool), splits.seed))  # the sample the probe's pool training saw
+        sample = sampled(pool, splits.seed)  # the items the probe's pool training saw
         train, record["pseudo_labels"] = pseudo_label_tuning.with_pseudo_labels(
             splits.train, sample, probe.head.proba(splits.features(sample)), splits.classes)
         say(f"self-training the fine-tune: {record['pseudo_labels']['items']} pool items join the "
