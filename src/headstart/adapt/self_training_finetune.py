@@ -16,10 +16,10 @@ from pathlib import Path
 
 from headstart.adapt.self_training import confident_items
 from headstart.data.dataset import Dataset
-from headstart.data.splits import concat
 from headstart.learn.config import FinetuneConfig
 from headstart.learn.finetune import finetune
 from headstart.learn.head import LinearHead
+from headstart.learn.pseudo_label_tuning import joined
 from headstart.model import Model
 
 CONFIDENT_SHARE = 0.5  # of each predicted class's target items
@@ -44,10 +44,8 @@ def self_train_finetuned(model: Model, train_set: Dataset, val_set: Dataset, tar
     """
     positions, labels = confident_items(model.predict_proba(target, engine=engine, cache_dir=cache_dir),
                                         CONFIDENT_SHARE)
-    pseudo = replace(target.subset(positions), labels=[model.classes[i] for i in labels],
-                     splits=None if train_set.splits is None else ["train"] * len(positions))
     config = replace(FinetuneConfig(**settings), epochs=max(1, settings.get("epochs") or 1))
-    tuned, history = finetune(model.backbone, concat(train_set, pseudo), val_set, model.classes, model.head, config,
+    tuned, history = finetune(model.backbone, joined(train_set, target, positions, labels, model.classes), val_set, model.classes, model.head, config,
                               seed=seed, engine=engine, cache_dir=cache_dir)
     model.head = LinearHead(tuned.head.weight.detach().numpy().copy(), tuned.head.bias.detach().numpy().copy())
     return {"pseudo_labeled": len(positions), "history": history}

@@ -54,9 +54,15 @@ def with_pseudo_labels(train: Dataset, pool: Dataset, pool_proba: np.ndarray,
         confidence taken).
     """
     positions, predicted = confident_items(pool_proba, CONFIDENT_SHARE, max(1, PSEUDO_LABELS // len(classes)))
-    pseudo = replace(pool.subset(positions), labels=[classes[i] for i in predicted],
-                     splits=None if train.splits is None else ["train"] * len(positions))
     counts = np.bincount(predicted, minlength=len(classes))
     record = {"items": len(positions), "per_class": {c: int(n) for c, n in zip(classes, counts)},
               "lowest_confidence": float(pool_proba[positions].max(axis=1).min()) if len(positions) else None}
-    return concat(train, pseudo), record
+    return joined(train, pool, positions, predicted, classes), record
+
+
+def joined(train: Dataset, pool: Dataset, positions: np.ndarray, predicted: np.ndarray,
+           classes: list[str]) -> Dataset:
+    """``train`` followed by the pool items at ``positions``, labeled ``classes[predicted]``, as training items."""
+    pseudo = replace(pool.subset(positions), labels=[classes[i] for i in predicted],
+                     splits=None if train.splits is None else ["train"] * len(positions))
+    return concat(train, pseudo)
