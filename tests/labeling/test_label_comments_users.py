@@ -27,7 +27,7 @@ def test_a_0003_database_upgrades_with_its_labels_and_users(tmp_path, db):
                                    "VALUES ('ana', 'admin', 'x', CURRENT_TIMESTAMP)", {}))
     store = Store.open(db, create=True)
     with store.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"  # the head
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"  # the head
         assert connection.execute(text("SELECT name, disabled_at FROM users")).all() == [("ana", None)]
     store.close()
 

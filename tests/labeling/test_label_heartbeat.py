@@ -101,7 +101,7 @@ def test_a_0004_store_upgrades_and_its_running_job_gets_a_heartbeat(tmp_path, db
     store_at_revision(db, "0004", *((insert, {"status": status}) for status in ("running", "queued")))
     store = Store.open(db, create=True)
     with store.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"
     beats = {v.status: v.heartbeat_at for v in store.model_versions()}
     assert beats["queued"] is None and beats["running"] is not None
     assert requeue_dead_jobs(store) == []

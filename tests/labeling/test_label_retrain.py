@@ -190,6 +190,7 @@ def test_a_fine_tune_is_a_queued_job(tmp_path, text_csv, tiny_bert_name):
     assert version.metrics["mode"] in ("probe", "finetune")  # the default mode: auto keeps one of them
     trained = json.loads((tmp_path / "models" / f"model-v{job}" / "config.json").read_text())
     assert "unlabeled" in trained  # the unlabeled items were offered to the head as a pool
+    assert [path.name for path in (tmp_path / "models").iterdir()] == [f"model-v{job}"]  # no attempt folder left
     predictions = project.store.predictions()
     assert project.store.prediction_version() == job and len(predictions) == len(rows)
     assert all(p[1] in ("food", "sports", "tech") and abs(sum(p[3]) - 1) < 1e-4 for p in predictions)

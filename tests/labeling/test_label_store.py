@@ -31,7 +31,7 @@ def test_migrations_create_exactly_the_models(db):
     with store.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
         revision = MigrationContext.configure(connection).get_current_revision()
-    assert revision == "0005"  # 0005: a running job's heartbeat
+    assert revision == "0006"  # 0006: a running job's claim
     assert diff == []
     Store.open(db).close()  # a second open finds the schema current
 

@@ -181,11 +181,12 @@ def test_prelabel_resumes_after_a_fault_midway_and_shows_progress(tmp_path, blob
     written, advanced = [], []
     store_chunk = project.store_prediction_chunk
 
-    def fails_on_the_third_chunk(version_id, positions, proba):
+    def fails_on_the_third_chunk(version_id, positions, proba, **options):
         if len(written) == 2:
             raise RuntimeError("killed")
-        store_chunk(version_id, positions, proba)
+        stored = store_chunk(version_id, positions, proba, **options)
         written.append(len(positions))
+        return stored
 
     monkeypatch.setattr(project, "store_prediction_chunk", fails_on_the_third_chunk)
     with pytest.raises(RuntimeError, match="killed"):
@@ -225,11 +226,12 @@ from headstart.labeling.prelabel import prelabel
 project = LabelingProject(open_project(sys.argv[1]).store, features=np.load(sys.argv[2], mmap_mode="r"))
 chunks = []
 store_chunk = project.store_prediction_chunk
-def then_killed(*args):
-    store_chunk(*args)
+def then_killed(*args, **options):
+    written = store_chunk(*args, **options)
     chunks.append(1)
     if len(chunks) == int(sys.argv[3]):
         os._exit(9)  # no cleanup, no rollback: as a kill
+    return written
 project.store_prediction_chunk = then_killed
 print(prelabel(project, chunk=40))
 """

@@ -1,6 +1,6 @@
 """A running job's heartbeat: a job whose worker died without a word goes back in the queue.
 
-    with Heartbeat(project.store, job.id):   # the job's heartbeat_at, renewed every HEARTBEAT_SECONDS
+    with Heartbeat(project.store, job.id, job.claim):   # heartbeat_at, renewed every HEARTBEAT_SECONDS
         run_finetune(project, job, out_root)
     requeue_dead_jobs(project.store)         # running jobs silent for STALE_SECONDS: queued again
 
@@ -34,19 +34,21 @@ HEARTBEAT_SECONDS = 30.0
 STALE_SECONDS = 300.0
 
 
-def beat(store: Store, job: int) -> bool:
-    """Record that running ``job`` is alive now; False when it is not running (it went back in the queue)."""
+def beat(store: Store, job: int, claim: str | None = None) -> bool:
+    """Record that running ``job`` is alive now; False when it is not running (it went back in the queue)
+    or, given its ``claim`` (:mod:`~headstart.labeling.jobs`), another worker's run of it is."""
+    query = update(ModelVersion).where(ModelVersion.id == job, ModelVersion.status == "running")
+    if claim is not None:
+        query = query.where(ModelVersion.claim == claim)
     with store.writing() as session:
-        done = session.execute(update(ModelVersion).where(ModelVersion.id == job, ModelVersion.status == "running")
-                               .values(heartbeat_at=utcnow()))
-        return done.rowcount == 1
+        return session.execute(query.values(heartbeat_at=utcnow())).rowcount == 1
 
 
 class Heartbeat:
-    """A thread that beats for ``job`` every ``seconds`` while the ``with`` block runs."""
+    """A thread that beats for ``job`` (under ``claim``) every ``seconds`` while the ``with`` block runs."""
 
-    def __init__(self, store: Store, job: int, *, seconds: float = HEARTBEAT_SECONDS):
-        self.store, self.job, self.seconds = store, job, seconds
+    def __init__(self, store: Store, job: int, claim: str | None = None, *, seconds: float = HEARTBEAT_SECONDS):
+        self.store, self.job, self.claim, self.seconds = store, job, claim, seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"headstart-heartbeat-v{job}", daemon=True)
 
@@ -61,8 +63,8 @@ class Heartbeat:
     def _run(self) -> None:
         while not self._stop.wait(self.seconds):
             try:
-                if not beat(self.store, self.job):
-                    return  # requeued (the worker is stopping): nothing left to keep alive
+                if not beat(self.store, self.job, self.claim):
+                    return  # requeued, or another worker runs it: nothing of this run left to keep alive
             except Exception:  # noqa: BLE001 - a database away for a moment: the next beat tries again
                 continue
 
@@ -88,5 +90,5 @@ def requeue_dead_jobs(store: Store, *, stale_seconds: float = STALE_SECONDS,
                     f"over {stale_seconds:g} s ago, so its worker died")
             metrics = dict(job.metrics or {})
             job.metrics = {**metrics, "requeued": [*metrics.get("requeued", []), note]}
-            job.status, job.heartbeat_at = "queued", None
+            job.status, job.heartbeat_at, job.claim = "queued", None, None
         return [job.id for job in jobs]

@@ -104,6 +104,7 @@ class ModelVersion(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
     heartbeat_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    claim: Mapped[Optional[str]] = mapped_column(String(32), nullable=True)  # the running worker's (labeling.jobs)
 
 
 class Prediction(Base):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from headstart.labeling import users as accounts
+from headstart.labeling import jobs, users as accounts
 from headstart.labeling.item_features import FEATURES_KEY, item_features
 from headstart.labeling.item_reads import items_at, multi_items
 from headstart.labeling.locks import retrain_lock
@@ -291,8 +291,18 @@ class LabelingProject:
         self.store.update_model_version(version, **values)
 
     def claim_job(self, kind: str | None = None) -> ModelVersion | None:
-        """The oldest queued job, marked running (one worker gets it); None when none is queued."""
-        return self.store.claim_job(kind)
+        """The oldest queued job, marked running under a new claim (one worker gets it); None when none
+        is queued. Its result counts only while the claim holds (:mod:`headstart.labeling.jobs`)."""
+        return jobs.claim(self.store, kind)
+
+    def finish_job(self, job: ModelVersion, status: str, **values) -> bool:
+        """Record ``job``'s end (``status`` done or failed, ``values``; see :func:`headstart.labeling.jobs.finish`),
+        if its claim still holds it; False when another run holds it or it went back in the queue."""
+        return jobs.finish(self.store, job.id, job.claim, status, **values)
+
+    def give_back_job(self, job: ModelVersion) -> bool:
+        """Queue ``job`` again (its run was cut short) if its claim still holds it."""
+        return jobs.give_back(self.store, job.id, job.claim)
 
     def store_predictions(self, version: int, proba: np.ndarray, classes: Sequence[str] | None = None) -> None:
         """Keep model ``version``'s pre-labels of every item, replacing older ones: the probabilities
@@ -301,18 +311,23 @@ class LabelingProject:
         self.store.replace_predictions(version, np.arange(1, self.size + 1),
                                        [classes[i] for i in proba.argmax(axis=1)], proba.max(axis=1), proba)
 
-    def store_prediction_chunk(self, version: int, positions: np.ndarray, proba: np.ndarray) -> None:
+    def store_prediction_chunk(self, version: int, positions: np.ndarray, proba: np.ndarray, *,
+                               unless_finetune_above: float | None = None) -> bool:
         """Keep model ``version``'s pre-labels of the items at ``positions`` (one transaction), replacing
-        other versions' of those items: a chunk of :func:`~headstart.labeling.prelabel.predict_pool`."""
-        self.store.write_predictions(version, np.asarray(positions) + 1, [self.classes[i] for i in proba.argmax(1)],
-                                     proba.max(axis=1), proba)
+        other versions' of those items: a chunk of :func:`~headstart.labeling.retrain.predict_pool`.
+        Returns False, writing nothing, while a finished fine-tune that scored above
+        ``unless_finetune_above`` holds the pre-labels (:func:`headstart.labeling.prelabel_rows.serving_finetune`)."""
+        return self.store.write_predictions(version, np.asarray(positions) + 1,
+                                            [self.classes[i] for i in proba.argmax(1)], proba.max(axis=1), proba,
+                                            unless_finetune_above=unless_finetune_above)
 
     def predicted(self, version: int) -> np.ndarray:
         """Positions of the items that have a pre-label of model ``version``."""
         return np.asarray(self.store.predicted_items(version), dtype=np.int64) - 1
 
-    def drop_predictions(self, except_version: int) -> None:
-        self.store.drop_predictions(except_version)
+    def drop_predictions(self, except_version: int, *, unless_finetune_above: float | None = None) -> None:
+        """Drop every pre-label not of ``except_version`` (not while a better fine-tune's are stored)."""
+        self.store.drop_predictions(except_version, unless_finetune_above=unless_finetune_above)
 
     def predictions(self) -> list[tuple[str, str, float, list[float], int]]:
         """(item, label, confidence, probabilities, model version) of every stored prediction."""

@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -80,8 +81,8 @@ def retrain_probe(project, *, seed: int = 0, refresh: bool = True) -> int:
                                  f"its validation labels, this probe {accuracy:.1%} out of fold)")
     version = project.add_model_version("probe", status="done", n_labels=int(len(y)), metrics=metrics,
                                         weights=head.to_bytes())
-    if refresh and serving is None:
-        refresh_predictions(project, head, version)
+    if refresh and serving is None:  # a fine-tune that finishes meanwhile and scores higher still wins
+        refresh_predictions(project, head, version, unless_finetune_above=accuracy)
     queue_finetune_if_due(project)
     return version
 
@@ -100,27 +101,28 @@ def better_finetune(project, probe_accuracy: float):
     against the probe's 82.6% (benchmarks/README.md). Labels drawn at random now and then, kept for
     judging, would remove it.
     """
-    tuned = project.latest_model("finetune")
-    if tuned is None or project.prediction_version() != tuned.id:
-        return None
-    score = (tuned.metrics or {}).get("accuracy")
-    return tuned if score is not None and score > probe_accuracy else None
+    return project.store.serving_finetune(probe_accuracy)
 
 
-def refresh_predictions(project, head: LinearHead, version: int) -> None:
+def refresh_predictions(project, head: LinearHead, version: int, *,
+                        unless_finetune_above: float | None = None) -> None:
     """Pre-label the whole pool with ``head``: predicted label, confidence and probabilities (:func:`predict_pool`)."""
-    predict_pool(project, version, head)
+    predict_pool(project, version, head, unless_finetune_above=unless_finetune_above)
 
 
 PRELABEL_CHUNK = 20_000  # items a committed chunk: a rerun after a kill redoes at most this many
 
 
-def predict_pool(project, version: int, head: LinearHead, *, chunk: int = PRELABEL_CHUNK) -> int:
+def predict_pool(project, version: int, head: LinearHead, *, chunk: int = PRELABEL_CHUNK,
+                 unless_finetune_above: float | None = None) -> int:
     """Store model ``version``'s pre-labels of every item, a committed chunk at a time, with a progress bar.
 
     Resumable: items that already have a pre-label of this version are skipped, so a rerun after a
     kill (or an error) does only what is left. Other versions' pre-labels of an item go when its
-    chunk is written, and any left over at the end. Returns how many items were predicted now.
+    chunk is written, and any left over at the end. With ``unless_finetune_above`` (a probe's
+    accuracy) it stops at the chunk where a finished fine-tune that scored higher holds the pool (it
+    finished meanwhile, :func:`headstart.labeling.prelabel_rows.serving_finetune`). Returns how many items were
+    predicted now.
     """
     todo = np.setdiff1d(np.arange(project.size), project.predicted(version))
     proba = project.pool_proba(head) if len(todo) else None  # kept: the next `label next` reads them
@@ -128,9 +130,12 @@ def predict_pool(project, version: int, head: LinearHead, *, chunk: int = PRELAB
         advance(project.size - len(todo))  # done by an earlier run
         for start in range(0, len(todo), chunk):
             positions = todo[start:start + chunk]
-            project.store_prediction_chunk(version, positions, np.asarray(proba[positions]))
+            if not project.store_prediction_chunk(version, positions, np.asarray(proba[positions]),
+                                                  unless_finetune_above=unless_finetune_above):
+                say(f"pre-labels of v{version} stopped: a better fine-tune's arrived meanwhile and stay")
+                return int(start)
             advance(len(positions))
-    project.drop_predictions(except_version=version)
+    project.drop_predictions(except_version=version, unless_finetune_above=unless_finetune_above)
     return int(len(todo))
 
 
@@ -233,8 +238,9 @@ def run_finetune(project, version, out_root: str | Path) -> None:
     from headstart.evaluate import classification_metrics
     from headstart.labeling.pool_probe import SETTING as POOL_SETTING
     from headstart.learn.trainer import train
-    from headstart.model import Model
+    from headstart.model import Model, publish_folder
 
+    attempt = None
     try:
         settled = settled_dataset(project)
         val_share = default_val_share(len(settled))
@@ -251,15 +257,25 @@ def run_finetune(project, version, out_root: str | Path) -> None:
                    "accuracy_estimate": f"validation split ({len(val_set)} labels, held out while choosing)"}
         model.info = {"config": result.config, "metrics": metrics, "history": result.history,
                       "manifest": {"data_hash": dataset.content_hash(), "data": dataset.source, "seed": 0}}
-        folder = model.save(Path(out_root) / f"model-v{version.id}")
-        project.store_predictions(version.id, model.predict_proba([row.content for row in project.table()]),
-                                  classes=model.classes)
-        project.update_model_version(version.id, status="done", path=str(folder), n_labels=len(settled),
-                                     metrics={**(version.metrics or {}), "mode": result.config["mode"],
-                                              "accuracy_estimate": metrics["accuracy_estimate"],
-                                              **{k: v for k, v in metrics.items() if isinstance(v, (int, float))}})
+        # Written beside its place and moved there only while this run still holds the job (labeling.jobs):
+        # a run thought dead and restarted elsewhere writes the same folder.
+        folder = Path(out_root) / f"model-v{version.id}"
+        attempt = model.save(folder.with_name(f".{folder.name}.{version.claim}"))
+        won = project.finish_job(
+            version, "done", path=str(folder), n_labels=len(settled),
+            publish=lambda: publish_folder(attempt, folder),
+            predictions=(model.classes, model.predict_proba([row.content for row in project.table()])),
+            metrics={**(version.metrics or {}), "mode": result.config["mode"],
+                     "accuracy_estimate": metrics["accuracy_estimate"],
+                     **{k: v for k, v in metrics.items() if isinstance(v, (int, float))}})
+        if not won:
+            say(f"job v{version.id}: another run holds it now (this one was thought dead or stopped); "
+                "its result is dropped")
     except Exception as error:  # noqa: BLE001 - a failed job is recorded, the worker goes on
-        project.update_model_version(version.id, status="failed", error=f"{error}\n{traceback.format_exc()}")
+        project.finish_job(version, "failed", error=f"{error}\n{traceback.format_exc()}")
+    finally:
+        if attempt is not None:
+            shutil.rmtree(attempt, ignore_errors=True)  # gone unless published
 
 
 def run_jobs(project, out_root: str | Path, *, kind: str | None = None, current: dict | None = None,
@@ -269,21 +285,21 @@ def run_jobs(project, out_root: str | Path, *, kind: str | None = None, current:
     A job cut short (Ctrl-C, the process exiting) goes back in the queue: left "running", it would
     stop every later fine-tune, as one runs at a time. A job runs with a heartbeat, and one whose
     worker was killed is queued again first (:func:`requeue_dead`). ``current["job"]`` holds the
-    running job's id.
+    running job (its row, with the claim).
     """
     requeue_dead(project)
     ran, current = 0, {} if current is None else current
     while not (stop and stop.is_set()) and (job := project.claim_job(kind)) is not None:
         say(f"running {job.kind} job v{job.id}")
-        current["job"] = job.id
+        current["job"] = job
         try:
             if job.kind == "finetune":
-                with Heartbeat(project.store, job.id, seconds=HEARTBEAT_SECONDS):
+                with Heartbeat(project.store, job.id, job.claim, seconds=HEARTBEAT_SECONDS):
                     run_finetune(project, job, out_root)
             else:
-                project.update_model_version(job.id, status="failed", error=f"unknown job kind {job.kind}")
+                project.finish_job(job, "failed", error=f"unknown job kind {job.kind}")
         except BaseException:  # noqa: BLE001 - run_finetune records its own errors: this is an interruption
-            project.update_model_version(job.id, status="queued")
+            project.give_back_job(job)
             raise
         finally:
             current.pop("job", None)
@@ -373,7 +389,7 @@ class BackgroundRetrainer:
                 thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         job = self._current.get("job")
         if self._jobs_thread is not None and self._jobs_thread.is_alive() and job is not None:
-            self.project.update_model_version(job, status="queued")
+            self.project.give_back_job(job)  # if the thread finishes it after all, its result is dropped
 
     def run_once(self) -> int | None:
         """One look at the store, in the caller's thread: retrain when due (unless another retrain

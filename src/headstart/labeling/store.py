@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from headstart.errors import LabelConflictError, LabelingError, NotAllowedError
 from headstart.labeling.database import database_url, migrate, sqlite_engine
+from headstart.labeling.prelabel_rows import prediction_rows, replace_all_predictions, serving_finetune
 from headstart.labeling.models import (ROLES, SOURCES, Item, Label, ModelVersion, Prediction, Project, ReviewEntry,
                                       utcnow)
 
@@ -342,19 +343,6 @@ class Store:
         with self.writing() as session:
             session.execute(update(ModelVersion).where(ModelVersion.id == version_id).values(**values))
 
-    def claim_job(self, kind: str | None = None) -> ModelVersion | None:
-        """The oldest queued model version, marked running in the same transaction (one worker gets it)."""
-        with self.writing() as session:
-            query = select(ModelVersion).where(ModelVersion.status == "queued").order_by(ModelVersion.id)
-            if kind:
-                query = query.where(ModelVersion.kind == kind)
-            if self.dialect == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            job = session.scalars(query).first()
-            if job is not None:
-                job.status, job.heartbeat_at = "running", utcnow()  # alive from the start (labeling.heartbeat)
-            return job
-
     def model_versions(self, kind: str | None = None) -> list[ModelVersion]:
         with self.reading() as session:
             query = select(ModelVersion).order_by(ModelVersion.id)
@@ -371,22 +359,31 @@ class Store:
                             confidences: Sequence[float], probas) -> None:
         """Store the predictions of one model version, dropping older versions' (one transaction)."""
         with self.writing() as session:
-            session.execute(Prediction.__table__.delete())
-            for start in range(0, len(item_ids), 5000):  # rows built a chunk at a time: a pool may be a million
-                end = start + 5000
-                session.execute(Prediction.__table__.insert(), _prediction_rows(
-                    version_id, item_ids[start:end], labels[start:end], confidences[start:end], probas[start:end]))
+            replace_all_predictions(session, version_id, item_ids, labels, confidences, probas)
 
     def write_predictions(self, version_id: int, item_ids: Sequence[int], labels: Sequence[str],
-                          confidences: Sequence[float], probas) -> None:
+                          confidences: Sequence[float], probas, *, unless_finetune_above: float | None = None) -> bool:
         """Store one version's predictions of some items, dropping other versions' of the items from
-        the lowest to the highest of ``item_ids`` (one transaction: a chunk of a resumable pre-labelling)."""
+        the lowest to the highest of ``item_ids`` (one transaction: a chunk of a resumable pre-labelling).
+
+        With ``unless_finetune_above`` (a probe's accuracy), nothing is written while a finished
+        fine-tune that scored higher holds the pre-labels (:func:`~headstart.labeling.prelabel_rows.serving_finetune`);
+        returns whether the chunk was written.
+        """
         with self.writing() as session:
+            if unless_finetune_above is not None and serving_finetune(session, unless_finetune_above) is not None:
+                return False
             session.execute(Prediction.__table__.delete().where(
                 Prediction.item_id.between(int(min(item_ids)), int(max(item_ids))),
                 Prediction.model_version_id != version_id))
             session.execute(Prediction.__table__.insert(),
-                            _prediction_rows(version_id, item_ids, labels, confidences, probas))
+                            prediction_rows(version_id, item_ids, labels, confidences, probas))
+            return True
+
+    def serving_finetune(self, above: float) -> ModelVersion | None:
+        """The finished fine-tune whose pre-labels are stored, when it scored above ``above``; else None."""
+        with self.reading() as session:
+            return serving_finetune(session, above)
 
     def predicted_items(self, version_id: int) -> list[int]:
         """Ids of the items with a prediction of model version ``version_id``."""
@@ -394,9 +391,12 @@ class Store:
             return list(session.scalars(select(Prediction.item_id).where(Prediction.model_version_id == version_id)
                                         .order_by(Prediction.item_id)))
 
-    def drop_predictions(self, except_version: int) -> None:
-        """Drop every prediction not of ``except_version``."""
+    def drop_predictions(self, except_version: int, *, unless_finetune_above: float | None = None) -> None:
+        """Drop every prediction not of ``except_version`` (not while a better fine-tune's are stored, as
+        :meth:`write_predictions`)."""
         with self.writing() as session:
+            if unless_finetune_above is not None and serving_finetune(session, unless_finetune_above) is not None:
+                return
             session.execute(Prediction.__table__.delete().where(Prediction.model_version_id != except_version))
 
     def item(self, external_id: str) -> dict:
@@ -474,12 +474,6 @@ class Store:
                 raise LabelingError(f"no review entry {review_id}", where=self.where,
                                     fix="see `headstart label issues --list`")
             entry.status, entry.resolved_at = "resolved", utcnow()
-
-
-def _prediction_rows(version_id: int, item_ids, labels, confidences, probas) -> list[dict]:
-    return [{"item_id": int(i), "model_version_id": version_id, "label": label, "confidence": float(c),
-             "proba": [round(float(p), 6) for p in proba]}
-            for i, label, c, proba in zip(item_ids, labels, confidences, probas)]
 
 
 def _may_replace_others(role: str | None) -> bool:
