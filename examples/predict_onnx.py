@@ -39,8 +39,8 @@ def main(folder, source, output):
     else:
         files = sorted(p for p in source.rglob("*") if p.suffix.lower() in Image.registered_extensions())
         rows = [{"path": p.relative_to(source).as_posix()} for p in files]
-    probabilities = []
-    for batch in (rows[start:start + 32] for start in range(0, len(rows), 32)):
+    ordered, proba = sorted(rows, key=lambda row: len(row.get("text", ""))), {}  # less padding a batch
+    for batch in (ordered[start:start + 32] for start in range(0, len(ordered), 32)):
         if labels["input"] == "text":
             encoded = None if raw else tokenizer.encode_batch([row["text"] for row in batch])
             feed = {"text": np.array([row["text"] for row in batch], dtype=object)} if raw else {
@@ -48,11 +48,11 @@ def main(folder, source, output):
                 "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64)}
         else:
             feed = {"pixels": np.stack([image_pixels(source / row["path"], size, whole) for row in batch])}
-        probabilities += list(session.run(None, feed)[0])
+        proba.update(zip(map(id, batch), session.run(None, feed)[0]))
     header = [*(rows[0] if rows else {}), "prediction", *(f"p_{name}" for name in labels["classes"])]
     with open(output, "w", newline="", encoding="utf-8") as file:
-        csv.writer(file).writerows([header] + [[*row.values(), labels["classes"][int(p.argmax())],
-                                                *(f"{x:.6f}" for x in p)] for row, p in zip(rows, probabilities)])
+        csv.writer(file).writerows([header] + [[*row.values(), labels["classes"][int(proba[id(row)].argmax())],
+                                                *(f"{x:.6f}" for x in proba[id(row)])] for row in rows])
 
 
 if __name__ == "__main__":

@@ -44,6 +44,22 @@ def _graph_probabilities(folder, backbone, items) -> np.ndarray:
     return session.run(None, graph_inputs(backbone, backbone.preprocess(items)))[0]
 
 
+def test_an_export_batches_texts_of_similar_length_and_answers_in_input_order(probe_run, tmp_path):
+    model, folder = probe_run
+    exported = headstart.load(headstart.export(folder, tmp_path / "exported"))
+    texts = [" ".join(["word"] * (n % 17 + 1)) + f" number {n}" for n in range(40)]
+    widths, run = [], exported.session.run
+
+    def recorded(names, feed):
+        widths.append(feed["input_ids"].shape[1])
+        return run(names, feed)
+
+    exported.session = type("Recorded", (), {"run": staticmethod(recorded)})()
+    proba = exported.predict_proba(texts, batch_size=8)
+    assert widths == sorted(widths) and len(widths) == 5  # the shortest texts first, each batch padded less
+    np.testing.assert_allclose(proba, model.predict_proba(texts), atol=PARITY)
+
+
 @pytest.mark.parametrize("run", ["probe_run", "finetune_run"])
 def test_fp32_text_export_gives_headstarts_probabilities(run, request, learnable_csv, tmp_path):
     model, folder = request.getfixturevalue(run)
