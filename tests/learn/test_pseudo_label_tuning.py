@@ -86,6 +86,8 @@ def test_the_fine_tune_learns_the_pool_probes_labels_and_is_judged_on_real_label
     right = sum(pseudo[item] == label for item, label in zip(pool.items, true_pool_labels) if item in pseudo)
     assert right / len(pseudo) >= 0.8
     assert "unlabeled" in result.config  # the pool trained the heads too
+    # the teacher's own use of the pool is on record (the kept model's head may have chosen otherwise)
+    assert record["teacher_pool_method"] in ("none", "self-train", "propagation")
 
 
 def test_text_fine_tunes_take_no_pseudo_labels(tmp_path, write_csv, tiny_bert_name):

@@ -267,6 +267,7 @@ def _tuning_plan(splits: Splits, config: FinetuneConfig, record: dict, start: Ou
         sample = sampled(pool, splits.seed)  # the items the probe's pool training saw
         train, record["pseudo_labels"] = pseudo_label_tuning.with_pseudo_labels(
             splits.train, sample, probe.head.proba(splits.features(sample)), splits.classes)
+        record["pseudo_labels"]["teacher_pool_method"] = probe.record.get("unlabeled", {}).get("method", "none")
         say(f"self-training the fine-tune: {record['pseudo_labels']['items']} pool items join the "
             f"{len(splits.train)} labels, labeled by the probe")
         tuning = replace(splits, train=train)
