@@ -207,10 +207,26 @@ def machine_info() -> dict:
     return info
 
 
+# The file each results name of this process goes to, kept as a run rewrites it (a file a job, say).
+_WRITING: dict[Path, Path] = {}
+
+
+def results_path(name: str) -> Path:
+    """``benchmarks/results/<name>-<YYYY-MM-DD>.json``, or, when another run wrote that file today,
+    ``<name>-<YYYY-MM-DD>T<HHMMSS>.json`` beside it (it sorts after it): a rerun never overwrites
+    committed figures. The same path for the rest of this process, past midnight too."""
+    if (RESULTS_DIR / name) not in _WRITING:
+        path = RESULTS_DIR / f"{name}-{_dt.date.today().isoformat()}.json"
+        if path.exists():
+            path = path.with_name(f"{name}-{_dt.datetime.now():%Y-%m-%dT%H%M%S}.json")
+        _WRITING[RESULTS_DIR / name] = path
+    return _WRITING[RESULTS_DIR / name]
+
+
 def write_results(name: str, payload: dict) -> Path:
-    """Write ``benchmarks/results/<name>-<YYYY-MM-DD>.json`` with the machine info added; return its path."""
+    """Write :func:`results_path`'s file with the machine info added; return its path."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}-{_dt.date.today().isoformat()}.json"
+    path = results_path(name)
     document = {
         "name": name,
         "written": _dt.datetime.now().isoformat(timespec="seconds"),
