@@ -47,7 +47,7 @@ def export_model(model, out: str | Path, *, quantize: str | None = None) -> Path
     out = Path(out)
     check_target(out)
     # Before the graph's seconds of export: data that are not there fail at once.
-    calibration = _calibration_items(model) if quantize and model.backbone.modality == "image" else None
+    calibration = calibration_items(model) if quantize and model.backbone.modality == "image" else None
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -110,7 +110,7 @@ def _save_tokenizer(backbone, path: Path) -> None:
     tokenizer.save(str(path))
 
 
-def _calibration_items(model) -> list[str]:
+def calibration_items(model) -> list[str]:
     """Up to 100 training items, a seeded sample, for static quantization's activation ranges.
 
     Raises:

@@ -105,23 +105,29 @@ def write_graph(model, path: Path) -> Path:
     return path
 
 
-def quantize_dynamic_int8(source: Path, target: Path) -> None:
-    """Int8 weights, activations quantized on the fly: for text, where matrix products dominate."""
+def quantize_dynamic_int8(source: Path, target: Path, **settings) -> None:
+    """Int8 weights, activations quantized on the fly: for text, where matrix products dominate.
+
+    ``settings`` replace the shipped ones (ONNX Runtime's ``quantize_dynamic`` arguments; for
+    benchmarks/quantization_variants.py).
+    """
     from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # The fused attention and layer-norm kernels are outside ONNX's shape inference: their outputs are float.
     # Per-channel weights: on the SST-2 fine-tune (1,821 test sentences) as fast as per-tensor, and
     # closer to fp32: 89.40% against 88.85% (fp32 89.57%), probabilities moved by at most 0.23 against 0.52.
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
-                     extra_options={"DefaultTensorType": TensorProto.FLOAT})
+    quantize_dynamic(str(source), str(target), **{"weight_type": QuantType.QInt8, "per_channel": True,
+                                                  "extra_options": {"DefaultTensorType": TensorProto.FLOAT}, **settings})
 
 
-def quantize_static_int8(source: Path, target: Path, calibration: Iterator[dict[str, np.ndarray]]) -> None:
+def quantize_static_int8(source: Path, target: Path, calibration: Iterator[dict[str, np.ndarray]],
+                         **settings) -> None:
     """Int8 weights and activations (operator format), activation ranges from ``calibration`` batches: for images.
 
     The pixels' normalization stays out of the quantization and is folded into the first
-    convolutions' input (:mod:`headstart.exported.pixel_input`).
+    convolutions' input (:mod:`headstart.exported.pixel_input`). ``settings`` replace the shipped
+    ones (ONNX Runtime's ``quantize_static`` arguments; for benchmarks/quantization_variants.py).
     """
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
@@ -146,8 +152,9 @@ def quantize_static_int8(source: Path, target: Path, calibration: Iterator[dict[
         # such a CPU), so headstart runs exports there with ONNX Runtime's exact int8 (cpu_int8.py).
         # 7-bit weights avoided the overflow without it, but cost accuracy: a Fashion-MNIST 5,000
         # fine-tune (93.5% in float) scored 91.4% with 7-bit weights, 93.2% with 8-bit ones.
-        quantize_static(str(prepared), str(target), Reader(), quant_format=QuantFormat.QOperator, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, reduce_range=False,
+        shipped = {"quant_format": QuantFormat.QOperator, "per_channel": True, "activation_type": QuantType.QUInt8,
+                   "weight_type": QuantType.QInt8, "reduce_range": False}
+        quantize_static(str(prepared), str(target), Reader(), **{**shipped, **settings},
                         nodes_to_exclude=_head_nodes(prepared) + normalization_nodes(onnx.load(str(prepared))))
         model = onnx.load(str(target))
         feed_pixels(model)
