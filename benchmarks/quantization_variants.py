@@ -42,10 +42,14 @@ def text_variants() -> dict:
 
 
 def image_variants() -> dict:
-    """Static quantization settings: format (QDQ or operators) and activation/weight types."""
-    from onnxruntime.quantization import QuantFormat, QuantType
+    """Static quantization settings: format (QDQ or operators), activation/weight types, calibration."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
 
+    shipped = dict(quant_format=QuantFormat.QOperator, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                   per_channel=True)
     return {
+        "shipped, percentile calibration": dict(shipped, calibrate_method=CalibrationMethod.Percentile),
+        "shipped, entropy calibration": dict(shipped, calibrate_method=CalibrationMethod.Entropy),
         "QDQ, s8 activations, s8 weights per channel": dict(
             quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True),
         "QDQ, u8 activations, s8 weights per channel": dict(

@@ -185,3 +185,14 @@ def test_the_cli_exports_and_predicts_from_the_export(probe_run, learnable_csv, 
         a, b = torch_row.split(","), onnx_row.split(",")
         assert a[header.index("prediction")] == b[header.index("prediction")]
         assert max(abs(float(a[i]) - float(b[i])) for i in probabilities) <= 2e-4  # printed to 4 decimals
+
+
+def test_calibration_batches_are_all_of_one_size(monkeypatch):
+    """ONNX Runtime's percentile and entropy calibrators fail on a shorter last batch."""
+    from headstart.exported import graph
+
+    monkeypatch.setattr(graph, "graph_inputs", lambda _backbone, inputs: inputs)
+    backbone = type("Identity", (), {"preprocess": staticmethod(lambda items: items)})()
+    for n, sizes in ((100, [10] * 10), (16, [16]), (7, [7]), (34, [2] * 17), (0, [])):
+        batches = list(graph.calibration_batches(backbone, list(range(n))))
+        assert [len(b) for b in batches] == sizes and sum(batches, []) == list(range(n))

@@ -174,6 +174,12 @@ def _head_nodes(path: Path) -> list[str]:
 
 
 def calibration_batches(backbone: Backbone, items: Sequence[str], batch_size: int = 16) -> Iterator[dict]:
-    """The graph's feed for ``items``, preprocessed as headstart predicts, in batches."""
+    """The graph's feed for ``items``, preprocessed as headstart predicts, in batches of one size.
+
+    The size is the largest divisor of ``len(items)`` up to ``batch_size`` (100 items: 10 a batch):
+    ONNX Runtime's percentile and entropy calibrators fail on a shorter last batch, and the min-max
+    ranges the export uses do not depend on how the items are batched.
+    """
+    batch_size = max(size for size in range(1, max(1, min(batch_size, len(items))) + 1) if len(items) % size == 0)
     for start in range(0, len(items), batch_size):
         yield graph_inputs(backbone, backbone.preprocess(list(items[start:start + batch_size])))
