@@ -3,15 +3,20 @@ better fine-tune that finished while the probe was writing."""
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
+import time
 from datetime import timedelta
 
 import numpy as np
+import pytest
 
 import headstart.labeling.retrain as retrain_module
 from headstart.labeling.heartbeat import STALE_SECONDS, beat, requeue_dead_jobs
 from headstart.labeling.models import utcnow
-from headstart.labeling.retrain import BackgroundRetrainer, predict_pool, queue_finetune, retrain_probe
+from headstart.labeling.retrain import (JOB_NICENESS, BackgroundRetrainer, predict_pool, queue_finetune,
+                                       retrain_probe)
 from headstart.learn.head import LinearHead
 
 
@@ -96,7 +101,7 @@ def finished_finetune(project, accuracy: float) -> int:
 def test_a_better_fine_tune_finishing_mid_pre_labelling_keeps_the_pool(blob_project, monkeypatch):
     project, truth = blob_project(retrain_every=10, finetune_every=0)
     label(project, truth, np.random.default_rng(0).permutation(len(truth))[:30])
-    probe = retrain_probe(project)
+    retrain_probe(project)
     head = LinearHead.from_bytes(project.store.model_versions("probe")[-1].weights)
     tuned = {}
     real_chunk = project.store_prediction_chunk
@@ -121,3 +126,26 @@ def test_a_worse_fine_tune_does_not_stop_a_better_probe(blob_project):
     probe = retrain_probe(project)
     stored = project.store.predictions()
     assert len(stored) == project.size and {row[4] for row in stored} == {probe}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own nice value is Linux's")
+def test_the_servers_jobs_thread_runs_below_the_requests_priority(blob_project, tmp_path, monkeypatch):
+    project, _ = blob_project(finetune_every=0)
+    queue_finetune(project)
+    seen = []
+
+    def record_priority(project, version, _out_root):
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        project.finish_job(version, "done", metrics={"accuracy": 0.5})
+
+    monkeypatch.setattr(retrain_module, "run_finetune", record_priority)
+    retrainer = BackgroundRetrainer(project, out_root=tmp_path, poll_seconds=0.05).start()
+    try:
+        for _ in range(200):
+            if seen:
+                break
+            time.sleep(0.05)
+    finally:
+        retrainer.stop(timeout=5)
+    here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert seen == [min(19, here + JOB_NICENESS)]  # the thread serving requests keeps its own

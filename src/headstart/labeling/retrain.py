@@ -307,6 +307,26 @@ def run_jobs(project, out_root: str | Path, *, kind: str | None = None, current:
     return ran
 
 
+JOB_NICENESS = 10  # added to the server's: requests and probe retrains go first, a fine-tune takes the rest
+
+
+def lower_thread_priority(niceness: int = JOB_NICENESS) -> bool:
+    """Lower the calling thread's CPU priority (Linux; elsewhere nothing); returns whether it did.
+
+    A fine-tune in the labeling server's jobs thread would otherwise take the cores from the
+    requests beside it. On Linux a thread's nice value is its own, and the threads it starts
+    (PyTorch's intra-op team) inherit it.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    thread = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + niceness))
+    except OSError:  # not allowed here: the job runs at the server's priority
+        return False
+    return True
+
+
 def requeue_dead(project) -> list[int]:
     """Queue again the running jobs whose heartbeat went stale (:mod:`headstart.labeling.heartbeat`: their
     worker was killed), saying so; returns their ids."""
@@ -430,6 +450,7 @@ class BackgroundRetrainer:
             self._idle.set()
 
     def _run_jobs(self) -> None:
+        lower_thread_priority()
         while not self._stop.is_set():  # at once, then every poll_seconds (a probe retrain may queue one)
             self._guarded(self._jobs)
             self._stop.wait(self.poll_seconds)
