@@ -37,8 +37,8 @@ def taken_over(project):
     return first, second
 
 
-def test_of_two_runs_of_a_job_the_one_holding_it_records_its_result(blob_project):
-    project, _ = blob_project(finetune_every=0)
+def test_of_two_runs_of_a_job_the_one_holding_it_records_its_result(blob_project, db):
+    project, _ = blob_project(db=db, finetune_every=0)
     first, second = taken_over(project)
     published = []
     sure = np.eye(len(project.classes))[np.arange(project.size) % len(project.classes)]
@@ -56,8 +56,8 @@ def test_of_two_runs_of_a_job_the_one_holding_it_records_its_result(blob_project
     assert {row[4] for row in stored} == {second.id} and [row[2] for row in stored] == [1.0] * project.size
 
 
-def test_a_stale_run_can_neither_requeue_nor_keep_alive_the_run_that_replaced_it(blob_project):
-    project, _ = blob_project(finetune_every=0)
+def test_a_stale_run_can_neither_requeue_nor_keep_alive_the_run_that_replaced_it(blob_project, db):
+    project, _ = blob_project(db=db, finetune_every=0)
     first, second = taken_over(project)
     assert not project.give_back_job(first)
     assert not beat(project.store, first.id, first.claim)  # its heartbeat thread stops beating
