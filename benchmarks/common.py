@@ -211,22 +211,29 @@ def machine_info() -> dict:
 _WRITING: dict[Path, Path] = {}
 
 
-def results_path(name: str) -> Path:
+def results_path(name: str, *, continue_today: bool = False) -> Path:
     """``benchmarks/results/<name>-<YYYY-MM-DD>.json``, or, when another run wrote that file today,
     ``<name>-<YYYY-MM-DD>T<HHMMSS>.json`` beside it (it sorts after it): a rerun never overwrites
-    committed figures. The same path for the rest of this process, past midnight too."""
-    if (RESULTS_DIR / name) not in _WRITING:
-        path = RESULTS_DIR / f"{name}-{_dt.date.today().isoformat()}.json"
-        if path.exists():
+    committed figures. ``continue_today``: today's newest file of ``name`` instead, for a run that
+    merged its rows into it (``label_budget.py --resume``, where runs of several methods share one).
+    The same path for the rest of this process, past midnight too."""
+    key = RESULTS_DIR / name
+    if key not in _WRITING:
+        today = _dt.date.today().isoformat()
+        path = RESULTS_DIR / f"{name}-{today}.json"
+        existing = sorted(RESULTS_DIR.glob(f"{name}-{today}*.json"))
+        if continue_today and existing:
+            path = existing[-1]
+        elif path.exists():
             path = path.with_name(f"{name}-{_dt.datetime.now():%Y-%m-%dT%H%M%S}.json")
-        _WRITING[RESULTS_DIR / name] = path
-    return _WRITING[RESULTS_DIR / name]
+        _WRITING[key] = path
+    return _WRITING[key]
 
 
-def write_results(name: str, payload: dict) -> Path:
+def write_results(name: str, payload: dict, *, continue_today: bool = False) -> Path:
     """Write :func:`results_path`'s file with the machine info added; return its path."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = results_path(name)
+    path = results_path(name, continue_today=continue_today)
     document = {
         "name": name,
         "written": _dt.datetime.now().isoformat(timespec="seconds"),

@@ -385,7 +385,8 @@ def save(name: str, args, document: dict, partial: bool = False):
         "targets": every_target(name, summary),
         "stretch": stretch(name, summary),
         "notes": "CPU seconds are time.process_time() of the process (every thread); the cores were shared "
-                 "with other sessions (load above), so wall seconds mean little. SetFit runs in its own process."})
+                 "with other sessions (load above), so wall seconds mean little. SetFit runs in its own process."},
+        continue_today=args.resume)  # merged above: runs of other methods share today's file
     if summary:
         plot(name, summary, path.with_suffix(".png"))
     return path
