@@ -1,9 +1,10 @@
 """Which int8 quantization to ship: the settings ONNX Runtime offers, side by side on one model.
 
-For one model folder and a labeled test file: the fp32 export, then each variant of int8
-through the export's own code with ONNX Runtime's settings varied (dynamic for a text model; static,
-calibrated on the export's own calibration sample, for an image model), each with its accuracy, items/s at batch 32 on one thread (the best of two passes),
-file size, largest probability change against fp32 and the share of labels that stay the same.
+For one model folder and a labeled test file: the fp32 export, then each variant of int8 through
+the export's own code with ONNX Runtime's settings varied (dynamic for a text model; static,
+calibrated on the export's own calibration sample, for an image model), each with its accuracy,
+items/s at batch 32 on one thread (the best of two passes), file size, largest probability change
+against fp32 and the share of labels that stay the same.
 The settings `headstart export --quantize int8` uses were chosen from this table
 (src/headstart/exported/graph.py says why). Not a test: run it alone on the machine.
 
