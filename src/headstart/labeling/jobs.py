@@ -7,10 +7,10 @@
 A job can outlive its claim: a worker silent for :data:`~headstart.labeling.heartbeat.STALE_SECONDS`
 (a database away that long) has its job queued again and another worker runs it; a worker stopped by
 ``BackgroundRetrainer.stop`` gives its job back while its thread may still be finishing. Each claim
-is a new random token, so the first of two runs to finish wins; the other's "done", its pre-labels and
-its model folder are dropped (:func:`finish` returns False), and it cannot queue again a job that
-another worker runs (:func:`give_back`). Checking the claim and writing the result happen in one
-transaction, as the claim itself does.
+is a new random token, and only the run holding the job's current claim records a result: an older
+run's "done", pre-labels and model folder are dropped (:func:`finish` returns False), and it cannot
+queue again a job that another worker runs (:func:`give_back`). Checking the claim and writing the
+result happen in one transaction, as the claim itself does.
 
 Pre-labels follow one rule, here too: a finished fine-tune's pre-labels stay while it scored above the
 newest probe (:func:`~headstart.labeling.prelabel_rows.serving_finetune`). A probe that began
