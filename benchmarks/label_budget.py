@@ -386,7 +386,7 @@ def save(name: str, args, document: dict, partial: bool = False):
         "stretch": stretch(name, summary),
         "notes": "CPU seconds are time.process_time() of the process (every thread); the cores were shared "
                  "with other sessions (load above), so wall seconds mean little. SetFit runs in its own process."},
-        continue_today=args.resume)  # merged above: runs of other methods share today's file
+        continue_today=args.resume or args.report)  # the same rows: today's file is rewritten, not copied
     if summary:
         plot(name, summary, path.with_suffix(".png"))
     return path
