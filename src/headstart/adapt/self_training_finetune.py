@@ -45,7 +45,8 @@ def self_train_finetuned(model: Model, train_set: Dataset, val_set: Dataset, tar
     positions, labels = confident_items(model.predict_proba(target, engine=engine, cache_dir=cache_dir),
                                         CONFIDENT_SHARE)
     config = replace(FinetuneConfig(**settings), epochs=max(1, settings.get("epochs") or 1))
-    tuned, history = finetune(model.backbone, joined(train_set, target, positions, labels, model.classes), val_set, model.classes, model.head, config,
+    with_pseudo = joined(train_set, target, positions, labels, model.classes)
+    tuned, history = finetune(model.backbone, with_pseudo, val_set, model.classes, model.head, config,
                               seed=seed, engine=engine, cache_dir=cache_dir)
     model.head = LinearHead(tuned.head.weight.detach().numpy().copy(), tuned.head.bias.detach().numpy().copy())
     return {"pseudo_labeled": len(positions), "history": history}
