@@ -1,4 +1,4 @@
-"""Self-training of an image fine-tune: which pool items join the labels, with which labels, and when."""
+"""Self-training of a fine-tune: which pool items join the labels, with which labels, and when."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 import headstart
 from headstart.backbones import create_backbone
@@ -46,10 +47,11 @@ def test_a_split_training_set_keeps_its_split_column():
     assert joined.splits == ["train"] * len(joined)
 
 
-def test_it_applies_to_few_image_labels_tuned_in_stages_with_a_pool():
+def test_it_applies_to_few_labels_tuned_in_stages_or_on_text_pairs_with_a_pool():
     pool = _dataset(10, "pool")
     assert pseudo_label_tuning.applies("image", "staged", 150, pool)
-    assert not pseudo_label_tuning.applies("text", "staged", 150, pool)  # text: not measured
+    assert pseudo_label_tuning.applies("text", "contrastive", 150, pool)
+    assert not pseudo_label_tuning.applies("text", "staged", 150, pool)  # text in stages: not measured
     assert not pseudo_label_tuning.applies("image", "staged", 150, None)
     assert not pseudo_label_tuning.applies("image", "staged", 150, _dataset(0, "empty"))
     assert not pseudo_label_tuning.applies("image", "staged", pseudo_label_tuning.PSEUDO_LABELS, pool)
@@ -90,7 +92,56 @@ def test_the_fine_tune_learns_the_pool_probes_labels_and_is_judged_on_real_label
     assert record["teacher_pool_method"] in ("none", "self-train", "propagation")
 
 
-def test_text_fine_tunes_take_no_pseudo_labels(tmp_path, write_csv, tiny_bert_name):
+def test_contrastive_settings_keep_the_strategy_and_about_the_labels_steps():
+    config = FinetuneConfig()
+    joined = pseudo_label_tuning.settings(config, "contrastive", 160, 2160)
+    assert joined.strategy == "contrastive" and config.strategy == "auto"  # the caller's settings untouched
+    # 20 passes over 160 labels are about 1.5 over 2,160 items: two at least, so the judged run has one
+    assert joined.epochs == pseudo_label_tuning.MIN_CONTRASTIVE_PASSES == 2
+    assert pseudo_label_tuning.settings(config, "contrastive", 400, 1000).epochs == 8
+    assert pseudo_label_tuning.settings(FinetuneConfig(epochs=5), "contrastive", 160, 2160).epochs == 5
+    assert pseudo_label_tuning.settings(config, "staged", 160, 2160).epochs is None  # staged: sized by steps
+
+
+def test_a_contrastive_text_fine_tune_learns_pseudo_labels_and_is_judged_on_real_labels(tmp_path, write_csv,
+                                                                                      tiny_bert_name, monkeypatch):
+    data = headstart.prepare(write_csv(tmp_path / "topics.csv", n_per_class=10, seed=2), seed=0)
+    train_set, val_set = data.split("train"), data.split("val")
+    pool = replace(data.split("test"), labels=None, splits=None)
+    seen = {}
+    contrastive, teacher = trainer.FINETUNE_STRATEGIES["contrastive"], trainer._teacher
+    backbone = create_backbone(tiny_bert_name)
+    pretrained = {name: value.clone() for name, value in backbone.module.state_dict().items()}
+
+    def watched(splits, config, start):  # the student: it starts from the pretrained encoder, not the teacher's
+        seen["train"], seen["val"], seen["strategy"] = splits.train, splits.val, config.strategy
+        seen["starts_pretrained"] = all(torch.equal(value, pretrained[name])
+                                        for name, value in splits.backbone.module.state_dict().items())
+        return contrastive(splits, config, start)
+
+    def watched_teacher(splits, *args):
+        made = teacher(splits, *args)
+        seen["teacher_proba"], seen["teacher_tuned"] = made.pool_proba, made.tuned
+        return made
+
+    monkeypatch.setitem(trainer.FINETUNE_STRATEGIES, "contrastive", watched)
+    monkeypatch.setattr(trainer, "_teacher", watched_teacher)
+    result = trainer.train(backbone, train_set, val_set, data.classes, mode="finetune",
+                           engine="torch", pool=pool, config=FinetuneConfig(strategy="contrastive", lr=1e-3))
+    record, n_labeled = result.config["pseudo_labels"], len(train_set)
+    # the teacher is the fine-tune on the labels alone, and its labels are the ones the student learns
+    assert seen["teacher_tuned"] and record["teacher"] == "fine-tune" and seen["starts_pretrained"]
+    pseudo = dict(zip(seen["train"].items[n_labeled:], seen["train"].labels[n_labeled:]))
+    teacher_labels = dict(zip(pool.items, np.asarray(data.classes)[seen["teacher_proba"].argmax(1)]))
+    assert all(teacher_labels[item] == label for item, label in pseudo.items())
+    assert record["items"] > 0 and len(seen["train"]) == n_labeled + record["items"]
+    assert seen["train"].items[:n_labeled] == train_set.items and seen["val"].items == val_set.items
+    assert set(seen["train"].items[n_labeled:]) <= set(pool.items) and seen["strategy"] == "contrastive"
+    assert result.config["finetune"]["epochs"] == pseudo_label_tuning.settings(
+        FinetuneConfig(), "contrastive", n_labeled, len(seen["train"])).epochs
+
+
+def test_text_fine_tunes_in_stages_take_no_pseudo_labels(tmp_path, write_csv, tiny_bert_name):
     data = headstart.prepare(write_csv(tmp_path / "topics.csv", n_per_class=10, seed=2), seed=0)
     pool = replace(data.split("test"), labels=None, splits=None)
     result = trainer.train(create_backbone(tiny_bert_name), data.split("train"), data.split("val"), data.classes,
