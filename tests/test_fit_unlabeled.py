@@ -128,4 +128,20 @@ def test_an_image_fine_tune_with_a_pool_learns_pseudo_labels_and_the_report_says
     assert 0 < pseudo["items"] <= 24 and sum(pseudo["per_class"].values()) == pseudo["items"]
     assert config["mode"] == "finetune"
     report = (out / "report.html").read_text(encoding="utf-8")
-    assert f"The fine-tune also learned {pseudo['items']} pool items labeled by the probe" in report
+    assert f"The fine-tune also learned {pseudo['items']} pool items labeled by the probe (" in report
+
+
+def test_a_text_fine_tune_with_a_pool_learns_a_first_fine_tunes_pseudo_labels(tmp_path, write_csv, tiny_bert_name):
+    """Few texts tuned on contrastive pairs: the teacher is a fine-tune on the labels alone, and the report says so."""
+    train = write_csv(tmp_path / "train.csv", n_per_class=8, seed=9)
+    pool = _unlabeled_csv(tmp_path / "pool.csv", write_csv, seed=10)
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["fit", str(train), "--unlabeled", str(pool), "--backbone", tiny_bert_name,
+                                 "--mode", "finetune", "--no-baseline", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    pseudo = config["pseudo_labels"]
+    assert config["finetune"]["strategy"] == "contrastive" and pseudo["teacher"] == "fine-tune"
+    assert 0 < pseudo["items"] <= 120 and sum(pseudo["per_class"].values()) == pseudo["items"]
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert f"{pseudo['items']} pool items labeled by a first fine-tune on the labels alone (" in report

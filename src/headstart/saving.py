@@ -107,7 +107,8 @@ def save(model: Model | ScratchModel, out: str | Path, test_set: Dataset | None 
         report_config["unlabeled pool"] = unlabeled.get("method")
     if (pseudo := config.get("pseudo_labels")) and config.get("mode") == "finetune":
         taken = ", ".join(f"{label} {n}" for label, n in pseudo["per_class"].items())
-        notes.append(f"The fine-tune also learned {pseudo['items']} pool items labeled by the probe ({taken}).")
+        teacher = {"fine-tune": "a first fine-tune on the labels alone"}.get(pseudo.get("teacher"), "the probe")
+        notes.append(f"The fine-tune also learned {pseudo['items']} pool items labeled by {teacher} ({taken}).")
     if scratch.get("verdict"):
         notes += [scratch["verdict"], candidates_sentence(scratch)]
         report_config.update({"scratch baseline": scratch["method"], "scratch accuracy": scratch["accuracy"],
