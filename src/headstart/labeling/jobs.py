@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from headstart.labeling.models import ModelVersion, utcnow
-from headstart.labeling.prelabel_rows import replace_all_predictions
+from headstart.labeling.prelabel_rows import labels_and_confidences, replace_all_predictions
 
 if TYPE_CHECKING:
     from headstart.labeling.store import Store
@@ -75,8 +75,8 @@ def finish(store: Store, job: int, token: str, status: str, *,
             publish()
         if predictions is not None:
             classes, proba = predictions
-            replace_all_predictions(session, job, np.arange(1, len(proba) + 1),
-                                    [classes[i] for i in proba.argmax(axis=1)], proba.max(axis=1), proba)
+            replace_all_predictions(session, job, np.arange(1, len(proba) + 1), *labels_and_confidences(classes, proba),
+                                    proba)
         for field, value in {**values, "status": status, "finished_at": utcnow()}.items():
             setattr(row, field, value)
         return True

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from headstart.labeling.models import ModelVersion, Prediction
+
+
+def labels_and_confidences(classes: Sequence[str], proba: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Each item's pre-label (the likeliest of ``classes``) and its probability, from ``proba`` (n, k)."""
+    return [classes[i] for i in proba.argmax(axis=1)], proba.max(axis=1)
 
 
 def replace_all_predictions(session: Session, version: int, item_ids: Sequence[int], labels: Sequence[str],

@@ -27,6 +27,7 @@ from headstart.labeling.locks import retrain_lock
 from headstart.labeling.models import SOURCES, ModelVersion
 from headstart.labeling.pool_features import SETTING as POOL_SETTING
 from headstart.labeling.pool_features import open_pool_matrix
+from headstart.labeling.prelabel_rows import labels_and_confidences
 from headstart.labeling.store import ItemRow, LabelRecord, Store
 
 DEFAULT_DB = "labels.db"
@@ -308,8 +309,8 @@ class LabelingProject:
         """Keep model ``version``'s pre-labels of every item, replacing older ones: the probabilities
         ``proba`` (n_items, n_classes) in item order, over ``classes`` (default: the project's)."""
         classes = list(self.classes if classes is None else classes)
-        self.store.replace_predictions(version, np.arange(1, self.size + 1),
-                                       [classes[i] for i in proba.argmax(axis=1)], proba.max(axis=1), proba)
+        self.store.replace_predictions(version, np.arange(1, self.size + 1), *labels_and_confidences(classes, proba),
+                                       proba)
 
     def store_prediction_chunk(self, version: int, positions: np.ndarray, proba: np.ndarray, *,
                                unless_finetune_above: float | None = None) -> bool:
@@ -318,7 +319,7 @@ class LabelingProject:
         Returns False, writing nothing, while a finished fine-tune that scored above
         ``unless_finetune_above`` holds the pre-labels (:func:`headstart.labeling.prelabel_rows.serving_finetune`)."""
         return self.store.write_predictions(version, np.asarray(positions) + 1,
-                                            [self.classes[i] for i in proba.argmax(1)], proba.max(axis=1), proba,
+                                            *labels_and_confidences(self.classes, proba), proba,
                                             unless_finetune_above=unless_finetune_above)
 
     def predicted(self, version: int) -> np.ndarray:
