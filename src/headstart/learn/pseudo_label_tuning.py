@@ -16,7 +16,7 @@ labels only: the fine-tune is judged and chosen as without the pool.
   pseudo-labels, in about the steps the labels alone would take (:func:`settings`). On SST-2, the
   same 200 labels: 81.5% (5 seeds) against 80.1% for the labels alone and 79.7% with the pooled
   probe as teacher (its 2,000 pseudo-labels were 92% right, yet it taught the student its mistakes),
-  in 9 CPU minutes against 13.5 (benchmarks/README.md, "the text fine-tune learns a fine-tune's
+  in about 10 CPU minutes against 13.5 (benchmarks/README.md, "the text fine-tune learns a fine-tune's
   pseudo-labels").
 """
 
