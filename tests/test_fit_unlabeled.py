@@ -22,13 +22,19 @@ def _unlabeled_csv(path, write_csv, seed: int):
     return path
 
 
-def test_fit_with_an_unlabeled_pool_records_the_choice_in_the_metrics(tmp_path, write_csv, tiny_bert_name):
-    train = write_csv(tmp_path / "train.csv", n_per_class=8, seed=1)
-    pool = _unlabeled_csv(tmp_path / "pool.csv", write_csv, seed=2)
+def _fit_text_with_pool(tmp_path, write_csv, backbone: str, mode: str, seed: int):
+    """``headstart fit`` on 8 texts a class with a 120-text pool, as a user runs it: (CLI result, model folder)."""
+    train = write_csv(tmp_path / "train.csv", n_per_class=8, seed=seed)
+    pool = _unlabeled_csv(tmp_path / "pool.csv", write_csv, seed=seed + 1)
     out = tmp_path / "run"
-    result = runner.invoke(app, ["fit", str(train), "--unlabeled", str(pool), "--backbone", tiny_bert_name,
-                                 "--mode", "probe", "--no-baseline", "--out", str(out)])
+    result = runner.invoke(app, ["fit", str(train), "--unlabeled", str(pool), "--backbone", backbone,
+                                 "--mode", mode, "--no-baseline", "--out", str(out)])
     assert result.exit_code == 0, result.output
+    return result, out
+
+
+def test_fit_with_an_unlabeled_pool_records_the_choice_in_the_metrics(tmp_path, write_csv, tiny_bert_name):
+    result, out = _fit_text_with_pool(tmp_path, write_csv, tiny_bert_name, "probe", seed=1)
     assert "unlabeled pool:" in result.output
     metrics = json.loads((out / "metrics.json").read_text())
     unlabeled = metrics["unlabeled"]
@@ -133,12 +139,7 @@ def test_an_image_fine_tune_with_a_pool_learns_pseudo_labels_and_the_report_says
 
 def test_a_text_fine_tune_with_a_pool_learns_a_first_fine_tunes_pseudo_labels(tmp_path, write_csv, tiny_bert_name):
     """Few texts tuned on contrastive pairs: the teacher is a fine-tune on the labels alone, and the report says so."""
-    train = write_csv(tmp_path / "train.csv", n_per_class=8, seed=9)
-    pool = _unlabeled_csv(tmp_path / "pool.csv", write_csv, seed=10)
-    out = tmp_path / "run"
-    result = runner.invoke(app, ["fit", str(train), "--unlabeled", str(pool), "--backbone", tiny_bert_name,
-                                 "--mode", "finetune", "--no-baseline", "--out", str(out)])
-    assert result.exit_code == 0, result.output
+    _, out = _fit_text_with_pool(tmp_path, write_csv, tiny_bert_name, "finetune", seed=9)
     config = json.loads((out / "config.json").read_text())
     pseudo = config["pseudo_labels"]
     assert config["finetune"]["strategy"] == "contrastive" and pseudo["teacher"] == "fine-tune"
