@@ -99,7 +99,9 @@ def test_contrastive_settings_keep_the_strategy_and_about_the_labels_steps():
     # 20 passes over 160 labels are about 1.5 over 2,160 items: two at least, so the judged run has one
     assert joined.epochs == pseudo_label_tuning.MIN_CONTRASTIVE_PASSES == 2
     assert pseudo_label_tuning.settings(config, "contrastive", 400, 1000).epochs == 8
-    assert pseudo_label_tuning.settings(FinetuneConfig(epochs=5), "contrastive", 160, 2160).epochs == 5
+    # a user's epochs count over the labels too: 30 over 400 labels are 12 over 1,000 items; one at least
+    assert pseudo_label_tuning.settings(FinetuneConfig(epochs=30), "contrastive", 400, 1000).epochs == 12
+    assert pseudo_label_tuning.settings(FinetuneConfig(epochs=5), "contrastive", 160, 2160).epochs == 1
     assert pseudo_label_tuning.settings(config, "staged", 160, 2160).epochs is None  # staged: sized by steps
 
 

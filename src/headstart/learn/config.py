@@ -49,7 +49,8 @@ class FinetuneConfig:
             text with at most ``few_shot_per_class`` training items a class on average, staged otherwise.
         epochs: passes over the training split (None: enough for ``min_steps`` steps, staged 3 to 30,
             in-batch contrastive at least :data:`CONTRASTIVE_PASSES`, at most 100; sampled contrastive
-            pairs, 1 pass over the pairs).
+            pairs, 1 pass over the pairs). Contrastive text tuned with pool pseudo-labels counts them over
+            the labels alone (:func:`headstart.learn.pseudo_label_tuning.settings`).
         lr: peak learning rate of the head and the top layer group (None: contrastive 2e-5; staged
             1e-3 for images, and for text 1e-4 from ``large_text`` training items, 5e-5 below).
         layer_decay: each lower group learns at this factor of the rate of the group above.

@@ -56,10 +56,13 @@ def settings(config: FinetuneConfig, strategy: str, n_labeled: int, n_joined: in
     A contrastive run keeps about the steps it would take on the labels alone: in-batch passes are
     counted for a few dozen texts (:data:`headstart.learn.config.CONTRASTIVE_PASSES`), and two passes
     over two thousand texts already pair each one with about thirty others, more than SetFit's twenty.
+    Epochs a user asked for count over the labels too, so ``--epochs 5`` takes the steps of five
+    passes over them, not of five over ten times as many texts.
     """
     joined = replace(config, strategy=strategy)
-    if strategy == "contrastive" and config.epochs is None:
-        joined.epochs = max(MIN_CONTRASTIVE_PASSES, math.ceil(CONTRASTIVE_PASSES * n_labeled / max(1, n_joined)))
+    if strategy == "contrastive":
+        passes, floor = (CONTRASTIVE_PASSES, MIN_CONTRASTIVE_PASSES) if config.epochs is None else (config.epochs, 1)
+        joined.epochs = max(floor, math.ceil(passes * n_labeled / max(1, n_joined)))
     return joined
 
 
