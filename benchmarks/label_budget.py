@@ -288,7 +288,8 @@ def budget_row(method: str, data: Data, seed: int, budget: int, args, state: dic
         chosen: dict = {}
         accuracy, cpu, wall = _timed(fit_accuracy, data, positions, seed, args.fit_mode, method == "pool-fit",
                                      fallbacks, chosen)
-        return {"accuracy": accuracy, "final_cpu_seconds": cpu, "final_wall_seconds": wall, **chosen,
+        return {"accuracy": accuracy, "final_cpu_seconds": cpu, "final_wall_seconds": wall, "fit_mode": args.fit_mode,
+                **chosen,
                 **({"fallback": "headstart's probe on every label: " + fallbacks[0][:200]} if fallbacks else {})}
     positions = random_order(data, seed, budget)
     if method == "random":

@@ -36,8 +36,11 @@ def summarize(rows: list[dict]) -> list[dict]:
             if not ok:
                 continue
             mean, std = common.mean_std(r["accuracy"] for r in ok)
+            # no-pool rows from before the default mode was affordable here (minutes a fit) hold the probe's
+            modes = {"fit_modes": sorted({r.get("fit_mode", "probe") for r in ok})} if method == "no-pool" else {}
             out.append({"method": method, "budget": budget, "seeds": len(ok), "accuracy_mean": mean,
-                        "accuracy_std": std, "cpu_minutes_mean": common.mean_std(r["cpu_seconds"] for r in ok)[0] / 60})
+                        "accuracy_std": std, "cpu_minutes_mean": common.mean_std(r["cpu_seconds"] for r in ok)[0] / 60,
+                        **modes})
     return out
 
 
@@ -99,7 +102,8 @@ def print_summary(name: str, summary: list[dict], quick: bool) -> None:
     methods = [m for m in (*METHODS, SERVED) if any(s["method"] == m for s in summary)]
     budgets = sorted({s["budget"] for s in summary})
     cell = lambda m, b, f: next((f(s) for s in summary if s["method"] == m and s["budget"] == b), "-")  # noqa: E731
-    accuracy = lambda s: f"{s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f} ({s['seeds']})"  # noqa: E731
+    accuracy = lambda s: (f"{s['accuracy_mean']:.4f} ± {s['accuracy_std']:.4f} ({s['seeds']})"  # noqa: E731
+                          + ("" if s.get("fit_modes", ["auto"]) == ["auto"] else f" {'+'.join(s['fit_modes'])}"))
     title = f"{name}: test accuracy, mean ± std (seeds)" + (" (QUICK: numbers mean nothing)" if quick else "")
     common.print_table([{"labels": b, **{LABELS[m]: cell(m, b, accuracy) for m in methods}} for b in budgets],
                        ["labels", *[LABELS[m] for m in methods]], title=title)

@@ -41,6 +41,17 @@ def test_summary_gives_mean_std_seeds_and_cpu_minutes_of_the_ok_rows(report):
     assert headstart_50["cpu_minutes_mean"] == pytest.approx(1.0)
 
 
+def test_summary_says_which_fit_modes_the_no_pool_rows_ran_in(report, capsys):
+    older = rows("no-pool", 100, [0.70])  # made before the rows said: the probe
+    auto = [{**row, "seed": 1, "fit_mode": "auto"} for row in rows("no-pool", 100, [0.76])]
+    summary = report.summarize(older + auto + [{**row, "fit_mode": "auto"} for row in rows("no-pool", 200, [0.8])])
+    assert [s["fit_modes"] for s in summary] == [["auto", "probe"], ["auto"]]
+    report.print_summary("sst2", summary, quick=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert next(line for line in lines if line.strip().startswith("100")).endswith("(2) auto+probe")
+    assert next(line for line in lines if line.strip().startswith("200")).rstrip().endswith("(1)")
+
+
 def test_targets_compare_with_the_best_peer_measured_and_random_plus_three_points(report):
     targets = {t["target"]: t for t in report.evaluate_targets("sst2", report.summarize(made_up()))}
     at_50 = targets["sst2 50 labels: headstart loop >= best peer (random + SetFit)"]
