@@ -150,3 +150,40 @@ def test_text_fine_tunes_in_stages_take_no_pseudo_labels(tmp_path, write_csv, ti
                            mode="finetune", engine="torch", pool=pool,
                            config=FinetuneConfig(strategy="staged", epochs=1, lr=1e-3))
     assert "pseudo_labels" not in result.config
+
+
+@pytest.mark.parametrize("winner", ["student", "teacher"])
+def test_the_text_fine_tune_on_the_labels_alone_is_kept_when_it_beats_the_self_trained_one(
+        tmp_path, write_csv, tiny_bert_name, monkeypatch, winner):
+    data = headstart.prepare(write_csv(tmp_path / "topics.csv", n_per_class=10, seed=2), seed=0)
+    pool = replace(data.split("test"), labels=None, splits=None)
+    teacher, scored = trainer._teacher, trainer.validation_accuracy
+    seen = {}
+
+    def watched_teacher(*args):
+        seen["teacher"] = teacher(*args)
+        return seen["teacher"]
+
+    def validation(outcome, val_y):  # the comparison's result set here; the rest scored as usual
+        if outcome is seen.get("teacher") and seen.get("teacher_scored") is None:
+            seen["teacher_scored"] = True
+            return 0.9 if winner == "teacher" else 0.1
+        return scored(outcome, val_y)
+
+    monkeypatch.setattr(trainer, "_teacher", watched_teacher)
+    monkeypatch.setattr(trainer, "validation_accuracy", validation)
+    backbone = create_backbone(tiny_bert_name)
+    result = trainer.train(backbone, data.split("train"), data.split("val"), data.classes, mode="finetune",
+                           engine="torch", pool=pool, refit=False,
+                           config=FinetuneConfig(strategy="contrastive", lr=1e-3))
+    record, kept = result.config["pseudo_labels"], seen["teacher"]
+    assert record["kept"] == (winner == "student") and set(record["validation"]) == {"student", "teacher"}
+    same_encoder = all(torch.equal(value, kept.weights[name]) for name, value in backbone.module.state_dict().items())
+    if winner == "teacher":  # its encoder, head and settings, not the student's
+        assert same_encoder and np.array_equal(result.head.weight, kept.head.weight)
+        assert result.config["finetune"] == record["teacher_finetune"]
+    else:
+        assert not same_encoder and not np.array_equal(result.head.weight, kept.head.weight)
+        n_labeled = len(data.split("train"))
+        assert result.config["finetune"]["epochs"] == pseudo_label_tuning.settings(
+            FinetuneConfig(), "contrastive", n_labeled, n_labeled + record["items"]).epochs
