@@ -146,3 +146,18 @@ def test_a_text_fine_tune_with_a_pool_learns_a_first_fine_tunes_pseudo_labels(tm
     assert 0 < pseudo["items"] <= 120 and sum(pseudo["per_class"].values()) == pseudo["items"]
     report = (out / "report.html").read_text(encoding="utf-8")
     assert f"{pseudo['items']} pool items labeled by a first fine-tune on the labels alone (" in report
+
+
+def test_the_report_says_when_the_labels_alone_fine_tune_beat_the_self_trained_one(tmp_path, write_csv,
+                                                                                   tiny_bert_name, monkeypatch):
+    from headstart.learn import trainer
+
+    # the teacher (the only outcome holding its own encoder's weights) wins the validation comparison
+    monkeypatch.setattr(trainer, "validation_accuracy", lambda outcome, val_y: 0.75 if outcome.weights else 0.5)
+    _, out = _fit_text_with_pool(tmp_path, write_csv, tiny_bert_name, "finetune", seed=9)
+    pseudo = json.loads((out / "config.json").read_text())["pseudo_labels"]
+    assert pseudo["kept"] is False and pseudo["validation"] == {"student": 0.5, "teacher": 0.75}
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert (f"The fine-tune learned from the labels alone: one that also learned {pseudo['items']} pool items it "
+            "labeled scored 50.0% on validation, against its 75.0%.") in report
+    assert "labeled by a first fine-tune" not in report

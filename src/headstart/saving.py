@@ -108,7 +108,13 @@ def save(model: Model | ScratchModel, out: str | Path, test_set: Dataset | None 
     if (pseudo := config.get("pseudo_labels")) and config.get("mode") == "finetune":
         taken = ", ".join(f"{label} {n}" for label, n in pseudo["per_class"].items())
         teacher = {"fine-tune": "a first fine-tune on the labels alone"}.get(pseudo.get("teacher"), "the probe")
-        notes.append(f"The fine-tune also learned {pseudo['items']} pool items labeled by {teacher} ({taken}).")
+        if pseudo.get("kept", True):
+            notes.append(f"The fine-tune also learned {pseudo['items']} pool items labeled by {teacher} ({taken}).")
+        else:
+            scores = pseudo["validation"]
+            notes.append(f"The fine-tune learned from the labels alone: one that also learned {pseudo['items']} pool "
+                         f"items it labeled scored {scores['student']:.1%} on validation, against its "
+                         f"{scores['teacher']:.1%}.")
     if scratch.get("verdict"):
         notes += [scratch["verdict"], candidates_sentence(scratch)]
         report_config.update({"scratch baseline": scratch["method"], "scratch accuracy": scratch["accuracy"],
