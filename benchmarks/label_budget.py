@@ -228,7 +228,8 @@ def fit_accuracy(data: Data, positions, seed: int, mode: str, pool: bool, fallba
     if chosen is not None:
         chosen.update(kept_mode=config.get("mode"), pool_method=config.get("unlabeled", {}).get("method"),
                       strategy=config.get("finetune", {}).get("strategy"), validation=config.get("validation"),
-                      pseudo_labels=config.get("pseudo_labels", {}).get("items"))
+                      pseudo_labels=config.get("pseudo_labels", {}).get("items"),
+                      pseudo_labels_kept=config.get("pseudo_labels", {}).get("kept"))
     predicted = np.asarray(model.classes)[model.predict_proba(test).argmax(1)]
     return float(np.mean(predicted == np.asarray(items.classes)[data.y_test]))
 
