@@ -172,7 +172,7 @@ def due(project) -> bool:
 
 
 # SST-2, the loop's labels (benchmarks/label_budget.py): the default mode with the pool beat the loop's
-# probe from 100 labels on (76.6 against 75.8%, 81.5 against 77.6% at 200, 5 seeds), not below
+# probe from 100 labels on (77.5 against 75.8%, 81.5 against 77.6% at 200, 5 seeds), not below
 # (71.2 against 74.7% at 20); on Fashion-MNIST it was within the seeds' spread of the probe, so a job costs
 # minutes of a worker's CPU but not accuracy (auto keeps its probe when tuning does not win).
 FINETUNE_EVERY = 100
