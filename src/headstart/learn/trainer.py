@@ -300,7 +300,7 @@ def _student_or_teacher(student: Outcome, teacher: Outcome | None, splits: Split
     which carry its mistakes. Kept only when it scores at least the teacher on the validation split
     (the real labels), both having learned from the pool: on SST-2 at 100 labels the student fell 4.6
     points below the labels alone on one seed of five, and this rule gave 77.5% against 76.6% for the
-    student always (5 seeds), 81.4% against 81.3% at 200 (4 seeds; benchmarks/README.md, stop 40).
+    student always, 81.5% at 200 as before (5 seeds; benchmarks/README.md, stop 40).
     The teacher's encoder comes back; its refit tunes the pretrained one on every label, as the labels
     alone would.
     """
@@ -312,7 +312,7 @@ def _student_or_teacher(student: Outcome, teacher: Outcome | None, splits: Split
     if record["pseudo_labels"]["kept"]:
         return student
     record["finetune"] = record["pseudo_labels"]["teacher_finetune"]
-    record.update({k: v for k, v in teacher.record.items() if k != "unlabeled"})
+    record.update(teacher.record)
     splits.backbone.module.load_state_dict(teacher.weights)
     say(f"kept the fine-tune on the labels alone: {scores['teacher']:.1%} on the validation split, the one that "
         f"learned pseudo-labels too {scores['student']:.1%}")
