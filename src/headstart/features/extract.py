@@ -23,6 +23,7 @@ import torch
 from headstart.backbones.base import Backbone
 from headstart.compute.device import autocast, current_device, placed, to_device
 from headstart.features.cache import FeatureCache
+from headstart.features.layer_norm_graph import write_out_layer_norms
 from headstart.output import atomic_path
 from headstart.paths import default_cache_dir, mark_used
 from headstart.progress import progress_bar
@@ -78,7 +79,10 @@ def export_onnx(backbone: Backbone, path: str | Path, module: torch.nn.Module | 
 
 
 def _fuse_transformer(path: Path, backbone: Backbone, example: dict[str, torch.Tensor]) -> None:
-    """Replace the ONNX file at ``path`` by ONNX Runtime's fused version when it gives the same outputs."""
+    """Replace the ONNX file at ``path`` by ONNX Runtime's fused version when it gives the same outputs.
+
+    Its layer norms are written out again (:mod:`headstart.features.layer_norm_graph`).
+    """
     import onnxruntime as ort
     from onnxruntime.transformers.optimizer import optimize_model
 
@@ -87,6 +91,7 @@ def _fuse_transformer(path: Path, backbone: Backbone, example: dict[str, torch.T
     try:
         fused = optimize_model(str(path), model_type="bert", num_heads=config.num_attention_heads,
                                hidden_size=config.hidden_size)
+        write_out_layer_norms(fused.model)  # the fused layer-norm kernel is the slow one on CPUs
         fused.save_model_to_file(str(fused_path))
         feed = {name: tensor.numpy() for name, tensor in example.items()}
         plain = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feed)[0]
