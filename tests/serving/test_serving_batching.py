@@ -100,6 +100,23 @@ def test_stop_answers_the_requests_already_queued():
     assert not batcher._thread.is_alive()
 
 
+def test_under_a_backlog_the_worker_takes_what_waits_without_waiting_for_more():
+    model = GatedModel()
+    model.release.set()
+    batcher = MicroBatcher(model, max_items=64, max_wait=600)  # an idle server would wait ten minutes
+
+    async def scenario():
+        queued = [asyncio.ensure_future(batcher.predict([text])) for text in ("a", "bb", "ccc")]
+        await asyncio.sleep(0)  # all three in the queue before the worker starts: a backlog
+        batcher.start()
+        return await asyncio.wait_for(asyncio.gather(*queued), 30)
+
+    results = asyncio.run(scenario())
+    assert model.calls == [["a", "bb", "ccc"]]
+    assert [r[0, 0] for r in results] == [1, 2, 3]
+    batcher.stop(10)
+
+
 @pytest.mark.parametrize("max_items", [0, 64])
 def test_a_request_over_max_items_is_still_answered_whole(max_items):
     model = GatedModel()

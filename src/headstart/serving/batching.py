@@ -2,9 +2,10 @@
 
 One worker thread runs the model: a model that is not thread-safe (torch, a tokenizer) is only ever
 called from that thread, and requests queue for it instead of competing for the cores. The worker
-takes the oldest waiting request, then waits up to ``max_wait`` seconds for more, until the batch
-holds ``max_items`` items; each request gets its own rows of the result. With ``max_wait=0`` and
-``max_items=0`` (batching off) every request is a call of its own.
+takes the oldest waiting request and every one waiting behind it, until the batch holds
+``max_items`` items; only when none was waiting (an idle server) does it wait up to ``max_wait``
+seconds for requests arriving together. Each request gets its own rows of the result. With
+``max_wait=0`` and ``max_items=0`` (batching off) every request is a call of its own.
 """
 
 from __future__ import annotations
@@ -69,15 +70,19 @@ class MicroBatcher:
         held = None  # a request that did not fit into the previous batch
         while True:
             first = held if held is not None else self._queue.get()
+            # Under a backlog the requests that queued during the last call fill the batch already:
+            # waiting for more only idles the model (20 clients on the SST-2 int8 export: 363 requests/s
+            # with a 5 ms wait before every call, against 426 with no batching at all).
+            wait = 0.0 if held is not None or not self._queue.empty() else self._max_wait
             held = None
             if first is _STOP:
                 return
             batch, stopping = [first], False
-            size, deadline = len(first.items), time.monotonic() + self._max_wait
+            size, deadline = len(first.items), time.monotonic() + wait
             while size < self._max_items:
                 try:
                     waiting = self._queue.get(timeout=max(deadline - time.monotonic(), 0)) \
-                        if self._max_wait > 0 else self._queue.get_nowait()
+                        if wait > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if waiting is _STOP:
