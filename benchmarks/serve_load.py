@@ -38,8 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchmark_data import sst2  # noqa: E402
 from common import THREADS, print_table, print_targets, target, write_results  # noqa: E402
 
+from headstart.serving.limits import Limits  # noqa: E402
+
 HOST = "127.0.0.1"  # loopback only: this script never sends traffic anywhere else
-DRAIN_ITEMS = 64  # texts in each request of the SIGTERM check: the server's default most a request
+DRAIN_ITEMS = Limits().max_items  # texts in each request of the SIGTERM check: the server's default most
 
 
 def free_port() -> int:
@@ -146,7 +148,7 @@ def drain_check(server: Server, texts: list[str], clients: int) -> dict:
     """SIGTERM once half of ``clients`` requests are in the server (its in-progress gauge says so, or
     10 s passed): how many were in flight then, how many were answered 200, and the exit code.
 
-    Each request carries the server's default most items (64), so that they are still in flight when
+    Each request carries the server's default most items (``Limits().max_items``), so that they are still in flight when
     the signal comes: requests of 8 texts were all answered before the gauge was first read (12-03's
     results show 0 in flight, a drain of nothing).
     """

@@ -38,6 +38,7 @@ def write_out_layer_norms(model) -> int:
     read = {name for node in graph.node for name in node.input} | {output.name for output in graph.output}
     read.discard("")  # an optional input left out
     opset = next((entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")), 17)
+    axes = [LAST_AXIS] if opset >= 18 else []  # ReduceMean's axes: an input from opset 18, else an attribute
     mean_over_last_axis = {"keepdims": 1} if opset >= 18 else {"axes": [-1], "keepdims": 1}
     nodes, replaced = [], 0
     for node in graph.node:
@@ -51,7 +52,6 @@ def write_out_layer_norms(model) -> int:
             return f"{prefix}/{step}"
 
         graph.initializer.append(numpy_helper.from_array(np.array(epsilon, dtype=np.float32), name("epsilon")))
-        axes = [LAST_AXIS] if opset >= 18 else []
         x, skip, gamma, beta = node.input[:4]
         bias = node.input[4] if len(node.input) > 4 else ""
         if bias:  # first, so that a quantizer or fusion can fold it into the product that feeds it
