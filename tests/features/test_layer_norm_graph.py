@@ -73,3 +73,15 @@ def test_a_text_backbones_onnx_export_has_its_layer_norms_written_out(tiny_bert_
         eager = tiny_bert_backbone.module(*example.values()).numpy()
     got = run(onnx.load(str(path)), {name: tensor.numpy() for name, tensor in example.items()})[0]
     np.testing.assert_allclose(got, eager, atol=1e-5, rtol=0)
+
+
+def test_a_text_export_cached_in_an_older_graph_form_is_not_loaded(tiny_bert_backbone, tmp_path):
+    from headstart.features.extract import onnx_path, onnx_session
+
+    older = tmp_path / "onnx" / f"{tiny_bert_backbone.fingerprint()[:24]}.onnx"
+    older.parent.mkdir(parents=True)
+    older.write_bytes(b"an export of an older form")  # would fail to load, were it read
+    path = onnx_path(tiny_bert_backbone, tmp_path)
+    assert path != older
+    onnx_session(tiny_bert_backbone, tmp_path)
+    assert FUSED not in {node.op_type for node in onnx.load(str(path)).graph.node}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from copy import deepcopy
 from dataclasses import replace
 
 import numpy as np
@@ -162,7 +163,13 @@ def test_the_text_fine_tune_on_the_labels_alone_is_kept_when_it_beats_the_self_t
 
     def watched_teacher(*args):
         seen["teacher"] = teacher(*args)
+        seen["teacher_encoder"] = {name: value.clone() for name, value in seen["teacher"].weights.items()}
         return seen["teacher"]
+
+    def counted_copy(value, *args):  # copies of the whole encoder: each costs the model's size in memory
+        if isinstance(value, dict) and value.keys() == backbone.module.state_dict().keys():
+            seen["encoder_copies"] = seen.get("encoder_copies", 0) + 1
+        return deepcopy(value, *args)
 
     def validation(outcome, val_y):  # the comparison's result set here; the rest scored as usual
         if outcome is seen.get("teacher") and seen.get("teacher_scored") is None:
@@ -173,16 +180,21 @@ def test_the_text_fine_tune_on_the_labels_alone_is_kept_when_it_beats_the_self_t
     monkeypatch.setattr(trainer, "_teacher", watched_teacher)
     monkeypatch.setattr(trainer, "validation_accuracy", validation)
     backbone = create_backbone(tiny_bert_name)
+    monkeypatch.setattr(trainer.copy, "deepcopy", counted_copy)
     result = trainer.train(backbone, data.split("train"), data.split("val"), data.classes, mode="finetune",
                            engine="torch", pool=pool, refit=False,
                            config=FinetuneConfig(strategy="contrastive", lr=1e-3))
     record, kept = result.config["pseudo_labels"], seen["teacher"]
     assert record["kept"] == (winner == "student") and set(record["validation"]) == {"student", "teacher"}
-    same_encoder = all(torch.equal(value, kept.weights[name]) for name, value in backbone.module.state_dict().items())
+    same_encoder = all(torch.equal(value, seen["teacher_encoder"][name])
+                       for name, value in backbone.module.state_dict().items())
+    # one copy of the pretrained encoder serves every step that goes back to it, one holds the teacher's
+    assert seen["encoder_copies"] == 2
     if winner == "teacher":  # its encoder, head and settings, not the student's
         assert same_encoder and np.array_equal(result.head.weight, kept.head.weight)
         assert result.config["finetune"] == record["teacher_finetune"]
-    else:
+    else:  # the teacher's encoder is let go once the student wins
+        assert kept.weights is None
         assert not same_encoder and not np.array_equal(result.head.weight, kept.head.weight)
         n_labeled = len(data.split("train"))
         assert result.config["finetune"]["epochs"] == pseudo_label_tuning.settings(

@@ -1,8 +1,8 @@
 """What the cache folder holds, how big and how old each part is, and removing the parts not needed.
 
 Every backbone leaves entries in the cache folder (:func:`headstart.paths.default_cache_dir`): its
-cached features (``features/<fingerprint>/``), its ONNX exports (``onnx/<fingerprint>.onnx``, and
-``-bottom<n>.onnx`` for a fine-tune's frozen bottom), and unpacked packaged weights
+cached features (``features/<fingerprint>/``), its ONNX exports (``onnx/<fingerprint>.onnx``,
+``-form<n>.onnx`` for a text encoder, ``-bottom<n>.onnx`` for a fine-tune's frozen bottom), and unpacked packaged weights
 (``models/<name>/``). Each fine-tune's weights have a fingerprint of their own, so entries pile up.
 Any of them can be removed: what is needed again is computed again, at the cost of its time.
 

@@ -36,6 +36,10 @@ ENGINES = ("auto", "onnx", "torch")
 # 140 (break-even ~8,000); effnet-lite0 exports in 1 s and extracts 100 images/s against eager's 14
 # (break-even ~16).
 ONNX_PAYS_FROM = {"text": 8000, "image": 20}
+# The form of the exported text graph (2: fused attention, layer norms written out). A cached export
+# of an older form gives the same features more slowly, so each form has file names of its own and
+# the old files age out of the cache (``headstart cache prune``).
+TEXT_GRAPH_FORM = 2
 
 
 def export_onnx(backbone: Backbone, path: str | Path, module: torch.nn.Module | None = None,
@@ -114,7 +118,8 @@ def example_inputs(backbone: Backbone) -> dict[str, torch.Tensor]:
 
 def onnx_path(backbone: Backbone, cache_dir: str | Path | None = None) -> Path:
     """Where the ONNX export of the backbone's current weights is cached."""
-    return Path(cache_dir or default_cache_dir()) / "onnx" / f"{backbone.fingerprint()[:24]}.onnx"
+    form = f"-form{TEXT_GRAPH_FORM}" if backbone.modality == "text" else ""
+    return Path(cache_dir or default_cache_dir()) / "onnx" / f"{backbone.fingerprint()[:24]}{form}.onnx"
 
 
 def onnx_session(backbone: Backbone, cache_dir: str | Path | None = None, *, path: Path | None = None):

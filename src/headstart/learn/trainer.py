@@ -64,6 +64,9 @@ class Splits:
         seed: seeds the probe's folds and everything fine-tuning draws.
         engine: where frozen forward passes run: ``auto``, ``onnx`` or ``torch``.
         cache_dir: the feature cache's folder (None: the default one).
+        pretrained: the backbone's weights before any fine-tune, where one may run (None: the probe
+            only). One copy serves every step that goes back to them (a contrastive refit, the
+            teacher's run, ``auto`` keeping the probe): each copy of an encoder costs its size in memory.
     """
 
     backbone: Backbone
@@ -73,6 +76,7 @@ class Splits:
     seed: int = 0
     engine: str = "auto"
     cache_dir: str | Path | None = None
+    pretrained: dict | None = field(default=None, repr=False)
 
     @property
     def train_y(self) -> np.ndarray:
@@ -171,7 +175,6 @@ def contrastive(splits: Splits, config: FinetuneConfig, start: Outcome) -> Outco
     refit tunes the pretrained encoder again, on pairs of every labeled text: with a few labels a
     class, the validation split holds a fifth of them, too many to leave out of the final model.
     """
-    pretrained = copy.deepcopy(splits.backbone.module.state_dict())
     judged = (replace(config, pairs_per_item=config.held_out_pairs_per_item) if config.pairing == "sampled"
               else replace(config, epochs=config.held_out_epochs))
     history = contrastive_tune(splits.backbone, splits.train.items, splits.train_y, judged, seed=splits.seed)
@@ -179,7 +182,7 @@ def contrastive(splits: Splits, config: FinetuneConfig, start: Outcome) -> Outco
     outcome.history = history + [{**outcome.history[0], "epoch": len(history) + 1}]
 
     def refit() -> LinearHead:
-        splits.backbone.module.load_state_dict(pretrained)
+        splits.backbone.module.load_state_dict(splits.pretrained)
         labeled = concat(splits.train, splits.val)
         contrastive_tune(splits.backbone, labeled.items, labeled.label_ids(splits.classes), config, seed=splits.seed)
         return _probe(splits, tuned=True).refit()
@@ -310,6 +313,7 @@ def _student_or_teacher(student: Outcome, teacher: Outcome | None, splits: Split
               "teacher": validation_accuracy(teacher, splits.val_y)}
     record["pseudo_labels"].update(validation=scores, kept=scores["student"] >= scores["teacher"])
     if record["pseudo_labels"]["kept"]:
+        teacher.weights = None  # a whole encoder's worth of memory, not needed once the student wins
         return student
     record["finetune"] = record["pseudo_labels"]["teacher_finetune"]
     record.update(teacher.record)
@@ -330,10 +334,9 @@ def _teacher(splits: Splits, resolved: FinetuneConfig, start: Outcome, probe: Ou
     """
     if resolved.strategy != "contrastive":
         return probe
-    pretrained = copy.deepcopy(splits.backbone.module.state_dict())
     teacher = pooled(contrastive(splits, resolved, start))
     teacher.weights = copy.deepcopy(splits.backbone.module.state_dict())  # kept, should the student lose to it
-    splits.backbone.module.load_state_dict(pretrained)
+    splits.backbone.module.load_state_dict(splits.pretrained)
     return teacher
 
 
@@ -418,7 +421,8 @@ def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: lis
     """
     check_mode(mode)
     seed_everything(seed)
-    splits = Splits(backbone, train_set, val_set, list(classes), seed, engine, cache_dir)
+    splits = Splits(backbone, train_set, val_set, list(classes), seed, engine, cache_dir,
+                    pretrained=copy.deepcopy(backbone.module.state_dict()) if mode != "probe" else None)
     start = _probe(splits)
     record = {"mode": mode, "requested_mode": mode, **start.record}  # "mode" becomes the one kept
 
@@ -432,7 +436,6 @@ def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: lis
         resolved, tuning, chosen, teacher = _tuning_plan(splits, config or FinetuneConfig(), record, start, chosen,
                                                          pooled if pool is not None else None, pool, depth_advisor)
         probe = chosen
-        pretrained = copy.deepcopy(backbone.module.state_dict()) if mode == "auto" else None
         tuned = FINETUNE_STRATEGIES[resolved.strategy](tuning, resolved, start)
         record.update(tuned.record)
         chosen = _student_or_teacher(pooled(tuned), teacher, splits, record)
@@ -441,8 +444,8 @@ def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: lis
         if pool is not None:  # like with like: each model as it would ship, having learned from the pool
             record["validation"].update(probe_with_pool=validation_accuracy(probe, splits.val_y),
                                         finetuned_with_pool=validation_accuracy(chosen, splits.val_y))
-        if pretrained is not None and not _auto_keeps_tuned(record["validation"], len(val_set)):
-            backbone.module.load_state_dict(pretrained)
+        if mode == "auto" and not _auto_keeps_tuned(record["validation"], len(val_set)):
+            backbone.module.load_state_dict(splits.pretrained)
             record.update(start.record)
             record["auto"] = _auto_reason(record["validation"])
             say(record["auto"])
