@@ -65,6 +65,16 @@ def test_targets_compare_with_the_best_peer_measured_and_random_plus_three_point
     assert not any(t["target"].startswith("sst2 20 labels") for t in targets.values())  # from 50 labels on
 
 
+def test_the_default_mode_without_the_pool_is_a_peer_and_its_rows_of_the_probe_are_not(report):
+    auto = [{**row, "fit_mode": "auto"} for row in rows("no-pool", 100, [0.87, 0.87])]
+    probe = rows("no-pool", 200, [0.95])  # made before the rows said: the probe
+    targets = {t["target"]: t for t in report.evaluate_targets("sst2", report.summarize(made_up() + auto + probe))}
+    at_100 = targets["sst2 100 labels: headstart loop >= best peer (headstart labels, no pool)"]
+    assert at_100["reference"] == pytest.approx(0.87) and at_100["met"] is False
+    at_200 = targets["sst2 200 labels: headstart loop >= best peer (random + probe)"]
+    assert at_200["reference"] == pytest.approx(0.84) and at_200["met"] is True
+
+
 def test_a_target_with_nothing_measured_is_not_measured(report):
     targets = report.evaluate_targets("fashion", report.summarize(rows("random", 100, [0.7])))
     assert {t["met"] for t in targets} == {None}
