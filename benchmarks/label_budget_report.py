@@ -71,7 +71,7 @@ def evaluate_targets(name: str, summary: list[dict], method: str = "headstart") 
     targets = []
     mine = LABELS[method]
     for budget in sorted({s["budget"] for s in summary if s["budget"] >= 50}):
-        peers = {p: _peer_value(summary, p, budget) for p in PEERS if _peer_value(summary, p, budget) is not None}
+        peers = {p: value for p in PEERS if (value := _peer_value(summary, p, budget)) is not None}
         best = max(peers, key=peers.get) if peers else None
         targets.append(common.target(f"{name} {budget} labels: {mine} >= best peer ({LABELS.get(best, 'none')})",
                                      _value(summary, method, budget), ">=", peers.get(best)))
