@@ -340,6 +340,18 @@ def _teacher(splits: Splits, resolved: FinetuneConfig, start: Outcome, probe: Ou
     return teacher
 
 
+def _goes_back_to_pretrained(mode: str, config: FinetuneConfig, splits: Splits) -> bool:
+    """Whether a step of this run reloads the pretrained weights, so that :attr:`Splits.pretrained` is needed.
+
+    ``auto`` may keep the probe; a contrastive fine-tune's refit and teacher start from them again. A
+    staged fine-tune in ``finetune`` mode never does: no copy (an encoder of 300M parameters is 1.2 GB).
+    """
+    if mode == "probe":
+        return False
+    return mode == "auto" or config.resolved(splits.backbone, len(splits.train), len(splits.classes)).strategy \
+        == "contrastive"
+
+
 def keeps_finetuned(tuned_accuracy: float, probe_accuracy: float, n_val: int) -> bool:
     """Whether ``auto`` keeps a fine-tuned model rather than the probe.
 
@@ -421,8 +433,10 @@ def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: lis
     """
     check_mode(mode)
     seed_everything(seed)
-    splits = Splits(backbone, train_set, val_set, list(classes), seed, engine, cache_dir,
-                    pretrained=copy.deepcopy(backbone.module.state_dict()) if mode != "probe" else None)
+    config = config or FinetuneConfig()
+    splits = Splits(backbone, train_set, val_set, list(classes), seed, engine, cache_dir)
+    if _goes_back_to_pretrained(mode, config, splits):
+        splits.pretrained = copy.deepcopy(backbone.module.state_dict())
     start = _probe(splits)
     record = {"mode": mode, "requested_mode": mode, **start.record}  # "mode" becomes the one kept
 
@@ -433,7 +447,7 @@ def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: lis
     # The probe learns from the pool before any fine-tune, while the backbone still has its pretrained weights.
     chosen = pooled(start) if mode != "finetune" else start
     if mode != "probe":
-        resolved, tuning, chosen, teacher = _tuning_plan(splits, config or FinetuneConfig(), record, start, chosen,
+        resolved, tuning, chosen, teacher = _tuning_plan(splits, config, record, start, chosen,
                                                          pooled if pool is not None else None, pool, depth_advisor)
         probe = chosen
         tuned = FINETUNE_STRATEGIES[resolved.strategy](tuning, resolved, start)
