@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from copy import deepcopy
 from dataclasses import replace
 
 import numpy as np
@@ -155,7 +154,7 @@ def test_text_fine_tunes_in_stages_take_no_pseudo_labels(tmp_path, write_csv, ti
 
 @pytest.mark.parametrize("winner", ["student", "teacher"])
 def test_the_text_fine_tune_on_the_labels_alone_is_kept_when_it_beats_the_self_trained_one(
-        tmp_path, write_csv, tiny_bert_name, monkeypatch, winner):
+        tmp_path, write_csv, tiny_bert_name, monkeypatch, encoder_copies, winner):
     data = headstart.prepare(write_csv(tmp_path / "topics.csv", n_per_class=10, seed=2), seed=0)
     pool = replace(data.split("test"), labels=None, splits=None)
     teacher, scored = trainer._teacher, trainer.validation_accuracy
@@ -166,11 +165,6 @@ def test_the_text_fine_tune_on_the_labels_alone_is_kept_when_it_beats_the_self_t
         seen["teacher_encoder"] = {name: value.clone() for name, value in seen["teacher"].weights.items()}
         return seen["teacher"]
 
-    def counted_copy(value, *args):  # copies of the whole encoder: each costs the model's size in memory
-        if isinstance(value, dict) and value.keys() == backbone.module.state_dict().keys():
-            seen["encoder_copies"] = seen.get("encoder_copies", 0) + 1
-        return deepcopy(value, *args)
-
     def validation(outcome, val_y):  # the comparison's result set here; the rest scored as usual
         if outcome is seen.get("teacher") and seen.get("teacher_scored") is None:
             seen["teacher_scored"] = True
@@ -180,7 +174,7 @@ def test_the_text_fine_tune_on_the_labels_alone_is_kept_when_it_beats_the_self_t
     monkeypatch.setattr(trainer, "_teacher", watched_teacher)
     monkeypatch.setattr(trainer, "validation_accuracy", validation)
     backbone = create_backbone(tiny_bert_name)
-    monkeypatch.setattr(trainer.copy, "deepcopy", counted_copy)
+    copies = encoder_copies(backbone)
     result = trainer.train(backbone, data.split("train"), data.split("val"), data.classes, mode="finetune",
                            engine="torch", pool=pool, refit=False,
                            config=FinetuneConfig(strategy="contrastive", lr=1e-3))
@@ -189,7 +183,7 @@ def test_the_text_fine_tune_on_the_labels_alone_is_kept_when_it_beats_the_self_t
     same_encoder = all(torch.equal(value, seen["teacher_encoder"][name])
                        for name, value in backbone.module.state_dict().items())
     # one copy of the pretrained encoder serves every step that goes back to it, one holds the teacher's
-    assert seen["encoder_copies"] == 2
+    assert len(copies) == 2
     if winner == "teacher":  # its encoder, head and settings, not the student's
         assert same_encoder and np.array_equal(result.head.weight, kept.head.weight)
         assert result.config["finetune"] == record["teacher_finetune"]

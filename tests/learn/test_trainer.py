@@ -189,17 +189,10 @@ def test_with_a_pool_auto_judges_the_models_with_the_pool_and_keeps_the_probe_on
 @pytest.mark.parametrize("mode, strategy, copies", [("finetune", "staged", 0), ("auto", "staged", 1),
                                                     ("finetune", "contrastive", 1), ("probe", "staged", 0)])
 def test_the_pretrained_weights_are_copied_only_where_a_step_goes_back_to_them(
-        splits, tiny_bert_name, monkeypatch, mode, strategy, copies):
+        splits, tiny_bert_name, encoder_copies, mode, strategy, copies):
     train_set, val_set = splits
     backbone = create_backbone(tiny_bert_name)
-    keys, deepcopy, seen = backbone.module.state_dict().keys(), trainer.copy.deepcopy, []
-
-    def counted_copy(value, *args):  # a copy of the whole encoder costs the model's size in memory
-        if isinstance(value, dict) and value.keys() == keys:
-            seen.append(value)
-        return deepcopy(value, *args)
-
-    monkeypatch.setattr(trainer.copy, "deepcopy", counted_copy)
+    seen = encoder_copies(backbone)
     trainer.train(backbone, train_set, val_set, train_set.classes, mode=mode, config=PINNED[strategy],
                   engine="torch", seed=3)
     assert len(seen) == copies
