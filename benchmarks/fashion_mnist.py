@@ -139,7 +139,7 @@ def main(argv=None) -> int:
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
-    summary = sweep_jobs.summarize(rows + sweep_jobs.default_mode_rows(rows))
+    summary = sweep_jobs.summarize(rows + sweep_jobs.default_mode_rows(rows, "image"))
     targets = check_targets(summary)
     title = (f"Fashion-MNIST, {BACKBONE}, {len(test_labels)} test images; sizes are images a class"
              + (" (QUICK: numbers mean nothing)" if args.quick else ""))

@@ -160,7 +160,7 @@ def main(argv=None) -> int:
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
-    summary = sweep_jobs.summarize(rows + sweep_jobs.default_mode_rows(rows))
+    summary = sweep_jobs.summarize(rows + sweep_jobs.default_mode_rows(rows, "text"))
     targets = check_targets(summary, args.sizes)
     title = f"SST-2, {BACKBONE}, {len(test_texts)} test sentences" + (" (QUICK: numbers mean nothing)"
                                                                       if args.quick else "")
@@ -188,7 +188,7 @@ def finished_rows(path: Path, jobs: list[tuple[str, int, str]]) -> list[dict]:
 def save(args, rows: list[dict], skipped: list[dict], options: dict, finetune, n_test: int, *, notes: list[str],
          partial: bool) -> Path:
     """``sst2-<sizes>-<date>.json``: written after every job (``partial``) and at the end."""
-    summary = sweep_jobs.summarize(rows + sweep_jobs.default_mode_rows(rows))
+    summary = sweep_jobs.summarize(rows + sweep_jobs.default_mode_rows(rows, "text"))
     return common.write_results("sst2-quick" if args.quick else "sst2-" + "-".join(map(str, args.sizes)), {
         "quick": args.quick, "partial": partial, "backbone": BACKBONE, "test_items": n_test,
         "config": {"sizes": args.sizes, "seeds": args.seeds, "full_seeds": args.full_seeds, "methods": args.methods,

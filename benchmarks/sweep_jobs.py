@@ -122,23 +122,26 @@ def job_line(row: dict) -> str:
 
 
 
-def default_mode_rows(rows: list[dict]) -> list[dict]:
+def default_mode_rows(rows: list[dict], modality: str) -> list[dict]:
     """What ``mode='auto'`` gives, one row per job of the mode it starts with, named 'auto'.
 
     Auto fine-tunes, then keeps the probe when the probe leads the fine-tune on validation beyond
-    the two scores' noise (``headstart.learn.trainer.keeps_finetuned`` on the row's ``validation``).
+    the two scores' noise, or when neither leads beyond it and the probe is the favoured model at this
+    many labels a class (``headstart.learn.trainer.keeps_finetuned`` and ``favours_finetune`` on the row's
+    ``validation`` and ``size``; these sweeps have no pool).
     The kept probe is the one ``mode='probe'`` fits (same strength, refit on train and validation),
     so its accuracy is the probe row's of the same size and seed; its time is the fine-tune's,
     which auto spent before deciding."""
-    from headstart.learn.trainer import keeps_finetuned
+    from headstart.learn.trainer import favours_finetune, keeps_finetuned
 
     out = []
     for row in rows:
         if row.get("status") != "ok" or row.get("auto_mode") != row["method"]:
             continue
         validation = row.get("validation") or {}
+        favoured = favours_finetune(modality, row["size"], 1, pool=False)  # size: labels a class
         kept_probe = bool(validation) and not keeps_finetuned(validation["finetuned"], validation["probe"],
-                                                              row["n_val"])
+                                                              row["n_val"], favoured=favoured)
         probe = next((r for r in rows if r["method"] == "probe" and r.get("status") == "ok"
                       and r["size"] == row["size"] and r["seed"] == row["seed"]), None)
         if not kept_probe:

@@ -128,6 +128,53 @@ def test_auto_keeps_the_fine_tune_unless_the_probe_is_ahead_beyond_noise():
     assert trainer.keeps_finetuned(0.0, 1.0, 0)           # nothing to judge on
 
 
+def test_with_few_image_labels_and_no_pool_a_tie_keeps_the_probe():
+    assert not trainer.favours_finetune("image", 200, 10, pool=False)   # 20 a class
+    assert trainer.favours_finetune("image", 300, 10, pool=False)       # 30 a class
+    assert trainer.favours_finetune("image", 200, 10, pool=True)        # the fine-tune learns the pool too
+    assert trainer.favours_finetune("text", 20, 10, pool=False)
+    # within the noise the favoured model stays; beyond it the one ahead, whichever is favoured
+    assert not trainer.keeps_finetuned(0.65, 0.52, 23, favoured=False)  # 13 points ahead of 23 items: noise
+    assert trainer.keeps_finetuned(0.65, 0.52, 23)
+    assert trainer.keeps_finetuned(0.90, 0.50, 40, favoured=False)
+    assert not trainer.keeps_finetuned(0.50, 0.90, 40)
+    assert not trainer.keeps_finetuned(1.0, 0.0, 0, favoured=False)     # nothing to judge on
+
+
+@pytest.fixture(scope="module")
+def image_splits(tmp_path_factory, write_images):
+    data = headstart.prepare(write_images(tmp_path_factory.mktemp("trainer-images") / "images", per_class=10), seed=0)
+    return data.split("train"), data.split("val")
+
+
+@pytest.mark.parametrize("modality", ["image", "text"])
+def test_auto_breaks_a_validation_tie_by_modality_and_labels_a_class(modality, image_splits, splits,
+                                                                    tiny_bert_name, monkeypatch):
+    """A fine-tune that scores what the probe scores on validation (it moves the weights): with 10 images
+    a class and no pool ``auto`` keeps the probe, and says why; with text it keeps the fine-tune."""
+    train_set, val_set = image_splits if modality == "image" else splits
+    backbone = (create_backbone("effnet-lite0", pretrained=False, image_size=32) if modality == "image"
+                else create_backbone(tiny_bert_name))
+    pretrained = {k: v.clone() for k, v in backbone.module.state_dict().items()}
+
+    def tied(splits_, config, start):
+        with torch.no_grad():
+            next(splits_.backbone.module.parameters()).add_(1.0)
+        return replace(start, tuned=True, history=[], record={"finetune": {"scripted": True}}, refit=None)
+
+    monkeypatch.setitem(trainer.FINETUNE_STRATEGIES, "staged", tied)
+    result = trainer.train(backbone, train_set, val_set, train_set.classes, mode="auto", engine="torch",
+                           config=FinetuneConfig(strategy="staged"), refit=False)
+    validation = result.config["validation"]
+    assert validation["finetuned"] == validation["probe"]
+    same_weights = all(torch.equal(pretrained[k], v) for k, v in backbone.module.state_dict().items())
+    if modality == "image":
+        assert not result.finetuned and same_weights
+        assert "below 30 labels a class" in result.config["auto"]
+    else:
+        assert result.finetuned and not same_weights and "auto" not in result.config
+
+
 def test_the_chosen_probe_is_refit_on_train_and_validation(splits, tiny_bert_name):
     train_set, val_set = splits
     backbone = create_backbone(tiny_bert_name)
