@@ -138,6 +138,7 @@ def plot(name: str, summary: list[dict], path) -> None:
         axes.fill_between(x, mean - std, mean + std, alpha=0.15)
     axes.set_xscale("log")
     axes.set_xticks(BUDGETS, [str(b) for b in BUDGETS])
+    axes.set_xticks([], minor=True)  # the log axis's own minor labels (3x10^1, ...) crowd the budgets'
     axes.set_xlabel("labels")
     axes.set_ylabel("test accuracy")
     axes.set_title(f"{name}: accuracy against labels (mean ± std over seeds)")
