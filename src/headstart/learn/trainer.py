@@ -398,8 +398,8 @@ def validation_accuracy(outcome: Outcome, val_y: np.ndarray) -> float:
     return outcome.val_accuracy
 
 
-def _auto_keeps_tuned(validation: dict, n_val: int, favoured: bool = True) -> bool:
-    """Whether ``auto`` keeps the fine-tune, given ``record["validation"]`` (:func:`keeps_finetuned`).
+def _compared_scores(validation: dict) -> tuple[float, float]:
+    """(the fine-tune's, the probe's) validation accuracy as ``auto`` weighs them, given ``record["validation"]``.
 
     With a pool the two are compared as they would ship, each having learned from it: in the label-budget
     benchmark the fine-tune with the pool led there (SST-2 at 300 labels by 4 points; Fashion-MNIST at 200,
@@ -407,21 +407,25 @@ def _auto_keeps_tuned(validation: dict, n_val: int, favoured: bool = True) -> bo
     300 labels).
     """
     if "finetuned_with_pool" in validation:
-        return keeps_finetuned(validation["finetuned_with_pool"], validation["probe_with_pool"], n_val,
-                               favoured=favoured)
-    return keeps_finetuned(validation["finetuned"], validation["probe"], n_val, favoured=favoured)
+        return validation["finetuned_with_pool"], validation["probe_with_pool"]
+    return validation["finetuned"], validation["probe"]
+
+
+def _auto_keeps_tuned(validation: dict, n_val: int, favoured: bool = True) -> bool:
+    """Whether ``auto`` keeps the fine-tune, given ``record["validation"]`` (:func:`keeps_finetuned`)."""
+    return keeps_finetuned(*_compared_scores(validation), n_val, favoured=favoured)
 
 
 def _auto_reason(validation: dict, favoured: bool) -> str:
     """The sentence that says why ``auto`` kept the probe."""
+    tuned, probe = _compared_scores(validation)
     why = ("better beyond the two scores' noise" if favoured else
            f"the fine-tune not better beyond the two scores' noise, and without a pool the probe is the better "
            f"image model on average below {IMAGE_FINETUNE_FROM} labels a class")
     if "finetuned_with_pool" in validation:
-        return (f"kept the probe: with the unlabeled pool it reached {validation['probe_with_pool']:.1%} on the "
-                f"validation split, the fine-tune {validation['finetuned_with_pool']:.1%}: {why}")
-    return (f"kept the probe: fine-tuning reached {validation['finetuned']:.1%} on the validation split, the probe "
-            f"{validation['probe']:.1%}: {why}")
+        return (f"kept the probe: with the unlabeled pool it reached {probe:.1%} on the validation split, the "
+                f"fine-tune {tuned:.1%}: {why}")
+    return f"kept the probe: fine-tuning reached {tuned:.1%} on the validation split, the probe {probe:.1%}: {why}"
 
 
 def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: list[str], *, mode: str = "auto",
