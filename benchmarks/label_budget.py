@@ -398,6 +398,12 @@ KEPT = ("rows", "orders", "not_applicable", "runs_note", "zero_shot_accuracy", "
         "backbone", "small_text_strategy", "loop_pool_training")
 
 
+def with_note(previous: str | list | None, note: str) -> list[str]:
+    """Every run's ``--note``, oldest first: a file resumed over several stops keeps why each run was cut."""
+    notes = [previous] if isinstance(previous, str) else list(previous or [])
+    return notes if note in notes else notes + [note]
+
+
 def load_previous(name: str, quick: bool) -> dict:
     """The latest results file of ``name``, for --resume and --report (an empty document when none)."""
     files = sorted(common.RESULTS_DIR.glob(f"{result_name(name, quick)}-2*.json"))
@@ -425,7 +431,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="with --resume: methods whose rows at --budgets (of the seeds run) are dropped and run again")
     parser.add_argument("--report", action="store_true",
                         help="run nothing: the latest files' table, targets and plot again, marked complete")
-    parser.add_argument("--note", default=None, help="a line kept in the JSON (why seeds or budgets were cut)")
+    parser.add_argument("--note", default=None, help="a line added to the JSON's runs_note (why seeds or budgets were cut)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, budgets 20,50,100, small pool")
     args = parser.parse_args(argv)
     args.datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
@@ -447,7 +453,7 @@ def main(argv=None) -> int:
         document = load_previous(name, args.quick) if args.resume else {}
         document["rows"] = [r for r in document.get("rows", []) if not is_rerun(r, args)]
         if args.note:
-            document["runs_note"] = args.note
+            document["runs_note"] = with_note(document.get("runs_note"), args.note)
         if args.report:
             document = load_previous(name, args.quick)
         else:

@@ -151,6 +151,12 @@ def test_a_rerun_of_fewer_seeds_keeps_the_other_seeds_rows(bench, monkeypatch):
     assert {(r["seed"], r["accuracy"]) for r in document["rows"]} == {(0, 0.83), (1, 0.79), (2, 0.78)}
 
 
+def test_a_resumed_file_keeps_every_run_s_note_once_oldest_first(bench):
+    assert bench.with_note(None, "stop 1: seeds 0-1") == ["stop 1: seeds 0-1"]
+    assert bench.with_note("stop 1: seeds 0-1", "stop 2: seeds 2-4") == ["stop 1: seeds 0-1", "stop 2: seeds 2-4"]
+    assert bench.with_note(["a", "b"], "a") == ["a", "b"]
+
+
 def test_the_project_s_model_is_the_loop_s_probe_until_its_fine_tunes_come(report):
     summary = report.with_served(report.summarize(
         rows("headstart", 50, [0.75]) + rows("headstart", 100, [0.76]) + rows("headstart", 150, [0.77])
