@@ -428,6 +428,17 @@ def _auto_reason(validation: dict, favoured: bool) -> str:
     return f"kept the probe: fine-tuning reached {tuned:.1%} on the validation split, the probe {probe:.1%}: {why}"
 
 
+def _auto_keeps_probe(splits: Splits, record: dict, *, pool: bool) -> bool:
+    """Whether ``auto`` keeps the probe over the fine-tune; when it does, ``record["auto"]`` says why."""
+    n_val = len(splits.val)
+    favoured = favours_finetune(splits.backbone.modality, len(splits.train) + n_val, len(splits.classes), pool=pool)
+    if _auto_keeps_tuned(record["validation"], n_val, favoured):
+        return False
+    record["auto"] = _auto_reason(record["validation"], favoured)
+    say(record["auto"])
+    return True
+
+
 def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: list[str], *, mode: str = "auto",
           config: FinetuneConfig | None = None, seed: int = 0, engine: str = "auto",
           cache_dir: str | Path | None = None, depth_advisor: DepthAdvisor | None = None,
@@ -486,12 +497,9 @@ def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: lis
         if pool is not None:  # like with like: each model as it would ship, having learned from the pool
             record["validation"].update(probe_with_pool=validation_accuracy(probe, splits.val_y),
                                         finetuned_with_pool=validation_accuracy(chosen, splits.val_y))
-        favoured = favours_finetune(backbone.modality, len(train_set) + len(val_set), len(classes), pool=bool(pool))
-        if mode == "auto" and not _auto_keeps_tuned(record["validation"], len(val_set), favoured):
+        if mode == "auto" and _auto_keeps_probe(splits, record, pool=pool is not None):
             backbone.module.load_state_dict(splits.pretrained)
             record.update(start.record)
-            record["auto"] = _auto_reason(record["validation"], favoured)
-            say(record["auto"])
             chosen = probe
         record["mode"] = "finetune" if chosen.tuned else "probe"
         history = start.history + tuned.history
