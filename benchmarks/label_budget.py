@@ -413,6 +413,17 @@ def load_previous(name: str, quick: bool) -> dict:
     return {k: document[k] for k in KEPT if k in document}
 
 
+def starting_document(name: str, args) -> dict:
+    """What a run of ``name`` starts from, with this run's ``--note`` added: the latest file whole for
+    --report, less the --rerun rows for --resume, else nothing."""
+    document = load_previous(name, args.quick) if args.resume or args.report else {}
+    if not args.report:
+        document["rows"] = [r for r in document.get("rows", []) if not is_rerun(r, args)]
+    if args.note:
+        document["runs_note"] = with_note(document.get("runs_note"), args.note)
+    return document
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default="sst2,fashion", help="from sst2, fashion, synthetic (%(default)s)")
@@ -450,13 +461,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("HEADSTART_QUIET", "1")  # headstart.fit's own lines, a hundred times over
     for name in args.datasets:
-        document = load_previous(name, args.quick) if args.resume else {}
-        document["rows"] = [r for r in document.get("rows", []) if not is_rerun(r, args)]
-        if args.note:
-            document["runs_note"] = with_note(document.get("runs_note"), args.note)
-        if args.report:
-            document = load_previous(name, args.quick)
-        else:
+        document = starting_document(name, args)
+        if not args.report:
             document = run_dataset(name, args, document)
         path = save(name, args, document, partial=False)
         summary = with_served(summarize(document["rows"]))

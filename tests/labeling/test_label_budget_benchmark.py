@@ -157,6 +157,20 @@ def test_a_resumed_file_keeps_every_run_s_note_once_oldest_first(bench):
     assert bench.with_note(["a", "b"], "a") == ["a", "b"]
 
 
+def test_a_report_keeps_every_row_and_adds_its_note_and_a_resume_drops_only_the_rerun_rows(bench, monkeypatch):
+    earlier = rows("random", 50, [0.70]) + rows("pool-fit", 50, [0.60])
+    monkeypatch.setattr(bench, "load_previous",
+                        lambda name, quick: {"rows": list(earlier), "runs_note": ["stop 1"]})
+
+    report = bench.starting_document("synthetic", bench.parse_args(["--report", "--note", "stop 2"]))
+    resumed = bench.starting_document("synthetic", bench.parse_args(["--resume", "--rerun", "pool-fit"]))
+    fresh = bench.starting_document("synthetic", bench.parse_args(["--note", "stop 3"]))
+
+    assert report["rows"] == earlier and report["runs_note"] == ["stop 1", "stop 2"]
+    assert [r["method"] for r in resumed["rows"]] == ["random"] and resumed["runs_note"] == ["stop 1"]
+    assert fresh == {"rows": [], "runs_note": ["stop 3"]}
+
+
 def test_the_project_s_model_is_the_loop_s_probe_until_its_fine_tunes_come(report):
     summary = report.with_served(report.summarize(
         rows("headstart", 50, [0.75]) + rows("headstart", 100, [0.76]) + rows("headstart", 150, [0.77])
