@@ -178,10 +178,15 @@ def _looks_numeric(text: str) -> bool:
 
 
 def machine_info() -> dict:
+    from headstart.exported.cpu_int8 import cpuinfo_field, int8_flags
+
     info = {
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
         "processor": platform.processor(),
+        # Hosts differ from run to run: the model and its vector units say which figures compare.
+        "cpu_model": cpuinfo_field("model name"),
+        "cpu_vector_flags": int8_flags(),
         "python": platform.python_version(),
     }
     try:

@@ -134,6 +134,23 @@ def test_exact_int8_is_asked_for_on_x86_cpus_without_vnni_or_whose_flags_cannot_
     assert cpu_int8.needs_exact_int8() is needed
 
 
+def test_cpuinfo_fields_are_the_first_cpu_s_by_name_and_an_absent_one_is_none(tmp_path, monkeypatch):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Some CPU @ 2.0GHz\nflags\t\t: fpu avx2 sse avx512f avx512_vnni\n\n"
+                       "processor\t: 1\nmodel name\t: Another CPU\n")
+    monkeypatch.setattr(cpu_int8, "CPUINFO", cpuinfo)
+    cpu_int8.cpuinfo_field.cache_clear()
+    try:
+        assert cpu_int8.cpuinfo_field("model name") == "Some CPU @ 2.0GHz"
+        assert cpu_int8.int8_flags() == ["avx2", "avx512f", "avx512_vnni"]
+        assert cpu_int8.cpuinfo_field("microcode") is None
+        monkeypatch.setattr(cpu_int8, "CPUINFO", tmp_path / "absent")
+        cpu_int8.cpuinfo_field.cache_clear()
+        assert cpu_int8.int8_flags() is None
+    finally:
+        cpu_int8.cpuinfo_field.cache_clear()
+
+
 def test_int8_of_images_without_their_training_data_says_so_and_leaves_nothing(image_folder, tmp_path):
     model = _image_model(image_folder)
     model.info["manifest"]["data"] = str(tmp_path / "moved")

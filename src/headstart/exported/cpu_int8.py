@@ -17,16 +17,23 @@ from pathlib import Path
 EXACT_INT8 = ("session.x64quantprecision", "1")
 INT8_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
 X86 = ("x86_64", "amd64", "i386", "i686", "x86")
+CPUINFO = Path("/proc/cpuinfo")
 
 
-@functools.cache  # the CPU does not change while headstart runs; /proc/cpuinfo is read once
+@functools.cache  # the CPU does not change while headstart runs; /proc/cpuinfo is read once a field
+def cpuinfo_field(name: str) -> str | None:
+    """The first CPU's ``name`` in /proc/cpuinfo ("flags", "model name"), or None where it cannot be read (not Linux)."""
+    try:
+        lines = CPUINFO.read_text().splitlines()
+    except OSError:
+        return None
+    return next((line.split(":", 1)[1].strip() for line in lines if line.split(":", 1)[0].strip() == name), None)
+
+
 def int8_flags() -> list[str] | None:
     """The CPU flags that decide ONNX Runtime's int8 kernels, or None where they cannot be read (not Linux)."""
-    try:
-        line = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return None
-    return [flag for flag in line.split(":", 1)[1].split() if flag in INT8_FLAGS]
+    line = cpuinfo_field("flags")
+    return None if line is None else [flag for flag in line.split() if flag in INT8_FLAGS]
 
 
 def needs_exact_int8() -> bool:
