@@ -32,9 +32,9 @@ log = logging.getLogger(__name__)
 ENGINES = ("auto", "onnx", "torch")
 # Items from which exporting freshly tuned weights to ONNX pays for itself on the CPU; below, eager
 # PyTorch is done first. Measured on two cores (benchmarks/README.md, "When the ONNX export pays"):
-# minilm-l6's break-even (export seconds over the time saved an item) was 1,200, 3,850 and 5,700
-# sentences on three hosts; effnet-lite0 exports in 1 s and extracts 100 images/s against eager's 14
-# (break-even ~16).
+# minilm-l6's break-even (export seconds over the time saved an item) is 3,850 sentences with the
+# current graph (TEXT_GRAPH_FORM 2); it was 1,200-8,100 on other hosts with the older one.
+# effnet-lite0 exports in 1 s and extracts 100 images/s against eager's 14 (break-even ~16).
 ONNX_PAYS_FROM = {"text": 4000, "image": 20}
 # The form of the exported text graph (2: fused attention, layer norms written out). A cached export
 # of an older form gives the same features more slowly, so each form has file names of its own and
