@@ -8,6 +8,8 @@ background thread and anything else that retrains the probe take first.
 It is an advisory ``flock`` on a file in the temporary folder named after the store's URL, so
 every process on the machine that opens the same store meets the same lock, and the kernel
 releases it when its holder exits, even when killed: a crashed retrain never leaves it taken.
+The empty file stays after release, one per store: deleting it would let a process that opened it
+before the deletion lock the old file while a newcomer locks a new one, and both would retrain.
 """
 
 from __future__ import annotations
