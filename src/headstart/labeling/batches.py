@@ -1,7 +1,8 @@
 """The next batch of items for a person to label: the choice behind ``label next`` and the web page.
 
-First the items that take several annotators' labels and that others have begun, then the
-strategy's picks (:mod:`.strategies`) among the items that need a label. Nothing here reads the
+First the items that take several annotators' labels and that others have begun, then, where the
+project sets labels apart for judging its models, random ones of those (:mod:`.judging`), then the
+strategy's picks (:mod:`.strategies`) among the other items that need a label. Nothing here reads the
 whole items table: the probe's probabilities of every item are kept per probe
 (:mod:`.pool_scores`), the features are memory-mapped (:mod:`.pool_features`), and only the
 picked items' texts are read, so a batch from a million items takes a fraction of a second
@@ -12,6 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from headstart.labeling.judging import REASON as JUDGING_REASON
+from headstart.labeling.judging import SETTING as JUDGING_SETTING
+from headstart.labeling.judging import judging_mask, judging_picks
 from headstart.labeling.strategies import class_balanced, select
 from headstart.labeling.zero_shot_start import is_zero_shot, wants_zero_shot, zero_shot_start
 
@@ -36,6 +40,12 @@ def next_batch(project, n: int, *, strategy: str = "default", annotator: str | N
     proba = project.pool_proba(head) if head is not None else None
     candidates = np.flatnonzero(~done & ~labeled)
     rest = n - len(picked)
+    # Items set apart for judging are served at random, never by the strategy (:mod:`.judging`).
+    share = float(project.settings.get(JUDGING_SETTING, 0.0))
+    set_apart = judging_mask(project.size, share)
+    judging = [int(i) for i in judging_picks(set_apart, labeled, candidates, rest, share, seed=seed)]
+    picked += judging
+    candidates, rest = candidates[~set_apart[candidates]], rest - len(judging)
     # Until two classes are labeled, the zero-shot model picks class-balanced: each class's likeliest items.
     first_batch = proba is not None and len(np.unique(y)) < 2 and is_zero_shot(project.latest_model("probe"))
     if rest > 0 and len(candidates) and first_batch:
@@ -49,7 +59,8 @@ def next_batch(project, n: int, *, strategy: str = "default", annotator: str | N
     out = []
     for i, row in zip(picked, project.rows_at(picked)):
         entry = {"id": row.external_id, "content": row.content, "prediction": None, "confidence": None,
-                 "reason": "second annotator" if i in started else "zero-shot start (class-balanced)" if first_batch
+                 "reason": "second annotator" if i in started else JUDGING_REASON if i in judging
+                 else "zero-shot start (class-balanced)" if first_batch
                  else strategy if proba is not None else "cold start (diverse items)"}
         if proba is not None:
             entry["prediction"] = project.classes[int(proba[i].argmax())]

@@ -67,6 +67,9 @@ def init(pool: Path = typer.Argument(..., help="CSV/TSV/JSONL file or image fold
                                         help="Text: until labels arrive, a model from the label names (or "
                                              "--describe) pre-labels the pool and picks the first batch."),
          describe: Optional[str] = typer.Option(None, help='With --zero-shot: "label=short description,...".'),
+         judging_share: float = typer.Option(0.0, help="Share of the labels (0..0.5) drawn at random and kept "
+                                                       "for judging the models: their accuracy estimates are "
+                                                       "then unbiased (e.g. 0.05)."),
          device: str = DEVICE) -> None:
     """Create a labeling project from a pool and a label set."""
     use_device_in_process(device)
@@ -79,7 +82,7 @@ def init(pool: Path = typer.Argument(..., help="CSV/TSV/JSONL file or image fold
                            columns={"id_column": id_column, "text_column": text_column, "path_column": path_column,
                                     "label_column": label_column},
                            image_size=image_size, max_length=max_length, mirror=mirror, zero_shot=zero_shot,
-                           describe=describe)
+                           describe=describe, judging_share=judging_share)
     status = project.status()
     typer.echo(f"project in {_db(db)}: {status['items']} items, labels {', '.join(status['classes'])}, "
                f"{status['labeled_items']} labeled")

@@ -12,6 +12,8 @@ from typing import Sequence
 from headstart.errors import LabelingError
 from headstart.labeling.models import Project
 from headstart.labeling.project import DEFAULT_DB, LabelingProject
+from headstart.labeling.judging import SETTING as JUDGING_SETTING
+from headstart.labeling.judging import check_share
 from headstart.labeling.store import Store
 
 
@@ -20,7 +22,7 @@ def init_project(pool: str | Path, *, labels: str | Sequence[str] | None = None,
                  annotators_per_item: int = 2, retrain_every: int = 50, finetune_every: int | None = None,
                  seed: int = 0, columns: dict | None = None, image_size: int | None = None, max_length: int | None = None,
                  mirror: bool = True, zero_shot: bool = False,
-                 describe: str | dict | None = None) -> "LabelingProject":
+                 describe: str | dict | None = None, judging_share: float = 0.0) -> "LabelingProject":
     """Create a labeling project in ``db`` (a SQLite path or a PostgreSQL URL) from a pool.
 
     Args:
@@ -40,6 +42,7 @@ def init_project(pool: str | Path, *, labels: str | Sequence[str] | None = None,
         zero_shot: text only: until labels arrive, a zero-shot model from the label names (or
             ``describe``: "name=description,...") pre-labels the pool and picks the first batch
             (:mod:`.zero_shot_start`).
+        judging_share: share of the labels (0..0.5) drawn at random to judge the models on (:mod:`.judging`).
 
     The project and its items are one transaction. A CSV/TSV/JSONL of texts is streamed into it a
     batch at a time (:mod:`.pool_stream`, :mod:`.pool_load`), so a bad row is found while the pool is
@@ -62,7 +65,8 @@ def init_project(pool: str | Path, *, labels: str | Sequence[str] | None = None,
         classes = parse_label_set(labels, data.labels)
         rows = len(data.ids)
     backbone = backbone or DEFAULT_BACKBONE[modality]
-    zero_shot_settings = _zero_shot_settings(zero_shot, describe, modality, classes)
+    checked_settings = {**_zero_shot_settings(zero_shot, describe, modality, classes),
+                        **({JUDGING_SETTING: check_share(judging_share)} if judging_share else {})}
     if backbone_modality(backbone) != modality:
         raise LabelingError(f"backbone '{backbone}' is for {backbone_modality(backbone)}, the pool is "
                             f"{modality}", where="--backbone",
@@ -85,7 +89,7 @@ def init_project(pool: str | Path, *, labels: str | Sequence[str] | None = None,
                                  **({} if finetune_every is None else {"finetune_every": finetune_every}),
                                  "annotators_per_item": annotators_per_item,
                                  "backbone_options": backbone_options(image_size, max_length, mirror),
-                                 **zero_shot_settings})
+                                 **checked_settings})
     except BaseException:
         store.close()
         if fresh_file:  # nothing half-written: a file this init created goes again

@@ -31,6 +31,11 @@ def _log_loss(proba: np.ndarray, y: np.ndarray) -> float:
     return float(-np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, 1.0)).mean())
 
 
+def blended_proba(probe_proba: np.ndarray, zero_shot_logits: np.ndarray, weight: float) -> np.ndarray:
+    """The blend's probabilities: ``softmax(weight * log probe + (1 - weight) * zero-shot logits)``."""
+    return softmax(weight * np.log(np.clip(probe_proba, 1e-12, 1.0)) + (1.0 - weight) * zero_shot_logits)
+
+
 def blend_weight(probe_held_out: np.ndarray, zero_shot_logits: np.ndarray, y: np.ndarray) -> tuple[float, dict]:
     """The probe's share of the blend with the lowest log-loss on the labels, and what each part scored.
 
@@ -42,8 +47,7 @@ def blend_weight(probe_held_out: np.ndarray, zero_shot_logits: np.ndarray, y: np
     Returns:
         (weight, record): on equal loss the larger weight (more of the probe) wins.
     """
-    probe_log = np.log(np.clip(probe_held_out, 1e-12, 1.0))
-    blends = [softmax(w * probe_log + (1.0 - w) * zero_shot_logits) for w in PROBE_WEIGHTS]
+    blends = [blended_proba(probe_held_out, zero_shot_logits, w) for w in PROBE_WEIGHTS]
     losses = np.array([_log_loss(proba, y) for proba in blends])
     best = int(np.flatnonzero(losses <= losses.min() + 1e-12).max())
     record = {"probe_weight": float(PROBE_WEIGHTS[best]),
@@ -56,8 +60,9 @@ def blend_weight(probe_held_out: np.ndarray, zero_shot_logits: np.ndarray, y: np
 
 
 def with_zero_shot_prior(project, head: LinearHead, labeled_features: np.ndarray, probe_held_out: np.ndarray,
-                         y: np.ndarray) -> tuple[LinearHead, dict | None]:
-    """``head`` blended with the project's zero-shot start, and the blend's record (None: no zero-shot start).
+                         y: np.ndarray) -> tuple[LinearHead, dict | None, np.ndarray]:
+    """``head`` blended with the project's zero-shot start, the blend's record (None: no zero-shot
+    start) and the blend's out-of-fold probabilities of the labeled items (``probe_held_out`` unblended).
 
     Args:
         project: the labeling project.
@@ -68,9 +73,11 @@ def with_zero_shot_prior(project, head: LinearHead, labeled_features: np.ndarray
     """
     version = zero_shot_version(project)
     if version is None or version.weights is None:
-        return head, None
-    blended, record = blended_with(LinearHead.from_bytes(version.weights), head, labeled_features, probe_held_out, y)
-    return blended, {"zero_shot_version": version.id, **record}
+        return head, None, probe_held_out
+    zero_shot = LinearHead.from_bytes(version.weights)
+    blended, record = blended_with(zero_shot, head, labeled_features, probe_held_out, y)
+    held_out = blended_proba(probe_held_out, zero_shot.logits(labeled_features), record["probe_weight"])
+    return blended, {"zero_shot_version": version.id, **record}, held_out
 
 
 def blended_with(zero_shot: LinearHead, head: LinearHead, labeled_features: np.ndarray, probe_held_out: np.ndarray,
