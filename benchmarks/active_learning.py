@@ -30,6 +30,7 @@ pool's labels at random and reports the precision and recall of confident learni
     python benchmarks/active_learning.py --datasets sst2 --strategies random,margin --seeds 1
     python benchmarks/active_learning.py --datasets sst2 --probe reference
     python benchmarks/active_learning.py --datasets sst2 --strategies margin-diverse,margin --shortlist 1000
+    python benchmarks/active_learning.py --strategies margin-diverse --judging-share 0.05   # what judging costs
     python benchmarks/active_learning.py --quick                 # smoke run: numbers mean nothing
     python benchmarks/active_learning.py --quick --datasets synthetic
 """
@@ -51,6 +52,7 @@ try:
 except ImportError:
     from benchmarks import benchmark_data, common, seed_statistics, simulated_loop
 
+from headstart.labeling.judging import set_apart
 from headstart.labeling.loop_probe import LOOP_C
 from headstart.labeling.strategies import DEFAULT_STRATEGY, STRATEGIES, margin, select
 
@@ -215,10 +217,12 @@ def low_rank_margin(x: np.ndarray, rank: int = SHORTLIST_RANK):
 
 
 def curve(strategy: str, x, y, x_test, y_test, *, start: int, batch: int, max_labels: int, seed: int,
-          c: float, probe: str = "headstart", shortlist: int = 0) -> dict:
+          c: float, probe: str = "headstart", shortlist: int = 0, judging_share: float = 0.0) -> dict:
     """Test accuracy after each round of one (strategy, seed) run, and the seconds spent choosing.
     ``shortlist``: the strategy sees only the ``shortlist`` unlabeled items of smallest approximate
-    margin (:func:`low_rank_margin`), for strategies that use the probabilities."""
+    margin (:func:`low_rank_margin`), for strategies that use the probabilities. ``judging_share``:
+    that share of the labels is drawn at random for judging, as a labeling project with
+    ``--judging-share`` serves them (:func:`headstart.labeling.judging.set_apart`)."""
     n_classes = int(max(y.max(), y_test.max()) + 1)
     rng = np.random.default_rng(seed)
     first = rng.choice(len(y), start, replace=False)
@@ -242,8 +246,13 @@ def curve(strategy: str, x, y, x_test, y_test, *, start: int, batch: int, max_la
             # how many of the exact 10n smallest margins the shortlist kept (what margin-diverse clusters)
             exact = unlabeled[np.argsort(-margin(proba)[unlabeled], kind="stable")[:10 * n]]
             recall.append(float(np.isin(exact, candidates).mean()))
-        return select(strategy, n, proba=proba, features=x, labeled=labeled, labels=np.where(labeled, y, -1),
-                      candidates=candidates, seed=seed * 1000 + len(points))
+        judging = np.empty(0, dtype=np.int64)
+        if judging_share:
+            candidates = np.flatnonzero(~labeled) if candidates is None else candidates
+            judging, candidates, n = set_apart(judging_share, labeled, candidates, n, seed=seed)
+        picked = select(strategy, n, proba=proba, features=x, labeled=labeled, labels=np.where(labeled, y, -1),
+                        candidates=candidates, seed=seed * 1000 + len(points)) if n else judging[:0]
+        return np.concatenate([judging, picked]).astype(np.int64)
 
     run = simulated_loop.simulate(len(y), first, choose, lambda labeled, _: fit_probe(x[labeled], y[labeled]),
                                   batch=batch, max_labels=max_labels, on_model=record)
@@ -295,6 +304,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--shortlist", type=int, default=0,
                         help="strategies that use the probabilities see only this many unlabeled items, those of "
                              "smallest margin by a rank-64 approximation of the probe (0: exact, the default)")
+    parser.add_argument("--judging-share", type=float, default=0.0,
+                        help="that share of the labels drawn at random and kept for judging, never by headstart's "
+                             "strategies, as `label init --judging-share` serves them (0: none, the default)")
     parser.add_argument("--issues", action="store_true", help="also the 10%%-flipped label-issues check")
     parser.add_argument("--quick", action="store_true", help="smoke run: small pool and test, 1 seed, 110 labels")
     args = parser.parse_args(argv)
@@ -339,7 +351,7 @@ def run_dataset(name: str, args) -> dict:
             try:
                 result = curve(strategy, x, y, x_test, y_test, start=args.start, batch=args.batch,
                                max_labels=args.max_labels, seed=seed, c=args.c, probe=args.probe,
-                               shortlist=args.shortlist)
+                               shortlist=args.shortlist, judging_share=args.judging_share)
             except ImportError as error:
                 runs.append({"strategy": strategy, "seed": seed, "status": f"skipped: {error}"})
                 print(f"  {strategy} seed {seed}: skipped ({error})", flush=True)
@@ -422,6 +434,7 @@ def save(name: str, args, result: dict, partial: bool = False):
     stem += f"-{args.probe}-probe" if args.probe != "headstart" else ""
     stem += f"-{args.seeds}seeds" if not args.quick else ""
     stem += f"-shortlist{args.shortlist}" if args.shortlist else ""
+    stem += f"-judging{args.judging_share:g}" if args.judging_share else ""
     return common.write_results(stem,
                                 {"quick": args.quick, "partial": partial, "config": dict(vars(args)),
                                  "default_strategy": DEFAULT_STRATEGY,

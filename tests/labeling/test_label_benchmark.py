@@ -116,3 +116,16 @@ def test_reference_probe_is_scikit_learns_default_on_raw_features(results_dir):
     assert module.main(["--quick", "--datasets", "synthetic", "--strategies", "random", "--probe", "reference"]) == 0
     data = json.loads(next(folder.glob("active_learning-quick-*.json")).read_text())["datasets"]["synthetic"]
     assert data["probe"] == "reference" and data["full_pool_accuracy"] == data["loop_probe_full_pool_accuracy"]
+
+
+def test_a_judging_share_has_its_random_labels_served_beside_the_strategy_s(results_dir, monkeypatch):
+    from headstart.labeling.judging import judging_mask
+
+    module, folder = results_dir
+    runs, simulate = [], module.simulated_loop.simulate
+    monkeypatch.setattr(module.simulated_loop, "simulate", lambda *a, **k: runs.append(simulate(*a, **k)) or runs[-1])
+    assert module.main(["--quick", "--datasets", "synthetic", "--strategies", "margin", "--judging-share", "0.3"]) == 0
+    assert [path.name.split("-2")[0] for path in folder.glob("*.json")] == ["active_learning-quick-synthetic-judging0.3"]
+    order = runs[0].order
+    mask = judging_mask(int(order.max()) + 1 + 10_000, 0.3)  # the mask of a prefix is the pool's
+    assert len(order) == 110 and mask[order].sum() == 33  # 30% of the labels, the random start's included

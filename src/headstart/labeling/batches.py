@@ -15,7 +15,7 @@ import numpy as np
 
 from headstart.labeling.judging import REASON as JUDGING_REASON
 from headstart.labeling.judging import SETTING as JUDGING_SETTING
-from headstart.labeling.judging import judging_mask, judging_picks
+from headstart.labeling.judging import set_apart
 from headstart.labeling.strategies import class_balanced, select
 from headstart.labeling.zero_shot_start import is_zero_shot, wants_zero_shot, zero_shot_start
 
@@ -41,11 +41,9 @@ def next_batch(project, n: int, *, strategy: str = "default", annotator: str | N
     candidates = np.flatnonzero(~done & ~labeled)
     rest = n - len(picked)
     # Items set apart for judging are served at random, never by the strategy (:mod:`.judging`).
-    share = float(project.settings.get(JUDGING_SETTING, 0.0))
-    set_apart = judging_mask(project.size, share)
-    judging = [int(i) for i in judging_picks(set_apart, labeled, candidates, rest, share, seed=seed)]
-    picked += judging
-    candidates, rest = candidates[~set_apart[candidates]], rest - len(judging)
+    judging, candidates, rest = set_apart(float(project.settings.get(JUDGING_SETTING, 0.0)), labeled, candidates,
+                                          rest, seed=seed)
+    picked += (judging := [int(i) for i in judging])
     # Until two classes are labeled, the zero-shot model picks class-balanced: each class's likeliest items.
     first_batch = proba is not None and len(np.unique(y)) < 2 and is_zero_shot(project.latest_model("probe"))
     if rest > 0 and len(candidates) and first_batch:

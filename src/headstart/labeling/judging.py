@@ -79,6 +79,15 @@ def judging_picks(mask: np.ndarray, labeled: np.ndarray, candidates: np.ndarray,
     return np.sort(rng.choice(open_items, size=take, replace=False)).astype(np.int64)
 
 
+def set_apart(share: float, labeled: np.ndarray, candidates: np.ndarray, n: int, *,
+              seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
+    """A batch of ``n`` split between judging and the strategy: (the judging items to serve, the
+    candidates left to the strategy, how many it picks). ``labeled`` covers the whole pool."""
+    mask = judging_mask(len(labeled), share)
+    picks = judging_picks(mask, labeled, candidates, n, share, seed=seed)
+    return picks, candidates[~mask[candidates]], n - len(picks)
+
+
 def judged(project, positions: np.ndarray) -> np.ndarray | None:
     """Which of the labeled ``positions`` are judging items, where the project has a judging share and
     at least :data:`MIN_JUDGING` of them; else None (the estimates stay on every label)."""
