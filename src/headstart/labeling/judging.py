@@ -27,7 +27,9 @@ import numpy as np
 from headstart.errors import LabelingError
 
 SETTING = "judging_share"
-MIN_JUDGING = 30  # judged labels before the estimates use them: below it, a 95% interval is wider than +-15 points
+# Judged labels before the estimates use them. At 30 a 95% interval is still about +-15 points: enough
+# to undo the loop's bias (16-20 points in the README's example), too few to rank close models.
+MIN_JUDGING = 30
 REASON = "random (kept for judging the model)"
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)

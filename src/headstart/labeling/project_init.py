@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Sequence
 
 from headstart.errors import LabelingError
-from headstart.labeling.models import Project
-from headstart.labeling.project import DEFAULT_DB, LabelingProject
 from headstart.labeling.judging import SETTING as JUDGING_SETTING
 from headstart.labeling.judging import check_share
+from headstart.labeling.models import Project
+from headstart.labeling.project import DEFAULT_DB, LabelingProject
 from headstart.labeling.store import Store
 
 
