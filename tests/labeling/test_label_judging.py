@@ -120,3 +120,14 @@ def test_a_fine_tune_validates_on_the_judging_labels(tmp_path, text_csv, tiny_be
     version = project.store.model_versions()[0]
     assert version.id == job and version.status == "done", version.error
     assert version.metrics["accuracy_estimate"].startswith(f"validation split ({chosen.sum()} labels drawn at random")
+
+
+def test_the_overview_plot_marks_the_versions_judged_on_random_labels_apart():
+    from headstart.labeling.web.overview import accuracy_svg
+
+    versions = [{"id": i, "status": "done", "n_labels": 40 * i, "accuracy": 0.6 + 0.05 * i,
+                 "accuracy_estimate": "5-fold out-of-fold" if i < 3 else "5-fold out-of-fold, on the 31 labels "
+                                                                        "drawn at random"} for i in range(1, 5)]
+    marked = accuracy_svg(versions)
+    assert "labels drawn at random" in marked  # the legend, only when a version was judged so
+    assert "labels drawn at random" not in accuracy_svg(versions[:2])

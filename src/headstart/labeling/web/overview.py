@@ -19,7 +19,8 @@ def overview(project: LabelingProject, *, plot: bool = True) -> dict:
         if record.source == "person":
             per_annotator[record.annotator] = per_annotator.get(record.annotator, 0) + 1
     versions = [{"id": v.id, "kind": v.kind, "status": v.status, "n_labels": v.n_labels,
-                 "accuracy": v.metrics.get("accuracy"), "created_at": iso(v.created_at)}
+                 "accuracy": v.metrics.get("accuracy"), "accuracy_estimate": v.metrics.get("accuracy_estimate"),
+                 "created_at": iso(v.created_at)}
                 for v in project.model_versions()]
     try:
         from headstart.labeling.agreement import agreement_report
@@ -37,8 +38,14 @@ def overview(project: LabelingProject, *, plot: bool = True) -> dict:
     return result
 
 
+def judged_at_random(version: dict) -> bool:
+    """Whether the version's accuracy was measured on labels drawn at random (:mod:`headstart.labeling.judging`)."""
+    return "drawn at random" in (version.get("accuracy_estimate") or "")
+
+
 def accuracy_svg(versions: list[dict]) -> str | None:
-    """Estimated accuracy of each finished model version against the labels it was trained on."""
+    """Estimated accuracy of each finished model version against the labels it was trained on; those
+    measured on labels drawn at random are marked apart (the loop's own picks make an estimate err low)."""
     done = [v for v in versions if v["status"] == "done" and v["accuracy"] is not None]
     if not done:
         return None
@@ -48,7 +55,13 @@ def accuracy_svg(versions: list[dict]) -> str | None:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(5.2, 2.4), dpi=100)
-    axes.plot([v["n_labels"] for v in done], [v["accuracy"] for v in done], marker="o", color="#2b6cb0")
+    axes.plot([v["n_labels"] for v in done], [v["accuracy"] for v in done], marker="o", color="#2b6cb0",
+              label="on the labels (the loop's picks: errs low)")
+    judged = [v for v in done if judged_at_random(v)]
+    if judged:
+        axes.plot([v["n_labels"] for v in judged], [v["accuracy"] for v in judged], linestyle="none", marker="D",
+                  color="#c05621", label="on labels drawn at random")
+        axes.legend(fontsize=7, loc="lower right")
     for v in done:
         axes.annotate(f"v{v['id']}", (v["n_labels"], v["accuracy"]), textcoords="offset points", xytext=(0, 6),
                       ha="center", fontsize=8)
