@@ -131,3 +131,16 @@ def test_the_overview_plot_marks_the_versions_judged_on_random_labels_apart():
     marked = accuracy_svg(versions)
     assert "labels drawn at random" in marked  # the legend, only when a version was judged so
     assert "labels drawn at random" not in accuracy_svg(versions[:2])
+
+
+def test_auto_accept_leaves_the_judging_items_to_people(blob_project):
+    from headstart.labeling.prelabel import prelabel
+
+    project, truth = blob_project(n_per_class=60, n_classes=3, judging_share=0.3)
+    for i in np.random.default_rng(0).choice(len(truth), 45, replace=False):
+        project.add(project.ids[i], project.classes[truth[i]], annotator="ana")
+    report = prelabel(project, target_precision=0.95, accept=True, min_support=10)
+    accepted = {project.position()[r.item] for r in project.store.current_labels() if r.source == "model"}
+    judging = judging_mask(project.size, 0.3)
+    assert report["accepted"] == len(accepted) > 60  # the well-separated blobs: most items are sure
+    assert not judging[sorted(accepted)].any() and judging.sum() > 30

@@ -8,8 +8,8 @@ the worse model's pre-labels.
 
 With a judging share ``s``, a fixed random ``s`` of the pool is set apart (:func:`judging_mask`, a
 hash of each item's position: nothing is stored, the same items every time). ``next`` serves
-them uniformly at random, as many as keep them ``s`` of the labels (:func:`judging_picks`), and
-the strategies never pick them. Once :data:`MIN_JUDGING` of them are labeled, they are what the
+them uniformly at random, as many as keep them ``s`` of the labels (:func:`judging_picks`); the
+strategies never pick them and auto-accept never labels them (it would take the easy ones). Once :data:`MIN_JUDGING` of them are labeled, they are what the
 accuracy estimates are measured on (:func:`judged_accuracy`): the probe's out-of-fold accuracy,
 and the fine-tune's validation split (:func:`judging_splits`). Both are then unbiased estimates of
 the accuracy on the pool, and comparable. The labels still train the final models.

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from headstart.errors import LabelingError
+from headstart.labeling.judging import SETTING as JUDGING_SETTING
+from headstart.labeling.judging import judging_mask
 from headstart.labeling.loop_probe import held_out_proba, pool_scaling
 from headstart.learn.head import LinearHead
 from headstart.labeling.retrain import PRELABEL_CHUNK, predict_pool, retrain_probe
@@ -91,7 +93,9 @@ def prelabel(project, *, target_precision: float | None = None, accept: bool = F
     positions_set = np.zeros(len(proba), dtype=bool)
     positions_set[positions] = True
     single = project.required() <= 1  # several annotators' items stay with people
-    take = np.flatnonzero((proba.max(axis=1) >= chosen.threshold) & ~done & ~positions_set & single)
+    # So do the items set apart for judging: accepting the confident ones would leave the hard ones to judge on.
+    judging = judging_mask(project.size, float(project.settings.get(JUDGING_SETTING, 0.0)))
+    take = np.flatnonzero((proba.max(axis=1) >= chosen.threshold) & ~done & ~positions_set & single & ~judging)
     report["eligible"] = int(len(take))
     if accept and len(take):
         rows = project.rows_at(take)
