@@ -14,8 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from headstart.labeling.judging import REASON as JUDGING_REASON
-from headstart.labeling.judging import SETTING as JUDGING_SETTING
-from headstart.labeling.judging import set_apart
+from headstart.labeling.judging import project_share, set_apart
 from headstart.labeling.strategies import class_balanced, select
 from headstart.labeling.zero_shot_start import is_zero_shot, wants_zero_shot, zero_shot_start
 
@@ -41,8 +40,7 @@ def next_batch(project, n: int, *, strategy: str = "default", annotator: str | N
     candidates = np.flatnonzero(~done & ~labeled)
     rest = n - len(picked)
     # Items set apart for judging are served at random, never by the strategy (:mod:`.judging`).
-    judging, candidates, rest = set_apart(float(project.settings.get(JUDGING_SETTING, 0.0)), labeled, candidates,
-                                          rest, seed=seed)
+    judging, candidates, rest = set_apart(project_share(project), labeled, candidates, rest, seed=seed)
     picked += (judging := [int(i) for i in judging])
     # Until two classes are labeled, the zero-shot model picks class-balanced: each class's likeliest items.
     first_batch = proba is not None and len(np.unique(y)) < 2 and is_zero_shot(project.latest_model("probe"))

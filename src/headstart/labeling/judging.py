@@ -9,8 +9,8 @@ the worse model's pre-labels.
 With a judging share ``s``, a fixed random ``s`` of the pool is set apart (:func:`judging_mask`, a
 hash of each item's position: nothing is stored, the same items every time). ``next`` serves
 them uniformly at random, as many as keep them ``s`` of the labels (:func:`judging_picks`); the
-strategies never pick them and auto-accept never labels them (it would take the easy ones). Once :data:`MIN_JUDGING` of them are labeled, they are what the
-accuracy estimates are measured on (:func:`judged_accuracy`): the probe's out-of-fold accuracy,
+strategies never pick them and auto-accept never labels them (it would take the easy ones). Once
+:data:`MIN_JUDGING` of them are labeled, they are what the accuracy estimates are measured on (:func:`judged_accuracy`): the probe's out-of-fold accuracy,
 and the fine-tune's validation split (:func:`judging_splits`). Both are then unbiased estimates of
 the accuracy on the pool, and comparable. The labels still train the final models.
 
@@ -31,6 +31,7 @@ SETTING = "judging_share"
 # to undo the loop's bias (16-20 points in the README's example), too few to rank close models.
 MIN_JUDGING = 30
 REASON = "random (kept for judging the model)"
+ON_RANDOM_LABELS = "drawn at random"  # in an accuracy estimate's description: measured on judging labels
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -90,10 +91,15 @@ def set_apart(share: float, labeled: np.ndarray, candidates: np.ndarray, n: int,
     return picks, candidates[~mask[candidates]], n - len(picks)
 
 
+def project_share(project) -> float:
+    """The project's judging share (0: none)."""
+    return float(project.settings.get(SETTING, 0.0))
+
+
 def judged(project, positions: np.ndarray) -> np.ndarray | None:
     """Which of the labeled ``positions`` are judging items, where the project has a judging share and
     at least :data:`MIN_JUDGING` of them; else None (the estimates stay on every label)."""
-    share = float(project.settings.get(SETTING, 0.0))
+    share = project_share(project)
     if share <= 0.0:
         return None
     chosen = judging_mask(project.size, share)[positions]
@@ -106,7 +112,7 @@ def judged_accuracy(held_out: np.ndarray, y: np.ndarray, chosen: np.ndarray | No
     if chosen is None:
         return float((held_out.argmax(axis=1) == y).mean()), "5-fold out-of-fold"
     correct = held_out[chosen].argmax(axis=1) == y[chosen]
-    return float(correct.mean()), f"5-fold out-of-fold, on the {int(chosen.sum())} labels drawn at random"
+    return float(correct.mean()), f"5-fold out-of-fold, on the {int(chosen.sum())} labels {ON_RANDOM_LABELS}"
 
 
 def judging_splits(chosen: np.ndarray, labels: list[str]) -> list[str] | None:

@@ -17,8 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from headstart.errors import LabelingError
-from headstart.labeling.judging import SETTING as JUDGING_SETTING
-from headstart.labeling.judging import judging_mask
+from headstart.labeling.judging import judging_mask, project_share
 from headstart.labeling.loop_probe import held_out_proba, pool_scaling
 from headstart.learn.head import LinearHead
 from headstart.labeling.retrain import PRELABEL_CHUNK, predict_pool, retrain_probe
@@ -94,7 +93,7 @@ def prelabel(project, *, target_precision: float | None = None, accept: bool = F
     positions_set[positions] = True
     single = project.required() <= 1  # several annotators' items stay with people
     # So do the items set apart for judging: accepting the confident ones would leave the hard ones to judge on.
-    judging = judging_mask(project.size, float(project.settings.get(JUDGING_SETTING, 0.0)))
+    judging = judging_mask(project.size, project_share(project))
     take = np.flatnonzero((proba.max(axis=1) >= chosen.threshold) & ~done & ~positions_set & single & ~judging)
     report["eligible"] = int(len(take))
     if accept and len(take):

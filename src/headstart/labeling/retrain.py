@@ -43,7 +43,7 @@ from headstart.data import Dataset, assign_splits
 from headstart.data.splits import default_val_share
 from headstart.errors import LabelingError
 from headstart.labeling.heartbeat import HEARTBEAT_SECONDS, STALE_SECONDS, Heartbeat, requeue_dead_jobs
-from headstart.labeling.judging import judged, judged_accuracy, judging_splits
+from headstart.labeling.judging import ON_RANDOM_LABELS, judged, judged_accuracy, judging_splits
 from headstart.learn.config import FinetuneConfig
 from headstart.progress import progress_bar, say
 
@@ -262,7 +262,7 @@ def run_finetune(project, version, out_root: str | Path) -> None:
         model = Model(backbone, result.head, classes, backbone_options=options, finetuned=result.finetuned)
         metrics = {**classification_metrics(val_set.label_ids(classes), result.val_proba, classes),
                    "accuracy_estimate": f"validation split ({len(val_set)} labels"
-                                        f"{' drawn at random' if splits is not None else ''}, held out while choosing)"}
+                                        f"{' ' + ON_RANDOM_LABELS if splits is not None else ''}, held out while choosing)"}
         model.info = {"config": result.config, "metrics": metrics, "history": result.history,
                       "manifest": {"data_hash": dataset.content_hash(), "data": dataset.source, "seed": 0}}
         # Written beside its place and moved there only while this run still holds the job (labeling.jobs):

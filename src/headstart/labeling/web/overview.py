@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 from headstart.errors import LabelingError
+from headstart.labeling.judging import ON_RANDOM_LABELS
 from headstart.labeling.project import LabelingProject
 from headstart.labeling.store import iso
 
@@ -40,7 +41,7 @@ def overview(project: LabelingProject, *, plot: bool = True) -> dict:
 
 def judged_at_random(version: dict) -> bool:
     """Whether the version's accuracy was measured on labels drawn at random (:mod:`headstart.labeling.judging`)."""
-    return "drawn at random" in (version.get("accuracy_estimate") or "")
+    return ON_RANDOM_LABELS in (version.get("accuracy_estimate") or "")
 
 
 def accuracy_svg(versions: list[dict]) -> str | None:
