@@ -209,22 +209,21 @@ def queue_finetune(project, **config) -> int:
                                      metrics={"config": config})
 
 
-def settled_dataset(project) -> Dataset:
-    """The items with a settled label (people's and imported; not the model's), as a Dataset."""
+def settled_and_pool(project) -> tuple[np.ndarray, Dataset, Dataset]:
+    """From one reading of the labels: (the positions of the items with a settled label, those items
+    as a Dataset with their labels (people's and imported; not the model's), the other items as an
+    unlabeled Dataset: the pool a retrain learns from). One reading, so that a label arriving while a
+    job starts cannot leave the three disagreeing."""
     positions, y = project.resolved()
     table = project.table()
-    rows = [table[i] for i in positions]
-    return Dataset(project.modality, [row.content for row in rows], [row.hash for row in rows],
-                   labels=[project.classes[i] for i in y], origins=[f"item {row.external_id}" for row in rows],
-                   source=project.where)
 
+    def dataset(rows, labels=None):
+        return Dataset(project.modality, [row.content for row in rows], [row.hash for row in rows],
+                       labels=labels, origins=[f"item {row.external_id}" for row in rows], source=project.where)
 
-def unlabeled_dataset(project) -> Dataset:
-    """The items without a settled label, as an unlabeled Dataset (the pool a retrain learns from)."""
-    positions, _ = project.resolved()
-    table = project.table()
-    rows = [table[i] for i in np.setdiff1d(np.arange(len(table)), positions)]
-    return Dataset(project.modality, [row.content for row in rows], [row.hash for row in rows], source=project.where)
+    settled = dataset([table[i] for i in positions], [project.classes[i] for i in y])
+    pool = dataset([table[i] for i in np.setdiff1d(np.arange(len(table)), positions)])
+    return positions, settled, pool
 
 
 def run_finetune(project, version, out_root: str | Path) -> None:
@@ -244,19 +243,19 @@ def run_finetune(project, version, out_root: str | Path) -> None:
 
     attempt = None
     try:
-        settled = settled_dataset(project)
-        val_share = default_val_share(len(settled))
-        dataset = assign_splits(settled, ratios=(1 - val_share, val_share, 0.0), seed=0)
+        positions, settled, pool = settled_and_pool(project)
         # The labels drawn at random for judging, where there are enough: an unbiased validation split.
-        chosen = judged(project, project.resolved()[0])
+        chosen = judged(project, positions)
         splits = None if chosen is None else judging_splits(chosen, settled.labels)
         if splits is not None:
             dataset = replace(settled, splits=splits)
+        else:
+            val_share = default_val_share(len(settled))
+            dataset = assign_splits(settled, ratios=(1 - val_share, val_share, 0.0), seed=0)
         train_set, val_set = dataset.split("train"), dataset.split("val")
         classes, options = train_set.classes, project.backbone_options
         backbone = create_backbone(project.backbone, **options)
         config = FinetuneConfig(**(version.metrics or {}).get("config", {}))
-        pool = unlabeled_dataset(project)
         result = train(backbone, train_set, val_set, classes, mode="auto", config=config, keep_val_proba=True,
                        pool=pool if len(pool) else None, pool_method=project.settings.get(POOL_SETTING, "auto"))
         model = Model(backbone, result.head, classes, backbone_options=options, finetuned=result.finetuned)
