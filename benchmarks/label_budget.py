@@ -111,7 +111,7 @@ def loop_retrain(data: Data, positions, seed: int, zero_shot=None):
     the zero-shot start where there is one (``zero_shot_prior``: the probe's share chosen by out-of-fold
     log-loss on the labels). Returns a LinearHead."""
     from headstart.labeling.pool_probe import loop_head
-    from headstart.labeling.zero_shot_prior import blended_with
+    from headstart.learn.prior import blended_with
 
     head, held_out, _ = loop_head(data.x, np.asarray(positions), data.y[positions], data.k, data.scaling,
                                   method="auto" if pool_training_available() else "none", seed=seed)

@@ -7,7 +7,7 @@ on ``sst2_test.csv``:
 - headstart ``probe`` and ``finetune``: ``headstart.fit(train_csv, test=test_csv,
   backbone="minilm-l6", mode=..., seed=...)``; headstart carves its validation items out of the
   sampled ones, except on the full split, where it gets ``val=sst2_dev.csv``. Which of the two
-  ``mode="auto"`` keeps (``headstart.learn.trainer.keeps_finetuned``) is reported as the method 'auto';
+  ``mode="auto"`` keeps (``headstart.learn.auto_choice.keeps_finetuned``) is reported as the method 'auto';
 - peers (``benchmarks/peers.py``): TF-IDF + logistic regression, SetFit on the same MiniLM
   folder (skipped on the full split: its default pair sampling is quadratic in the items) and a
   plain fine-tuning loop (all train items; no validation data).

@@ -127,12 +127,12 @@ def default_mode_rows(rows: list[dict], modality: str) -> list[dict]:
 
     Auto fine-tunes, then keeps the probe when the probe leads the fine-tune on validation beyond
     the two scores' noise, or when neither leads beyond it and the probe is the favoured model at this
-    many labels a class (``headstart.learn.trainer.keeps_finetuned`` and ``favours_finetune`` on the row's
+    many labels a class (``headstart.learn.auto_choice.keeps_finetuned`` and ``favours_finetune`` on the row's
     ``validation`` and ``size``; these sweeps have no pool).
     The kept probe is the one ``mode='probe'`` fits (same strength, refit on train and validation),
     so its accuracy is the probe row's of the same size and seed; its time is the fine-tune's,
     which auto spent before deciding."""
-    from headstart.learn.trainer import favours_finetune, keeps_finetuned
+    from headstart.learn.auto_choice import favours_finetune, keeps_finetuned
 
     out = []
     for row in rows:

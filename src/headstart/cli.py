@@ -99,6 +99,10 @@ def fit(ctx: typer.Context,
                                                      "as `accelerate launch -m headstart fit ...` starts them."),
         zero_shot: bool = ZERO_SHOT, classes: Optional[str] = CLASSES, describe: Optional[str] = DESCRIBE,
         unlabeled: Optional[Path] = UNLABELED,
+        zero_shot_prior: bool = typer.Option(True, "--zero-shot-prior/--no-zero-shot-prior",
+                                             help="Text with fewer than 1,000 labels: blend the probe with a "
+                                                  "zero-shot head of the class names where that lowers its "
+                                                  "out-of-fold log-loss."),
         ) -> None:
     """Train a model by transfer learning, evaluate it on the test split, save it with a report."""
     if zero_shot or classes or describe:
@@ -123,7 +127,7 @@ def fit(ctx: typer.Context,
                     finetune_config=FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size),
                     columns=_columns(text_column, label_column, split_column, path_column), baseline=baseline,
                     auto_unfreeze=auto_unfreeze, mirror=mirror, target=target, adapt=adapt, device=device,
-                    unlabeled=unlabeled)
+                    unlabeled=unlabeled, zero_shot_prior=zero_shot_prior)
     finish_processes()
     if not is_main_process():
         return

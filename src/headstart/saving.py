@@ -9,6 +9,7 @@ import numpy as np
 from headstart.data.dataset import Dataset
 from headstart.evaluate.report import render_report
 from headstart.evaluate.diagnostics import TestPredictions, predictions_csv
+from headstart.learn.prior import prior_sentence
 from headstart.model import Model
 from headstart.transfer.baseline import candidates_sentence
 from headstart.transfer.scratch_model import ScratchModel
@@ -102,6 +103,9 @@ def save(model: Model | ScratchModel, out: str | Path, test_set: Dataset | None 
     scratch = model.metrics.get("baseline") or {}
     if (adaptation := model.metrics.get("adaptation")) is not None:
         notes.append(f"Adapted to {adaptation['target']} ({adaptation['target_items']} items): {adaptation['reason']}")
+    if config.get("mode") == "probe" and (blend := config.get("probe", {}).get("zero_shot_prior")):
+        sentence = prior_sentence(blend)  # how the class names' prior shares the shipped probe
+        notes.append(f"{sentence[0].upper()}{sentence[1:]}.")
     if (unlabeled := model.metrics.get("unlabeled")) is not None:  # fit --unlabeled: how the pool was used, and why
         notes.append(f"Unlabeled pool ({unlabeled['pool_items']} items): {unlabeled.get('sentence', 'not used')}.")
         report_config["unlabeled pool"] = unlabeled.get("method")

@@ -14,7 +14,8 @@ from headstart.errors import HeadstartError
 from headstart.labeling import init_project
 from headstart.labeling.loop_probe import fit_loop_probe, pool_scaling
 from headstart.labeling.retrain import retrain_probe
-from headstart.labeling.zero_shot_prior import blend_weight, zero_shot_version
+from headstart.labeling.zero_shot_prior import zero_shot_version
+from headstart.learn.prior import blend_weight
 from headstart.learn.head import LinearHead
 
 runner = CliRunner()

@@ -11,7 +11,7 @@ import torch
 import headstart
 from headstart.backbones import create_backbone
 from headstart.errors import HeadstartError
-from headstart.learn import trainer
+from headstart.learn import auto_choice, trainer
 from headstart.learn.config import FinetuneConfig
 from headstart.learn.probe import final_probe
 
@@ -119,26 +119,26 @@ def test_the_final_refit_tunes_the_pretrained_encoder_on_every_label(splits, tin
 
 
 def test_auto_keeps_the_fine_tune_unless_the_probe_is_ahead_beyond_noise():
-    assert trainer.keeps_finetuned(0.80, 0.80, 500)
-    assert trainer.keeps_finetuned(0.79, 0.80, 500)       # 1 point behind: within the noise (2.6 points)
-    assert not trainer.keeps_finetuned(0.75, 0.80, 500)   # 5 points behind
-    assert trainer.keeps_finetuned(0.50, 0.75, 4)         # one item of four tells nothing
-    assert trainer.keeps_finetuned(0.75, 1.0, 4)          # nor does a perfect probe on four
-    assert not trainer.keeps_finetuned(0.25, 1.0, 4)      # three of four does
-    assert trainer.keeps_finetuned(0.0, 1.0, 0)           # nothing to judge on
+    assert auto_choice.keeps_finetuned(0.80, 0.80, 500)
+    assert auto_choice.keeps_finetuned(0.79, 0.80, 500)       # 1 point behind: within the noise (2.6 points)
+    assert not auto_choice.keeps_finetuned(0.75, 0.80, 500)   # 5 points behind
+    assert auto_choice.keeps_finetuned(0.50, 0.75, 4)         # one item of four tells nothing
+    assert auto_choice.keeps_finetuned(0.75, 1.0, 4)          # nor does a perfect probe on four
+    assert not auto_choice.keeps_finetuned(0.25, 1.0, 4)      # three of four does
+    assert auto_choice.keeps_finetuned(0.0, 1.0, 0)           # nothing to judge on
 
 
 def test_with_few_image_labels_and_no_pool_a_tie_keeps_the_probe():
-    assert not trainer.favours_finetune("image", 200, 10, pool=False)   # 20 a class
-    assert trainer.favours_finetune("image", 300, 10, pool=False)       # 30 a class
-    assert trainer.favours_finetune("image", 200, 10, pool=True)        # the fine-tune learns the pool too
-    assert trainer.favours_finetune("text", 20, 10, pool=False)
+    assert not auto_choice.favours_finetune("image", 200, 10, pool=False)   # 20 a class
+    assert auto_choice.favours_finetune("image", 300, 10, pool=False)       # 30 a class
+    assert auto_choice.favours_finetune("image", 200, 10, pool=True)        # the fine-tune learns the pool too
+    assert auto_choice.favours_finetune("text", 20, 10, pool=False)
     # within the noise the favoured model stays; beyond it the one ahead, whichever is favoured
-    assert not trainer.keeps_finetuned(0.65, 0.52, 23, favoured=False)  # 13 points ahead of 23 items: noise
-    assert trainer.keeps_finetuned(0.65, 0.52, 23)
-    assert trainer.keeps_finetuned(0.90, 0.50, 40, favoured=False)
-    assert not trainer.keeps_finetuned(0.50, 0.90, 40)
-    assert not trainer.keeps_finetuned(1.0, 0.0, 0, favoured=False)     # nothing to judge on
+    assert not auto_choice.keeps_finetuned(0.65, 0.52, 23, favoured=False)  # 13 points ahead of 23 items: noise
+    assert auto_choice.keeps_finetuned(0.65, 0.52, 23)
+    assert auto_choice.keeps_finetuned(0.90, 0.50, 40, favoured=False)
+    assert not auto_choice.keeps_finetuned(0.50, 0.90, 40)
+    assert not auto_choice.keeps_finetuned(1.0, 0.0, 0, favoured=False)     # nothing to judge on
 
 
 @pytest.fixture(scope="module")
@@ -225,12 +225,12 @@ def test_with_a_pool_auto_compares_the_two_models_as_they_ship(splits, tiny_bert
 
 def test_with_a_pool_auto_judges_the_models_with_the_pool_and_keeps_the_probe_only_beyond_noise():
     pooled = {"probe": 0.9, "finetuned": 0.5}  # without the pool: the probe far ahead
-    assert not trainer._auto_keeps_tuned(pooled, 50)
-    assert trainer._auto_keeps_tuned({**pooled, "probe_with_pool": 0.70, "finetuned_with_pool": 0.70}, 50)
+    assert not auto_choice._auto_keeps_tuned(pooled, 50)
+    assert auto_choice._auto_keeps_tuned({**pooled, "probe_with_pool": 0.70, "finetuned_with_pool": 0.70}, 50)
     # one item of 44 ahead is noise; the fine-tune stays
-    assert trainer._auto_keeps_tuned({**pooled, "probe_with_pool": 29 / 44, "finetuned_with_pool": 28 / 44}, 44)
-    assert not trainer._auto_keeps_tuned({**pooled, "probe_with_pool": 0.9, "finetuned_with_pool": 0.6}, 50)
-    assert trainer._auto_keeps_tuned({**pooled, "probe_with_pool": 0.9, "finetuned_with_pool": 0.1}, 0)
+    assert auto_choice._auto_keeps_tuned({**pooled, "probe_with_pool": 29 / 44, "finetuned_with_pool": 28 / 44}, 44)
+    assert not auto_choice._auto_keeps_tuned({**pooled, "probe_with_pool": 0.9, "finetuned_with_pool": 0.6}, 50)
+    assert auto_choice._auto_keeps_tuned({**pooled, "probe_with_pool": 0.9, "finetuned_with_pool": 0.1}, 0)
 
 
 @pytest.mark.parametrize("mode, strategy, copies", [("finetune", "staged", 0), ("auto", "staged", 1),

@@ -15,7 +15,7 @@ images the probe trained on the pool, for text a first fine-tune on the labels a
 Mode ``probe`` stops after the probe; ``finetune`` runs the fine-tuning strategy the configuration
 resolves to; ``auto`` does too, and keeps whichever scored better on the validation split by more than
 the standard error of the difference. Closer scores cannot be told apart; then it keeps the model that
-wins on average in the benchmarks at this many labels (:func:`favours_finetune`). A new strategy is a
+wins on average in the benchmarks at this many labels (:mod:`.auto_choice`). A new strategy is a
 function of the same shape added to :data:`FINETUNE_STRATEGIES`.
 
 No strategy trains on validation items: they choose the probe's strength, the kept epoch and the
@@ -28,7 +28,6 @@ is redone on pairs of every labeled text; a staged fine-tune, judged epoch by ep
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -43,12 +42,15 @@ from headstart.data.dataset import Dataset
 from headstart.data.splits import concat
 from headstart.features.extract import cached_features, compute_features
 from headstart.learn import pseudo_label_tuning
+from headstart.learn.auto_choice import auto_keeps_probe
 from headstart.learn.config import FinetuneConfig, check_mode
 from headstart.learn.contrastive import contrastive_tune
-from headstart.learn.finetune import finetune, seed_everything, standard_error
+from headstart.learn.finetune import finetune, seed_everything
 from headstart.learn.head import LinearHead, fit_head, stratified_folds
 from headstart.learn.pool_training import judge_pool, pool_head, pool_sample
-from headstart.learn.probe import SMALL_DATA, final_probe, fit_probe
+from headstart.learn.prior import prior_sentence, probe_with_prior
+from headstart.learn.probe import SMALL_DATA, final_probe, fit_probe, score_head
+from headstart.learn.zero_shot import zero_shot_head
 from headstart.progress import say
 
 
@@ -67,6 +69,8 @@ class Splits:
         pretrained: the backbone's weights before any fine-tune, where one may run (None: the probe
             only). One copy serves every step that goes back to them (a contrastive refit, the
             teacher's run, ``auto`` keeping the probe): each copy of an encoder costs its size in memory.
+        prior: a head over the pretrained features that the probe is blended with (:mod:`.prior`; the
+            zero-shot head of the class names, :func:`class_name_prior`), or None.
     """
 
     backbone: Backbone
@@ -77,6 +81,7 @@ class Splits:
     engine: str = "auto"
     cache_dir: str | Path | None = None
     pretrained: dict | None = field(default=None, repr=False)
+    prior: LinearHead | None = field(default=None, repr=False)
 
     @property
     def train_y(self) -> np.ndarray:
@@ -159,12 +164,44 @@ def _probe(splits: Splits, *, tuned: bool = False, stage: str = "head (probe)") 
     train_y, val_y = splits.train_y, splits.val_y
     n_classes = len(splits.classes)
     head, info = fit_probe(train_x, train_y, val_x, val_y, n_classes, seed=splits.seed)
+    prior = None if tuned else splits.prior
+    if prior is not None:  # the share is chosen on the training split, the blend scored on validation
+        head, info["zero_shot_prior"] = probe_with_prior(prior, head, train_x, train_y, n_classes, info["C"],
+                                                         seed=splits.seed)
+        if len(val_y):
+            info["val_accuracy"], info["val_loss"] = score_head(head, val_x, val_y, n_classes)
+        say(prior_sentence(info["zero_shot_prior"]))
     row = {"epoch": 0, "stage": stage, "val_accuracy": info["val_accuracy"], "val_loss": info["val_loss"]}
 
     def refit() -> LinearHead:
-        return final_probe(train_x, train_y, val_x, val_y, n_classes, info["C"], seed=splits.seed)[0]
+        final, c = final_probe(train_x, train_y, val_x, val_y, n_classes, info["C"], seed=splits.seed)
+        if prior is None:
+            return final
+        all_x, all_y = np.vstack([train_x, val_x]), np.concatenate([train_y, val_y])
+        final, info["zero_shot_prior"] = probe_with_prior(prior, final, all_x, all_y, n_classes, c, seed=splits.seed)
+        info["zero_shot_prior"]["chosen_on"] = "every label"
+        return final
 
     return Outcome(head, tuned, info["val_accuracy"], [row], {"probe": info}, refit=refit)
+
+
+def class_name_prior(splits: Splits, pool: Dataset | None) -> LinearHead | None:
+    """The class names' zero-shot head (:mod:`.zero_shot`) as the probe's prior, or None.
+
+    For a text backbone and fewer than :data:`~headstart.learn.probe.SMALL_DATA` labels; calibrated on
+    the pool where there is one (the sample of it that training uses, :func:`sampled`), else on the
+    labeled texts (not their labels).
+    """
+    labeled = concat(splits.train, splits.val)
+    if splits.backbone.modality != "text" or len(labeled) >= SMALL_DATA:
+        return None
+    calibrate_on = sampled(pool, splits.seed) if pool is not None and len(pool) > 1 else labeled
+
+    def embed(texts: list[str]) -> np.ndarray:
+        return compute_features(splits.backbone, texts, engine=splits.engine, cache_dir=splits.cache_dir,
+                                description="class names")
+
+    return zero_shot_head(embed, splits.classes, pool_features=splits.features(calibrate_on)).head
 
 
 def contrastive(splits: Splits, config: FinetuneConfig, start: Outcome) -> Outcome:
@@ -352,45 +389,6 @@ def _goes_back_to_pretrained(mode: str, config: FinetuneConfig, splits: Splits) 
         == "contrastive"
 
 
-# Images without a pool: below this many labels a class the probe beat the staged fine-tune on average.
-IMAGE_FINETUNE_FROM = 30
-
-
-def favours_finetune(modality: str, n_labels: int, n_classes: int, *, pool: bool) -> bool:
-    """Whether ``auto`` keeps the fine-tune when validation cannot tell it from the probe.
-
-    It does, unless the task is images with fewer than :data:`IMAGE_FINETUNE_FROM` labels a class and no
-    pool. There the probe won on average: Fashion-MNIST on the labeling loop's labels, 5 seeds, by 8.6, 2.4
-    and 1.1 points at 5, 10 and 20 labels a class (the fine-tune by 0.9 and 2.2 at 30 and 50), and on random
-    labels at 10 a class by 4 points (one seed); a validation split of 10-40 items rarely told them apart, and the
-    fine-tune's score on it is the best of its epochs. With a pool the image fine-tune learns the pool
-    probe's pseudo-labels (:mod:`.pseudo_label_tuning`) and led from 10 labels a class; text
-    fine-tunes led in every benchmark.
-    """
-    return modality != "image" or pool or n_labels >= IMAGE_FINETUNE_FROM * max(n_classes, 1)
-
-
-def keeps_finetuned(tuned_accuracy: float, probe_accuracy: float, n_val: int, *, favoured: bool = True) -> bool:
-    """Whether ``auto`` keeps a fine-tuned model rather than the probe.
-
-    The one ahead on the ``n_val`` validation items by more than the standard error of the difference of
-    the two accuracies is kept; closer scores cannot be told apart, and the ``favoured`` model is kept
-    (the fine-tune when True, :func:`favours_finetune`). Each error is taken at the accuracy with one right
-    and one wrong item added (Agresti and Caffo), so that a perfect score on four items does not count as
-    certain.
-    """
-    if n_val == 0:
-        return favoured
-
-    def error(accuracy: float) -> float:
-        return standard_error((accuracy * n_val + 1) / (n_val + 2), n_val)
-
-    noise = math.hypot(error(tuned_accuracy), error(probe_accuracy))
-    if favoured:
-        return tuned_accuracy >= probe_accuracy - noise
-    return tuned_accuracy > probe_accuracy + noise
-
-
 def validation_accuracy(outcome: Outcome, val_y: np.ndarray) -> float:
     """``outcome``'s accuracy on the validation split: of its held-out probabilities where it has them."""
     if outcome.val_proba is not None and len(val_y):
@@ -398,52 +396,11 @@ def validation_accuracy(outcome: Outcome, val_y: np.ndarray) -> float:
     return outcome.val_accuracy
 
 
-def _compared_scores(validation: dict) -> tuple[float, float]:
-    """(the fine-tune's, the probe's) validation accuracy as ``auto`` weighs them, given ``record["validation"]``.
-
-    With a pool the two are compared as they would ship, each having learned from it: in the label-budget
-    benchmark the fine-tune with the pool led there (SST-2 at 300 labels by 4 points; Fashion-MNIST at 200,
-    once its image fine-tune learned the pool probe's pseudo-labels, :mod:`.pseudo_label_tuning`, and from
-    300 labels).
-    """
-    if "finetuned_with_pool" in validation:
-        return validation["finetuned_with_pool"], validation["probe_with_pool"]
-    return validation["finetuned"], validation["probe"]
-
-
-def _auto_keeps_tuned(validation: dict, n_val: int, favoured: bool = True) -> bool:
-    """Whether ``auto`` keeps the fine-tune, given ``record["validation"]`` (:func:`keeps_finetuned`)."""
-    return keeps_finetuned(*_compared_scores(validation), n_val, favoured=favoured)
-
-
-def _auto_reason(validation: dict, favoured: bool) -> str:
-    """The sentence that says why ``auto`` kept the probe."""
-    tuned, probe = _compared_scores(validation)
-    why = ("better beyond the two scores' noise" if favoured else
-           f"the fine-tune not better beyond the two scores' noise, and without a pool the probe is the better "
-           f"image model on average below {IMAGE_FINETUNE_FROM} labels a class")
-    if "finetuned_with_pool" in validation:
-        return (f"kept the probe: with the unlabeled pool it reached {probe:.1%} on the validation split, the "
-                f"fine-tune {tuned:.1%}: {why}")
-    return f"kept the probe: fine-tuning reached {tuned:.1%} on the validation split, the probe {probe:.1%}: {why}"
-
-
-def _auto_keeps_probe(splits: Splits, record: dict, *, pool: bool) -> bool:
-    """Whether ``auto`` keeps the probe over the fine-tune; when it does, ``record["auto"]`` says why."""
-    n_val = len(splits.val)
-    favoured = favours_finetune(splits.backbone.modality, len(splits.train) + n_val, len(splits.classes), pool=pool)
-    if _auto_keeps_tuned(record["validation"], n_val, favoured):
-        return False
-    record["auto"] = _auto_reason(record["validation"], favoured)
-    say(record["auto"])
-    return True
-
-
 def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: list[str], *, mode: str = "auto",
           config: FinetuneConfig | None = None, seed: int = 0, engine: str = "auto",
           cache_dir: str | Path | None = None, depth_advisor: DepthAdvisor | None = None,
           refit: bool = True, keep_val_proba: bool = False, pool: Dataset | None = None,
-          pool_method: str = "auto") -> TrainResult:
+          pool_method: str = "auto", zero_shot_prior: bool = True) -> TrainResult:
     """Train a head (and, when fine-tuning, the backbone in place) on ``train_set``.
 
     Args:
@@ -466,6 +423,8 @@ def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: lis
         pool: unlabeled items of the task: the chosen model's head learns from them too where that
             beats the labels alone (:func:`with_pool`; ``config["unlabeled"]`` says how it went).
         pool_method: ``auto``, ``none``, ``self-train`` or ``propagation`` (:mod:`.pool_training`).
+        zero_shot_prior: for text with few labels, blend the probe with the class names' zero-shot head
+            where that lowers its out-of-fold log-loss (:func:`class_name_prior`, :mod:`.prior`).
 
     Returns:
         A :class:`TrainResult`.
@@ -476,6 +435,8 @@ def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: lis
     splits = Splits(backbone, train_set, val_set, list(classes), seed, engine, cache_dir)
     if _goes_back_to_pretrained(mode, config, splits):
         splits.pretrained = copy.deepcopy(backbone.module.state_dict())
+    if zero_shot_prior:
+        splits.prior = class_name_prior(splits, pool)
     start = _probe(splits)
     record = {"mode": mode, "requested_mode": mode, **start.record}  # "mode" becomes the one kept
 
@@ -497,7 +458,8 @@ def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: lis
         if pool is not None:  # like with like: each model as it would ship, having learned from the pool
             record["validation"].update(probe_with_pool=validation_accuracy(probe, splits.val_y),
                                         finetuned_with_pool=validation_accuracy(chosen, splits.val_y))
-        if mode == "auto" and _auto_keeps_probe(splits, record, pool=pool is not None):
+        if mode == "auto" and auto_keeps_probe(record, splits.backbone.modality, len(splits.train),
+                                               len(splits.val), len(splits.classes), pool=pool is not None):
             backbone.module.load_state_dict(splits.pretrained)
             record.update(start.record)
             chosen = probe
