@@ -112,7 +112,7 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         cache_dir: str | Path | None = None, columns: dict | None = None, baseline: bool = True,
         auto_unfreeze: bool = False, mirror: bool = True, target=None, adapt: str = "auto",
         device: str = "auto", unlabeled=None, unlabeled_method: str = "auto",
-        zero_shot_prior: bool = True) -> Model | ScratchModel:
+        zero_shot_prior: bool = True, describe=None) -> Model | ScratchModel:
     """Train a classifier by transfer learning and evaluate it on the test split.
 
     Reads, splits, trains (:func:`headstart.learn.trainer.train`), tests (against scratch), saves.
@@ -154,6 +154,7 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
         unlabeled_method: ``auto``, ``none``, ``self-train`` or ``propagation`` (:mod:`.learn.pool_training`).
         zero_shot_prior: text with few labels: blend the probe with the class names' zero-shot head where
             that lowers its out-of-fold log-loss (:mod:`.learn.prior`).
+        describe: short class descriptions for that prior (``"a=...,b=..."`` or a mapping; default: the names).
 
     Returns:
         The trained :class:`~headstart.model.Model` (or :class:`ScratchModel`: ``baseline``), metrics in ``.metrics``.
@@ -169,7 +170,8 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
                                                                   engine=engine, cache_dir=cache_dir).summary
     result = train(net, train_set, val_set, classes, mode=mode, config=finetune_config, seed=seed, engine=engine,
                    cache_dir=cache_dir, depth_advisor=_layer_depth if auto_unfreeze else None, keep_val_proba=True,
-                   pool=pool, pool_method=unlabeled_method, zero_shot_prior=zero_shot_prior)
+                   pool=pool, pool_method=unlabeled_method, zero_shot_prior=zero_shot_prior,
+                   describe=describe)
     calibrate(result, val_set.label_ids(classes))  # temperature scaling, where it helps on validation
     model = Model(net, result.head, classes, backbone_options=options, finetuned=result.finetuned, device=device)
     adaptation = None if target_set is None else adapt_model(model, train_set, val_set, target_set, method=adapt,

@@ -105,7 +105,7 @@ def fit(ctx: typer.Context,
                                                   "out-of-fold log-loss."),
         ) -> None:
     """Train a model by transfer learning, evaluate it on the test split, save it with a report."""
-    if zero_shot or classes or describe:
+    if zero_shot or classes or (describe and data is None):
         return _zero_shot(zero_shot, data, classes, describe, test, unlabeled, backbone, out, max_length, device,
                           _columns(text_column, label_column, split_column, path_column))
     if data is None:
@@ -127,7 +127,7 @@ def fit(ctx: typer.Context,
                     finetune_config=FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size),
                     columns=_columns(text_column, label_column, split_column, path_column), baseline=baseline,
                     auto_unfreeze=auto_unfreeze, mirror=mirror, target=target, adapt=adapt, device=device,
-                    unlabeled=unlabeled, zero_shot_prior=zero_shot_prior)
+                    unlabeled=unlabeled, zero_shot_prior=zero_shot_prior, describe=describe)
     finish_processes()
     if not is_main_process():
         return

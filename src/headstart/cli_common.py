@@ -35,8 +35,9 @@ Role = Literal["annotator", "reviewer", "admin"]  # headstart.labeling.models.RO
 ZERO_SHOT = typer.Option(False, "--zero-shot/--no-zero-shot", help="No labels: a model from the class names (or "
                          "--describe) alone, through the sentence encoder; DATA is left out.")
 CLASSES = typer.Option(None, help='With --zero-shot: the class names, e.g. "negative,positive".')
-DESCRIBE = typer.Option(None, help='With --zero-shot: short class descriptions, e.g. "negative=a negative movie '
-                        'review,positive=a positive movie review" (a class left out keeps its name).')
+DESCRIBE = typer.Option(None, help='Short class descriptions, e.g. "negative=a negative movie review,positive=a '
+                        'positive movie review" (a class left out keeps its name): with --zero-shot the model, '
+                        'with labeled text the zero-shot prior.')
 UNLABELED = typer.Option(None, help="Unlabeled items of the task (file or image folder). With a labeled DATA: "
                          "the head also learns from them (self-training or label spreading) where that beats "
                          "the labels alone on held-out labels. With --zero-shot: texts to calibrate on "

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 import headstart
 from headstart.backbones import create_backbone
 from headstart.cli import app
+from headstart.errors import HeadstartError
 from headstart.learn import trainer
 from headstart.learn.head import LinearHead, fit_head
 from headstart.learn.prior import probe_with_prior
@@ -75,7 +76,7 @@ def test_a_text_probe_records_its_prior_and_the_refit_chooses_the_share_again(to
 def test_a_wrong_prior_leaves_the_shipped_probe_exactly_as_without_one(topic_splits, tiny_st_name, monkeypatch):
     plain = _probe(topic_splits, tiny_st_name, zero_shot_prior=False).head
     wrong = LinearHead(-3.0 * plain.weight, -3.0 * plain.bias)  # confidently the other way round
-    monkeypatch.setattr(trainer, "class_name_prior", lambda splits, pool: wrong)
+    monkeypatch.setattr(trainer, "class_name_prior", lambda splits, pool, describe: wrong)
     result = _probe(topic_splits, tiny_st_name)
     assert result.config["probe"]["zero_shot_prior"]["probe_weight"] == 1.0
     np.testing.assert_allclose(result.head.weight, plain.weight, rtol=1e-6)
@@ -128,3 +129,31 @@ def test_with_twenty_sst2_labels_the_names_prior_lifts_the_probe(shared_data, tm
         accuracy[use_prior] = model.metrics["accuracy"]
     # "negative" and "positive" alone score about 75% on SST-2 (benchmarks/zero_shot.py); a probe on 20 labels less
     assert accuracy[True] >= accuracy[False] + 0.03, accuracy
+
+
+def test_descriptions_of_the_labels_feed_the_prior(text_csv, tiny_st_name, tmp_path):
+    data = text_csv(n_per_class=10, seed=7)
+    out = tmp_path / "described"
+    result = CliRunner().invoke(app, ["fit", str(data), "--backbone", tiny_st_name, "--mode", "probe", "--no-baseline",
+                                      "--describe", "sports=a text about a game,food=a recipe", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "probe_weight" in json.loads((out / "config.json").read_text())["probe"]["zero_shot_prior"]
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--describe", "music=a song"], "'music' is described but is not one of the classes"),
+    (["--describe", "food=a recipe", "--no-zero-shot-prior"], "the zero-shot prior, which is turned off"),
+])
+def test_a_wrong_description_is_one_line_and_exit_2(options, message, text_csv, tiny_st_name, tmp_path):
+    result = CliRunner().invoke(app, ["fit", str(text_csv(n_per_class=6, seed=8)), "--backbone", tiny_st_name,
+                                      "--mode", "probe", "--no-baseline", "--out", str(tmp_path / "m"), *options])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "m").exists()
+
+
+def test_an_image_fit_refuses_descriptions(image_folder):
+    data = headstart.prepare(image_folder, seed=0)
+    backbone = create_backbone("effnet-lite0", pretrained=False, image_size=32)
+    with pytest.raises(HeadstartError, match="read by a text encoder"):
+        trainer.train(backbone, data.split("train"), data.split("val"), data.split("train").classes, mode="probe",
+                      engine="torch", describe="red=a red square")

@@ -40,6 +40,7 @@ from headstart.compute.device import current_device
 from headstart.compute.processes import main_process_first
 from headstart.data.dataset import Dataset
 from headstart.data.splits import concat
+from headstart.errors import DataError
 from headstart.features.extract import cached_features, compute_features
 from headstart.learn import pseudo_label_tuning
 from headstart.learn.auto_choice import auto_keeps_probe
@@ -50,7 +51,7 @@ from headstart.learn.head import LinearHead, fit_head, stratified_folds
 from headstart.learn.pool_training import judge_pool, pool_head, pool_sample
 from headstart.learn.prior import prior_sentence, probe_with_prior
 from headstart.learn.probe import SMALL_DATA, final_probe, fit_probe, score_head
-from headstart.learn.zero_shot import zero_shot_head
+from headstart.learn.zero_shot import parse_descriptions, zero_shot_head
 from headstart.progress import say
 
 
@@ -185,13 +186,18 @@ def _probe(splits: Splits, *, tuned: bool = False, stage: str = "head (probe)") 
     return Outcome(head, tuned, info["val_accuracy"], [row], {"probe": info}, refit=refit)
 
 
-def class_name_prior(splits: Splits, pool: Dataset | None) -> LinearHead | None:
+def class_name_prior(splits: Splits, pool: Dataset | None, describe=None) -> LinearHead | None:
     """The class names' zero-shot head (:mod:`.zero_shot`) as the probe's prior, or None.
 
-    For a text backbone and fewer than :data:`~headstart.learn.probe.SMALL_DATA` labels; calibrated on
-    the pool where there is one (the sample of it that training uses, :func:`sampled`), else on the
+    For a text backbone and fewer than :data:`~headstart.learn.probe.SMALL_DATA` labels; each class
+    described by ``describe`` (``"a=...,b=..."`` or a mapping) where given, else by its name; calibrated
+    on the pool where there is one (the sample of it that training uses, :func:`sampled`), else on the
     labeled texts (not their labels).
     """
+    descriptions = parse_descriptions(describe, splits.classes)  # a wrong class fails before any work
+    if describe and splits.backbone.modality != "text":
+        raise DataError("class descriptions are read by a text encoder; this is an image fit", where="--describe",
+                        fix="leave --describe out")
     labeled = concat(splits.train, splits.val)
     if splits.backbone.modality != "text" or len(labeled) >= SMALL_DATA:
         return None
@@ -201,7 +207,7 @@ def class_name_prior(splits: Splits, pool: Dataset | None) -> LinearHead | None:
         return compute_features(splits.backbone, texts, engine=splits.engine, cache_dir=splits.cache_dir,
                                 description="class names")
 
-    return zero_shot_head(embed, splits.classes, pool_features=splits.features(calibrate_on)).head
+    return zero_shot_head(embed, splits.classes, descriptions, pool_features=splits.features(calibrate_on)).head
 
 
 def contrastive(splits: Splits, config: FinetuneConfig, start: Outcome) -> Outcome:
@@ -400,7 +406,7 @@ def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: lis
           config: FinetuneConfig | None = None, seed: int = 0, engine: str = "auto",
           cache_dir: str | Path | None = None, depth_advisor: DepthAdvisor | None = None,
           refit: bool = True, keep_val_proba: bool = False, pool: Dataset | None = None,
-          pool_method: str = "auto", zero_shot_prior: bool = True) -> TrainResult:
+          pool_method: str = "auto", zero_shot_prior: bool = True, describe=None) -> TrainResult:
     """Train a head (and, when fine-tuning, the backbone in place) on ``train_set``.
 
     Args:
@@ -425,6 +431,7 @@ def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: lis
         pool_method: ``auto``, ``none``, ``self-train`` or ``propagation`` (:mod:`.pool_training`).
         zero_shot_prior: for text with few labels, blend the probe with the class names' zero-shot head
             where that lowers its out-of-fold log-loss (:func:`class_name_prior`, :mod:`.prior`).
+        describe: short class descriptions for that head (``"a=...,b=..."`` or a mapping; default: the names).
 
     Returns:
         A :class:`TrainResult`.
@@ -436,7 +443,10 @@ def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: lis
     if _goes_back_to_pretrained(mode, config, splits):
         splits.pretrained = copy.deepcopy(backbone.module.state_dict())
     if zero_shot_prior:
-        splits.prior = class_name_prior(splits, pool)
+        splits.prior = class_name_prior(splits, pool, describe)
+    elif describe:
+        raise DataError("the class descriptions are for the zero-shot prior, which is turned off", where="--describe",
+                        fix="leave --describe out, or the prior on (drop --no-zero-shot-prior)")
     start = _probe(splits)
     record = {"mode": mode, "requested_mode": mode, **start.record}  # "mode" becomes the one kept
 

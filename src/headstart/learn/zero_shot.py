@@ -118,7 +118,8 @@ def parse_descriptions(text: str | Mapping[str, str] | None, classes: Sequence[s
     for name, description in pairs:
         if name not in classes:
             raise DataError(f"'{name}' is described but is not one of the classes ({', '.join(classes)})",
-                            where="--describe", fix="describe only classes named in --classes")
+                            where="--describe",
+                            fix="describe only the classes (named in --classes, or the labels of the data)")
         if name in described:
             raise DataError(f"class '{name}' is described twice", where="--describe", fix="describe each class once")
         if not description:
