@@ -22,6 +22,8 @@ import numpy as np
 from headstart.learn.head import LinearHead, fit_head, out_of_fold_proba, softmax
 
 PROBE_WEIGHTS = np.linspace(0.0, 1.0, 11)  # the probe's share of the blended logits, tried in turn
+# fit's blends are scored at their best temperature among these (blend_weight); the loop's at 1 as measured
+FIT_TEMPERATURES = tuple(float(t) for t in np.geomspace(0.25, 4.0, 9))
 
 
 def _log_loss(proba: np.ndarray, y: np.ndarray) -> float:
@@ -33,19 +35,29 @@ def blended_proba(probe_proba: np.ndarray, prior_logits: np.ndarray, weight: flo
     return softmax(weight * np.log(np.clip(probe_proba, 1e-12, 1.0)) + (1.0 - weight) * prior_logits)
 
 
-def blend_weight(probe_held_out: np.ndarray, prior_logits: np.ndarray, y: np.ndarray) -> tuple[float, dict]:
+def blend_weight(probe_held_out: np.ndarray, prior_logits: np.ndarray, y: np.ndarray, *,
+                 temperatures: tuple[float, ...] = (1.0,)) -> tuple[float, dict]:
     """The probe's share of the blend with the lowest log-loss on the labels, and what each part scored.
 
     Args:
         probe_held_out: the probe's out-of-fold probabilities of the labeled items (n, k).
         prior_logits: the prior head's logits of the same items (n, k).
         y: their class ids (n,).
+        temperatures: each blend is also tried with its logits times each of these, and scored at its
+            best. With more than ``(1.0,)`` a blend cannot win by softening an overconfident probe alone
+            (which lowers log-loss without the prior knowing anything): the share then measures what
+            the prior adds to the ranking. The share is returned, not the temperature.
 
     Returns:
         (weight, record): on equal loss the larger weight (more of the probe) wins.
     """
     blends = [blended_proba(probe_held_out, prior_logits, w) for w in PROBE_WEIGHTS]
-    losses = np.array([_log_loss(proba, y) for proba in blends])
+
+    def best_loss(proba: np.ndarray) -> float:
+        log_proba = np.log(np.clip(proba, 1e-12, 1.0))
+        return min(_log_loss(softmax(t * log_proba), y) for t in temperatures)
+
+    losses = np.array([best_loss(proba) for proba in blends])
     best = int(np.flatnonzero(losses <= losses.min() + 1e-12).max())
     record = {"probe_weight": float(PROBE_WEIGHTS[best]),
               "accuracy_blended": float((blends[best].argmax(axis=1) == y).mean()),
@@ -57,9 +69,9 @@ def blend_weight(probe_held_out: np.ndarray, prior_logits: np.ndarray, y: np.nda
 
 
 def blended_with(prior: LinearHead, head: LinearHead, labeled_features: np.ndarray, probe_held_out: np.ndarray,
-                 y: np.ndarray) -> tuple[LinearHead, dict]:
+                 y: np.ndarray, *, temperatures: tuple[float, ...] = (1.0,)) -> tuple[LinearHead, dict]:
     """``head`` blended with the ``prior`` head (:func:`blend_weight` chooses the share), and the record."""
-    weight, record = blend_weight(probe_held_out, prior.logits(labeled_features), y)
+    weight, record = blend_weight(probe_held_out, prior.logits(labeled_features), y, temperatures=temperatures)
     return LinearHead((weight * head.weight + (1.0 - weight) * prior.weight).astype(np.float32),
                       (weight * head.bias + (1.0 - weight) * prior.bias).astype(np.float32)), record
 
@@ -71,7 +83,7 @@ def probe_with_prior(prior: LinearHead, head: LinearHead, x: np.ndarray, y: np.n
     The share is chosen on the out-of-fold probabilities of probes of the same strength on the same labels.
     """
     held_out = out_of_fold_proba(x, y, n_classes, partial(fit_head, n_classes=n_classes, c=c, seed=seed), seed=seed)
-    return blended_with(prior, head, x, held_out, y)
+    return blended_with(prior, head, x, held_out, y, temperatures=FIT_TEMPERATURES)
 
 
 def prior_sentence(blend: dict) -> str:
