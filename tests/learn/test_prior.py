@@ -16,6 +16,7 @@ from headstart.errors import HeadstartError
 from headstart.learn import trainer
 from headstart.learn.head import LinearHead, fit_head
 from headstart.learn.prior import probe_with_prior
+from headstart.learn.probe import final_probe
 
 
 def _two_blobs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -71,6 +72,20 @@ def test_a_text_probe_records_its_prior_and_the_refit_chooses_the_share_again(to
     blend = _probe(topic_splits, tiny_st_name).config["probe"]["zero_shot_prior"]
     assert blend["chosen_on"] == "every label" and 0.0 <= blend["probe_weight"] <= 1.0
     assert "zero_shot_prior" not in _probe(topic_splits, tiny_st_name, zero_shot_prior=False).config["probe"]
+
+
+def test_the_shipped_head_is_the_refit_probe_blended_with_the_prior_at_the_recorded_share(topic_splits, tiny_st_name):
+    train_set, val_set = topic_splits
+    result = _probe(topic_splits, tiny_st_name)
+    split = trainer.Splits(create_backbone(tiny_st_name), train_set, val_set, train_set.classes, engine="torch")
+    prior = trainer.class_name_prior(split, None)
+    probe = result.config["probe"]
+    final, _ = final_probe(split.features(train_set), split.train_y, split.features(val_set), split.val_y,
+                           len(train_set.classes), probe["C"])
+    share = probe["zero_shot_prior"]["probe_weight"]
+    assert share < 1.0  # the prior does take part here (seeded), so the blend itself is what is checked
+    np.testing.assert_allclose(result.head.weight, share * final.weight + (1 - share) * prior.weight, atol=1e-5)
+    np.testing.assert_allclose(result.head.bias, share * final.bias + (1 - share) * prior.bias, atol=1e-5)
 
 
 def test_a_wrong_prior_leaves_the_shipped_probe_exactly_as_without_one(topic_splits, tiny_st_name, monkeypatch):

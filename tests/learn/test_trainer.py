@@ -178,7 +178,8 @@ def test_auto_breaks_a_validation_tie_by_modality_and_labels_a_class(modality, i
 def test_the_chosen_probe_is_refit_on_train_and_validation(splits, tiny_bert_name):
     train_set, val_set = splits
     backbone = create_backbone(tiny_bert_name)
-    result = trainer.train(backbone, train_set, val_set, train_set.classes, mode="probe", engine="torch")
+    result = trainer.train(backbone, train_set, val_set, train_set.classes, mode="probe", engine="torch",
+                           zero_shot_prior=False)  # with the prior: tests/learn/test_prior.py
     split = trainer.Splits(backbone, train_set, val_set, train_set.classes, engine="torch")
     expected, _ = final_probe(split.features(train_set), split.train_y, split.features(val_set), split.val_y,
                               len(train_set.classes), result.config["probe"]["C"])
