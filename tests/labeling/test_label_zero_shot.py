@@ -13,7 +13,7 @@ from headstart.cli import app
 from headstart.errors import HeadstartError
 from headstart.labeling import init_project
 from headstart.labeling.loop_probe import fit_loop_probe, pool_scaling
-from headstart.labeling.retrain import retrain_probe
+from headstart.labeling.retrain import queue_finetune, retrain_probe, run_jobs
 from headstart.labeling.zero_shot_prior import zero_shot_version
 from headstart.learn.prior import blend_weight
 from headstart.learn.head import LinearHead
@@ -144,3 +144,20 @@ def test_a_project_without_a_zero_shot_start_has_no_prior(unlabeled_pool, tiny_s
     _label_with_the_truth(project, project.next(6), tmp_path / "labeled.csv")
     version = _version(project, retrain_probe(project))
     assert "zero_shot_prior" not in version.metrics
+
+
+def test_a_fine_tune_job_takes_the_projects_descriptions_for_its_prior(tmp_path, text_csv, tiny_st_name):
+    rows = list(csv.DictReader(open(text_csv("topics.csv", n_per_class=8))))
+    pool = tmp_path / "pool.csv"
+    with open(pool, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([["text"]] + [[row["text"]] for row in rows])
+    project = init_project(pool, labels="food,sports,tech", db=tmp_path / "d.db", backbone=tiny_st_name,
+                           zero_shot=True, describe="tech=a text about computers")
+    for index, (item, row) in enumerate(zip(project.ids, rows)):
+        if index % 6:
+            project.add(item, row["label"], annotator="ana")
+    job = queue_finetune(project, epochs=1, strategy="staged")
+    assert run_jobs(project, tmp_path / "models") == 1
+    config = json.loads((tmp_path / "models" / f"model-v{job}" / "config.json").read_text())
+    assert config["probe"]["zero_shot_prior"]["descriptions"] == {
+        "food": "food", "sports": "sports", "tech": "a text about computers"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -78,7 +79,7 @@ def test_the_shipped_head_is_the_refit_probe_blended_with_the_prior_at_the_recor
     train_set, val_set = topic_splits
     result = _probe(topic_splits, tiny_st_name)
     split = trainer.Splits(create_backbone(tiny_st_name), train_set, val_set, train_set.classes, engine="torch")
-    prior = trainer.class_name_prior(split, None)
+    prior = trainer.class_name_prior(split, None).head
     probe = result.config["probe"]
     final, _ = final_probe(split.features(train_set), split.train_y, split.features(val_set), split.val_y,
                            len(train_set.classes), probe["C"])
@@ -91,7 +92,9 @@ def test_the_shipped_head_is_the_refit_probe_blended_with_the_prior_at_the_recor
 def test_a_wrong_prior_leaves_the_shipped_probe_exactly_as_without_one(topic_splits, tiny_st_name, monkeypatch):
     plain = _probe(topic_splits, tiny_st_name, zero_shot_prior=False).head
     wrong = LinearHead(-3.0 * plain.weight, -3.0 * plain.bias)  # confidently the other way round
-    monkeypatch.setattr(trainer, "class_name_prior", lambda splits, pool, describe: wrong)
+    names = trainer.class_name_prior  # the names' head, its weights replaced by the wrong ones
+    monkeypatch.setattr(trainer, "class_name_prior",
+                        lambda splits, pool, describe: replace(names(splits, pool, describe), head=wrong))
     result = _probe(topic_splits, tiny_st_name)
     assert result.config["probe"]["zero_shot_prior"]["probe_weight"] == 1.0
     np.testing.assert_allclose(result.head.weight, plain.weight, rtol=1e-6)
@@ -152,7 +155,8 @@ def test_descriptions_of_the_labels_feed_the_prior(text_csv, tiny_st_name, tmp_p
     result = CliRunner().invoke(app, ["fit", str(data), "--backbone", tiny_st_name, "--mode", "probe", "--no-baseline",
                                       "--describe", "sports=a text about a game,food=a recipe", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "probe_weight" in json.loads((out / "config.json").read_text())["probe"]["zero_shot_prior"]
+    blend = json.loads((out / "config.json").read_text())["probe"]["zero_shot_prior"]
+    assert blend["descriptions"] == {"food": "a recipe", "sports": "a text about a game", "tech": "tech"}
 
 
 @pytest.mark.parametrize("options, message", [

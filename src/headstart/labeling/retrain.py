@@ -238,6 +238,7 @@ def run_finetune(project, version, out_root: str | Path) -> None:
     from headstart.backbones import create_backbone
     from headstart.evaluate import classification_metrics
     from headstart.labeling.pool_probe import SETTING as POOL_SETTING
+    from headstart.labeling.zero_shot_start import DESCRIBE_SETTING
     from headstart.learn.trainer import train
     from headstart.model import Model, publish_folder
 
@@ -257,7 +258,8 @@ def run_finetune(project, version, out_root: str | Path) -> None:
         backbone = create_backbone(project.backbone, **options)
         config = FinetuneConfig(**(version.metrics or {}).get("config", {}))
         result = train(backbone, train_set, val_set, classes, mode="auto", config=config, keep_val_proba=True,
-                       pool=pool if len(pool) else None, pool_method=project.settings.get(POOL_SETTING, "auto"))
+                       pool=pool if len(pool) else None, pool_method=project.settings.get(POOL_SETTING, "auto"),
+                       describe=project.settings.get(DESCRIBE_SETTING))  # the zero-shot start's, for the prior
         model = Model(backbone, result.head, classes, backbone_options=options, finetuned=result.finetuned)
         metrics = {**classification_metrics(val_set.label_ids(classes), result.val_proba, classes),
                    "accuracy_estimate": f"validation split ({len(val_set)} labels"

@@ -51,7 +51,7 @@ from headstart.learn.head import LinearHead, fit_head, stratified_folds
 from headstart.learn.pool_training import judge_pool, pool_head, pool_sample
 from headstart.learn.prior import prior_sentence, probe_with_prior
 from headstart.learn.probe import SMALL_DATA, final_probe, fit_probe, score_head
-from headstart.learn.zero_shot import parse_descriptions, zero_shot_head
+from headstart.learn.zero_shot import ZeroShotHead, parse_descriptions, zero_shot_head
 from headstart.progress import say
 
 
@@ -70,8 +70,8 @@ class Splits:
         pretrained: the backbone's weights before any fine-tune, where one may run (None: the probe
             only). One copy serves every step that goes back to them (a contrastive refit, the
             teacher's run, ``auto`` keeping the probe): each copy of an encoder costs its size in memory.
-        prior: a head over the pretrained features that the probe is blended with (:mod:`.prior`; the
-            zero-shot head of the class names, :func:`class_name_prior`), or None.
+        prior: the zero-shot head of the class names that the probe is blended with (:mod:`.prior`,
+            :func:`class_name_prior`), or None.
     """
 
     backbone: Backbone
@@ -82,7 +82,7 @@ class Splits:
     engine: str = "auto"
     cache_dir: str | Path | None = None
     pretrained: dict | None = field(default=None, repr=False)
-    prior: LinearHead | None = field(default=None, repr=False)
+    prior: ZeroShotHead | None = field(default=None, repr=False)
 
     @property
     def train_y(self) -> np.ndarray:
@@ -165,10 +165,10 @@ def _probe(splits: Splits, *, tuned: bool = False, stage: str = "head (probe)") 
     train_y, val_y = splits.train_y, splits.val_y
     n_classes = len(splits.classes)
     head, info = fit_probe(train_x, train_y, val_x, val_y, n_classes, seed=splits.seed)
-    prior = None if tuned else splits.prior
+    prior = None if tuned or splits.prior is None else splits.prior.head
     if prior is not None:  # the share is chosen on the training split, the blend scored on validation
-        head, info["zero_shot_prior"] = probe_with_prior(prior, head, train_x, train_y, n_classes, info["C"],
-                                                         seed=splits.seed)
+        head, blend = probe_with_prior(prior, head, train_x, train_y, n_classes, info["C"], seed=splits.seed)
+        info["zero_shot_prior"] = {**blend, "descriptions": splits.prior.descriptions}
         if len(val_y):
             info["val_accuracy"], info["val_loss"] = score_head(head, val_x, val_y, n_classes)
         say(prior_sentence(info["zero_shot_prior"]))
@@ -179,14 +179,14 @@ def _probe(splits: Splits, *, tuned: bool = False, stage: str = "head (probe)") 
         if prior is None:
             return final
         all_x, all_y = np.vstack([train_x, val_x]), np.concatenate([train_y, val_y])
-        final, info["zero_shot_prior"] = probe_with_prior(prior, final, all_x, all_y, n_classes, c, seed=splits.seed)
-        info["zero_shot_prior"]["chosen_on"] = "every label"
+        final, blend = probe_with_prior(prior, final, all_x, all_y, n_classes, c, seed=splits.seed)
+        info["zero_shot_prior"] = {**blend, "descriptions": splits.prior.descriptions, "chosen_on": "every label"}
         return final
 
     return Outcome(head, tuned, info["val_accuracy"], [row], {"probe": info}, refit=refit)
 
 
-def class_name_prior(splits: Splits, pool: Dataset | None, describe=None) -> LinearHead | None:
+def class_name_prior(splits: Splits, pool: Dataset | None, describe=None) -> ZeroShotHead | None:
     """The class names' zero-shot head (:mod:`.zero_shot`) as the probe's prior, or None.
 
     For a text backbone and fewer than :data:`~headstart.learn.probe.SMALL_DATA` labels; each class
@@ -207,7 +207,7 @@ def class_name_prior(splits: Splits, pool: Dataset | None, describe=None) -> Lin
         return compute_features(splits.backbone, texts, engine=splits.engine, cache_dir=splits.cache_dir,
                                 description="class names")
 
-    return zero_shot_head(embed, splits.classes, descriptions, pool_features=splits.features(calibrate_on)).head
+    return zero_shot_head(embed, splits.classes, descriptions, pool_features=splits.features(calibrate_on))
 
 
 def contrastive(splits: Splits, config: FinetuneConfig, start: Outcome) -> Outcome:
