@@ -172,3 +172,13 @@ def test_image_paths_are_images_with_the_default_image_backbone(image_folder):
     assert clf.model_.backbone.name == "effnet-lite0" and list(clf.classes_) == ["blue", "dark", "red"]
     assert clf.score([str(path) for path in paths], labels) > 0.9  # the colour gives the class
     assert clf.predict_proba(paths[:4]).shape == (4, 3)
+
+
+def test_the_zero_shot_prior_is_a_parameter_like_the_others(texts_and_labels, tiny_bert_name):
+    texts, labels = texts_and_labels
+    blends = {}
+    for prior in (True, False):
+        clf = HeadstartClassifier(backbone=tiny_bert_name, mode="probe", zero_shot_prior=prior).fit(texts, labels)
+        blends[prior] = clf.model_.info["config"]["probe"].get("zero_shot_prior")
+    assert blends[True] is not None and 0.0 <= blends[True]["probe_weight"] <= 1.0 and blends[False] is None
+    assert clone(HeadstartClassifier(describe="a=first")).get_params()["describe"] == "a=first"

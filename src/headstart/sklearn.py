@@ -61,6 +61,10 @@ class HeadstartClassifier(ClassifierMixin, BaseEstimator):
         cache_dir: the features cache (default ``$HEADSTART_CACHE`` or ``~/.cache/headstart``).
         mirror: whether an image's left-right mirror shows the same class.
         device: where features and fine-tuning run: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        zero_shot_prior: text with few labels: blend the probe with the class names' zero-shot head where
+            that lowers its out-of-fold log-loss (:mod:`headstart.learn.prior`).
+        describe: short class descriptions for that prior (``"a=...,b=..."`` or a mapping of the labels as
+            text; default: the labels themselves).
 
     Attributes:
         classes_: the labels, sorted (``numpy.unique`` of ``y``).
@@ -81,7 +85,8 @@ class HeadstartClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, backbone: str | None = None, mode: str = "auto", seed: int = 0,
                  validation_fraction: float = 0.2, image_size: int | None = None, max_length: int | None = None,
                  finetune_config: FinetuneConfig | None = None, engine: str = "auto",
-                 cache_dir: str | Path | None = None, mirror: bool = True, device: str = "auto"):
+                 cache_dir: str | Path | None = None, mirror: bool = True, device: str = "auto",
+                 zero_shot_prior: bool = True, describe: str | dict | None = None):
         self.backbone = backbone
         self.mode = mode
         self.seed = seed
@@ -93,6 +98,8 @@ class HeadstartClassifier(ClassifierMixin, BaseEstimator):
         self.cache_dir = cache_dir
         self.device = device
         self.mirror = mirror
+        self.zero_shot_prior = zero_shot_prior
+        self.describe = describe
 
     def __sklearn_tags__(self):
         """One-dimensional input of strings (texts or image paths), no numeric matrices."""
@@ -128,7 +135,8 @@ class HeadstartClassifier(ClassifierMixin, BaseEstimator):
         net = create_backbone(backbone_name_for(dataset.modality, self.backbone), **options)
         with using_device(self.device):
             result = train(net, train_set, val_set, sorted(names), mode=self.mode, config=self.finetune_config,
-                           seed=self.seed, engine=self.engine, cache_dir=self.cache_dir)
+                           seed=self.seed, engine=self.engine, cache_dir=self.cache_dir,
+                           zero_shot_prior=self.zero_shot_prior, describe=self.describe)
         self.model_ = Model(net, result.head, sorted(names), backbone_options=options, finetuned=result.finetuned,
                             info={"config": {**result.config, "seed": self.seed}}, device=self.device)
         self.classes_ = classes
