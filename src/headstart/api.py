@@ -105,6 +105,22 @@ def prepare(data, *, test=None, val=None, ratios: Sequence[float] | None = None,
     return assign_splits(dataset, ratios=ratios, seed=seed, test=None if test is None else read(test, **columns))
 
 
+def _adapted_and_tested(model: Model, result, sets, target_set, classes, *, adapt: str, seed: int, engine: str,
+                        cache_dir, started: float) -> tuple[np.ndarray, dict]:
+    """(test probabilities, metrics) of ``model``, adapted first to ``target_set`` where one is given.
+
+    ``sets``: (train, validation, test); the adaptation is :mod:`.adapt`'s, chosen with ``adapt``.
+    """
+    train_set, val_set, test_set = sets
+    adaptation = None if target_set is None else adapt_model(model, train_set, val_set, target_set, method=adapt,
+                                                             c=result.config["probe"]["C"], seed=seed, engine=engine,
+                                                             finetune=result.config.get("finetune"), cache_dir=cache_dir)
+    proba = model.predict_proba(test_set, engine=engine, cache_dir=cache_dir)
+    metrics = {**classification_metrics(test_set.label_ids(classes), proba, classes),
+               "seconds": time.perf_counter() - started, **({"adaptation": adaptation} if adaptation else {})}
+    return proba, metrics
+
+
 @on_device
 def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "auto", out: str | Path | None = None,
         seed: int = 0, ratios: Sequence[float] | None = None, image_size: int | None = None,
@@ -152,8 +168,7 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
             under ``accelerate launch`` fine-tuning is data-parallel, and the main process alone saves.
         unlabeled: unlabeled items of the task (file, folder or Dataset) the head also learns from where that pays.
         unlabeled_method: ``auto``, ``none``, ``self-train`` or ``propagation`` (:mod:`.learn.pool_training`).
-        zero_shot_prior: text with few labels: blend the probe with the class names' zero-shot head where
-            that lowers its out-of-fold log-loss (:mod:`.learn.prior`).
+        zero_shot_prior: text with few labels: blend the probe with the names' zero-shot head (:mod:`.learn.prior`).
         describe: short class descriptions for that prior (``"a=...,b=..."`` or a mapping; default: the names).
 
     Returns:
@@ -170,16 +185,11 @@ def fit(data, *, test=None, val=None, backbone: str | None = None, mode: str = "
                                                                   engine=engine, cache_dir=cache_dir).summary
     result = train(net, train_set, val_set, classes, mode=mode, config=finetune_config, seed=seed, engine=engine,
                    cache_dir=cache_dir, depth_advisor=_layer_depth if auto_unfreeze else None, keep_val_proba=True,
-                   pool=pool, pool_method=unlabeled_method, zero_shot_prior=zero_shot_prior,
-                   describe=describe)
+                   pool=pool, pool_method=unlabeled_method, zero_shot_prior=zero_shot_prior, describe=describe)
     calibrate(result, val_set.label_ids(classes))  # temperature scaling, where it helps on validation
     model = Model(net, result.head, classes, backbone_options=options, finetuned=result.finetuned, device=device)
-    adaptation = None if target_set is None else adapt_model(model, train_set, val_set, target_set, method=adapt,
-                                                             c=result.config["probe"]["C"], seed=seed, engine=engine,
-                                                             finetune=result.config.get("finetune"), cache_dir=cache_dir)
-    proba = model.predict_proba(test_set, engine=engine, cache_dir=cache_dir)
-    metrics = {**classification_metrics(test_set.label_ids(classes), proba, classes),
-               "seconds": time.perf_counter() - started, **({"adaptation": adaptation} if adaptation else {})}
+    proba, metrics = _adapted_and_tested(model, result, (train_set, val_set, test_set), target_set, classes, adapt=adapt,
+                                         seed=seed, engine=engine, cache_dir=cache_dir, started=started)
     scratch = None
     if baseline and is_main_process():  # the scratch model comes back only where auto ships it
         metrics["baseline"], scratch = scratch_comparison(train_set, val_set, test_set, classes, proba, seed=seed,

@@ -94,7 +94,7 @@ def test_a_wrong_prior_leaves_the_shipped_probe_exactly_as_without_one(topic_spl
     wrong = LinearHead(-3.0 * plain.weight, -3.0 * plain.bias)  # confidently the other way round
     names = trainer.class_name_prior  # the names' head, its weights replaced by the wrong ones
     monkeypatch.setattr(trainer, "class_name_prior",
-                        lambda splits, pool, describe: replace(names(splits, pool, describe), head=wrong))
+                        lambda splits, pool, describe, wanted: replace(names(splits, pool, describe), head=wrong))
     result = _probe(topic_splits, tiny_st_name)
     assert result.config["probe"]["zero_shot_prior"]["probe_weight"] == 1.0
     np.testing.assert_allclose(result.head.weight, plain.weight, rtol=1e-6)

@@ -110,7 +110,7 @@ def _zero_shot_settings(zero_shot: bool, describe, modality: str, classes) -> di
                             fix="leave --zero-shot out for images")
     if classes is None:
         raise LabelingError("a zero-shot start needs the label set", where="--labels", fix='e.g. --labels "neg,pos"')
-    from headstart.labeling.zero_shot_start import DESCRIBE_SETTING, SETTING
+    from headstart.labeling.zero_shot_prior import DESCRIBE_SETTING, SETTING
     from headstart.learn.zero_shot import parse_descriptions
 
     return {SETTING: True, DESCRIBE_SETTING: parse_descriptions(describe, classes)}

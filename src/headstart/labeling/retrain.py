@@ -238,7 +238,7 @@ def run_finetune(project, version, out_root: str | Path) -> None:
     from headstart.backbones import create_backbone
     from headstart.evaluate import classification_metrics
     from headstart.labeling.pool_probe import SETTING as POOL_SETTING
-    from headstart.labeling.zero_shot_start import DESCRIBE_SETTING
+    from headstart.labeling.zero_shot_prior import DESCRIBE_SETTING
     from headstart.learn.trainer import train
     from headstart.model import Model, publish_folder
 

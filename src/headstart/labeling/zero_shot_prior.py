@@ -15,6 +15,10 @@ import numpy as np
 from headstart.learn.head import LinearHead
 from headstart.learn.prior import blended_proba, blended_with
 
+# The project's settings of its zero-shot start (:mod:`.zero_shot_start`): whether it starts so, and the
+# class descriptions, which the fine-tune jobs' prior reads too (:mod:`.retrain`).
+SETTING, DESCRIBE_SETTING = "zero_shot_start", "zero_shot_describe"
+
 
 def zero_shot_version(project):
     """The project's zero-shot start version (the oldest probe made without labels), None where it has none."""

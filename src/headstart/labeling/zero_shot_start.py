@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from headstart.labeling.retrain import refresh_predictions
+from headstart.labeling.zero_shot_prior import DESCRIBE_SETTING, SETTING
 
 CALIBRATION_SAMPLE = 20_000  # pool items the calibration's statistics come from
-SETTING, DESCRIBE_SETTING = "zero_shot_start", "zero_shot_describe"
 
 
 def wants_zero_shot(project) -> bool:

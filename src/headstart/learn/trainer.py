@@ -186,20 +186,24 @@ def _probe(splits: Splits, *, tuned: bool = False, stage: str = "head (probe)") 
     return Outcome(head, tuned, info["val_accuracy"], [row], {"probe": info}, refit=refit)
 
 
-def class_name_prior(splits: Splits, pool: Dataset | None, describe=None) -> ZeroShotHead | None:
+def class_name_prior(splits: Splits, pool: Dataset | None, describe=None, *, wanted: bool = True
+                     ) -> ZeroShotHead | None:
     """The class names' zero-shot head (:mod:`.zero_shot`) as the probe's prior, or None.
 
-    For a text backbone and fewer than :data:`~headstart.learn.probe.SMALL_DATA` labels; each class
-    described by ``describe`` (``"a=...,b=..."`` or a mapping) where given, else by its name; calibrated
-    on the pool where there is one (the sample of it that training uses, :func:`sampled`), else on the
-    labeled texts (not their labels).
+    For a text backbone and fewer than :data:`~headstart.learn.probe.SMALL_DATA` labels, where
+    ``wanted``; each class described by ``describe`` (``"a=...,b=..."`` or a mapping) where given, else
+    by its name; calibrated on the pool where there is one (the sample of it that training uses,
+    :func:`sampled`), else on the labeled texts (not their labels).
     """
+    if describe and not wanted:
+        raise DataError("the class descriptions are for the zero-shot prior, which is turned off", where="--describe",
+                        fix="leave --describe out, or the prior on (drop --no-zero-shot-prior)")
     descriptions = parse_descriptions(describe, splits.classes)  # a wrong class fails before any work
     if describe and splits.backbone.modality != "text":
         raise DataError("class descriptions are read by a text encoder; this is an image fit", where="--describe",
                         fix="leave --describe out")
     labeled = concat(splits.train, splits.val)
-    if splits.backbone.modality != "text" or len(labeled) >= SMALL_DATA:
+    if not wanted or splits.backbone.modality != "text" or len(labeled) >= SMALL_DATA:
         return None
     calibrate_on = sampled(pool, splits.seed) if pool is not None and len(pool) > 1 else labeled
 
@@ -429,8 +433,7 @@ def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: lis
         pool: unlabeled items of the task: the chosen model's head learns from them too where that
             beats the labels alone (:func:`with_pool`; ``config["unlabeled"]`` says how it went).
         pool_method: ``auto``, ``none``, ``self-train`` or ``propagation`` (:mod:`.pool_training`).
-        zero_shot_prior: for text with few labels, blend the probe with the class names' zero-shot head
-            where that lowers its out-of-fold log-loss (:func:`class_name_prior`, :mod:`.prior`).
+        zero_shot_prior: for text with few labels, blend the probe with the names' zero-shot head (:mod:`.prior`).
         describe: short class descriptions for that head (``"a=...,b=..."`` or a mapping; default: the names).
 
     Returns:
@@ -442,11 +445,7 @@ def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: lis
     splits = Splits(backbone, train_set, val_set, list(classes), seed, engine, cache_dir)
     if _goes_back_to_pretrained(mode, config, splits):
         splits.pretrained = copy.deepcopy(backbone.module.state_dict())
-    if zero_shot_prior:
-        splits.prior = class_name_prior(splits, pool, describe)
-    elif describe:
-        raise DataError("the class descriptions are for the zero-shot prior, which is turned off", where="--describe",
-                        fix="leave --describe out, or the prior on (drop --no-zero-shot-prior)")
+    splits.prior = class_name_prior(splits, pool, describe, wanted=zero_shot_prior)
     start = _probe(splits)
     record = {"mode": mode, "requested_mode": mode, **start.record}  # "mode" becomes the one kept
 
@@ -474,9 +473,7 @@ def train(backbone: Backbone, train_set: Dataset, val_set: Dataset, classes: lis
             record.update(start.record)
             chosen = probe
         record["mode"] = "finetune" if chosen.tuned else "probe"
-        history = start.history + tuned.history
-    else:
-        history = start.history
+    history = start.history + (tuned.history if mode != "probe" else [])
     if pool is not None:
         record["unlabeled"] = chosen.record["unlabeled"]
     head = chosen.head
