@@ -83,10 +83,11 @@ def test_the_shipped_head_is_the_refit_probe_blended_with_the_prior_at_the_recor
     probe = result.config["probe"]
     final, _ = final_probe(split.features(train_set), split.train_y, split.features(val_set), split.val_y,
                            len(train_set.classes), probe["C"])
-    share = probe["zero_shot_prior"]["probe_weight"]
+    share, scale = probe["zero_shot_prior"]["probe_weight"], probe["zero_shot_prior"]["temperature"]
     assert share < 1.0  # the prior does take part here (seeded), so the blend itself is what is checked
-    np.testing.assert_allclose(result.head.weight, share * final.weight + (1 - share) * prior.weight, atol=1e-5)
-    np.testing.assert_allclose(result.head.bias, share * final.bias + (1 - share) * prior.bias, atol=1e-5)
+    np.testing.assert_allclose(result.head.weight, scale * (share * final.weight + (1 - share) * prior.weight),
+                               atol=1e-5)
+    np.testing.assert_allclose(result.head.bias, scale * (share * final.bias + (1 - share) * prior.bias), atol=1e-5)
 
 
 def test_a_wrong_prior_leaves_the_shipped_probe_exactly_as_without_one(topic_splits, tiny_st_name, monkeypatch):

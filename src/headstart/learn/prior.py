@@ -46,20 +46,21 @@ def blend_weight(probe_held_out: np.ndarray, prior_logits: np.ndarray, y: np.nda
         temperatures: each blend is also tried with its logits times each of these, and scored at its
             best. With more than ``(1.0,)`` a blend cannot win by softening an overconfident probe alone
             (which lowers log-loss without the prior knowing anything): the share then measures what
-            the prior adds to the ranking. The share is returned, not the temperature.
+            the prior adds to the ranking. The record holds the chosen blend's ``temperature``.
 
     Returns:
         (weight, record): on equal loss the larger weight (more of the probe) wins.
     """
     blends = [blended_proba(probe_held_out, prior_logits, w) for w in PROBE_WEIGHTS]
 
-    def best_loss(proba: np.ndarray) -> float:
+    def best_loss(proba: np.ndarray) -> tuple[float, float]:  # (log-loss, temperature) at its best temperature
         log_proba = np.log(np.clip(proba, 1e-12, 1.0))
-        return min(_log_loss(softmax(t * log_proba), y) for t in temperatures)
+        return min((_log_loss(softmax(t * log_proba), y), t) for t in temperatures)
 
-    losses = np.array([best_loss(proba) for proba in blends])
+    scored = [best_loss(proba) for proba in blends]
+    losses = np.array([loss for loss, _ in scored])
     best = int(np.flatnonzero(losses <= losses.min() + 1e-12).max())
-    record = {"probe_weight": float(PROBE_WEIGHTS[best]),
+    record = {"probe_weight": float(PROBE_WEIGHTS[best]), "temperature": float(scored[best][1]),
               "accuracy_blended": float((blends[best].argmax(axis=1) == y).mean()),
               "accuracy_probe": float((probe_held_out.argmax(axis=1) == y).mean()),
               "accuracy_zero_shot": float((prior_logits.argmax(axis=1) == y).mean()),
@@ -70,10 +71,16 @@ def blend_weight(probe_held_out: np.ndarray, prior_logits: np.ndarray, y: np.nda
 
 def blended_with(prior: LinearHead, head: LinearHead, labeled_features: np.ndarray, probe_held_out: np.ndarray,
                  y: np.ndarray, *, temperatures: tuple[float, ...] = (1.0,)) -> tuple[LinearHead, dict]:
-    """``head`` blended with the ``prior`` head (:func:`blend_weight` chooses the share), and the record."""
+    """``head`` blended with the ``prior`` head (:func:`blend_weight` chooses the share), and the record.
+
+    Where the prior takes part, the blend's logits are multiplied by the temperature it scored best at
+    (1 with the default ``temperatures``): the blend's scale is otherwise the two heads' mix, and out of
+    fold it is then as sure as it is right. A probe with the whole share is left exactly as it was.
+    """
     weight, record = blend_weight(probe_held_out, prior.logits(labeled_features), y, temperatures=temperatures)
-    return LinearHead((weight * head.weight + (1.0 - weight) * prior.weight).astype(np.float32),
-                      (weight * head.bias + (1.0 - weight) * prior.bias).astype(np.float32)), record
+    scale = record["temperature"] = record["temperature"] if weight < 1.0 else 1.0
+    return LinearHead((scale * (weight * head.weight + (1.0 - weight) * prior.weight)).astype(np.float32),
+                      (scale * (weight * head.bias + (1.0 - weight) * prior.bias)).astype(np.float32)), record
 
 
 def probe_with_prior(prior: LinearHead, head: LinearHead, x: np.ndarray, y: np.ndarray, n_classes: int, c: float,
