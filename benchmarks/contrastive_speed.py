@@ -39,7 +39,7 @@ def timed_fit(train_csv: str, test_csv: str, *, seed: int, cache_dir: str, finet
     import torch
     torch.set_num_threads(common.THREADS)
     import headstart
-    from headstart.api import read
+    from headstart.data.prepare import read
     from headstart.learn.config import FinetuneConfig
 
     for module in ("onnxruntime", "sentence_transformers"):  # imported outside the timing, as sst2.py does

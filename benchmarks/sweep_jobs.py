@@ -63,7 +63,7 @@ def headstart_job(train_csv: str, test_csv: str, *, backbone: str, mode: str, se
     import torch
     torch.set_num_threads(threads)
     import headstart
-    from headstart.api import read
+    from headstart.data.prepare import read
     from headstart.backbones import backbone_modality
     from headstart.learn.config import FinetuneConfig
 

@@ -10,8 +10,8 @@ __version__ = "0.1.0"
 # never trains, such as the labeling web server or `headstart --help`, starts in a fraction of
 # the time and memory.
 _LAZY = {
-    "curve": "headstart.api", "export": "headstart.api", "fit": "headstart.api", "layers": "headstart.api", "load": "headstart.api",
-    "predict": "headstart.api", "predict_table": "headstart.api", "prepare": "headstart.api", "rank": "headstart.api", "shift": "headstart.api",
+    "curve": "headstart.studies", "export": "headstart.api", "fit": "headstart.api", "layers": "headstart.studies", "load": "headstart.api",
+    "predict": "headstart.api", "predict_table": "headstart.api", "prepare": "headstart.api", "rank": "headstart.studies", "shift": "headstart.studies",
     "zero_shot": "headstart.api",
     "FinetuneConfig": "headstart.learn.config", "Model": "headstart.model",
 }

@@ -1,4 +1,4 @@
-"""The ``headstart`` command: a thin layer over :mod:`headstart.api`.
+"""The ``headstart`` command: a thin layer over :mod:`headstart.api` and :mod:`headstart.studies`.
 
 Errors a user can fix print one line and exit with code 2; ``--debug`` shows the traceback.
 """
@@ -265,7 +265,7 @@ def print_result(result: TransferResult, out: Path) -> None:
 
 def _run_transfer(call: Callable, data: Path, out: Optional[Path], suffix: str, *, seed: int, split: Optional[str],
                   columns: dict, **options) -> None:
-    """Run ``call`` (api.rank, api.curve or api.layers) into ``out`` (default runs/<data name>-<suffix>)
+    """Run ``call`` (studies.rank, studies.curve or studies.layers) into ``out`` (default runs/<data name>-<suffix>)
     and print what it found."""
     out = out or Path("runs") / f"{data.stem}-{suffix}"
     result = call(data, out=out, seed=seed, ratios=_ratios(split), columns=columns, **options)
@@ -291,13 +291,13 @@ def rank(data: Path = TRANSFER_DATA,
     pip command that adds it; or the error it failed with), how to read the scores and the predicted
     accuracy range.
     """
-    from headstart import api
+    from headstart import studies
     from headstart.transfer.page import result_files
 
     out = out or Path("runs") / f"{data.stem}-rank"
-    ranking = api.rank(data, out=out, seed=seed, ratios=_ratios(split),
-                       columns=_columns(text_column, label_column, split_column, path_column),
-                       backbones=_names(backbones), score=score, max_items=max_items, device=device)
+    ranking = studies.rank(data, out=out, seed=seed, ratios=_ratios(split),
+                           columns=_columns(text_column, label_column, split_column, path_column),
+                           backbones=_names(backbones), score=score, max_items=max_items, device=device)
     files = result_files(out, ranking.stem)
     for line in (ranking.table(), ranking.sentence(), *ranking.notes()):
         typer.echo(line)
@@ -318,9 +318,9 @@ def curve(data: Path = TRANSFER_DATA,
           text_column: str = TEXT_COLUMN, label_column: str = LABEL_COLUMN, split_column: str = SPLIT_COLUMN,
           path_column: str = PATH_COLUMN, device: str = DEVICE) -> None:
     """Learning curves with and without transfer, and how many labels transfer saved."""
-    from headstart import api
+    from headstart import studies
 
-    _run_transfer(api.curve, data, out, "curve", seed=seed, split=split,
+    _run_transfer(studies.curve, data, out, "curve", seed=seed, split=split,
                   columns=_columns(text_column, label_column, split_column, path_column),
                   backbone=backbone, sizes=_sizes(sizes), seeds=seeds, test=test, device=device)
 
@@ -336,9 +336,9 @@ def layers(data: Path = TRANSFER_DATA,
            text_column: str = TEXT_COLUMN, label_column: str = LABEL_COLUMN, split_column: str = SPLIT_COLUMN,
            path_column: str = PATH_COLUMN) -> None:
     """Probe accuracy of each layer group on the validation split, and how deep to fine-tune."""
-    from headstart import api
+    from headstart import studies
 
-    _run_transfer(api.layers, data, out, "layers", seed=seed, split=split,
+    _run_transfer(studies.layers, data, out, "layers", seed=seed, split=split,
                   columns=_columns(text_column, label_column, split_column, path_column),
                   backbone=backbone, val=val)
 
@@ -357,12 +357,12 @@ def shift(source: Path = TRANSFER_DATA,
           seed: int = typer.Option(0, help="Seed of the subsamples, folds and permutations."),
           text_column: str = TEXT_COLUMN, label_column: str = LABEL_COLUMN, path_column: str = PATH_COLUMN) -> None:
     """Is the target different from the source, and how: domain classifier, class priors, a map."""
-    from headstart import api
+    from headstart import studies
 
     out = out or Path("runs") / f"{source.stem}-vs-{target.stem}-shift"
-    report = api.shift(source, target, backbone=backbone, out=out, seed=seed, max_items=max_items,
-                       permutations=permutations,
-                       columns={"text_column": text_column, "label_column": label_column, "path_column": path_column})
+    report = studies.shift(source, target, backbone=backbone, out=out, seed=seed, max_items=max_items,
+                           permutations=permutations, columns={"text_column": text_column, "label_column": label_column,
+                                                               "path_column": path_column})
     if as_json:
         shown = {key: value for key, value in report.summary.items() if key != "map"}
         typer.echo(json.dumps({**shown, "report": str(out / "shift.html")}, indent=2))

@@ -101,7 +101,7 @@ def test_when_no_candidate_loads_the_error_gives_every_reason(tiny_registry, lea
 
 
 def test_a_candidate_that_fails_while_scoring_is_skipped(tiny_registry, learnable_csv, tiny_bert_name, tmp_path):
-    from headstart.api import prepare
+    from headstart.data.prepare import prepare
 
     train = prepare(learnable_csv, seed=0).split("train")
     failing = create_backbone(tiny_bert_name)
