@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 # the time and memory.
 _LAZY = {
     "curve": "headstart.studies", "export": "headstart.api", "fit": "headstart.api", "layers": "headstart.studies", "load": "headstart.api",
-    "predict": "headstart.api", "predict_table": "headstart.api", "prepare": "headstart.api", "rank": "headstart.studies", "shift": "headstart.studies",
+    "predict": "headstart.api", "predict_table": "headstart.api", "prepare": "headstart.data.prepare", "rank": "headstart.studies", "shift": "headstart.studies",
     "zero_shot": "headstart.api",
     "FinetuneConfig": "headstart.learn.config", "Model": "headstart.model",
 }
